@@ -1,0 +1,328 @@
+"""Opening an index folder and answering "is this number in the leak?"."""
+from __future__ import annotations
+
+import array
+import mmap
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+from pyroaring import FrozenBitMap
+
+from . import format as fmt
+from ._core import ffi, lib, new_reason, raise_status
+from .errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
+from .keying import key_numbers
+from .phone import FAST_REJECTIONS, _check_region, normalize_reference, region_of, rules
+from .secret import KeyLike, as_key
+
+__all__ = ["Index", "Match", "VerifyReport", "open_index"]
+
+
+class Match(NamedTuple):
+    """A number found in the index."""
+
+    row: int  #: the number's row (its key's position), stable for this index
+    country: str | None  #: ISO region of the number (None for non-geographic codes)
+    breaches: tuple[str, ...]  #: names of the breaches the number is in
+    data_classes: frozenset[str]  #: what circulates with it (``name``, ``email_address``, ...)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What ``Index.verify()`` checked."""
+
+    files: int
+    bytes: int
+    rows: int
+    seconds: float
+
+
+class _Mapped:
+    """The mapped files and the C view over them. A call that holds a reference to this
+    object keeps the mappings alive, so ``Index.close()`` can never unmap under a reader."""
+
+    def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
+        self.maps: dict[str, mmap.mmap] = {}
+        self.headers: dict[str, fmt.Header] = {}
+        self.buffers: list[Any] = []
+        for name in (fmt.KEYS_FILE, fmt.DIRECTORY_FILE, fmt.PROFILES_FILE):
+            self._map(folder, name, manifest)
+        rows = manifest["rows"]
+        keys_h = self.headers[fmt.KEYS_FILE]
+        dir_h = self.headers[fmt.DIRECTORY_FILE]
+        prof_h = self.headers[fmt.PROFILES_FILE]
+        if keys_h.width != 8 or keys_h.count != rows:
+            raise IndexCorrupted(fmt.KEYS_FILE, f"holds {keys_h.count} keys, manifest says {rows}")
+        bits = dir_h.param
+        if dir_h.width != 4 or not 1 <= bits <= 32 or dir_h.count != (1 << bits) + 1:
+            raise IndexCorrupted(fmt.DIRECTORY_FILE, "header does not describe a directory")
+        if bits != manifest.get("dir_bits"):
+            raise IndexCorrupted(fmt.DIRECTORY_FILE, "directory bits differ from the manifest")
+        if prof_h.width not in (2, 4) or prof_h.count != rows:
+            raise IndexCorrupted(fmt.PROFILES_FILE, f"holds {prof_h.count} rows, manifest says {rows}")
+        if prof_h.param != len(manifest["profiles"]):
+            raise IndexCorrupted(fmt.PROFILES_FILE, "profile count differs from the manifest")
+        self.table = ffi.new("bi_table *")
+        self.table.keys = ffi.cast("uint64_t *", self._data(fmt.KEYS_FILE))
+        self.table.n = rows
+        self.table.dir = ffi.cast("uint32_t *", self._data(fmt.DIRECTORY_FILE))
+        self.table.dir_bits = bits
+        self.table.profiles = self._data(fmt.PROFILES_FILE)
+        self.table.profile_width = prof_h.width
+        reason = new_reason()
+        status = lib.bi_table_check(self.table, reason)
+        if status != lib.BI_OK:
+            raise_status(status, reason, file=fmt.DIRECTORY_FILE)
+        self.keys = np.frombuffer(self.maps[fmt.KEYS_FILE], dtype="<u8", count=rows,
+                                  offset=fmt.HEADER_SIZE)
+        self.profiles = np.frombuffer(self.maps[fmt.PROFILES_FILE], dtype=f"<u{prof_h.width}",
+                                      count=rows, offset=fmt.HEADER_SIZE)
+
+    def _map(self, folder: Path, name: str, manifest: dict[str, Any]) -> None:
+        path = folder / name
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise IndexCorrupted(name, "missing") from None
+        try:
+            size = os.fstat(fd).st_size
+            entry = manifest["files"].get(name)
+            if entry is None:
+                raise IndexCorrupted(name, "not listed in the manifest")
+            if entry["bytes"] != size:
+                raise IndexCorrupted(name, f"size {size} bytes, manifest says {entry['bytes']}")
+            if size < fmt.HEADER_SIZE:
+                raise IndexCorrupted(name, f"truncated: {size} bytes, shorter than its header")
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        self.headers[name] = fmt.Header.parse(name, mm, file_size=size)
+        self.maps[name] = mm
+
+    def _data(self, name: str) -> Any:
+        buf = ffi.from_buffer("char[]", self.maps[name])
+        self.buffers.append(buf)
+        return buf + fmt.HEADER_SIZE
+
+
+class Index:
+    """A built index, memory-mapped read-only; open it with ``breachindex.open``.
+
+    Opening maps the files and checks their structure (it reads the small directory, never
+    the keys); ``verify()`` reads everything. Many threads and processes can read one index at
+    once: the page cache holds a single copy.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, key: KeyLike) -> None:
+        self.path = Path(path)
+        self._key = as_key(key)
+        self.manifest = fmt.read_manifest(self.path)
+        if self._key.fingerprint != self.manifest["key_fingerprint"]:
+            raise WrongKey("this key is not the one the index was built with")
+        self.key_tweak: int = self.manifest["key_tweak"]
+        self._siphash_key = self._key.siphash_key(self.key_tweak)
+        self.breaches: tuple[str, ...] = tuple(b["name"] for b in self.manifest["breaches"])
+        self.data_classes: tuple[str, ...] = tuple(c["name"] for c in self.manifest["data_classes"])
+        # per profile id, the two fields of a Match, built once
+        self._profiles: list[tuple[tuple[str, ...], frozenset[str]]] = [
+            (tuple(self.breaches[i] for i in b), frozenset(self.data_classes[i] for i in c))
+            for b, c in self.manifest["profiles"]
+        ]
+        self._mapped: _Mapped | None = _Mapped(self.path, self.manifest)
+        self._rows = int(self.manifest["rows"])
+        self._rules = rules()
+        self._local = threading.local()
+
+    # ---- life cycle ------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the mappings (once the calls in flight have returned)."""
+        self._mapped = None
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _live(self) -> _Mapped:
+        mapped = self._mapped
+        if mapped is None:
+            raise ValueError("the index is closed")
+        return mapped
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def __repr__(self) -> str:
+        state = "closed" if self._mapped is None else f"{self._rows:,} numbers"
+        return f"<breachindex.Index {str(self.path)!r}: {state}>"
+
+    # ---- single lookups --------------------------------------------------------------
+    def _scratch(self) -> tuple[Any, Any, Any]:
+        try:
+            return self._local.bufs  # type: ignore[no-any-return]
+        except AttributeError:
+            self._local.bufs = (ffi.new("char[]", lib.BI_E164_MAX), ffi.new("size_t *"),
+                                ffi.new("uint32_t[2]"))
+            return self._local.bufs  # type: ignore[no-any-return]
+
+    def _find(self, raw: str, region: str | None) -> tuple[int, str, int, int]:
+        """(row or -1, E.164 digits, calling code, profile id); raises InvalidPhoneNumber."""
+        mapped = self._live()
+        if not isinstance(raw, str):
+            raise InvalidPhoneNumber("not_text", f"expected a str, got {type(raw).__name__}")
+        if region is not None:
+            region = _check_region(region)
+        data = raw.encode("utf-8", "surrogatepass")
+        e164, e164_len, out = self._scratch()
+        row = lib.bi_lookup_phone(mapped.table, self._rules.table, self._siphash_key, data,
+                                  len(data), self._rules.flags_for(region), e164, e164_len,
+                                  out, out + 1)
+        if row >= -1:
+            return row, ffi.unpack(e164, e164_len[0]).decode("ascii"), out[0], out[1]
+        status = -1 - row
+        if status != lib.BI_PHONE_FALLBACK:
+            reason, message = FAST_REJECTIONS[status]
+            raise InvalidPhoneNumber(reason, message)
+        digits = normalize_reference(raw, region)[1:]
+        row = lib.bi_lookup(mapped.table, lib.bi_siphash24(self._siphash_key, digits.encode(), len(digits)))
+        profile = lib.bi_profile_of(mapped.table, row) if row >= 0 else 0
+        return row, digits, 0, profile
+
+    def lookup(self, raw: str, region: str | None = None) -> Match | None:
+        """The Match for a phone number, or None if it is not in the index.
+
+        ``raw`` is any form ``normalize`` accepts; raises InvalidPhoneNumber if it is not a
+        possible number (so a user can be told their input is wrong, not that they are safe).
+        """
+        row, digits, cc, profile = self._find(raw, region)
+        if row < 0:
+            return None
+        breaches, classes = self._profiles[profile]
+        return Match(row, region_of("+" + digits, cc or None), breaches, classes)
+
+    def __contains__(self, raw: object) -> bool:
+        """``number in index``; False for anything that is not a possible number."""
+        try:
+            return self._find(raw, None)[0] >= 0  # type: ignore[arg-type]
+        except InvalidPhoneNumber:
+            return False
+
+    # ---- batches ---------------------------------------------------------------------
+    def lookup_keys(self, keys: np.ndarray, *, threads: int = 1) -> np.ndarray:
+        """Rows (int64, -1 where absent) of uint64 keys, with the GIL released."""
+        mapped = self._live()
+        q = np.asarray(keys)
+        if q.dtype != np.uint64:
+            raise TypeError(
+                f"keys must be a numpy uint64 array, not {q.dtype} "
+                "(a float or signed array would silently mangle keys)"
+            )
+        q = np.ascontiguousarray(q.reshape(-1))
+        rows = np.empty(len(q), dtype=np.int64)
+        reason = new_reason()
+        status = lib.bi_lookup_many(mapped.table, ffi.from_buffer("uint64_t[]", q), len(q),
+                                    ffi.from_buffer("int64_t[]", rows), threads, reason)
+        if status != lib.BI_OK:
+            raise_status(status, reason)
+        return rows
+
+    def phone_keys(self, numbers: Sequence[str], *, region: str | None = None) -> np.ndarray:
+        """``breachindex.phone_keys`` under this index's key and tweak."""
+        from .keying import phone_keys
+
+        return phone_keys(numbers, key=self._key, region=region, tweak=self.key_tweak)
+
+    def rows_of(self, numbers: Sequence[str], *, region: str | None = None,
+                threads: int = 1) -> np.ndarray:
+        """Rows (int64) of many numbers: -1 where absent or not a possible number."""
+        batch = key_numbers(list(numbers), siphash_key=self._siphash_key, region=region)
+        rows = self.lookup_keys(batch.keys, threads=threads)
+        rows[~batch.ok] = -1
+        return rows
+
+    def contains_many(self, numbers: Sequence[str], *, region: str | None = None,
+                      threads: int = 1) -> np.ndarray:
+        """Bool array: which numbers are in the index (False for impossible numbers)."""
+        return self.rows_of(numbers, region=region, threads=threads) >= 0
+
+    def profile_ids(self, rows: np.ndarray) -> np.ndarray:
+        """Profile id of each row (see ``profile``)."""
+        return np.asarray(self._live().profiles[np.asarray(rows, dtype=np.int64)])
+
+    def profile(self, profile_id: int) -> tuple[tuple[str, ...], frozenset[str]]:
+        """(breaches, data classes) of a profile id."""
+        return self._profiles[profile_id]
+
+    # ---- set queries -----------------------------------------------------------------
+    def rows_in(self, *, breach: str | None = None, data_class: str | None = None) -> FrozenBitMap:
+        """Roaring bitmap of the rows in a breach or with a data class."""
+        if (breach is None) == (data_class is None):
+            raise ValueError("give exactly one of breach= or data_class=")
+        names, kind = (self.breaches, "breach") if breach is not None else (self.data_classes, "class")
+        name = breach if breach is not None else data_class
+        if name not in names:
+            raise KeyError(name)
+        return self._bitmap(kind, names.index(name))
+
+    def _bitmap(self, kind: str, ident: int) -> FrozenBitMap:
+        rel = fmt.bitmap_file(kind, ident)
+        path = self.path / rel
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise IndexCorrupted(rel, "missing") from None
+        entry = self.manifest["files"].get(rel)
+        if entry is None or entry["bytes"] != len(data):
+            raise IndexCorrupted(rel, "size differs from the manifest")
+        try:
+            bitmap = FrozenBitMap.deserialize(data)
+        except ValueError:
+            raise IndexCorrupted(rel, "not a valid Roaring bitmap") from None
+        if len(bitmap) and bitmap.max() >= self._rows:
+            raise IndexCorrupted(rel, "holds a row beyond the end of the index")
+        expected = (self.manifest["breaches"] if kind == "breach" else self.manifest["data_classes"])[ident]["rows"]
+        if len(bitmap) != expected:
+            raise IndexCorrupted(rel, f"holds {len(bitmap)} rows, manifest says {expected}")
+        return bitmap
+
+    # ---- integrity -------------------------------------------------------------------
+    def verify(self) -> VerifyReport:
+        """Check every file's checksum, the key order and the bitmaps against the profiles."""
+        mapped = self._live()
+        started = time.perf_counter()
+        total = 0
+        for rel, entry in sorted(self.manifest["files"].items()):
+            path = self.path / rel
+            if not path.is_file():
+                raise IndexCorrupted(rel, "missing")
+            if fmt.file_checksum(path) != entry["xxh3_64"]:
+                raise IndexCorrupted(rel, "checksum mismatch: the file's content was changed")
+            total += entry["bytes"]
+        reason = new_reason()
+        status = lib.bi_table_verify(mapped.table, len(self._profiles), reason)
+        if status != lib.BI_OK:
+            raise_status(status, reason, file=fmt.KEYS_FILE)
+        # the bitmaps must say exactly what the profile column says
+        profile_masks = [
+            (sum(1 << i for i in b), sum(1 << i for i in c)) for b, c in self.manifest["profiles"]
+        ]
+        for kind, names, which in (("breach", self.breaches, 0), ("class", self.data_classes, 1)):
+            for ident in range(len(names)):
+                with_bit = np.array([bool(m[which] >> ident & 1) for m in profile_masks] or [False])
+                expected = np.flatnonzero(with_bit[mapped.profiles]).astype(np.uint32)
+                bitmap = self._bitmap(kind, ident)
+                if bitmap != FrozenBitMap(array.array("I", expected.tobytes())):
+                    raise IndexCorrupted(fmt.bitmap_file(kind, ident), "disagrees with the profile column")
+        return VerifyReport(files=len(self.manifest["files"]), bytes=total, rows=self._rows,
+                            seconds=time.perf_counter() - started)
+
+
+def open_index(path: str | os.PathLike[str], *, key: KeyLike) -> Index:
+    """Open an index folder (``breachindex.open``)."""
+    return Index(path, key=key)

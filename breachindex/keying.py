@@ -1,0 +1,118 @@
+"""Many phone numbers to many index keys: the C fast path in one call, the reference for the rest."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ._core import ffi, lib
+from .errors import InvalidPhoneNumber
+from .phone import FAST_REJECTIONS, _check_region, normalize_reference, rules
+from .secret import KeyLike, as_key
+
+__all__ = ["KeyedBatch", "key_numbers", "phone_keys", "hash_e164_digits"]
+
+E164_WIDTH = lib.BI_E164_MAX
+
+
+@dataclass
+class KeyedBatch:
+    """The result of keying a batch: ``keys`` is valid where ``reasons`` is None."""
+
+    keys: np.ndarray  # uint64
+    ok: np.ndarray  # bool
+    reasons: list[str | None]  # per number: None, or the InvalidPhoneNumber reason
+    check: np.ndarray | None = None  # uint64: the collision check hash (build only)
+    e164: np.ndarray | None = None  # 'S20': E.164 digits without '+' (build only)
+
+
+def _pack(numbers: Sequence[str]) -> tuple[bytes, np.ndarray, list[bool]]:
+    encoded: list[bytes] = []
+    is_text: list[bool] = []
+    for s in numbers:
+        if isinstance(s, str):
+            encoded.append(s.encode("utf-8", "surrogatepass"))
+            is_text.append(True)
+        else:
+            encoded.append(b"")
+            is_text.append(False)
+    offsets = np.zeros(len(encoded) + 1, dtype=np.uint64)
+    if encoded:
+        np.cumsum(np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded)), out=offsets[1:])
+    return b"".join(encoded), offsets, is_text
+
+
+def hash_e164_digits(digits: np.ndarray, siphash_key: bytes) -> np.ndarray:
+    """SipHash of each NUL-padded 'S20' slot (E.164 digits without '+')."""
+    digits = np.ascontiguousarray(digits, dtype=f"S{E164_WIDTH}")
+    keys = np.empty(len(digits), dtype=np.uint64)
+    lib.bi_siphash_slots(siphash_key, ffi.from_buffer(digits), E164_WIDTH, len(digits),
+                         ffi.from_buffer("uint64_t[]", keys))
+    return keys
+
+
+def key_numbers(
+    numbers: Sequence[str],
+    *,
+    siphash_key: bytes,
+    region: str | None = None,
+    check_key: bytes | None = None,
+    want_e164: bool = False,
+) -> KeyedBatch:
+    """Normalize and key a batch; numbers that are not possible get a reason, never a key."""
+    region = _check_region(region)
+    r = rules()
+    n = len(numbers)
+    buf, offsets, is_text = _pack(numbers)
+    keys = np.zeros(n, dtype=np.uint64)
+    status = np.empty(n, dtype=np.uint8)
+    check = np.zeros(n, dtype=np.uint64) if check_key is not None else None
+    e164 = np.zeros(n, dtype=f"S{E164_WIDTH}") if want_e164 else None
+    lib.bi_phone_keys(
+        r.table, siphash_key, check_key if check_key is not None else ffi.NULL,
+        buf, ffi.from_buffer("uint64_t[]", offsets), n, r.flags_for(region),
+        ffi.from_buffer("uint64_t[]", keys),
+        ffi.from_buffer("uint64_t[]", check) if check is not None else ffi.NULL,
+        ffi.from_buffer("uint8_t[]", status),
+        ffi.from_buffer("char[]", e164) if e164 is not None else ffi.NULL,
+    )
+    reasons: list[str | None] = [None] * n
+    for i in np.flatnonzero(status != lib.BI_PHONE_OK).tolist():
+        st = int(status[i])
+        if st != lib.BI_PHONE_FALLBACK:
+            reasons[i] = FAST_REJECTIONS[st][0]
+            continue
+        if not is_text[i]:
+            reasons[i] = "not_text"
+            continue
+        try:
+            digits = normalize_reference(numbers[i], region)[1:].encode("ascii")
+        except InvalidPhoneNumber as exc:
+            reasons[i] = exc.reason
+            continue
+        keys[i] = lib.bi_siphash24(siphash_key, digits, len(digits))
+        if check is not None and check_key is not None:
+            check[i] = lib.bi_siphash24(check_key, digits, len(digits))
+        if e164 is not None:
+            e164[i] = digits
+        status[i] = lib.BI_PHONE_OK
+    return KeyedBatch(keys=keys, ok=status == lib.BI_PHONE_OK, reasons=reasons, check=check, e164=e164)
+
+
+def phone_keys(
+    numbers: Sequence[str], *, key: KeyLike, region: str | None = None, tweak: int = 0
+) -> np.ndarray:
+    """The uint64 index keys of many numbers, computed in C with the GIL released.
+
+    For callers that key once and look up many times (``Index.lookup_keys``). ``tweak`` must
+    be the index's ``key_tweak`` (0 unless its build met a 64-bit key collision; prefer
+    ``Index.phone_keys``). Raises InvalidPhoneNumber, with ``position``, for the first number
+    that is not possible.
+    """
+    batch = key_numbers(list(numbers), siphash_key=as_key(key).siphash_key(tweak), region=region)
+    if not batch.ok.all():
+        i = int(np.argmin(batch.ok))
+        reason = batch.reasons[i] or "not_a_number"
+        raise InvalidPhoneNumber(reason, f"not a possible phone number ({reason})", position=i)
+    return batch.keys

@@ -1,0 +1,348 @@
+"""Building an index folder from records: normalize, key, merge duplicates, write, rename.
+
+The writer keeps, per accepted record, its key, a second check hash, its E.164 digits and two
+small masks, in numpy arrays; full-scale builds that spill to disk stand on the same steps.
+"""
+from __future__ import annotations
+
+import array
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+from pyroaring import BitMap
+
+from . import format as fmt
+from .errors import BuildError
+from .keying import hash_e164_digits, key_numbers
+from .secret import Key, KeyLike, as_key
+
+__all__ = ["build", "BuildReport", "IndexWriter", "MAX_BREACHES", "MAX_DATA_CLASSES"]
+
+MAX_BREACHES = 32
+MAX_DATA_CLASSES = 32
+TARGET_BUCKET = 32  # average keys per directory bucket: 1/8 byte per key of directory
+MAX_AUTO_DIR_BITS = 28
+MAX_TWEAKS = 8
+_CHUNK = 1 << 16
+_CLASS_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+Record = tuple[str, str, Iterable[str]]
+
+
+@dataclass
+class BuildReport:
+    """What a build did. ``records == rows + duplicates + sum(rejected.values())``."""
+
+    path: Path
+    records: int
+    rows: int
+    duplicates: int
+    rejected: dict[str, int]
+    breaches: dict[str, int]
+    data_classes: dict[str, int]
+    key_tweak: int
+    bytes: int
+    seconds: float
+    files: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __str__(self) -> str:
+        rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected.items())) or "none"
+        return (
+            f"{self.records:,} records -> {self.rows:,} distinct numbers "
+            f"({self.duplicates:,} duplicates merged; rejected: {rejected}) "
+            f"in {self.seconds:.2f} s, {self.bytes / 1e6:.1f} MB at {self.path}"
+        )
+
+
+def auto_dir_bits(rows: int) -> int:
+    """Directory bits giving about TARGET_BUCKET keys per bucket."""
+    if rows <= TARGET_BUCKET:
+        return 1
+    return max(1, min(MAX_AUTO_DIR_BITS, round(math.log2(rows / TARGET_BUCKET))))
+
+
+def _check_breach_name(name: object) -> str:
+    if not isinstance(name, str) or not name or len(name) > 128 or not name.isprintable():
+        raise BuildError("a breach name must be a printable, non-empty str of at most 128 characters")
+    return name
+
+
+def _check_class_name(name: object) -> str:
+    if not isinstance(name, str) or not _CLASS_NAME.match(name):
+        raise BuildError(
+            f"data class names are lower-case identifiers (e.g. 'email_address'); got {name!r}"
+        )
+    return name
+
+
+class IndexWriter:
+    """Accumulates records, then writes the index folder atomically with ``finish()``."""
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        key: KeyLike,
+        overwrite: bool = False,
+        dir_bits: int | None = None,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.key: Key = as_key(key)
+        self.overwrite = overwrite
+        if dir_bits is not None and not 1 <= dir_bits <= 32:
+            raise BuildError("dir_bits must be between 1 and 32")
+        self.dir_bits = dir_bits
+        if self.out_dir.exists() and not overwrite:
+            raise BuildError(f"{str(self.out_dir)!r} exists; pass overwrite=True to replace it")
+        self._breach_ids: dict[str, int] = {}
+        self._class_ids: dict[str, int] = {}
+        self._chunks: list[tuple[np.ndarray, ...]] = []
+        self._records = 0
+        self._rejected: Counter[str] = Counter()
+        self._started = time.perf_counter()
+
+    # ---- input -----------------------------------------------------------------------
+    def add(self, records: Iterable[Record]) -> "IndexWriter":
+        """Add records ``(phone, breach, data_classes)``; may be called several times."""
+        it: Iterator[Record] = iter(records)
+        while True:
+            chunk = [r for _, r in zip(range(_CHUNK), it)]
+            if not chunk:
+                return self
+            self._add_chunk(chunk)
+
+    def _breach_id(self, name: str) -> int:
+        bid = self._breach_ids.get(name)
+        if bid is None:
+            _check_breach_name(name)
+            if len(self._breach_ids) >= MAX_BREACHES:
+                raise BuildError(f"an index holds at most {MAX_BREACHES} breaches")
+            bid = self._breach_ids[name] = len(self._breach_ids)
+        return bid
+
+    def _class_mask(self, names: Iterable[str]) -> int:
+        if isinstance(names, (str, bytes)):
+            raise BuildError("data_classes must be an iterable of names, not a single string")
+        mask = 0
+        for name in names:
+            cid = self._class_ids.get(name)
+            if cid is None:
+                _check_class_name(name)
+                if len(self._class_ids) >= MAX_DATA_CLASSES:
+                    raise BuildError(f"an index holds at most {MAX_DATA_CLASSES} data classes")
+                cid = self._class_ids[name] = len(self._class_ids)
+            mask |= 1 << cid
+        return mask
+
+    def _add_chunk(self, chunk: list[Record]) -> None:
+        phones: list[str] = []
+        breach_masks = np.empty(len(chunk), dtype=np.uint32)
+        class_masks = np.empty(len(chunk), dtype=np.uint32)
+        for i, record in enumerate(chunk):
+            try:
+                phone, breach, classes = record
+            except (TypeError, ValueError):
+                raise BuildError(
+                    f"record {self._records + i}: expected (phone, breach, data_classes)"
+                ) from None
+            phones.append(phone)
+            breach_masks[i] = 1 << self._breach_id(breach)
+            class_masks[i] = self._class_mask(classes)
+        batch = key_numbers(
+            phones, siphash_key=self.key.siphash_key(0), check_key=self.key.check_key(0),
+            want_e164=True,
+        )
+        self._records += len(chunk)
+        if not batch.ok.all():
+            self._rejected.update(r for r in batch.reasons if r is not None)
+        ok = batch.ok
+        assert batch.check is not None and batch.e164 is not None
+        self._chunks.append(
+            (batch.keys[ok], batch.check[ok], batch.e164[ok], breach_masks[ok], class_masks[ok])
+        )
+
+    # ---- output ----------------------------------------------------------------------
+    def _merged(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Sorted unique keys with united masks; re-keys with a new tweak on a collision."""
+        if self._chunks:
+            keys, check, e164, bmask, cmask = (np.concatenate(parts) for parts in zip(*self._chunks))
+        else:
+            keys = check = np.empty(0, np.uint64)
+            e164 = np.empty(0, "S20")
+            bmask = cmask = np.empty(0, np.uint32)
+        self._chunks.clear()
+        tweak = 0
+        while True:
+            order = np.argsort(keys, kind="stable")
+            skeys, scheck = keys[order], check[order]
+            same = skeys[1:] == skeys[:-1]
+            # equal keys must come from equal numbers: a differing check hash is a collision
+            if not np.any(scheck[1:][same] != scheck[:-1][same]):
+                break
+            tweak += 1
+            if tweak >= MAX_TWEAKS:  # pragma: no cover - probability ~ 2^-64 per retry
+                raise BuildError("key collisions persist across tweaks; is the input degenerate?")
+            keys = hash_e164_digits(e164, self.key.siphash_key(tweak))
+            check = hash_e164_digits(e164, self.key.check_key(tweak))
+        if len(skeys) == 0:
+            return skeys, bmask, cmask, tweak
+        starts = np.flatnonzero(np.concatenate(([True], ~same)))
+        return (
+            skeys[starts],
+            np.bitwise_or.reduceat(bmask[order], starts),
+            np.bitwise_or.reduceat(cmask[order], starts),
+            tweak,
+        )
+
+    def finish(self) -> BuildReport:
+        """Merge, write every file into a temporary folder, then rename it into place."""
+        keys, bmask, cmask, tweak = self._merged()
+        rows = len(keys)
+        if rows > 0xFFFFFFFF:
+            raise BuildError("an index holds at most 2^32-1 distinct numbers")
+        parent = self.out_dir.resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".{self.out_dir.name}.building-{secrets.token_hex(4)}"
+        tmp.mkdir()
+        try:
+            files, manifest = self._write_files(tmp, keys, bmask, cmask, tweak)
+            _write_manifest(tmp, manifest)
+            _replace_folder(tmp, self.out_dir, self.overwrite)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        total = sum(e["bytes"] for e in files.values()) + (self.out_dir / fmt.MANIFEST_FILE).stat().st_size
+        rejected = sum(self._rejected.values())
+        return BuildReport(
+            path=self.out_dir,
+            records=self._records,
+            rows=rows,
+            duplicates=self._records - rejected - rows,
+            rejected=dict(self._rejected),
+            breaches={b["name"]: b["rows"] for b in manifest["breaches"]},
+            data_classes={c["name"]: c["rows"] for c in manifest["data_classes"]},
+            key_tweak=tweak,
+            bytes=total,
+            seconds=time.perf_counter() - self._started,
+            files=files,
+        )
+
+    def _write_files(
+        self, tmp: Path, keys: np.ndarray, bmask: np.ndarray, cmask: np.ndarray, tweak: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        rows = len(keys)
+        bits = self.dir_bits or auto_dir_bits(rows)
+        counts = np.bincount((keys >> np.uint64(64 - bits)).astype(np.int64), minlength=1 << bits)
+        directory = np.zeros((1 << bits) + 1, dtype=np.uint32)
+        np.cumsum(counts, out=directory[1:])
+
+        combined = (bmask.astype(np.uint64) << np.uint64(32)) | cmask
+        uniq, profile_col = np.unique(combined, return_inverse=True)
+        width = np.uint16 if len(uniq) <= 1 << 16 else np.uint32
+        profiles = [
+            [_bits(int(u) >> 32), _bits(int(u) & 0xFFFFFFFF)] for u in uniq.tolist()
+        ]
+
+        files: dict[str, Any] = {}
+        files[fmt.KEYS_FILE] = fmt.write_array_file(tmp / fmt.KEYS_FILE, fmt.KEYS_FILE, keys)
+        files[fmt.DIRECTORY_FILE] = fmt.write_array_file(
+            tmp / fmt.DIRECTORY_FILE, fmt.DIRECTORY_FILE, directory, param=bits
+        )
+        files[fmt.PROFILES_FILE] = fmt.write_array_file(
+            tmp / fmt.PROFILES_FILE, fmt.PROFILES_FILE, profile_col.astype(width),
+            param=len(profiles),
+        )
+        (tmp / fmt.BITMAP_DIR).mkdir()
+        breaches, classes = [], []
+        for kind, names, masks, out in (
+            ("breach", self._breach_ids, bmask, breaches),
+            ("class", self._class_ids, cmask, classes),
+        ):
+            for name, ident in names.items():
+                members = np.flatnonzero(masks & np.uint32(1 << ident)).astype(np.uint32)
+                bitmap = BitMap(array.array("I", members.tobytes()))
+                bitmap.run_optimize()
+                rel = fmt.bitmap_file(kind, ident)
+                w = fmt.ChecksummedWriter(tmp / rel)
+                w.write(bitmap.serialize())
+                files[rel] = w.close()
+                out.append({"name": name, "rows": len(members)})
+        manifest = {
+            "format": fmt.FORMAT_NAME,
+            "format_version": fmt.FORMAT_VERSION,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "rows": rows,
+            "key_fingerprint": self.key.fingerprint,
+            "key_tweak": tweak,
+            "dir_bits": bits,
+            "breaches": breaches,
+            "data_classes": classes,
+            "profiles": profiles,
+            "build": {"records": self._records, "rejected": dict(self._rejected)},
+            "files": files,
+        }
+        return files, manifest
+
+
+def _bits(mask: int) -> list[int]:
+    return [i for i in range(32) if mask >> i & 1]
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    path = folder / fmt.MANIFEST_FILE
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Rename the finished folder into place; an old index is removed only afterwards."""
+    _fsync_dir(tmp)
+    old = None
+    if out.exists():
+        if not overwrite:
+            raise BuildError(f"{str(out)!r} appeared during the build; not replacing it")
+        old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
+        os.rename(out, old)
+    os.rename(tmp, out)
+    _fsync_dir(out.resolve().parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build(
+    out_dir: str | os.PathLike[str],
+    records: Iterable[Record],
+    *,
+    key: KeyLike,
+    overwrite: bool = False,
+    dir_bits: int | None = None,
+) -> BuildReport:
+    """Build an index folder from ``(phone, breach, data_classes)`` records.
+
+    ``phone`` is E.164 or the leak's digits (country code first); ``breach`` a name;
+    ``data_classes`` an iterable of names. Duplicates merge into one row (breaches and data
+    classes united); records whose phone is not a possible number are counted by reason in the
+    report's ``rejected``. The folder appears only when complete.
+    """
+    return IndexWriter(out_dir, key=key, overwrite=overwrite, dir_bits=dir_bits).add(records).finish()

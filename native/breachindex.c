@@ -1,0 +1,383 @@
+/* breachindex C core. See breachindex.h for the contract of each function. */
+#include "breachindex.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BI_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 1)
+#define BI_LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define BI_PREFETCH(p) ((void)0)
+#define BI_LIKELY(x) (x)
+#endif
+
+uint32_t bi_abi_version(void) { return BI_ABI_VERSION; }
+
+/* ---- SipHash-2-4 ------------------------------------------------------------------------
+ * Why SipHash-2-4 and not keyed BLAKE2b: both are PRFs under a secret key, which is what stops
+ * anyone without the key from enumerating the ~10^10 possible numbers of a country against the
+ * index. SipHash was designed for exactly this input size (a 12-20 byte message, a 64-bit
+ * tag), costs a few dozen cycles per number against BLAKE2b's full 128-byte compression, and
+ * is small enough to audit here in 40 lines. Its 128-bit key is derived from the user's
+ * secret (any length >= 16 bytes) with BLAKE2b in Python. */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                               \
+    do {                                                                                       \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                              \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                 \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                 \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                              \
+    } while (0)
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+uint64_t bi_siphash24(const uint8_t *key16, const uint8_t *data, size_t len)
+{
+    uint64_t k0 = load_le64(key16), k1 = load_le64(key16 + 8);
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+    uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+    uint64_t v3 = 0x7465646279746573ULL ^ k1;
+    const uint8_t *end = data + (len & ~(size_t)7);
+    uint64_t b = ((uint64_t)len) << 56, m;
+
+    for (; data != end; data += 8) {
+        m = load_le64(data);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    switch (len & 7) {
+    case 7: b |= ((uint64_t)data[6]) << 48; /* fall through */
+    case 6: b |= ((uint64_t)data[5]) << 40; /* fall through */
+    case 5: b |= ((uint64_t)data[4]) << 32; /* fall through */
+    case 4: b |= ((uint64_t)data[3]) << 24; /* fall through */
+    case 3: b |= ((uint64_t)data[2]) << 16; /* fall through */
+    case 2: b |= ((uint64_t)data[1]) << 8;  /* fall through */
+    case 1: b |= ((uint64_t)data[0]); break;
+    case 0: break;
+    }
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* ---- phone fast path ---------------------------------------------------------------------
+ * Handles "+digits", "00digits" (when the caller says 00 is the region's international
+ * prefix) and bare leak digits. It mirrors phonenumbers.parse for exactly the cases where the
+ * rules table proves that no national prefix can be stripped: then the national significant
+ * number is the digits after the calling code, and only its length decides. Everything else
+ * returns BI_PHONE_FALLBACK. */
+
+int bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsigned flags,
+                  char *out, size_t *out_len, uint32_t *cc_out)
+{
+    size_t i = 0, nd, j, cl = 0, nsn;
+    uint32_t cc = 0;
+    const bi_cc_rule *r;
+
+    if (len == 0 || len > 250)
+        return BI_PHONE_FALLBACK;
+    if (s[0] == '+')
+        i = 1;
+    else if ((flags & BI_ACCEPT_00) && len > 2 && s[0] == '0' && s[1] == '0')
+        i = 2;
+    else if (!(flags & BI_ACCEPT_BARE))
+        return BI_PHONE_FALLBACK;
+    nd = len - i;
+    if (nd < 3 || nd > BI_E164_MAX)
+        return BI_PHONE_FALLBACK;
+    for (j = i; j < len; j++)
+        if ((unsigned char)(s[j] - '0') > 9)
+            return BI_PHONE_FALLBACK;
+    if (s[i] == '0') /* no calling code starts with 0; after "00" a 0 means it was no IDD */
+        return BI_PHONE_FALLBACK;
+    for (j = 0; j < 3; j++) { /* phonenumbers takes the shortest assigned prefix */
+        cc = cc * 10 + (uint32_t)(s[i + j] - '0');
+        if (rules[cc].known) {
+            cl = j + 1;
+            break;
+        }
+    }
+    if (cl == 0)
+        return BI_PHONE_FALLBACK;
+    r = &rules[cc];
+    nsn = nd - cl;
+    if (nsn < 2 || nsn > 17 || r->fallback_all)
+        return BI_PHONE_FALLBACK;
+    if (r->unsafe_first & (1u << (s[i + cl] - '0')))
+        return BI_PHONE_FALLBACK;
+    memcpy(out, s + i, nd);
+    *out_len = nd;
+    *cc_out = cc;
+    switch (r->length_result[nsn]) {
+    case BI_LEN_POSSIBLE:
+    case BI_LEN_LOCAL_ONLY: return BI_PHONE_OK;
+    case BI_LEN_TOO_SHORT: return BI_PHONE_TOO_SHORT;
+    case BI_LEN_TOO_LONG: return BI_PHONE_TOO_LONG;
+    case BI_LEN_INVALID: return BI_PHONE_INVALID_LENGTH;
+    default: return BI_PHONE_FALLBACK;
+    }
+}
+
+void bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
+                   const char *buf, const uint64_t *offsets, size_t n, unsigned flags,
+                   uint64_t *keys, uint64_t *check, uint8_t *status, char *e164_out)
+{
+    char e164[BI_E164_MAX];
+    size_t i, elen;
+    uint32_t cc;
+
+    for (i = 0; i < n; i++) {
+        int st = bi_phone_fast(rules, buf + offsets[i], (size_t)(offsets[i + 1] - offsets[i]),
+                               flags, e164, &elen, &cc);
+        status[i] = (uint8_t)st;
+        if (st != BI_PHONE_OK)
+            continue;
+        keys[i] = bi_siphash24(key16, (const uint8_t *)e164, elen);
+        if (check)
+            check[i] = bi_siphash24(check_key16, (const uint8_t *)e164, elen);
+        if (e164_out)
+            memcpy(e164_out + i * BI_E164_MAX, e164, elen);
+    }
+}
+
+void bi_siphash_slots(const uint8_t *key16, const char *buf, size_t width, size_t n,
+                      uint64_t *keys)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const char *slot = buf + i * width;
+        const char *nul = memchr(slot, 0, width);
+        keys[i] = bi_siphash24(key16, (const uint8_t *)slot, nul ? (size_t)(nul - slot) : width);
+    }
+}
+
+/* ---- the sorted key table ----------------------------------------------------------------
+ * Keys are uniform (PRF outputs), so the directory over the top dir_bits bits gives a bucket
+ * and linear interpolation inside the bucket lands within a few slots of the key: a lookup
+ * reads one directory entry and, almost always, one cache line of keys. */
+
+static inline uint64_t bucket_of(const bi_table *t, uint64_t key)
+{
+    return key >> (64 - t->dir_bits);
+}
+
+static inline uint64_t guess_in(const bi_table *t, uint64_t key, uint64_t lo, uint64_t hi)
+{
+    unsigned shift = 64 - t->dir_bits;
+    uint64_t offset = key & ((((uint64_t)1) << shift) - 1);
+    return lo + (uint64_t)(((unsigned __int128)offset * (hi - lo)) >> shift);
+}
+
+static inline int64_t scan_from(const uint64_t *keys, uint64_t key, uint64_t lo, uint64_t hi,
+                                uint64_t i)
+{
+    if (keys[i] < key) {
+        do
+            i++;
+        while (i < hi && keys[i] < key);
+    } else {
+        while (i > lo && keys[i - 1] >= key)
+            i--;
+    }
+    return (i < hi && keys[i] == key) ? (int64_t)i : -1;
+}
+
+int64_t bi_lookup(const bi_table *t, uint64_t key)
+{
+    uint64_t b = bucket_of(t, key), lo = t->dir[b], hi = t->dir[b + 1];
+    if (lo == hi)
+        return -1;
+    return scan_from(t->keys, key, lo, hi, guess_in(t, key, lo, hi));
+}
+
+/* Three stages, PIPE apart: prefetch the directory entry, then (reading it) prefetch the
+ * guessed key slot, then scan. About 2*PIPE misses are in flight at once. */
+#define PIPE 16
+#define RING 64 /* > 2*PIPE, a power of two */
+
+static void lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t *rows)
+{
+    uint64_t lo_r[RING], hi_r[RING], g_r[RING];
+    size_t i;
+
+    for (i = 0; i < n + 2 * PIPE; i++) {
+        if (i < n)
+            BI_PREFETCH(&t->dir[bucket_of(t, q[i])]);
+        if (i >= PIPE && i - PIPE < n) {
+            size_t k = i - PIPE;
+            uint64_t b = bucket_of(t, q[k]);
+            uint64_t lo = t->dir[b], hi = t->dir[b + 1];
+            uint64_t g = lo < hi ? guess_in(t, q[k], lo, hi) : lo;
+            lo_r[k & (RING - 1)] = lo;
+            hi_r[k & (RING - 1)] = hi;
+            g_r[k & (RING - 1)] = g;
+            if (lo < hi)
+                BI_PREFETCH(&t->keys[g]);
+        }
+        if (i >= 2 * PIPE) {
+            size_t k = i - 2 * PIPE, r = k & (RING - 1);
+            rows[k] = lo_r[r] < hi_r[r] ? scan_from(t->keys, q[k], lo_r[r], hi_r[r], g_r[r]) : -1;
+        }
+    }
+}
+
+typedef struct {
+    const bi_table *t;
+    const uint64_t *q;
+    size_t n;
+    int64_t *rows;
+} lookup_job;
+
+static void *lookup_job_run(void *arg)
+{
+    lookup_job *job = (lookup_job *)arg;
+    lookup_range(job->t, job->q, job->n, job->rows);
+    return NULL;
+}
+
+#define BI_MAX_THREADS 64
+
+int bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *rows,
+                   uint32_t threads, char *reason)
+{
+    pthread_t tid[BI_MAX_THREADS];
+    lookup_job jobs[BI_MAX_THREADS];
+    uint32_t k, started = 0;
+    size_t per;
+    int failed = 0;
+
+    if (threads == 0 || threads > BI_MAX_THREADS) {
+        snprintf(reason, BI_REASON_LEN, "threads must be between 1 and %d", BI_MAX_THREADS);
+        return BI_EARG;
+    }
+    if (threads == 1 || n < 4096u * threads) {
+        lookup_range(t, keys, n, rows);
+        return BI_OK;
+    }
+    per = (n + threads - 1) / threads;
+    for (k = 0; k < threads; k++) {
+        size_t start = (size_t)k * per, end = start + per < n ? start + per : n;
+        jobs[k].t = t;
+        jobs[k].q = keys + start;
+        jobs[k].n = end - start;
+        jobs[k].rows = rows + start;
+    }
+    /* the calling thread takes job 0; the rest run on new threads */
+    for (k = 1; k < threads; k++) {
+        if (pthread_create(&tid[k], NULL, lookup_job_run, &jobs[k]) != 0) {
+            failed = 1;
+            break;
+        }
+        started = k;
+    }
+    lookup_job_run(&jobs[0]);
+    for (k = 1; k <= started; k++)
+        pthread_join(tid[k], NULL);
+    if (failed) { /* finish what the missing threads would have done */
+        for (k = started + 1; k < threads; k++)
+            lookup_job_run(&jobs[k]);
+    }
+    return BI_OK;
+}
+
+uint32_t bi_profile_of(const bi_table *t, uint64_t row)
+{
+    if (t->profile_width == 2)
+        return ((const uint16_t *)t->profiles)[row];
+    return ((const uint32_t *)t->profiles)[row];
+}
+
+int bi_table_check(const bi_table *t, char *reason)
+{
+    uint64_t nb, b;
+
+    if (t->dir_bits < 1 || t->dir_bits > 32) {
+        snprintf(reason, BI_REASON_LEN, "directory bits %u outside 1..32", t->dir_bits);
+        return BI_ECORRUPT;
+    }
+    if (t->n > UINT32_MAX) {
+        snprintf(reason, BI_REASON_LEN, "row count %llu exceeds the format's 2^32-1",
+                 (unsigned long long)t->n);
+        return BI_ECORRUPT;
+    }
+    if (t->profile_width != 2 && t->profile_width != 4) {
+        snprintf(reason, BI_REASON_LEN, "profile width %u is neither 2 nor 4", t->profile_width);
+        return BI_ECORRUPT;
+    }
+    nb = ((uint64_t)1) << t->dir_bits;
+    if (t->dir[0] != 0 || t->dir[nb] != t->n) {
+        snprintf(reason, BI_REASON_LEN, "directory must run from 0 to %llu rows",
+                 (unsigned long long)t->n);
+        return BI_ECORRUPT;
+    }
+    for (b = 0; b < nb; b++) {
+        if (t->dir[b] > t->dir[b + 1]) {
+            snprintf(reason, BI_REASON_LEN, "directory decreases at bucket %llu",
+                     (unsigned long long)b);
+            return BI_ECORRUPT;
+        }
+    }
+    return BI_OK;
+}
+
+int bi_table_verify(const bi_table *t, uint32_t n_profiles, char *reason)
+{
+    uint64_t i, b = 0;
+    int st = bi_table_check(t, reason);
+    if (st != BI_OK)
+        return st;
+    for (i = 0; i < t->n; i++) {
+        uint64_t key = t->keys[i];
+        if (i > 0 && t->keys[i - 1] >= key) {
+            snprintf(reason, BI_REASON_LEN, "keys not strictly increasing at row %llu",
+                     (unsigned long long)i);
+            return BI_ECORRUPT;
+        }
+        while (t->dir[b + 1] <= i)
+            b++;
+        if (bucket_of(t, key) != b) {
+            snprintf(reason, BI_REASON_LEN, "key at row %llu lies outside its directory bucket",
+                     (unsigned long long)i);
+            return BI_ECORRUPT;
+        }
+        if (bi_profile_of(t, i) >= n_profiles) {
+            snprintf(reason, BI_REASON_LEN, "row %llu has profile id %u of only %u",
+                     (unsigned long long)i, bi_profile_of(t, i), n_profiles);
+            return BI_ECORRUPT;
+        }
+    }
+    return BI_OK;
+}
+
+int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
+                        const char *s, size_t len, unsigned flags, char *e164,
+                        size_t *e164_len, uint32_t *cc, uint32_t *profile)
+{
+    int64_t row;
+    int st = bi_phone_fast(rules, s, len, flags, e164, e164_len, cc);
+    if (st != BI_PHONE_OK)
+        return -1 - st;
+    row = bi_lookup(t, bi_siphash24(key16, (const uint8_t *)e164, *e164_len));
+    if (row >= 0)
+        *profile = bi_profile_of(t, (uint64_t)row);
+    return row;
+}

@@ -1,0 +1,128 @@
+/* breachindex C core: keyed phone hashing, the phone fast path and the sorted key table.
+ *
+ * Conventions (one error path to Python): functions that can fail return an int status
+ * (BI_OK or a BI_E* code) and write a NUL-terminated reason into a caller buffer of
+ * BI_REASON_LEN bytes. Nothing here prints, aborts or allocates memory that outlives a call.
+ * Everything reads caller-owned memory (numpy arrays, mmaps); no globals, so every function is
+ * safe to call from many threads at once.
+ */
+#ifndef BREACHINDEX_H
+#define BREACHINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bumped whenever a struct below or the meaning of a function changes: the Python package
+ * refuses to load a compiled core whose version differs from the one it was written for. */
+#define BI_ABI_VERSION 1
+
+#define BI_REASON_LEN 160
+
+enum {
+    BI_OK = 0,
+    BI_EARG = 1,     /* caller error: bad argument */
+    BI_ECORRUPT = 2, /* on-disk structure is inconsistent */
+    BI_ENOMEM = 3,
+    BI_ETHREAD = 4
+};
+
+/* ---- keyed hashing -------------------------------------------------------------------- */
+
+uint32_t bi_abi_version(void);
+
+/* SipHash-2-4 with a 16-byte key, 64-bit output (Aumasson & Bernstein 2012). */
+uint64_t bi_siphash24(const uint8_t *key16, const uint8_t *data, size_t len);
+
+/* ---- phone fast path -------------------------------------------------------------------- */
+
+/* Per country calling code rules, computed in Python from phonenumbers' metadata at import
+ * time so that the fast path can never drift from the reference implementation. */
+typedef struct {
+    uint8_t known;              /* 1 if this is an assigned country calling code */
+    uint8_t fallback_all;       /* 1 if every number of this code needs the reference */
+    uint16_t unsafe_first;      /* bit d: national numbers starting with digit d need the reference */
+    uint8_t length_result[18];  /* BI_LEN_* for a national significant number of length 0..17 */
+} bi_cc_rule;
+
+enum { /* values of bi_cc_rule.length_result */
+    BI_LEN_POSSIBLE = 0,
+    BI_LEN_LOCAL_ONLY = 1, /* counts as possible, like phonenumbers.is_possible_number */
+    BI_LEN_TOO_SHORT = 2,
+    BI_LEN_TOO_LONG = 3,
+    BI_LEN_INVALID = 4,
+    BI_LEN_UNKNOWN = 5     /* let the reference decide */
+};
+
+enum { /* flags for the fast path */
+    BI_ACCEPT_BARE = 1, /* bare digits are the leak's form: country code + national number */
+    BI_ACCEPT_00 = 2    /* a leading "00" is the default region's international prefix */
+};
+
+enum { /* results of the fast path */
+    BI_PHONE_OK = 0,
+    BI_PHONE_FALLBACK = 1,       /* not sure: ask the reference */
+    BI_PHONE_TOO_SHORT = 2,      /* parses, but is not a possible number: */
+    BI_PHONE_TOO_LONG = 3,
+    BI_PHONE_INVALID_LENGTH = 4
+};
+
+#define BI_E164_MAX 20 /* digits, without '+': 3 for the country code, 17 for the number */
+
+/* Normalizes s (len bytes) to E.164 digits without '+', written to out (BI_E164_MAX bytes,
+ * not NUL-terminated) with their count in *out_len and the calling code in *cc. */
+int bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsigned flags,
+                  char *out, size_t *out_len, uint32_t *cc);
+
+/* Normalizes and keys n strings stored back to back in buf (string i is
+ * buf[offsets[i]:offsets[i+1]]). status[i] is a BI_PHONE_* value; keys[i] (and check[i], the
+ * hash under check_key16, if check is not NULL) is set only where status[i] == BI_PHONE_OK.
+ * If e164 is not NULL, its i-th BI_E164_MAX-byte slot receives the E.164 digits, NUL-padded
+ * (the caller zeroes it). The GIL is released around this call. */
+void bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
+                   const char *buf, const uint64_t *offsets, size_t n, unsigned flags,
+                   uint64_t *keys, uint64_t *check, uint8_t *status, char *e164);
+
+/* keys[i] = SipHash of the i-th width-byte slot of buf, up to its first NUL. */
+void bi_siphash_slots(const uint8_t *key16, const char *buf, size_t width, size_t n,
+                      uint64_t *keys);
+
+/* ---- the sorted key table -------------------------------------------------------------- */
+
+/* A read-only view over mapped files: keys sorted ascending and unique; dir has
+ * 2^dir_bits + 1 entries, dir[b] = number of keys whose top dir_bits bits are < b. The
+ * profile column has one entry per row, profile_width (2 or 4) bytes each. */
+typedef struct {
+    const uint64_t *keys;
+    uint64_t n;
+    const uint32_t *dir;
+    uint32_t dir_bits; /* 1..32 */
+    const void *profiles;
+    uint32_t profile_width;
+} bi_table;
+
+/* Structure check on open: directory starts at 0, ends at n and never decreases. */
+int bi_table_check(const bi_table *t, char *reason);
+
+/* Content check (reads every key): strictly increasing, each in the bucket the directory
+ * says, every profile id below n_profiles. */
+int bi_table_verify(const bi_table *t, uint32_t n_profiles, char *reason);
+
+/* Row of key, or -1. */
+int64_t bi_lookup(const bi_table *t, uint64_t key);
+
+/* rows[i] = row of keys[i] or -1; software-pipelined so that many cache misses overlap.
+ * With threads > 1 the batch is split over that many threads. */
+int bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *rows,
+                   uint32_t threads, char *reason);
+
+/* Profile id of a row (row < n). */
+uint32_t bi_profile_of(const bi_table *t, uint64_t row);
+
+/* The single-number path in one call: normalize, key, search. Returns the row (>= 0), -1 if
+ * the number is possible but absent, or -(1 + BI_PHONE_*) for a fallback or a rejection.
+ * On a row, *profile is its profile id; on >= -1, e164/e164_len/cc are filled. */
+int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
+                        const char *s, size_t len, unsigned flags, char *e164,
+                        size_t *e164_len, uint32_t *cc, uint32_t *profile);
+
+#endif

@@ -1,0 +1,48 @@
+"""cffi API-mode build script for the C core (``setup.py`` names it in ``cffi_modules``).
+
+The cdef is read from ``breachindex.h`` itself so that the header stays the single source of
+truth; only preprocessor lines are dropped, because cffi's parser does not take them.
+"""
+import os
+import re
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _cdef_from_header(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    lines = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            m = re.match(r"\s*#define\s+(BI_\w+)\s+(\d+)\s*$", line)
+            if m:  # integer constants become visible to Python
+                lines.append(f"#define {m.group(1)} {m.group(2)}")
+            continue
+        lines.append(line)
+    return "\n".join(lines)
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "breachindex.h")))
+
+_extra = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+if os.environ.get("BREACHINDEX_SANITIZE"):  # an ASan/UBSan build the tests can run under
+    _extra += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1"]
+if os.environ.get("BREACHINDEX_WERROR"):
+    _extra.append("-Werror")
+
+ffibuilder.set_source(
+    "breachindex._native",
+    '#include "breachindex.h"',
+    sources=[os.path.join("native", "breachindex.c")],
+    include_dirs=["native"],
+    extra_compile_args=_extra,
+    extra_link_args=["-pthread"] + (["-fsanitize=address,undefined"] if os.environ.get("BREACHINDEX_SANITIZE") else []),
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(tmpdir=os.path.join(HERE, "..", "build", "cffi"), verbose=True)
