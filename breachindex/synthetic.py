@@ -11,18 +11,21 @@ Phone numbers
     ``phonenumbers.format_number(p, E164)`` without the leading ``+``.
 
     The numbers come from the real mobile numbering-plan ranges in the
-    ``phonenumbers`` metadata. For each region, a set of *leading-digit
-    prefixes* is worked out once per process from the region's mobile
-    ``national_number_pattern``. A prefix is kept only when every sampled
-    completion of it matches the pattern, does not start with the region's
-    national (trunk) prefix, and survives a ``phonenumbers`` parse, validity
-    and E.164 round-trip check. The national significant number length is
-    taken from phonenumbers' example mobile number for the region, with
-    extra lengths for a few regions (see ``_LENGTH_WEIGHTS``). Generating the
-    numbers is then fully vectorised with numpy: pick a region by
-    :data:`REGION_WEIGHTS`, pick a prefix in proportion to its share of the
-    region's number space, and fill in uniformly random trailing digits.
-    ``phonenumbers`` is never called per generated number.
+    ``phonenumbers`` metadata. Once per process and region, the region's
+    mobile ``national_number_pattern`` is compiled into a small automaton.
+    From it comes the exact set of *leading-digit prefixes* after which every
+    completion to the chosen length is a valid mobile number. Prefixes that
+    start with the national (trunk) prefix are left out, and so are prefixes
+    that phonenumbers' national-prefix stripping could touch. Each remaining
+    prefix is also checked once with ``phonenumbers`` itself: possible, valid
+    for the region, resolves to the region, and E.164 round trip. The national
+    significant number length is the length of phonenumbers' example mobile
+    number for the region, with extra lengths for a few regions (see
+    ``_LENGTH_WEIGHTS``). Generating the numbers is then fully vectorised with
+    numpy: pick a region by :data:`REGION_WEIGHTS`, pick a prefix in
+    proportion to its share of the region's number space, and fill in
+    uniformly random trailing digits. ``phonenumbers`` is never called per
+    generated number.
 
     Output is deterministic for a given ``seed``, arguments and installed
     ``phonenumbers`` metadata version. A metadata update can change the
@@ -46,13 +49,14 @@ contain any number either.
 from __future__ import annotations
 
 import functools
+import gc
 import operator
 import random
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from types import MappingProxyType
-from typing import Mapping, Sequence
 
 import numpy as np
 import phonenumbers
@@ -69,9 +73,11 @@ __all__ = [
 
 #: Approximate number of leaked accounts per region, in millions, as publicly
 #: reported for the April 2021 Facebook leak (press reports citing the leak's
-#: per-country files, e.g. EG 44,823,547; IT 35,677,323; US 32,315,282;
+#: per-country files, e.g. EG 44,823,547; IT ~35.68M; US 32,315,282;
 #: SA 28,804,686; FR 19,848,559; MA 18,939,198; GB 11,522,327;
-#: DZ 11,505,898), rounded to 0.1M. These are used only as relative sampling
+#: DZ 11,505,898), rounded to 0.1M. The other figures (TN, TR, ES, NG, IN,
+#: DE, NL, BE) are rounded values from the same kind of reporting and were
+#: not checked against a source here. They are used only as relative sampling
 #: weights, so only the ratios matter. A region that is passed to the
 #: generators but is not listed here gets ``_UNLISTED_REGION_WEIGHT``.
 REGION_WEIGHTS: Mapping[str, float] = MappingProxyType(
@@ -98,11 +104,12 @@ REGION_WEIGHTS: Mapping[str, float] = MappingProxyType(
 #: Weight (millions of accounts) for a region that is not in REGION_WEIGHTS.
 _UNLISTED_REGION_WEIGHT: float = 1.0
 
-#: Regions used by default. They are the largest leak regions plus the EU
-#: members SOMI's campaign cares about most. Every one of them has its own
-#: country calling code, and none has a national-prefix transform rule
-#: (AR, BR and MX are left out on purpose, though they do pass the per-prefix
-#: check). The weights of the excluded regions are not shown here.
+#: Regions used by default: the largest leak regions plus the EU members that
+#: SOMI's campaign cares about most. Each one has its own country calling
+#: code. None has national-format quirks (AR's "9"/"15" mobile transform,
+#: BR's carrier codes, MX's former "1" mobile prefix), and these regions are
+#: left out on purpose. Any region phonenumbers supports can still be passed
+#: explicitly.
 DEFAULT_REGIONS: tuple[str, ...] = tuple(REGION_WEIGHTS)
 
 #: Data classes a leaked record can expose, named in the Have I Been Pwned style.
@@ -156,7 +163,8 @@ _LENGTH_WEIGHTS: Mapping[str, Mapping[int, float]] = MappingProxyType(
 # Set-up tuning. The set-up uses a fixed internal seed, so the prefix tables
 # do not depend on the caller's seed.
 _SETUP_SEED = 0x5EED_2021
-_EXTRA_RANDOM_SAMPLES = 12  # random completions per trie node, on top of the 100 structured ones
+_SAMPLES_PER_PREFIX = 4  # random completions per prefix checked against the parsing rules
+_MAX_SPLITS = 2  # how often a prefix that fails verification is split before it is dropped
 _MAX_DIGITS = 18  # country code + NSN must fit in int64 (E.164 allows at most 15)
 _MAX_TOPUP_ROUNDS = 64
 
@@ -173,111 +181,280 @@ class _RegionPlan:
 
 
 # --------------------------------------------------------------------------- set-up
-
-
-def _prefix_predicate(metadata: PhoneMetadata):
-    """Return ``ok(nsns) -> list[bool]``: which NSNs are mobile numbers that parse unambiguously.
-
-    An NSN passes if it fully matches the region's mobile pattern, does not
-    start with the national (trunk) prefix, and is not (partly) consumed by
-    the region's ``national_prefix_for_parsing`` rule. Works on a batch of
-    NSNs, so set-up spends little time on Python call overhead.
-    """
-    fullmatch = re.compile(metadata.mobile.national_number_pattern).fullmatch
-    bad_starts = []
-    if metadata.national_prefix:
-        bad_starts.append(re.escape(metadata.national_prefix))
-    if metadata.national_prefix_for_parsing:
-        # "(?<=.)" keeps only matches that consume at least one digit.
-        bad_starts.append(f"(?:{metadata.national_prefix_for_parsing})(?<=.)")
-    if not bad_starts:
-
-        def ok(nsns: Sequence[str]) -> list[bool]:
-            return [fullmatch(s) is not None for s in nsns]
-
-        return ok
-
-    bad_start = re.compile("|".join(bad_starts)).match
-
-    def ok(nsns: Sequence[str]) -> list[bool]:  # noqa: F811 - one of two variants
-        return [fullmatch(s) is not None and bad_start(s) is None for s in nsns]
-
-    return ok
-
+#
+# A region's mobile ``national_number_pattern`` is a regular expression over
+# digits. phonenumbers uses only a small subset of regex syntax: digits, \d,
+# [...] classes, (...) and (?:...) groups, |, ?, {n} and {n,m}. The code below
+# parses that subset into a small NFA. It then walks the digit trie for a fixed
+# length and keeps each shortest prefix after which *every* completion
+# matches. That gives an exact split of the valid mobile number space into
+# "prefix + free digits" blocks, with no sampling. A pattern outside the
+# subset is rejected with ValueError. No pattern in the current metadata is.
 
 _DIGITS = "0123456789"
-_TWO_DIGITS = tuple(a + b for a in _DIGITS for b in _DIGITS)
+_ALL_DIGITS: frozenset[int] = frozenset(range(10))
+_MAX_PREFIXES_PER_LENGTH = 50_000
 
 
-class _TailPool:
-    """Cheap, deterministic random digit strings for set-up sampling."""
+class _PatternError(ValueError):
+    """The numbering pattern uses regex syntax that this module cannot analyse."""
 
-    def __init__(self, rnd: random.Random, size: int = 1024) -> None:
-        self._rnd = rnd
-        self._size = size
-        self._pools: dict[int, list[str]] = {}
-        self._pos = 0
 
-    def take(self, length: int, k: int) -> list[str]:
-        if length <= 0:
-            return [""] * k
-        pool = self._pools.get(length)
-        if pool is None:
-            pool = [
-                f"{self._rnd.randrange(10**length):0{length}d}" for _ in range(self._size)
-            ]
-            self._pools[length] = pool
-        start = self._pos
-        self._pos = (start + k + self._rnd.randrange(97)) % self._size
-        out = pool[start : start + k]
-        if len(out) < k:
-            out += pool[: k - len(out)]
+class _PatternParser:
+    """Recursive-descent parser for the phonenumbers regex subset (see above)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.s = pattern
+        self.i = 0
+
+    def parse(self) -> tuple:
+        node = self._alt()
+        if self.i != len(self.s):
+            raise _PatternError(f"unexpected {self.s[self.i]!r} at offset {self.i}")
+        return node
+
+    def _peek(self) -> str:
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def _alt(self) -> tuple:
+        branches = [self._cat()]
+        while self._peek() == "|":
+            self.i += 1
+            branches.append(self._cat())
+        return ("alt", branches) if len(branches) > 1 else branches[0]
+
+    def _cat(self) -> tuple:
+        items = []
+        while self._peek() not in ("", "|", ")"):
+            items.append(self._quantified(self._atom()))
+        return ("cat", items)
+
+    def _atom(self) -> tuple:
+        c = self._peek()
+        if c == "(":
+            self.i += 1
+            if self.s.startswith("?:", self.i):
+                self.i += 2
+            elif self._peek() == "?":
+                raise _PatternError("unsupported group construct")
+            node = self._alt()
+            if self._peek() != ")":
+                raise _PatternError("unbalanced parenthesis")
+            self.i += 1
+            return node
+        if c == "[":
+            return self._class()
+        if self.s.startswith("\\d", self.i):
+            self.i += 2
+            return ("set", _ALL_DIGITS)
+        if c and c in _DIGITS:
+            self.i += 1
+            return ("set", frozenset((int(c),)))
+        raise _PatternError(f"unsupported syntax {c!r} at offset {self.i}")
+
+    def _class(self) -> tuple:
+        self.i += 1  # '['
+        if self._peek() == "^":
+            raise _PatternError("negated classes are not supported")
+        digits: set[int] = set()
+        while self._peek() != "]":
+            if self.s.startswith("\\d", self.i):
+                digits.update(_ALL_DIGITS)
+                self.i += 2
+                continue
+            c = self._peek()
+            if not c or c not in _DIGITS:
+                raise _PatternError(f"unsupported class member {c!r}")
+            self.i += 1
+            if self._peek() == "-" and self.s[self.i + 1 : self.i + 2] != "]":
+                hi = self.s[self.i + 1 : self.i + 2]
+                if not hi or hi not in _DIGITS:
+                    raise _PatternError("bad class range")
+                digits.update(range(int(c), int(hi) + 1))
+                self.i += 2
+            else:
+                digits.add(int(c))
+        self.i += 1  # ']'
+        return ("set", frozenset(digits))
+
+    def _quantified(self, node: tuple) -> tuple:
+        c = self._peek()
+        if c == "?":
+            self.i += 1
+            node = ("rep", node, 0, 1)
+        elif c == "*":
+            self.i += 1
+            node = ("rep", node, 0, None)
+        elif c == "+":
+            self.i += 1
+            node = ("rep", node, 1, None)
+        elif c == "{":
+            end = self.s.find("}", self.i)
+            if end < 0:
+                raise _PatternError("unterminated quantifier")
+            body = self.s[self.i + 1 : end]
+            self.i = end + 1
+            lo_s, sep, hi_s = body.partition(",")
+            if not lo_s.isdigit() or (hi_s and not hi_s.isdigit()):
+                raise _PatternError(f"bad quantifier {{{body}}}")
+            lo = int(lo_s)
+            hi = (int(hi_s) if hi_s else None) if sep else lo
+            node = ("rep", node, lo, hi)
+        else:
+            return node
+        if self._peek() == "?":  # lazy modifier: same language
+            self.i += 1
+        return node
+
+
+class _DigitAutomaton:
+    """Thompson NFA over digits, with memoised subset steps and fixed-length
+    universality and emptiness tests."""
+
+    def __init__(self, pattern: str) -> None:
+        self._eps: list[list[int]] = []
+        self._edges: list[list[tuple[frozenset[int], int]]] = []
+        start, self._final = self._build(_PatternParser(pattern).parse())
+        self.start = self._closure((start,))
+        self._step_memo: dict[tuple[frozenset[int], int], frozenset[int]] = {}
+        self._univ_memo: dict[tuple[frozenset[int], int], bool] = {}
+        self._poss_memo: dict[tuple[frozenset[int], int], bool] = {}
+
+    def _new(self) -> int:
+        self._eps.append([])
+        self._edges.append([])
+        return len(self._eps) - 1
+
+    def _build(self, node: tuple) -> tuple[int, int]:
+        kind = node[0]
+        if kind == "set":
+            s, e = self._new(), self._new()
+            self._edges[s].append((node[1], e))
+            return s, e
+        if kind == "cat":
+            s = cur = self._new()
+            for item in node[1]:
+                a, b = self._build(item)
+                self._eps[cur].append(a)
+                cur = b
+            return s, cur
+        if kind == "alt":
+            s, e = self._new(), self._new()
+            for branch in node[1]:
+                a, b = self._build(branch)
+                self._eps[s].append(a)
+                self._eps[b].append(e)
+            return s, e
+        _, sub, lo, hi = node  # "rep"
+        s = cur = self._new()
+        for _ in range(lo):
+            a, b = self._build(sub)
+            self._eps[cur].append(a)
+            cur = b
+        if hi is None:  # loop back: cur is both the loop head and the exit
+            a, b = self._build(sub)
+            self._eps[cur].append(a)
+            self._eps[b].append(cur)
+            return s, cur
+        e = self._new()
+        self._eps[cur].append(e)
+        for _ in range(hi - lo):
+            a, b = self._build(sub)
+            self._eps[cur].append(a)
+            cur = b
+            self._eps[cur].append(e)
+        return s, e
+
+    def _closure(self, states) -> frozenset[int]:
+        seen = set(states)
+        todo = list(states)
+        while todo:
+            for t in self._eps[todo.pop()]:
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        return frozenset(seen)
+
+    def step(self, states: frozenset[int], digit: int) -> frozenset[int]:
+        key = (states, digit)
+        out = self._step_memo.get(key)
+        if out is None:
+            out = self._closure([t for s in states for ds, t in self._edges[s] if digit in ds])
+            self._step_memo[key] = out
+        return out
+
+    def universal(self, states: frozenset[int], remaining: int) -> bool:
+        """Does every ``remaining``-digit string lead from ``states`` to a match?"""
+        key = (states, remaining)
+        out = self._univ_memo.get(key)
+        if out is None:
+            if remaining == 0:
+                out = self._final in states
+            else:
+                out = all(self.universal(self.step(states, d), remaining - 1) for d in range(10))
+            self._univ_memo[key] = out
+        return out
+
+    def possible(self, states: frozenset[int], remaining: int) -> bool:
+        """Does at least one ``remaining``-digit string lead from ``states`` to a match?"""
+        key = (states, remaining)
+        out = self._poss_memo.get(key)
+        if out is None:
+            if not states:
+                out = False
+            elif remaining == 0:
+                out = self._final in states
+            else:
+                out = any(self.possible(self.step(states, d), remaining - 1) for d in range(10))
+            self._poss_memo[key] = out
         return out
 
 
-def _find_prefixes(ok, length: int, pool: _TailPool, roots: Sequence[str] = ("",)) -> list[str]:
-    """Find the prefixes of ``length``-digit NSNs whose sampled completions all pass ``ok``.
+def _exact_prefixes(
+    automaton: _DigitAutomaton,
+    length: int,
+    roots: Sequence[tuple[str, frozenset[int]]],
+    trunk: str,
+) -> list[tuple[str, frozenset[int]]]:
+    """Shortest prefixes (from ``roots``) after which all completions to ``length`` match.
 
-    This is a digit-trie search from ``roots``. A node (prefix) is tested with
-    all 100 values of its next two digits, each followed by random digits,
-    plus ``_EXTRA_RANDOM_SAMPLES`` fully random completions. If every sample
-    passes, the prefix is accepted. Otherwise the search goes down into each
-    next digit that had at least one passing sample. Nodes no more than three
-    digits from the full length are checked exhaustively.
+    Prefixes that start with the national (trunk) prefix are excluded. A
+    prefix is never shorter than the trunk prefix, so that rule is decided by
+    the prefix alone.
     """
-    accepted: list[str] = []
-    stack: list[str] = list(reversed(roots))
+    min_depth = max(1, len(trunk))
+    out: list[tuple[str, frozenset[int]]] = []
+    stack = list(reversed(roots))
     while stack:
-        prefix = stack.pop()
+        prefix, states = stack.pop()
         rem = length - len(prefix)
-        if rem <= 3:
-            if all(ok([prefix + t for t in _product_strings(rem)])):
-                accepted.append(prefix)
-            else:
-                for d in _DIGITS:  # exhaustive per child digit
-                    child = prefix + d
-                    if all(ok([child + t for t in _product_strings(rem - 1)])):
-                        accepted.append(child)
+        if not automaton.possible(states, rem):
             continue
-        tails = pool.take(rem - 2, 100)
-        passed = ok([prefix + ab + t for ab, t in zip(_TWO_DIGITS, tails)])
-        if all(passed) and all(
-            ok([prefix + t for t in pool.take(rem, _EXTRA_RANDOM_SAMPLES)])
-        ):
-            accepted.append(prefix)
+        if trunk and len(prefix) >= len(trunk) and prefix.startswith(trunk):
             continue
-        for i in range(9, -1, -1):  # push in reverse: pop in ascending digit order
-            if any(passed[10 * i : 10 * i + 10]):
-                stack.append(prefix + _DIGITS[i])
-    return accepted
+        if len(prefix) >= min_depth and automaton.universal(states, rem):
+            out.append((prefix, states))
+            if len(out) > _MAX_PREFIXES_PER_LENGTH:
+                raise _PatternError("numbering plan too fragmented")
+            continue
+        for d in range(9, -1, -1):  # reversed push: pop in ascending order
+            stack.append((prefix + _DIGITS[d], automaton.step(states, d)))
+    return out
 
 
-@functools.lru_cache(maxsize=None)
-def _product_strings(n: int) -> tuple[str, ...]:
-    """All ``n``-digit strings, ``0 <= n <= 3``."""
-    if n == 0:
-        return ("",)
-    return tuple(f"{i:0{n}d}" for i in range(10**n))
+def _bad_start_matcher(metadata: PhoneMetadata):
+    """``match(nsn)`` that is truthy when phonenumbers might strip a national prefix
+    off ``nsn`` while parsing (trunk prefix, or a non-empty
+    ``national_prefix_for_parsing`` match)."""
+    parts = []
+    if metadata.national_prefix:
+        parts.append(re.escape(metadata.national_prefix))
+    if metadata.national_prefix_for_parsing:
+        # "(?<=.)" keeps only matches that consume at least one digit.
+        parts.append(f"(?:{metadata.national_prefix_for_parsing})(?<=.)")
+    if not parts:
+        return lambda nsn: None
+    return re.compile("|".join(parts)).match
 
 
 def _verify_with_phonenumbers(region: str, cc: str, nsn: str) -> bool:
@@ -295,52 +472,84 @@ def _verify_with_phonenumbers(region: str, cc: str, nsn: str) -> bool:
         return False
     # Where several regions share the calling code (e.g. +1, +44, +7), the
     # number must resolve to this region, or region shares would be off.
-    if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(parsed.country_code, ())) > 1:
+    siblings = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(parsed.country_code or 0, ())
+    if len(siblings) > 1:
         return phonenumbers.region_code_for_number(parsed) == region
     return True
 
 
-def _verified_prefixes(region: str, cc: str, ok, length: int, pool: _TailPool) -> list[str]:
-    """Trie prefixes that also pass one phonenumbers check each.
+def _verified_prefixes(
+    region: str,
+    metadata: PhoneMetadata,
+    automaton: _DigitAutomaton,
+    length: int,
+    rnd: random.Random,
+) -> list[str]:
+    """Exact prefixes that also pass the parse checks.
 
-    A prefix that fails the check is split into its next digits and searched
-    again. At full length, a failing number is dropped.
+    For each prefix, ``_SAMPLES_PER_PREFIX`` random completions are tested
+    against the national-prefix parsing rules, and one of them goes through
+    phonenumbers itself. A prefix that fails is split into its next digits and
+    checked again, at most ``_MAX_SPLITS`` times. After that, or at full
+    length, it is dropped. Systematic failures, such as a region whose
+    numbers resolve to a sibling region with the same calling code, therefore
+    cost little.
     """
+    cc = str(metadata.country_code)
+    trunk = metadata.national_prefix or ""
+    bad_start = _bad_start_matcher(metadata)
     result: list[str] = []
-    todo = _find_prefixes(ok, length, pool)
-    while todo:
-        retry: list[str] = []
-        for p in todo:
-            rem = length - len(p)
-            if _verify_with_phonenumbers(region, cc, p + pool.take(rem, 1)[0]):
-                result.append(p)
-            elif rem > 0:
-                retry.extend(p + d for d in _DIGITS)
-        todo = _find_prefixes(ok, length, pool, retry) if retry else []
+    todo = _exact_prefixes(automaton, length, [("", automaton.start)], trunk)
+    for splits_left in range(_MAX_SPLITS, -1, -1):
+        retry: list[tuple[str, frozenset[int]]] = []
+        for prefix, states in todo:
+            rem = length - len(prefix)
+            samples = [
+                prefix + (f"{rnd.randrange(10**rem):0{rem}d}" if rem else "")
+                for _ in range(_SAMPLES_PER_PREFIX)
+            ]
+            if not any(bad_start(s) for s in samples) and _verify_with_phonenumbers(
+                region, cc, samples[0]
+            ):
+                result.append(prefix)
+            elif rem > 0 and splits_left > 0:
+                retry.extend((prefix + _DIGITS[d], automaton.step(states, d)) for d in range(10))
+        if not retry:
+            break
+        todo = _exact_prefixes(automaton, length, retry, trunk)
     result.sort()
     return result
 
 
 def _length_weights(region: str, metadata: PhoneMetadata) -> dict[int, float]:
+    """NSN lengths to generate for ``region``, with relative weights."""
     if region in _LENGTH_WEIGHTS:
         return dict(_LENGTH_WEIGHTS[region])
     example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
     if example is not None:
         return {len(phonenumbers.national_significant_number(example)): 1.0}
-    lengths = metadata.mobile.possible_length or metadata.general_desc.possible_length or ()
-    lengths = [n for n in lengths if n > 0]
-    return {n: 1.0 for n in lengths}
+    lengths = (
+        (metadata.mobile.possible_length if metadata.mobile else None)
+        or (metadata.general_desc.possible_length if metadata.general_desc else None)
+        or ()
+    )
+    return {n: 1.0 for n in lengths if n > 0}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _region_plan(region: str) -> _RegionPlan:
     """Build, once per process, the prefix table of a region. Raises ValueError."""
     metadata = PhoneMetadata.metadata_for_region(region)
     if metadata is None or metadata.mobile is None or not metadata.mobile.national_number_pattern:
         raise ValueError(f"region {region!r} has no mobile numbering metadata in phonenumbers")
+    try:
+        automaton = _DigitAutomaton(metadata.mobile.national_number_pattern)
+    except _PatternError as exc:
+        raise ValueError(
+            f"region {region!r}: cannot analyse its mobile numbering plan ({exc})"
+        ) from None
     cc = str(metadata.country_code)
-    ok = _prefix_predicate(metadata)
-    pool = _TailPool(random.Random(f"{_SETUP_SEED}:{region}"))
+    rnd = random.Random(f"{_SETUP_SEED}:{region}")
 
     heads: list[int] = []
     tails: list[int] = []
@@ -348,26 +557,29 @@ def _region_plan(region: str) -> _RegionPlan:
     for length, length_weight in sorted(_length_weights(region, metadata).items()):
         if len(cc) + length > _MAX_DIGITS:
             continue
-        prefixes = _verified_prefixes(region, cc, ok, length, pool)
+        try:
+            prefixes = _verified_prefixes(region, metadata, automaton, length, rnd)
+        except _PatternError as exc:
+            raise ValueError(f"region {region!r}: {exc}") from None
         if not prefixes:
             continue
         spaces = [10 ** (length - len(p)) for p in prefixes]
         total = float(sum(spaces))
-        for p, space in zip(prefixes, spaces):
+        for p, space in zip(prefixes, spaces, strict=True):
             heads.append(int(cc + p))
             tails.append(length - len(p))
             weights.append(length_weight * space / total)
     if not heads:
         raise ValueError(
-            f"region {region!r} has no mobile number range that parses unambiguously; "
-            "choose another region"
+            f"region {region!r} has no mobile number range that phonenumbers parses back to "
+            f"{region!r} unambiguously (its numbers may resolve to another region with "
+            f"calling code +{cc}); choose another region"
         )
     w = np.asarray(weights, dtype=np.float64)
-    tail_arr = np.asarray(tails, dtype=np.int64)
     return _RegionPlan(
         region=region,
         heads=np.asarray(heads, dtype=np.int64),
-        tail_lengths=tail_arr,
+        tail_lengths=np.asarray(tails, dtype=np.int64),
         weights=w / w.sum(),
         capacity=int(sum(10**t for t in tails)),
     )
@@ -411,7 +623,9 @@ def _check_regions(regions: Sequence[str]) -> tuple[str, ...]:
             raise ValueError(f"region codes must be strings, got {type(r).__name__}")
         code = r.strip().upper()
         if code not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"unknown region {r!r}: not an ISO 3166-1 region known to phonenumbers")
+            raise ValueError(
+                f"unknown region {r!r}: not an ISO 3166-1 region known to phonenumbers"
+            )
         if code not in out:
             out.append(code)
     if not out:
@@ -444,7 +658,7 @@ def _generate_values(count: int, seed: int, regions: tuple[str, ...]) -> np.ndar
 
     heads = np.concatenate([p.heads for p in plans])
     tail_lengths = np.concatenate([p.tail_lengths for p in plans])
-    probs = np.concatenate([rw * p.weights for rw, p in zip(region_w, plans)])
+    probs = np.concatenate([rw * p.weights for rw, p in zip(region_w, plans, strict=True)])
     cdf = np.cumsum(probs)
     cdf /= cdf[-1]
     scale = np.power(10, tail_lengths).astype(np.int64)
@@ -461,7 +675,7 @@ def _generate_values(count: int, seed: int, regions: tuple[str, ...]) -> np.ndar
         span = scale[idx]
         new = heads[idx] * span + rng.integers(0, span, dtype=np.int64)
         values = _dedupe_keep_order(np.concatenate([values, new]))
-    else:  # pragma: no cover - only with pathological region/count choices
+    if values.size < count:  # pragma: no cover - needs a count close to the capacity
         raise RuntimeError("could not generate enough distinct numbers; lower count")
     return values[:count]
 
@@ -519,9 +733,9 @@ def synthetic_records(
     regions: Sequence[str] = DEFAULT_REGIONS,
 ) -> list[tuple[str, str, frozenset[str]]]:
     """(phone, breach, data_classes) records: phone from synthetic_numbers, data classes a realistic
-    random subset of DATA_CLASSES that always contains 'phone_number' (facebook_id and name almost
-    always, gender often, email/date_of_birth rarely, etc.: make the probabilities plausible and
-    documented in a dict constant).
+    random subset of DATA_CLASSES that always contains 'phone_number'. facebook_id and name are
+    almost always present, gender often, email_address and date_of_birth rarely. The
+    probabilities are in :data:`DATA_CLASS_PROBABILITIES`.
 
     The phones are exactly ``synthetic_numbers(count, seed=seed, regions=regions)``,
     in the same order. Data classes are drawn on their own from
@@ -541,11 +755,19 @@ def synthetic_records(
     if not numbers:
         return []
     optional = DATA_CLASSES[1:]
-    probs = np.array([DATA_CLASS_PROBABILITIES[c] for c in optional], dtype=np.float64)
-    rng = np.random.Generator(
-        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1,)))
-    )
-    bits = rng.random((len(numbers), len(optional))) < probs
-    masks = bits @ (np.int64(1) << np.arange(len(optional), dtype=np.int64))
+    probs = np.array([DATA_CLASS_PROBABILITIES[c] for c in optional], dtype=np.float32)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1,))))
+    bits = rng.random((len(numbers), len(optional)), dtype=np.float32) < probs
+    masks = (bits @ (np.int64(1) << np.arange(len(optional), dtype=np.int64))).tolist()
+    del bits
     sets = _class_sets()
-    return list(zip(numbers, repeat(breach), map(sets.__getitem__, masks.tolist())))
+    # Building a million tuples makes CPython's cyclic GC rescan the growing
+    # heap again and again (about 7x slower). The tuples cannot form cycles,
+    # so pause the collector while they are built and restore its state after.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return list(zip(numbers, repeat(breach), map(sets.__getitem__, masks)))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
