@@ -156,16 +156,18 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         if not folder.is_dir():
             raise IndexCorrupted(".", f"index folder {str(folder)!r} does not exist") from None
         raise IndexCorrupted(MANIFEST_FILE, "missing: this folder is not a breachindex index") from None
+    except OSError as exc:
+        raise IndexCorrupted(MANIFEST_FILE, f"unreadable ({exc.strerror or exc})") from None
     if len(raw) > 64 << 20:
         raise IndexCorrupted(MANIFEST_FILE, "implausibly large (over 64 MiB)")
     try:
         manifest = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexCorrupted(MANIFEST_FILE, f"not valid JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise IndexCorrupted(MANIFEST_FILE, f"not valid JSON ({type(exc).__name__})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise IndexCorrupted(MANIFEST_FILE, "not a breachindex manifest")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise IndexCorrupted(
             MANIFEST_FILE, f"format version {version!r}, this breachindex reads {FORMAT_VERSION}"
         )

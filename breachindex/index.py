@@ -4,11 +4,10 @@ from __future__ import annotations
 import array
 import mmap
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from pyroaring import FrozenBitMap
@@ -17,19 +16,54 @@ from . import format as fmt
 from ._core import ffi, lib, new_reason, raise_status
 from .errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
 from .keying import key_numbers
-from .phone import FAST_REJECTIONS, _check_region, normalize_reference, region_of, rules
+from .phone import FAST_REJECTIONS, _check_region, normalize, normalize_reference, region_of, rules
 from .secret import KeyLike, as_key
 
-__all__ = ["Index", "Match", "VerifyReport", "open_index"]
+__all__ = ["Index", "Match", "VerifyReport", "open_index", "MAX_THREADS"]
+
+MAX_THREADS = 64  # BI_MAX_THREADS in the C core
 
 
-class Match(NamedTuple):
-    """A number found in the index."""
+_UNSET: Any = object()
 
-    row: int  #: the number's row (its key's position), stable for this index
-    country: str | None  #: ISO region of the number (None for non-geographic codes)
-    breaches: tuple[str, ...]  #: names of the breaches the number is in
-    data_classes: frozenset[str]  #: what circulates with it (``name``, ``email_address``, ...)
+
+class Match:
+    """A number found in the index.
+
+    ``row`` is the number's row (its key's position, stable for this index); ``breaches`` the
+    names of the breaches it is in; ``data_classes`` what circulates with it (``name``,
+    ``email_address``, ...); ``country`` its ISO region (None for non-geographic codes),
+    worked out on first access from the number the caller gave.
+    """
+
+    __slots__ = ("row", "breaches", "data_classes", "_query", "_country")
+
+    def __init__(self, row: int, breaches: tuple[str, ...], data_classes: frozenset[str],
+                 query: tuple[str, str | None], country: str | None = _UNSET) -> None:
+        self.row = row
+        self.breaches = breaches
+        self.data_classes = data_classes
+        self._query = query  # (raw, region): kept for country, never shown in repr
+        self._country = country
+
+    @property
+    def country(self) -> str | None:
+        if self._country is _UNSET:
+            self._country = region_of(normalize(*self._query))
+        return self._country  # type: ignore[no-any-return]
+
+    def _fields(self) -> tuple[int, str | None, tuple[str, ...], frozenset[str]]:
+        return (self.row, self.country, self.breaches, self.data_classes)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Match) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"Match(row={self.row}, country={self.country!r}, breaches={self.breaches!r}, "
+                f"data_classes={set(sorted(self.data_classes))!r})")
 
 
 @dataclass(frozen=True)
@@ -74,6 +108,7 @@ class _Mapped:
         self.table.dir_bits = bits
         self.table.profiles = self._data(fmt.PROFILES_FILE)
         self.table.profile_width = prof_h.width
+        self.table.n_profiles = len(manifest["profiles"])
         reason = new_reason()
         status = lib.bi_table_check(self.table, reason)
         if status != lib.BI_OK:
@@ -136,7 +171,6 @@ class Index:
         self._mapped: _Mapped | None = _Mapped(self.path, self.manifest)
         self._rows = int(self.manifest["rows"])
         self._rules = rules()
-        self._local = threading.local()
 
     # ---- life cycle ------------------------------------------------------------------
     def close(self) -> None:
@@ -163,36 +197,37 @@ class Index:
         return f"<breachindex.Index {str(self.path)!r}: {state}>"
 
     # ---- single lookups --------------------------------------------------------------
-    def _scratch(self) -> tuple[Any, Any, Any]:
-        try:
-            return self._local.bufs  # type: ignore[no-any-return]
-        except AttributeError:
-            self._local.bufs = (ffi.new("char[]", lib.BI_E164_MAX), ffi.new("size_t *"),
-                                ffi.new("uint32_t[2]"))
-            return self._local.bufs  # type: ignore[no-any-return]
-
-    def _find(self, raw: str, region: str | None) -> tuple[int, str, int, int]:
-        """(row or -1, E.164 digits, calling code, profile id); raises InvalidPhoneNumber."""
+    def _find(self, raw: str, region: str | None) -> tuple[int, int]:
+        """(row or -1, profile id); raises InvalidPhoneNumber."""
         mapped = self._live()
         if not isinstance(raw, str):
             raise InvalidPhoneNumber("not_text", f"expected a str, got {type(raw).__name__}")
-        if region is not None:
+        if region is None:
+            flags = lib.BI_ACCEPT_BARE
+        else:
             region = _check_region(region)
+            flags = self._rules.flags_for(region)
         data = raw.encode("utf-8", "surrogatepass")
-        e164, e164_len, out = self._scratch()
-        row = lib.bi_lookup_phone(mapped.table, self._rules.table, self._siphash_key, data,
-                                  len(data), self._rules.flags_for(region), e164, e164_len,
-                                  out, out + 1)
-        if row >= -1:
-            return row, ffi.unpack(e164, e164_len[0]).decode("ascii"), out[0], out[1]
-        status = -1 - row
+        found = lib.bi_lookup_phone(mapped.table, self._rules.table, self._siphash_key, data,
+                                    len(data), flags)
+        if found >= 0:
+            return found & 0xFFFFFFFF, found >> 32
+        if found == -1:
+            return -1, 0
+        if found == lib.BI_LOOKUP_CORRUPT:
+            raise IndexCorrupted(fmt.PROFILES_FILE, "a row has a profile id out of range")
+        status = -2 - found
         if status != lib.BI_PHONE_FALLBACK:
             reason, message = FAST_REJECTIONS[status]
             raise InvalidPhoneNumber(reason, message)
-        digits = normalize_reference(raw, region)[1:]
-        row = lib.bi_lookup(mapped.table, lib.bi_siphash24(self._siphash_key, digits.encode(), len(digits)))
-        profile = lib.bi_profile_of(mapped.table, row) if row >= 0 else 0
-        return row, digits, 0, profile
+        digits = normalize_reference(raw, region)[1:].encode("ascii")
+        row = lib.bi_lookup(mapped.table, lib.bi_siphash24(self._siphash_key, digits, len(digits)))
+        if row < 0:
+            return -1, 0
+        profile = lib.bi_profile_of(mapped.table, row)
+        if profile >= len(self._profiles):
+            raise IndexCorrupted(fmt.PROFILES_FILE, "a row has a profile id out of range")
+        return row, profile
 
     def lookup(self, raw: str, region: str | None = None) -> Match | None:
         """The Match for a phone number, or None if it is not in the index.
@@ -200,11 +235,11 @@ class Index:
         ``raw`` is any form ``normalize`` accepts; raises InvalidPhoneNumber if it is not a
         possible number (so a user can be told their input is wrong, not that they are safe).
         """
-        row, digits, cc, profile = self._find(raw, region)
+        row, profile = self._find(raw, region)
         if row < 0:
             return None
         breaches, classes = self._profiles[profile]
-        return Match(row, region_of("+" + digits, cc or None), breaches, classes)
+        return Match(row, breaches, classes, (raw, region))
 
     def __contains__(self, raw: object) -> bool:
         """``number in index``; False for anything that is not a possible number."""
@@ -213,10 +248,18 @@ class Index:
         except InvalidPhoneNumber:
             return False
 
+    def lookup_key(self, key: int) -> int:
+        """Row of one uint64 key (from ``phone_keys``), -1 if absent."""
+        if not 0 <= key < 1 << 64:
+            raise ValueError("a key is an unsigned 64-bit integer")
+        return int(lib.bi_lookup(self._live().table, key))
+
     # ---- batches ---------------------------------------------------------------------
     def lookup_keys(self, keys: np.ndarray, *, threads: int = 1) -> np.ndarray:
         """Rows (int64, -1 where absent) of uint64 keys, with the GIL released."""
         mapped = self._live()
+        if not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+            raise ValueError(f"threads must be an int from 1 to {MAX_THREADS}")
         q = np.asarray(keys)
         if q.dtype != np.uint64:
             raise TypeError(
@@ -271,18 +314,21 @@ class Index:
         return self._bitmap(kind, names.index(name))
 
     def _bitmap(self, kind: str, ident: int) -> FrozenBitMap:
+        self._live()
         rel = fmt.bitmap_file(kind, ident)
         path = self.path / rel
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise IndexCorrupted(rel, "missing") from None
+        except OSError as exc:
+            raise IndexCorrupted(rel, f"unreadable ({exc.strerror or exc})") from None
         entry = self.manifest["files"].get(rel)
         if entry is None or entry["bytes"] != len(data):
             raise IndexCorrupted(rel, "size differs from the manifest")
         try:
             bitmap = FrozenBitMap.deserialize(data)
-        except ValueError:
+        except Exception:  # pyroaring raises ValueError or IndexError on bad bytes
             raise IndexCorrupted(rel, "not a valid Roaring bitmap") from None
         if len(bitmap) and bitmap.max() >= self._rows:
             raise IndexCorrupted(rel, "holds a row beyond the end of the index")
@@ -305,9 +351,11 @@ class Index:
                 raise IndexCorrupted(rel, "checksum mismatch: the file's content was changed")
             total += entry["bytes"]
         reason = new_reason()
-        status = lib.bi_table_verify(mapped.table, len(self._profiles), reason)
-        if status != lib.BI_OK:
-            raise_status(status, reason, file=fmt.KEYS_FILE)
+        for check, name in ((lib.bi_table_verify, fmt.KEYS_FILE),
+                            (lib.bi_profiles_verify, fmt.PROFILES_FILE)):
+            status = check(mapped.table, reason)
+            if status != lib.BI_OK:
+                raise_status(status, reason, file=name)
         # the bitmaps must say exactly what the profile column says
         profile_masks = [
             (sum(1 << i for i in b), sum(1 << i for i in c)) for b, c in self.manifest["profiles"]

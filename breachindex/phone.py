@@ -288,16 +288,23 @@ for _cc, _regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
         _SINGLE_REGION[_cc] = None if _regions[0] == "001" else _regions[0]
 
 
-def region_of(e164: str, cc: int | None = None) -> str | None:
-    """ISO region of an E.164 number (None for non-geographic codes such as +800).
+def _calling_code(digits: str) -> int:
+    for length in (1, 2, 3):  # phonenumbers takes the shortest assigned prefix
+        cc = int(digits[:length])
+        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return cc
+    raise InvalidPhoneNumber("invalid_country_code", _MESSAGES["invalid_country_code"])
 
-    Calling codes shared by several regions (+1, +7, +44, ...) are resolved by phonenumbers'
-    number patterns; the main region is the answer when no pattern decides.
+
+def region_of(e164: str) -> str | None:
+    """ISO region of a normalized E.164 number (None for non-geographic codes such as +800).
+
+    Cheap for the ~200 calling codes that belong to one region. Codes shared by several
+    regions (+1, +7, +44, ...) are resolved by phonenumbers' number patterns (tens of µs);
+    the code's main region is the answer when no pattern decides.
     """
-    if cc is None:
-        cc = phonenumbers.parse(e164).country_code
+    cc = _calling_code(e164.lstrip("+"))
     if cc in _SINGLE_REGION:
         return _SINGLE_REGION[cc]
-    number = phonenumbers.parse(e164)
-    region = phonenumbers.region_code_for_number(number)
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
     return region or phonenumbers.region_code_for_country_code(cc)

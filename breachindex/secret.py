@@ -72,7 +72,7 @@ class Key:
     def save(self, path: Union[str, "os.PathLike[str]"], *, overwrite: bool = False) -> None:
         """Write the key file with mode 0600; refuses to overwrite, or to write into an index."""
         p = Path(path)
-        if (p.parent / "manifest.json").exists():
+        if any((folder / "manifest.json").exists() for folder in p.resolve().parents):
             raise InvalidKey("refusing to write a key file into an index folder")
         flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
         try:

@@ -323,6 +323,10 @@ int bi_table_check(const bi_table *t, char *reason)
         snprintf(reason, BI_REASON_LEN, "profile width %u is neither 2 nor 4", t->profile_width);
         return BI_ECORRUPT;
     }
+    if (t->n_profiles >= 0x80000000u || (t->n > 0 && t->n_profiles == 0)) {
+        snprintf(reason, BI_REASON_LEN, "profile count %u out of range", t->n_profiles);
+        return BI_ECORRUPT;
+    }
     nb = ((uint64_t)1) << t->dir_bits;
     if (t->dir[0] != 0 || t->dir[nb] != t->n) {
         snprintf(reason, BI_REASON_LEN, "directory must run from 0 to %llu rows",
@@ -339,7 +343,7 @@ int bi_table_check(const bi_table *t, char *reason)
     return BI_OK;
 }
 
-int bi_table_verify(const bi_table *t, uint32_t n_profiles, char *reason)
+int bi_table_verify(const bi_table *t, char *reason)
 {
     uint64_t i, b = 0;
     int st = bi_table_check(t, reason);
@@ -359,9 +363,17 @@ int bi_table_verify(const bi_table *t, uint32_t n_profiles, char *reason)
                      (unsigned long long)i);
             return BI_ECORRUPT;
         }
-        if (bi_profile_of(t, i) >= n_profiles) {
+    }
+    return BI_OK;
+}
+
+int bi_profiles_verify(const bi_table *t, char *reason)
+{
+    uint64_t i;
+    for (i = 0; i < t->n; i++) {
+        if (bi_profile_of(t, i) >= t->n_profiles) {
             snprintf(reason, BI_REASON_LEN, "row %llu has profile id %u of only %u",
-                     (unsigned long long)i, bi_profile_of(t, i), n_profiles);
+                     (unsigned long long)i, bi_profile_of(t, i), t->n_profiles);
             return BI_ECORRUPT;
         }
     }
@@ -369,15 +381,21 @@ int bi_table_verify(const bi_table *t, uint32_t n_profiles, char *reason)
 }
 
 int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
-                        const char *s, size_t len, unsigned flags, char *e164,
-                        size_t *e164_len, uint32_t *cc, uint32_t *profile)
+                        const char *s, size_t len, unsigned flags)
 {
+    char e164[BI_E164_MAX];
+    size_t elen;
+    uint32_t cc;
     int64_t row;
-    int st = bi_phone_fast(rules, s, len, flags, e164, e164_len, cc);
+    uint32_t profile;
+    int st = bi_phone_fast(rules, s, len, flags, e164, &elen, &cc);
     if (st != BI_PHONE_OK)
-        return -1 - st;
-    row = bi_lookup(t, bi_siphash24(key16, (const uint8_t *)e164, *e164_len));
-    if (row >= 0)
-        *profile = bi_profile_of(t, (uint64_t)row);
-    return row;
+        return -2 - st;
+    row = bi_lookup(t, bi_siphash24(key16, (const uint8_t *)e164, elen));
+    if (row < 0)
+        return -1;
+    profile = bi_profile_of(t, (uint64_t)row);
+    if (profile >= t->n_profiles)
+        return BI_LOOKUP_CORRUPT;
+    return (int64_t)(((uint64_t)profile << 32) | (uint64_t)row);
 }

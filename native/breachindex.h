@@ -98,14 +98,18 @@ typedef struct {
     uint32_t dir_bits; /* 1..32 */
     const void *profiles;
     uint32_t profile_width;
+    uint32_t n_profiles; /* below 2^31 */
 } bi_table;
 
 /* Structure check on open: directory starts at 0, ends at n and never decreases. */
 int bi_table_check(const bi_table *t, char *reason);
 
-/* Content check (reads every key): strictly increasing, each in the bucket the directory
- * says, every profile id below n_profiles. */
-int bi_table_verify(const bi_table *t, uint32_t n_profiles, char *reason);
+/* Content check of the keys (reads every key): strictly increasing, each in the bucket the
+ * directory says. */
+int bi_table_verify(const bi_table *t, char *reason);
+
+/* Content check of the profile column: every profile id below n_profiles. */
+int bi_profiles_verify(const bi_table *t, char *reason);
 
 /* Row of key, or -1. */
 int64_t bi_lookup(const bi_table *t, uint64_t key);
@@ -118,11 +122,12 @@ int bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *r
 /* Profile id of a row (row < n). */
 uint32_t bi_profile_of(const bi_table *t, uint64_t row);
 
-/* The single-number path in one call: normalize, key, search. Returns the row (>= 0), -1 if
- * the number is possible but absent, or -(1 + BI_PHONE_*) for a fallback or a rejection.
- * On a row, *profile is its profile id; on >= -1, e164/e164_len/cc are filled. */
+/* The single-number path in one call: normalize, key, search. Returns
+ * (profile << 32) | row when found (rows and profile ids are below 2^31 and 2^32), -1 if the
+ * number is possible but absent, -(2 + BI_PHONE_*) for a fallback or a rejection, or
+ * BI_LOOKUP_CORRUPT if the row's profile id is out of range (a damaged profile file). */
+#define BI_LOOKUP_CORRUPT (-1000)
 int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
-                        const char *s, size_t len, unsigned flags, char *e164,
-                        size_t *e164_len, uint32_t *cc, uint32_t *profile);
+                        const char *s, size_t len, unsigned flags);
 
 #endif

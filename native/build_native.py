@@ -18,9 +18,9 @@ def _cdef_from_header(path: str) -> str:
     lines = []
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
-            m = re.match(r"\s*#define\s+(BI_\w+)\s+(\d+)\s*$", line)
-            if m:  # integer constants become visible to Python
-                lines.append(f"#define {m.group(1)} {m.group(2)}")
+            m = re.match(r"\s*#define\s+(BI_\w+)\s+\(?-?\d+\)?\s*$", line)
+            if m:  # integer constants become visible to Python (cffi takes the value from C)
+                lines.append(f"#define {m.group(1)} ...")
             continue
         lines.append(line)
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Benchmarks for breachindex: run on demand, print ratios against the baselines beside them."""
