@@ -22,6 +22,8 @@ from .secret import KeyLike, as_key
 __all__ = ["Index", "Match", "VerifyReport", "open_index", "MAX_THREADS"]
 
 MAX_THREADS = 64  # BI_MAX_THREADS in the C core
+_lookup_phone = lib.bi_lookup_phone
+_ACCEPT_BARE = lib.BI_ACCEPT_BARE
 
 
 _UNSET: Any = object()
@@ -171,6 +173,7 @@ class Index:
         self._mapped: _Mapped | None = _Mapped(self.path, self.manifest)
         self._rows = int(self.manifest["rows"])
         self._rules = rules()
+        self._rules_table = self._rules.table
 
     # ---- life cycle ------------------------------------------------------------------
     def close(self) -> None:
@@ -199,17 +202,21 @@ class Index:
     # ---- single lookups --------------------------------------------------------------
     def _find(self, raw: str, region: str | None) -> tuple[int, int]:
         """(row or -1, profile id); raises InvalidPhoneNumber."""
-        mapped = self._live()
-        if not isinstance(raw, str):
-            raise InvalidPhoneNumber("not_text", f"expected a str, got {type(raw).__name__}")
+        # the hot path of a single check: kept to attribute reads and one C call
+        mapped = self._mapped
+        if mapped is None:
+            raise ValueError("the index is closed")
+        try:
+            data = raw.encode("utf-8", "surrogatepass")
+        except AttributeError:
+            raise InvalidPhoneNumber("not_text", f"expected a str, got {type(raw).__name__}") from None
         if region is None:
-            flags = lib.BI_ACCEPT_BARE
+            flags = _ACCEPT_BARE
         else:
             region = _check_region(region)
             flags = self._rules.flags_for(region)
-        data = raw.encode("utf-8", "surrogatepass")
-        found = lib.bi_lookup_phone(mapped.table, self._rules.table, self._siphash_key, data,
-                                    len(data), flags)
+        found = _lookup_phone(mapped.table, self._rules_table, self._siphash_key, data,
+                              len(data), flags)
         if found >= 0:
             return found & 0xFFFFFFFF, found >> 32
         if found == -1:

@@ -40,11 +40,11 @@ from breachindex.secret import Key
 
 # ---- Hypothesis profiles ------------------------------------------------------------------
 
-_COMMON = dict(
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+_COMMON = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
+}
 settings.register_profile("ci", max_examples=2000, **_COMMON)
 settings.register_profile("thorough", max_examples=50000, **_COMMON)
 PROFILE_NAME = os.environ.get("BREACHINDEX_HYPOTHESIS_PROFILE", "ci")
@@ -145,7 +145,8 @@ def _national_prefix(cc: int) -> str:
 
 NATIONAL_PREFIX = {cc: _national_prefix(cc) for cc in CALLING_CODES}
 REGIONS_OF_CC = {
-    cc: [r for r in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc] if r in phonenumbers.SUPPORTED_REGIONS]
+    cc: [r for r in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]
+         if r in phonenumbers.SUPPORTED_REGIONS]
     for cc in CALLING_CODES
 }
 LEADS = ("random", "prefix_digit", "prefix", "zero")
@@ -217,7 +218,7 @@ def test_fast_path_every_calling_code_deterministic():
         main = main if main in phonenumbers.SUPPORTED_REGIONS else "DE"
         cases = [("bare", None), ("plus", None), ("plus", main), ("plus", "US"),
                  ("00", "NL"), ("00", main), ("00", "US"), ("bare", main)]
-        for length in range(0, 19):
+        for length in range(19):
             for lead in LEADS:
                 digits = "".join(rnd.choice("0123456789") for _ in range(length))
                 national = national_part(cc, digits, lead)
@@ -279,7 +280,8 @@ def messy_forms(region: str, number) -> list[tuple[str, str | None]]:
         (nat.replace(" ", "."), region), (nat.replace(" ", "-"), region),
         (nat.replace(" ", ""), region), (parens, region), (nat.replace(" ", " / ", 1), region),
         (nat + " ext. 12", region), (intl + " ext. 12", None), (nat + " x12", region),
-        (intl, region), (intl, None), (intl.replace(" ", "-"), None), (intl.replace(" ", "."), None),
+        (intl, region), (intl, None),
+        (intl.replace(" ", "-"), None), (intl.replace(" ", "."), None),
         (rfc, None), (rfc, region),
         (e164, None), (e164, region), (e164[1:], None), (e164[1:], region),
         ("00" + e164[1:], region), ("00" + e164[1:], None),
@@ -318,7 +320,8 @@ def messy_inputs(draw):
     number = MOBILE_EXAMPLES[region]
     text = {
         "national": lambda: phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
-        "international": lambda: phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
+        "international": lambda: phonenumbers.format_number(
+            number, PhoneNumberFormat.INTERNATIONAL),
         "e164": lambda: phonenumbers.format_number(number, PhoneNumberFormat.E164),
         "leak": lambda: phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:],
         "rfc": lambda: phonenumbers.format_number(number, PhoneNumberFormat.RFC3966),
@@ -337,15 +340,19 @@ def messy_inputs(draw):
     out = []
     for c in text:
         if c.isdigit():
-            which = script if script != "mixed" else draw(st.sampled_from(["ascii", "arabic", "fullwidth"]))
-            c = {"ascii": c, "arabic": c.translate(ARABIC_INDIC), "fullwidth": c.translate(FULL_WIDTH)}[which]
+            which = script if script != "mixed" else draw(
+                st.sampled_from(["ascii", "arabic", "fullwidth"]))
+            c = {"ascii": c, "arabic": c.translate(ARABIC_INDIC),
+                 "fullwidth": c.translate(FULL_WIDTH)}[which]
         out.append(c)
         if draw(st.integers(0, 9)) == 0:
             out.append(draw(st.sampled_from(SEPARATORS)))
     raw = "".join(out)
     if draw(st.booleans()):
-        raw = draw(st.sampled_from(["", " ", "\t"])) + raw + draw(st.sampled_from(["", " ext. 12", " "]))
-    reg = draw(st.one_of(st.none(), st.just(region), st.just(region.lower()), st.sampled_from(REGIONS)))
+        raw = (draw(st.sampled_from(["", " ", "\t"])) + raw
+               + draw(st.sampled_from(["", " ext. 12", " "])))
+    reg = draw(st.one_of(st.none(), st.just(region), st.just(region.lower()),
+                         st.sampled_from(REGIONS)))
     return raw, reg
 
 
@@ -371,8 +378,10 @@ def test_issue_examples():
     assert normalize("0031612345678", "NL") == "+31612345678"
     assert normalize("+31 (0)6-1234 5678") == "+31612345678"
     assert normalize("tel:+31-6-12345678") == "+31612345678"
-    assert normalize("\u0660\u0666 \u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668", "NL") == "+31612345678"
-    assert normalize("\uff10\uff16\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18", "NL") == "+31612345678"
+    arabic = "\u0660\u0666 \u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668"
+    full_width = "\uff10\uff16\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18"
+    assert normalize(arabic, "NL") == "+31612345678"
+    assert normalize(full_width, "NL") == "+31612345678"
 
 
 def test_leak_digits_without_region_are_international():
@@ -461,7 +470,8 @@ def _assert_no_number_in(exc: BaseException, raw) -> None:
 INVALID_INPUTS = [
     ("+316123", None), ("316123", None), ("+31612345678901234", None),
     ("31612345678901234", None), ("+999123456789", None), ("999123456789", None),
-    ("0612345678", None), ("06 1234 5678", None), ("06 1234 5678 9012 3", "NL"), ("06123456789012", "NL"),
+    ("0612345678", None), ("06 1234 5678", None),
+    ("06 1234 5678 9012 3", "NL"), ("06123456789012", "NL"),
     ("+7 99999999999", None), ("+799999999999", None), ("00" + "7" + "9" * 11, "DE"),
     ("\u0660\u0666\u0661\u0662\u0663\u0664\u0665\u0666", None),
     ("06123456789012345".translate(FULL_WIDTH), "NL"),
@@ -473,13 +483,14 @@ INVALID_INPUTS = [
 
 @pytest.mark.parametrize("raw, region", INVALID_INPUTS)
 def test_messages_never_contain_the_number(raw, region):
-    if isinstance(raw, str) and region is not None and region.upper() in phonenumbers.SUPPORTED_REGIONS:
+    known_region = region is None or region.upper() in phonenumbers.SUPPORTED_REGIONS
+    if isinstance(raw, str) and region is not None and known_region:
         assert oracle(raw, region)[0] == "reject"
     for fn in (normalize, normalize_reference):
         with pytest.raises(InvalidPhoneNumber) as info:
             fn(raw, region)
         _assert_no_number_in(info.value, raw)
-    if isinstance(raw, str) and (region is None or region.upper() in phonenumbers.SUPPORTED_REGIONS):
+    if isinstance(raw, str) and known_region:
         try:
             normalize_fast(raw, region.upper() if region else None)
         except InvalidPhoneNumber as exc:
@@ -594,7 +605,7 @@ def test_siphash_reference_vectors():
     assert siphashc.siphash(key, b"") == 0x726FDB47DD0E0E31
     # the example of the SipHash paper (Aumasson & Bernstein 2012, appendix A)
     assert lib.bi_siphash24(key, bytes(range(15)), 15) == 0xA129CA6149BE45E5
-    for n in range(0, 65):  # every tail length, against siphashc
+    for n in range(65):  # every tail length, against siphashc
         message = bytes(range(n))
         assert lib.bi_siphash24(key, message, n) == siphashc.siphash(key, message), n
 
