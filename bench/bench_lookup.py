@@ -29,6 +29,7 @@ import breachindex
 from breachindex.synthetic import synthetic_numbers
 from breachindex.writer import write_sorted
 
+
 def parse_size(text: str) -> int:
     """'10M' -> 10_000_000; plain integers as they are."""
     text = text.strip()
@@ -82,7 +83,8 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict:  # type
     # same answers first
     rows = index.lookup_keys(queries)
     pos = np.searchsorted(mapped_keys, queries)
-    np_rows = np.where((pos < len(mapped_keys)) & (mapped_keys[np.minimum(pos, len(mapped_keys) - 1)] == queries), pos, -1)
+    hit = (pos < len(mapped_keys)) & (mapped_keys[np.minimum(pos, len(mapped_keys) - 1)] == queries)
+    np_rows = np.where(hit, pos, -1)
     assert np.array_equal(rows, np_rows), "breachindex and numpy disagree"
     assert np.array_equal(index.lookup_keys(queries, threads=2), rows)
 
@@ -144,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['open_ms']:>8.2f}", flush=True)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": {"python": sys.version.split()[0], "cpu": platform.processor() or platform.machine(),
-                                           "cores": os.cpu_count()},
-                               "queries": args.queries, "repeat": args.repeat, "results": results}, indent=1))
+    machine = {"python": sys.version.split()[0], "cpu": platform.processor() or platform.machine(),
+               "cores": os.cpu_count()}
+    out.write_text(json.dumps({"machine": machine, "queries": args.queries, "repeat": args.repeat,
+                               "results": results}, indent=1))
     print(f"results written to {out}")
     if not args.dir:
         shutil.rmtree(workdir, ignore_errors=True)

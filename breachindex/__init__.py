@@ -26,7 +26,7 @@ from .phone import normalize
 from .secret import Key
 from .writer import BuildReport, IndexWriter, build
 
-open = open_index  # noqa: A001 - breachindex.open(path, key=...) is the documented name
+open = open_index
 
 __version__ = "0.1.0"
 

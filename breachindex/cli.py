@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import BreachIndexError
 from .index import open_index
@@ -50,8 +50,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .format import read_manifest
     from pathlib import Path
+
+    from .format import read_manifest
 
     m = read_manifest(Path(args.index))
     print(f"format {m['format']} v{m['format_version']}, created {m.get('created_at')}")

@@ -70,7 +70,7 @@ class Header:
         return _HEADER.pack(self.magic, self.version, self.width, self.count, self.param)
 
     @classmethod
-    def parse(cls, name: str, data: bytes | memoryview, *, file_size: int) -> "Header":
+    def parse(cls, name: str, data: Any, *, file_size: int) -> Header:
         """Parse and check a header against the file's name and size."""
         if file_size < HEADER_SIZE:
             raise IndexCorrupted(name, f"truncated: {file_size} bytes, shorter than its header")
@@ -96,12 +96,12 @@ class ChecksummedWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._f: BinaryIO = open(path, "wb")
+        self._f: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._hash = xxhash.xxh3_64()
         self.size = 0
 
-    def write(self, data: bytes | memoryview | np.ndarray) -> None:
-        view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    def write(self, data: bytes | np.ndarray) -> None:
+        view = data if isinstance(data, bytes) else memoryview(data).cast("B")  # type: ignore[arg-type]
         step = 1 << 26  # hash and write in 64 MiB pieces: large arrays are never copied whole
         for start in range(0, len(view), step):
             piece = view[start:start + step]

@@ -5,9 +5,10 @@ import array
 import mmap
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pyroaring import FrozenBitMap
@@ -180,7 +181,7 @@ class Index:
         """Release the mappings (once the calls in flight have returned)."""
         self._mapped = None
 
-    def __enter__(self) -> "Index":
+    def __enter__(self) -> Index:
         return self
 
     def __exit__(self, *exc: object) -> None:

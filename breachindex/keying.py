@@ -1,8 +1,8 @@
 """Many phone numbers to many index keys: the C fast path in one call, the reference for the rest."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

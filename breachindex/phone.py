@@ -216,6 +216,7 @@ class _Rules:
         try:
             return self._flags[region]
         except KeyError:
+            assert region is not None  # None is always in the table
             md = PhoneMetadata.metadata_for_region(region, None)
             flags = lib.BI_ACCEPT_00 if md is not None and md.international_prefix == "00" else 0
             self._flags[region] = flags

@@ -40,12 +40,12 @@ class Key:
         self._derived: dict[tuple[bytes, int], bytes] = {}
 
     @classmethod
-    def generate(cls) -> "Key":
+    def generate(cls) -> Key:
         """A new random 32-byte secret from the operating system's CSPRNG."""
         return cls(secrets.token_bytes(32))
 
     @classmethod
-    def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Key":
+    def load(cls, path: str | os.PathLike[str]) -> Key:
         """Read a key file written by ``save`` (or ``breachindex keygen``)."""
         p = Path(path)
         try:
@@ -69,7 +69,7 @@ class Key:
             raise InvalidKey(f"key file {str(p)!r} does not hold a hex secret") from None
         return cls(secret)
 
-    def save(self, path: Union[str, "os.PathLike[str]"], *, overwrite: bool = False) -> None:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write the key file with mode 0600; refuses to overwrite, or to write into an index."""
         p = Path(path)
         if any((folder / "manifest.json").exists() for folder in p.resolve().parents):

@@ -6,6 +6,7 @@ small masks, in numpy arrays; full-scale builds that spill to disk stand on the 
 from __future__ import annotations
 
 import array
+import itertools
 import json
 import math
 import os
@@ -14,10 +15,11 @@ import secrets
 import shutil
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 from pyroaring import BitMap
@@ -117,11 +119,11 @@ class IndexWriter:
         self._started = time.perf_counter()
 
     # ---- input -----------------------------------------------------------------------
-    def add(self, records: Iterable[Record]) -> "IndexWriter":
+    def add(self, records: Iterable[Record]) -> IndexWriter:
         """Add records ``(phone, breach, data_classes)``; may be called several times."""
         it: Iterator[Record] = iter(records)
         while True:
-            chunk = [r for _, r in zip(range(_CHUNK), it)]
+            chunk = list(itertools.islice(it, _CHUNK))
             if not chunk:
                 return self
             self._add_chunk(chunk)
@@ -180,7 +182,7 @@ class IndexWriter:
     def _merged(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Sorted unique keys with united masks; re-keys with a new tweak on a collision."""
         if self._chunks:
-            keys, check, e164, bmask, cmask = (np.concatenate(parts) for parts in zip(*self._chunks))
+            keys, check, e164, bmask, cmask = (np.concatenate(parts) for parts in zip(*self._chunks, strict=True))
         else:
             keys = check = np.empty(0, np.uint64)
             e164 = np.empty(0, "S20")

@@ -38,7 +38,7 @@ def _numbers(count: int, seed: int) -> list[str]:
         got = list(synthetic_numbers(count, seed=seed))
         if len(set(got)) == count and all(isinstance(n, str) and n.isdigit() for n in got):
             return got
-    except Exception:  # noqa: BLE001 - work in progress elsewhere; fall back
+    except Exception:
         pass
     rng = random.Random(seed)
     out: dict[str, None] = {}
