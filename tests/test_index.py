@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import breachindex as bi
 from breachindex import BuildError, InvalidPhoneNumber, Key
+from breachindex.synthetic import synthetic_numbers
 
 U64_MAX = 2**64 - 1
 KEY = Key.generate()
@@ -32,35 +33,8 @@ KEY = Key.generate()
 
 # ---- data ---------------------------------------------------------------------------------
 
-def _fallback_numbers(count: int, seed: int) -> list[str]:
-    """Leak-form numbers (country code + NSN, digits only) from a few well-known ranges."""
-    rng = random.Random(seed)
-    makers = [
-        lambda: "316" + "".join(rng.choice("0123456789") for _ in range(8)),
-        lambda: "49151" + "".join(rng.choice("0123456789") for _ in range(8)),
-        lambda: "336" + "".join(rng.choice("0123456789") for _ in range(8)),
-        lambda: "1202" + rng.choice("23456789") + "".join(rng.choice("0123456789") for _ in range(6)),
-        lambda: "447" + rng.choice("4579") + "".join(rng.choice("0123456789") for _ in range(8)),
-    ]
-    out: dict[str, None] = {}
-    while len(out) < count:
-        out[rng.choice(makers)()] = None
-    return list(out)
-
-
 def numbers(count: int, seed: int) -> list[str]:
-    """Distinct leak-form numbers: breachindex.synthetic if it works, else our own."""
-    try:
-        from breachindex.synthetic import synthetic_numbers
-
-        got = list(synthetic_numbers(count, seed=seed))
-        if len(got) == count and len(set(got)) == count and all(
-            isinstance(n, str) and n.isdigit() for n in got
-        ):
-            return got
-    except Exception:
-        pass
-    return _fallback_numbers(count, seed)
+    return synthetic_numbers(count, seed=seed)
 
 
 # numbers whose country is certain: (leak digits, ISO region, a national form)
