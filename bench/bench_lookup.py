@@ -46,7 +46,7 @@ def make_table(folder: Path, n: int, key: breachindex.Key, numbers: list[str], s
                                                   endpoint=False), real]))
     # a few dozen profiles, like a real leak: a random data-class mask per row
     classes = rng.integers(0, 64, len(keys), dtype=np.uint32)
-    write_sorted(folder, keys, np.ones(len(keys), np.uint32), classes,
+    write_sorted(folder, keys, np.ones(len(keys), np.uint32), classes, np.full(len(keys), 31, np.uint16),
                  breach_names=["synthetic"], class_names=[f"class_{i}" for i in range(6)],
                  key=key, overwrite=True)
     return keys

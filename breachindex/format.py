@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +48,14 @@ MAGIC = {
     DIRECTORY_FILE: b"BIDIR\x00\x00\x01",
     PROFILES_FILE: b"BIPROF\x00\x01",
 }
+_REGION = re.compile(r"(?:[A-Z]{2}|001)\Z")
 _HEADER = struct.Struct("<8sIIQQ32x")  # magic, version, item width, item count, parameter
 assert _HEADER.size == HEADER_SIZE
 
 
-def bitmap_file(kind: str, ident: int) -> str:
-    """Relative path of the bitmap of breach or data class number ``ident``."""
+def bitmap_file(kind: str, ident: int | str) -> str:
+    """Relative path of the bitmap of breach or data class number ``ident``, or of the
+    country (region code) ``ident``."""
     return f"{BITMAP_DIR}/{kind}-{ident}.roaring"
 
 
@@ -178,14 +181,17 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     tweak = _require(manifest, "key_tweak", int)
     if not 0 <= tweak < 2**32:
         raise IndexCorrupted(MANIFEST_FILE, "key_tweak out of range")
-    for field in ("breaches", "data_classes"):
+    manifest.setdefault("countries", [])
+    for field in ("breaches", "data_classes", "countries"):
         items = _require(manifest, field, list)
         for item in items:
             if not (isinstance(item, dict) and isinstance(item.get("name"), str)
                     and isinstance(item.get("rows"), int)):
                 raise IndexCorrupted(MANIFEST_FILE, f"malformed entry in {field!r}")
-        if len(items) > 32:
-            raise IndexCorrupted(MANIFEST_FILE, f"more than 32 {field}")
+            if field == "countries" and not _REGION.match(item["name"]):
+                raise IndexCorrupted(MANIFEST_FILE, "malformed country name")
+        if len(items) > (32 if field != "countries" else 1000):
+            raise IndexCorrupted(MANIFEST_FILE, f"too many {field}")
     profiles = _require(manifest, "profiles", list)
     nb, nc = len(manifest["breaches"]), len(manifest["data_classes"])
     for p in profiles:

@@ -166,6 +166,7 @@ class Index:
         self._siphash_key = self._key.siphash_key(self.key_tweak)
         self.breaches: tuple[str, ...] = tuple(b["name"] for b in self.manifest["breaches"])
         self.data_classes: tuple[str, ...] = tuple(c["name"] for c in self.manifest["data_classes"])
+        self.countries: tuple[str, ...] = tuple(c["name"] for c in self.manifest["countries"])
         # per profile id, the two fields of a Match, built once
         self._profiles: list[tuple[tuple[str, ...], frozenset[str]]] = [
             (tuple(self.breaches[i] for i in b), frozenset(self.data_classes[i] for i in c))
@@ -311,19 +312,25 @@ class Index:
         return self._profiles[profile_id]
 
     # ---- set queries -----------------------------------------------------------------
-    def rows_in(self, *, breach: str | None = None, data_class: str | None = None) -> FrozenBitMap:
-        """Roaring bitmap of the rows in a breach or with a data class."""
-        if (breach is None) == (data_class is None):
-            raise ValueError("give exactly one of breach= or data_class=")
-        names, kind = (self.breaches, "breach") if breach is not None else (self.data_classes, "class")
-        name = breach if breach is not None else data_class
+    def rows_in(self, *, breach: str | None = None, data_class: str | None = None,
+                country: str | None = None) -> FrozenBitMap:
+        """Roaring bitmap of the rows in a breach, with a data class, or of a country (the
+        main region of the numbers' calling code). Combine them with ``&``, ``|``, ``-``."""
+        given = [(kind, name) for kind, name in (("breach", breach), ("class", data_class),
+                                                 ("country", country)) if name is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of breach=, data_class= or country=")
+        kind, name = given[0]
+        names = {"breach": self.breaches, "class": self.data_classes, "country": self.countries}[kind]
         if name not in names:
             raise KeyError(name)
         return self._bitmap(kind, names.index(name))
 
     def _bitmap(self, kind: str, ident: int) -> FrozenBitMap:
         self._live()
-        rel = fmt.bitmap_file(kind, ident)
+        section = {"breach": "breaches", "class": "data_classes", "country": "countries"}[kind]
+        entry = self.manifest[section][ident]
+        rel = fmt.bitmap_file(kind, entry["name"] if kind == "country" else ident)
         path = self.path / rel
         try:
             data = path.read_bytes()
@@ -331,8 +338,8 @@ class Index:
             raise IndexCorrupted(rel, "missing") from None
         except OSError as exc:
             raise IndexCorrupted(rel, f"unreadable ({exc.strerror or exc})") from None
-        entry = self.manifest["files"].get(rel)
-        if entry is None or entry["bytes"] != len(data):
+        listed = self.manifest["files"].get(rel)
+        if listed is None or listed["bytes"] != len(data):
             raise IndexCorrupted(rel, "size differs from the manifest")
         try:
             bitmap = FrozenBitMap.deserialize(data)
@@ -340,9 +347,8 @@ class Index:
             raise IndexCorrupted(rel, "not a valid Roaring bitmap") from None
         if len(bitmap) and bitmap.max() >= self._rows:
             raise IndexCorrupted(rel, "holds a row beyond the end of the index")
-        expected = (self.manifest["breaches"] if kind == "breach" else self.manifest["data_classes"])[ident]["rows"]
-        if len(bitmap) != expected:
-            raise IndexCorrupted(rel, f"holds {len(bitmap)} rows, manifest says {expected}")
+        if len(bitmap) != entry["rows"]:
+            raise IndexCorrupted(rel, f"holds {len(bitmap)} rows, manifest says {entry['rows']}")
         return bitmap
 
     # ---- integrity -------------------------------------------------------------------
@@ -375,6 +381,16 @@ class Index:
                 bitmap = self._bitmap(kind, ident)
                 if bitmap != FrozenBitMap(array.array("I", expected.tobytes())):
                     raise IndexCorrupted(fmt.bitmap_file(kind, ident), "disagrees with the profile column")
+        # every row has exactly one country
+        seen = 0
+        union = FrozenBitMap()
+        for ident in range(len(self.countries)):
+            bitmap = self._bitmap("country", ident)
+            seen += len(bitmap)
+            union = union | bitmap
+        if self.countries and (seen != self._rows or len(union) != self._rows):
+            raise IndexCorrupted(fmt.bitmap_file("country", self.countries[0]),
+                                 "country bitmaps do not partition the rows")
         return VerifyReport(files=len(self.manifest["files"]), bytes=total, rows=self._rows,
                             seconds=time.perf_counter() - started)
 

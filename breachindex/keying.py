@@ -8,7 +8,7 @@ import numpy as np
 
 from ._core import ffi, lib
 from .errors import InvalidPhoneNumber
-from .phone import FAST_REJECTIONS, _check_region, normalize_reference, rules
+from .phone import FAST_REJECTIONS, _check_region, calling_code, normalize_reference, rules
 from .secret import KeyLike, as_key
 
 __all__ = ["KeyedBatch", "key_numbers", "phone_keys", "hash_e164_digits"]
@@ -25,6 +25,7 @@ class KeyedBatch:
     reasons: list[str | None]  # per number: None, or the InvalidPhoneNumber reason
     check: np.ndarray | None = None  # uint64: the collision check hash (build only)
     e164: np.ndarray | None = None  # 'S20': E.164 digits without '+' (build only)
+    cc: np.ndarray | None = None  # uint16: country calling code (build only)
 
 
 def _pack(numbers: Sequence[str]) -> tuple[bytes, np.ndarray, list[bool]]:
@@ -59,6 +60,7 @@ def key_numbers(
     region: str | None = None,
     check_key: bytes | None = None,
     want_e164: bool = False,
+    want_cc: bool = False,
 ) -> KeyedBatch:
     """Normalize and key a batch; numbers that are not possible get a reason, never a key."""
     region = _check_region(region)
@@ -69,6 +71,7 @@ def key_numbers(
     status = np.empty(n, dtype=np.uint8)
     check = np.zeros(n, dtype=np.uint64) if check_key is not None else None
     e164 = np.zeros(n, dtype=f"S{E164_WIDTH}") if want_e164 else None
+    cc = np.zeros(n, dtype=np.uint16) if want_cc else None
     lib.bi_phone_keys(
         r.table, siphash_key, check_key if check_key is not None else ffi.NULL,
         buf, ffi.from_buffer("uint64_t[]", offsets), n, r.flags_for(region),
@@ -76,6 +79,7 @@ def key_numbers(
         ffi.from_buffer("uint64_t[]", check) if check is not None else ffi.NULL,
         ffi.from_buffer("uint8_t[]", status),
         ffi.from_buffer("char[]", e164) if e164 is not None else ffi.NULL,
+        ffi.from_buffer("uint16_t[]", cc) if cc is not None else ffi.NULL,
     )
     reasons: list[str | None] = [None] * n
     for i in np.flatnonzero(status != lib.BI_PHONE_OK).tolist():
@@ -96,8 +100,11 @@ def key_numbers(
             check[i] = lib.bi_siphash24(check_key, digits, len(digits))
         if e164 is not None:
             e164[i] = digits
+        if cc is not None:
+            cc[i] = calling_code(digits.decode("ascii"))
         status[i] = lib.BI_PHONE_OK
-    return KeyedBatch(keys=keys, ok=status == lib.BI_PHONE_OK, reasons=reasons, check=check, e164=e164)
+    return KeyedBatch(keys=keys, ok=status == lib.BI_PHONE_OK, reasons=reasons, check=check, e164=e164,
+                      cc=cc)
 
 
 def phone_keys(

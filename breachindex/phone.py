@@ -289,7 +289,8 @@ for _cc, _regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
         _SINGLE_REGION[_cc] = None if _regions[0] == "001" else _regions[0]
 
 
-def _calling_code(digits: str) -> int:
+def calling_code(digits: str) -> int:
+    """Country calling code of E.164 digits (without '+')."""
     for length in (1, 2, 3):  # phonenumbers takes the shortest assigned prefix
         cc = int(digits[:length])
         if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
@@ -304,7 +305,7 @@ def region_of(e164: str) -> str | None:
     regions (+1, +7, +44, ...) are resolved by phonenumbers' number patterns (tens of µs);
     the code's main region is the answer when no pattern decides.
     """
-    cc = _calling_code(e164.lstrip("+"))
+    cc = calling_code(e164.lstrip("+"))
     if cc in _SINGLE_REGION:
         return _SINGLE_REGION[cc]
     region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))

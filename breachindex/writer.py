@@ -5,27 +5,22 @@ small masks, in numpy arrays; full-scale builds that spill to disk stand on the 
 """
 from __future__ import annotations
 
-import array
 import itertools
-import json
-import math
 import os
 import re
-import secrets
 import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pyroaring import BitMap
 
 from . import format as fmt
 from .errors import BuildError
+from .indexfiles import IndexFilesWriter, check_replaceable, replace_folder, temp_folder
 from .keying import hash_e164_digits, key_numbers
 from .secret import Key, KeyLike, as_key
 
@@ -33,11 +28,6 @@ __all__ = ["build", "BuildReport", "IndexWriter", "write_sorted", "MAX_BREACHES"
 
 MAX_BREACHES = 32
 MAX_DATA_CLASSES = 32
-# Average keys per directory bucket. Measured at 100M keys (bench/bench_lookup.py): buckets of
-# 6 / 12 / 24 / 95 keys gave 29 / 32 / 37 / 48 ns per batch lookup; 12 keeps the directory at
-# a third of a byte per key.
-TARGET_BUCKET = 12
-MAX_AUTO_DIR_BITS = 28
 MAX_TWEAKS = 8
 _CHUNK = 1 << 16
 _CLASS_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
@@ -55,6 +45,7 @@ class BuildReport:
     rejected: dict[str, int]
     breaches: dict[str, int]
     data_classes: dict[str, int]
+    countries: dict[str, int]
     key_tweak: int
     bytes: int
     seconds: float
@@ -67,13 +58,6 @@ class BuildReport:
             f"({self.duplicates:,} duplicates merged; rejected: {rejected}) "
             f"in {self.seconds:.2f} s, {self.bytes / 1e6:.1f} MB at {self.path}"
         )
-
-
-def auto_dir_bits(rows: int) -> int:
-    """Directory bits giving about TARGET_BUCKET keys per bucket."""
-    if rows <= TARGET_BUCKET:
-        return 1
-    return max(1, min(MAX_AUTO_DIR_BITS, round(math.log2(rows / TARGET_BUCKET))))
 
 
 def _check_breach_name(name: object) -> str:
@@ -110,7 +94,7 @@ class IndexWriter:
         if self.out_dir.exists() and not overwrite:
             raise BuildError(f"{str(self.out_dir)!r} exists; pass overwrite=True to replace it")
         if overwrite:
-            _check_replaceable(self.out_dir)
+            check_replaceable(self.out_dir)
         self._breach_ids: dict[str, int] = {}
         self._class_ids: dict[str, int] = {}
         self._chunks: list[tuple[np.ndarray, ...]] = []
@@ -167,26 +151,30 @@ class IndexWriter:
             class_masks[i] = self._class_mask(classes)
         batch = key_numbers(
             phones, siphash_key=self.key.siphash_key(0), check_key=self.key.check_key(0),
-            want_e164=True,
+            want_e164=True, want_cc=True,
         )
         self._records += len(chunk)
         if not batch.ok.all():
             self._rejected.update(r for r in batch.reasons if r is not None)
         ok = batch.ok
         assert batch.check is not None and batch.e164 is not None
+        assert batch.cc is not None
         self._chunks.append(
-            (batch.keys[ok], batch.check[ok], batch.e164[ok], breach_masks[ok], class_masks[ok])
+            (batch.keys[ok], batch.check[ok], batch.e164[ok], breach_masks[ok], class_masks[ok],
+             batch.cc[ok])
         )
 
     # ---- output ----------------------------------------------------------------------
-    def _merged(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    def _merged(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         """Sorted unique keys with united masks; re-keys with a new tweak on a collision."""
         if self._chunks:
-            keys, check, e164, bmask, cmask = (np.concatenate(parts) for parts in zip(*self._chunks, strict=True))
+            keys, check, e164, bmask, cmask, cc = (
+                np.concatenate(parts) for parts in zip(*self._chunks, strict=True))
         else:
             keys = check = np.empty(0, np.uint64)
             e164 = np.empty(0, "S20")
             bmask = cmask = np.empty(0, np.uint32)
+            cc = np.empty(0, np.uint16)
         self._chunks.clear()
         tweak = 0
         while True:
@@ -202,26 +190,28 @@ class IndexWriter:
             keys = hash_e164_digits(e164, self.key.siphash_key(tweak))
             check = hash_e164_digits(e164, self.key.check_key(tweak))
         if len(skeys) == 0:
-            return skeys, bmask, cmask, tweak
+            return skeys, bmask, cmask, cc, tweak
         starts = np.flatnonzero(np.concatenate(([True], ~same)))
         return (
             skeys[starts],
             np.bitwise_or.reduceat(bmask[order], starts),
             np.bitwise_or.reduceat(cmask[order], starts),
+            cc[order][starts],
             tweak,
         )
 
     def finish(self) -> BuildReport:
         """Merge, write every file into a temporary folder, then rename it into place."""
-        keys, bmask, cmask, tweak = self._merged()
-        files, manifest = write_sorted(
-            self.out_dir, keys, bmask, cmask,
+        keys, bmask, cmask, cc, tweak = self._merged()
+        manifest = write_sorted(
+            self.out_dir, keys, bmask, cmask, cc,
             breach_names=list(self._breach_ids), class_names=list(self._class_ids),
             key=self.key, tweak=tweak, dir_bits=self.dir_bits, overwrite=self.overwrite,
             build_info={"records": self._records, "rejected": dict(self._rejected)},
         )
         rows = len(keys)
         rejected = sum(self._rejected.values())
+        files = manifest["files"]
         return BuildReport(
             path=self.out_dir,
             records=self._records,
@@ -230,6 +220,7 @@ class IndexWriter:
             rejected=dict(self._rejected),
             breaches={b["name"]: b["rows"] for b in manifest["breaches"]},
             data_classes={c["name"]: c["rows"] for c in manifest["data_classes"]},
+            countries={c["name"]: c["rows"] for c in manifest["countries"]},
             key_tweak=tweak,
             bytes=sum(e["bytes"] for e in files.values())
             + (self.out_dir / fmt.MANIFEST_FILE).stat().st_size,
@@ -243,6 +234,7 @@ def write_sorted(
     keys: np.ndarray,
     breach_masks: np.ndarray,
     class_masks: np.ndarray,
+    calling_codes: np.ndarray,
     *,
     breach_names: list[str],
     class_names: list[str],
@@ -251,144 +243,34 @@ def write_sorted(
     dir_bits: int | None = None,
     overwrite: bool = False,
     build_info: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> dict[str, Any]:
     """Write an index folder from sorted unique keys and their per-row masks, atomically.
 
-    The lowest level of the writer (``build`` and the benchmarks stand on it): bit i of a
-    row's breach mask means breach_names[i], likewise for data classes.
-    Returns (files, manifest).
+    Bit i of a row's breach mask means breach_names[i], likewise for data classes;
+    calling_codes gives each row's country calling code. Returns the manifest.
     """
     out = Path(out_dir)
-    rows = len(keys)
-    if rows > 0xFFFFFFFF:
-        raise BuildError("an index holds at most 2^32-1 distinct numbers")
     if out.exists() and not overwrite:
         raise BuildError(f"{str(out)!r} exists; pass overwrite=True to replace it")
     if overwrite:
-        _check_replaceable(out)
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f".{out.name}.building-{secrets.token_hex(4)}"
-    tmp.mkdir()
+        check_replaceable(out)
+    if dir_bits is not None and not 1 <= dir_bits <= 32:
+        raise BuildError("dir_bits must be between 1 and 32")
+    tmp = temp_folder(out)
     try:
-        files, manifest = _write_files(
-            tmp, keys, breach_masks, class_masks, breach_names, class_names, key, tweak,
-            dir_bits or auto_dir_bits(rows),
-        )
-        manifest["build"] = build_info or {}
-        _write_manifest(tmp, manifest)
-        _replace_folder(tmp, out, overwrite)
+        files = IndexFilesWriter(tmp, key=key, tweak=tweak, breach_names=breach_names,
+                                 class_names=class_names)
+        try:
+            files.append(keys, breach_masks, class_masks, calling_codes)
+        except BaseException:
+            files.abort()
+            raise
+        manifest = files.finish(dir_bits=dir_bits, build_info=build_info)
+        replace_folder(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return files, manifest
-
-
-def _write_files(
-    tmp: Path, keys: np.ndarray, bmask: np.ndarray, cmask: np.ndarray,
-    breach_names: list[str], class_names: list[str], key: Key, tweak: int, bits: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    rows = len(keys)
-    counts = np.bincount((keys >> np.uint64(64 - bits)).astype(np.int64), minlength=1 << bits)
-    directory = np.zeros((1 << bits) + 1, dtype=np.uint32)
-    np.cumsum(counts, out=directory[1:])
-
-    combined = (bmask.astype(np.uint64) << np.uint64(32)) | cmask
-    uniq, profile_col = np.unique(combined, return_inverse=True)
-    width = np.uint16 if len(uniq) <= 1 << 16 else np.uint32
-    profiles = [[_bits(int(u) >> 32), _bits(int(u) & 0xFFFFFFFF)] for u in uniq.tolist()]
-
-    files: dict[str, Any] = {}
-    files[fmt.KEYS_FILE] = fmt.write_array_file(tmp / fmt.KEYS_FILE, fmt.KEYS_FILE, keys)
-    files[fmt.DIRECTORY_FILE] = fmt.write_array_file(
-        tmp / fmt.DIRECTORY_FILE, fmt.DIRECTORY_FILE, directory, param=bits
-    )
-    files[fmt.PROFILES_FILE] = fmt.write_array_file(
-        tmp / fmt.PROFILES_FILE, fmt.PROFILES_FILE, profile_col.astype(width).reshape(-1),
-        param=len(profiles),
-    )
-    (tmp / fmt.BITMAP_DIR).mkdir()
-    breaches: list[dict[str, Any]] = []
-    classes: list[dict[str, Any]] = []
-    for kind, names, masks, out in (
-        ("breach", breach_names, bmask, breaches),
-        ("class", class_names, cmask, classes),
-    ):
-        for ident, name in enumerate(names):
-            members = np.flatnonzero(masks & np.uint32(1 << ident)).astype(np.uint32)
-            bitmap = BitMap(array.array("I", members.tobytes()))
-            bitmap.run_optimize()
-            rel = fmt.bitmap_file(kind, ident)
-            w = fmt.ChecksummedWriter(tmp / rel)
-            w.write(bitmap.serialize())
-            files[rel] = w.close()
-            out.append({"name": name, "rows": len(members)})
-    manifest = {
-        "format": fmt.FORMAT_NAME,
-        "format_version": fmt.FORMAT_VERSION,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "rows": rows,
-        "key_fingerprint": key.fingerprint,
-        "key_tweak": tweak,
-        "dir_bits": bits,
-        "breaches": breaches,
-        "data_classes": classes,
-        "profiles": profiles,
-        "files": files,
-    }
-    return files, manifest
-
-
-def _bits(mask: int) -> list[int]:
-    return [i for i in range(32) if mask >> i & 1]
-
-
-def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    path = folder / fmt.MANIFEST_FILE
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _check_replaceable(out: Path) -> None:
-    """overwrite=True replaces an index or an empty folder, nothing else: a mistyped path
-    must not wipe somebody's files."""
-    if not out.exists():
-        return
-    if out.is_dir() and ((out / fmt.MANIFEST_FILE).is_file() or not any(out.iterdir())):
-        return
-    raise BuildError(f"{str(out)!r} exists and is not an index folder; not replacing it")
-
-
-def _replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Rename the finished folder into place; an old index is removed only afterwards."""
-    _fsync_dir(tmp)
-    old = None
-    if out.exists():
-        if not overwrite:
-            raise BuildError(f"{str(out)!r} appeared during the build; not replacing it")
-        _check_replaceable(out)
-        old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
-        os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        if old is not None:  # put the old index back
-            os.rename(old, out)
-        raise
-    _fsync_dir(out.resolve().parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    return manifest
 
 
 def build(

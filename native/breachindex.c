@@ -139,7 +139,8 @@ int bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsigned f
 
 void bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
                    const char *buf, const uint64_t *offsets, size_t n, unsigned flags,
-                   uint64_t *keys, uint64_t *check, uint8_t *status, char *e164_out)
+                   uint64_t *keys, uint64_t *check, uint8_t *status, char *e164_out,
+                   uint16_t *cc_out)
 {
     char e164[BI_E164_MAX];
     size_t i, elen;
@@ -156,6 +157,8 @@ void bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t 
             check[i] = bi_siphash24(check_key16, (const uint8_t *)e164, elen);
         if (e164_out)
             memcpy(e164_out + i * BI_E164_MAX, e164, elen);
+        if (cc_out)
+            cc_out[i] = (uint16_t)cc;
     }
 }
 
@@ -398,4 +401,185 @@ int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_
     if (profile >= t->n_profiles)
         return BI_LOOKUP_CORRUPT;
     return (int64_t)(((uint64_t)profile << 32) | (uint64_t)row);
+}
+
+/* ---- leak-file lines ---------------------------------------------------------------------- */
+
+static int is_blank_char(char ch) { return ch == ' ' || ch == '\t' || ch == '\r'; }
+
+/* Classifies the phone field s[0:n) and keys it; returns a BI_LINE_* status. */
+static int phone_field(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
+                       const char *s, size_t n, uint64_t *key, uint64_t *check, uint16_t *cc_out)
+{
+    char e164[BI_E164_MAX];
+    size_t i = 0, digits, elen;
+    uint32_t cc = 0;
+    int st;
+
+    while (n > 0 && is_blank_char(s[n - 1]))
+        n--;
+    while (i < n && is_blank_char(s[i]))
+        i++;
+    s += i;
+    n -= i;
+    if (n == 0)
+        return BI_LINE_PHONE_EMPTY;
+    digits = n - (s[0] == '+');
+    for (i = (s[0] == '+'); i < n; i++)
+        if ((unsigned char)(s[i] - '0') > 9)
+            return BI_LINE_PHONE_NOT_DIGITS;
+    if (digits < 5)
+        return BI_LINE_PHONE_TOO_SHORT;
+    if (digits > 20)
+        return BI_LINE_PHONE_TOO_LONG;
+    st = bi_phone_fast(rules, s, n, BI_ACCEPT_BARE, e164, &elen, &cc);
+    switch (st) {
+    case BI_PHONE_OK: break;
+    case BI_PHONE_TOO_SHORT: return BI_LINE_NOT_POSSIBLE_SHORT;
+    case BI_PHONE_TOO_LONG: return BI_LINE_NOT_POSSIBLE_LONG;
+    case BI_PHONE_INVALID_LENGTH: return BI_LINE_NOT_POSSIBLE_LENGTH;
+    default: return BI_LINE_FALLBACK;
+    }
+    *key = bi_siphash24(key16, (const uint8_t *)e164, elen);
+    *check = bi_siphash24(check_key16, (const uint8_t *)e164, elen);
+    *cc_out = (uint16_t)cc;
+    return BI_LINE_RECORD;
+}
+
+/* Splits one line (without its '\n') into fields: returns the field count (or -1 for a quote
+ * left open), ORs the classes of non-empty fields into *classes and reports the phone field. */
+static long split_line(const bi_layout *L, const char *s, size_t n, uint32_t *classes,
+                       size_t *ph_start, size_t *ph_len)
+{
+    size_t pos = 0;
+    long field = 0;
+    char sep = L->csv ? ',' : ':';
+
+    *ph_start = 0;
+    *ph_len = 0;
+    for (;;) {
+        size_t start = pos, end;
+        int nonempty = 0;
+        if (L->csv && pos < n && s[pos] == '"') {
+            size_t j = pos + 1;
+            for (;;) {
+                if (j >= n)
+                    return -1;
+                if (s[j] == '"') {
+                    if (j + 1 < n && s[j + 1] == '"') {
+                        j += 2;
+                        continue;
+                    }
+                    break;
+                }
+                j++;
+            }
+            start = pos + 1;
+            end = j;
+            pos = j + 1;
+            while (pos < n && s[pos] != sep) /* stray bytes after the closing quote */
+                pos++;
+        } else {
+            while (pos < n && s[pos] != sep)
+                pos++;
+            end = pos;
+        }
+        {
+            size_t k;
+            for (k = start; k < end; k++)
+                if (!is_blank_char(s[k])) {
+                    nonempty = 1;
+                    break;
+                }
+        }
+        if ((uint32_t)field == L->phone_field) {
+            *ph_start = start;
+            *ph_len = end - start;
+        }
+        if (nonempty && field < BI_MAX_FIELDS)
+            *classes |= L->class_of_field[field];
+        field++;
+        if (pos >= n)
+            return field;
+        pos++; /* the separator */
+    }
+}
+
+size_t bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const uint8_t *key16,
+                      const uint8_t *check_key16, const char *buf, size_t len, size_t max_lines,
+                      const bi_line_out *out)
+{
+    size_t line = 0, pos = 0;
+
+    while (pos < len && line < max_lines) {
+        const char *s = buf + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - s) : len - pos, k, ph_start, ph_len;
+        uint32_t classes = 0;
+        long fields;
+        int st;
+
+        pos += n + (nl != NULL);
+        while (n > 0 && s[n - 1] == '\r')
+            n--;
+        for (k = 0; k < n && is_blank_char(s[k]); k++)
+            ;
+        if (k == n) {
+            out->status[line++] = BI_LINE_BLANK;
+            continue;
+        }
+        fields = split_line(layout, s, n, &classes, &ph_start, &ph_len);
+        if (fields < 0) {
+            out->status[line++] = BI_LINE_BAD_QUOTES;
+            continue;
+        }
+        if ((uint32_t)fields < layout->n_fields) {
+            out->status[line++] = BI_LINE_TOO_FEW_FIELDS;
+            continue;
+        }
+        st = phone_field(rules, key16, check_key16, s + ph_start, ph_len, &out->keys[line],
+                         &out->check[line], &out->cc[line]);
+        out->classes[line] = classes | layout->base_classes;
+        if (st == BI_LINE_FALLBACK) {
+            out->phone_off[line] = (uint64_t)(s + ph_start - buf);
+            out->phone_len[line] = (uint32_t)ph_len;
+        }
+        out->status[line++] = (uint8_t)st;
+    }
+    return line;
+}
+
+void bi_value_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
+                   const int64_t *values, size_t n, uint64_t *keys, uint64_t *check,
+                   uint16_t *cc, uint8_t *status)
+{
+    char digits[24], e164[BI_E164_MAX];
+    size_t i, elen;
+    uint32_t code;
+
+    for (i = 0; i < n; i++) {
+        int64_t v = values[i];
+        size_t len = 0, a, b;
+        int st;
+        if (v <= 0) {
+            status[i] = BI_PHONE_FALLBACK;
+            continue;
+        }
+        while (v > 0 && len < sizeof digits) {
+            digits[len++] = (char)('0' + v % 10);
+            v /= 10;
+        }
+        for (a = 0, b = len - 1; a < b; a++, b--) { /* digits were produced backwards */
+            char t = digits[a];
+            digits[a] = digits[b];
+            digits[b] = t;
+        }
+        st = bi_phone_fast(rules, digits, len, BI_ACCEPT_BARE, e164, &elen, &code);
+        status[i] = (uint8_t)st;
+        if (st != BI_PHONE_OK)
+            continue;
+        keys[i] = bi_siphash24(key16, (const uint8_t *)e164, elen);
+        check[i] = bi_siphash24(check_key16, (const uint8_t *)e164, elen);
+        cc[i] = (uint16_t)code;
+    }
 }

@@ -14,7 +14,7 @@
 
 /* Bumped whenever a struct below or the meaning of a function changes: the Python package
  * refuses to load a compiled core whose version differs from the one it was written for. */
-#define BI_ABI_VERSION 1
+#define BI_ABI_VERSION 2
 
 #define BI_REASON_LEN 160
 
@@ -77,10 +77,10 @@ int bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsigned f
  * buf[offsets[i]:offsets[i+1]]). status[i] is a BI_PHONE_* value; keys[i] (and check[i], the
  * hash under check_key16, if check is not NULL) is set only where status[i] == BI_PHONE_OK.
  * If e164 is not NULL, its i-th BI_E164_MAX-byte slot receives the E.164 digits, NUL-padded
- * (the caller zeroes it). The GIL is released around this call. */
+ * (the caller zeroes it); if cc is not NULL, cc[i] the calling code. */
 void bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
                    const char *buf, const uint64_t *offsets, size_t n, unsigned flags,
-                   uint64_t *keys, uint64_t *check, uint8_t *status, char *e164);
+                   uint64_t *keys, uint64_t *check, uint8_t *status, char *e164, uint16_t *cc);
 
 /* keys[i] = SipHash of the i-th width-byte slot of buf, up to its first NUL. */
 void bi_siphash_slots(const uint8_t *key16, const char *buf, size_t width, size_t n,
@@ -129,5 +129,61 @@ uint32_t bi_profile_of(const bi_table *t, uint64_t row);
 #define BI_LOOKUP_CORRUPT (-1000)
 int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
                         const char *s, size_t len, unsigned flags);
+
+/* ---- leak-file lines ----------------------------------------------------------------------
+ * One record per line; fields separated by ':' (no quoting) or, for CSV, ',' with RFC 4180
+ * quotes inside a line. The first line of a CSV file (its header) is the caller's business, as
+ * are a UTF-8 BOM and the decision where a block of lines ends. */
+
+#define BI_MAX_FIELDS 64
+
+typedef struct {
+    uint32_t n_fields;    /* fields a line must have; fewer is a rejection, more are ignored */
+    uint32_t phone_field; /* index of the phone field */
+    uint32_t csv;         /* 1: ',' and quotes; 0: ':' and no quotes */
+    uint32_t base_classes;                   /* class bits every record has (phone_number) */
+    uint32_t class_of_field[BI_MAX_FIELDS];  /* class bits a non-empty field adds */
+} bi_layout;
+
+enum { /* per line */
+    BI_LINE_RECORD = 0,
+    BI_LINE_BLANK = 1,
+    BI_LINE_FALLBACK = 2,         /* a record whose phone the reference must normalize */
+    BI_LINE_TOO_FEW_FIELDS = 3,
+    BI_LINE_PHONE_EMPTY = 4,
+    BI_LINE_PHONE_NOT_DIGITS = 5,
+    BI_LINE_PHONE_TOO_SHORT = 6,  /* fewer than 5 digits */
+    BI_LINE_PHONE_TOO_LONG = 7,   /* more than 20 digits */
+    BI_LINE_NOT_POSSIBLE_SHORT = 8,
+    BI_LINE_NOT_POSSIBLE_LONG = 9,
+    BI_LINE_NOT_POSSIBLE_LENGTH = 10,
+    BI_LINE_BAD_QUOTES = 11,
+    BI_LINE_N_STATUS = 12
+};
+
+/* Per-line outputs, each an array of at least max_lines entries. keys, check, classes and cc
+ * are set for BI_LINE_RECORD; classes and phone_off/phone_len (the phone field's bytes in buf)
+ * for BI_LINE_FALLBACK. */
+typedef struct {
+    uint8_t *status;
+    uint64_t *keys;
+    uint64_t *check;
+    uint32_t *classes;
+    uint16_t *cc;
+    uint64_t *phone_off;
+    uint32_t *phone_len;
+} bi_line_out;
+
+/* Parses the lines of buf[0:len); a last line without '\n' counts as a line. Returns the number
+ * of lines (at most max_lines; the caller sizes the arrays by counting '\n' + 1). */
+size_t bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const uint8_t *key16,
+                      const uint8_t *check_key16, const char *buf, size_t len, size_t max_lines,
+                      const bi_line_out *out);
+
+/* keys/check of n leak-form numbers given as integers (country code first); status as for
+ * bi_phone_keys; cc receives the calling code. */
+void bi_value_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
+                   const int64_t *values, size_t n, uint64_t *keys, uint64_t *check,
+                   uint16_t *cc, uint8_t *status);
 
 #endif

@@ -15,15 +15,19 @@ def _cdef_from_header(path: str) -> str:
     with open(path, encoding="utf-8") as f:
         text = f.read()
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    lines = []
+    lines, numbers = [], {}
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
-            m = re.match(r"\s*#define\s+(BI_\w+)\s+\(?-?\d+\)?\s*$", line)
-            if m:  # integer constants become visible to Python (cffi takes the value from C)
-                lines.append(f"#define {m.group(1)} ...")
+            m = re.match(r"\s*#define\s+(BI_\w+)\s+\(?(-?\d+)\)?\s*$", line)
+            if m:  # integer constants become visible to Python
+                numbers[m.group(1)] = m.group(2)
+                lines.append(f"#define {m.group(1)} {m.group(2)}")
             continue
         lines.append(line)
-    return "\n".join(lines)
+    cdef = "\n".join(lines)
+    for name, value in numbers.items():  # array sizes must be literal numbers for cffi
+        cdef = cdef.replace(f"[{name}]", f"[{value}]")
+    return cdef
 
 
 ffibuilder = FFI()

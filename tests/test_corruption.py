@@ -52,7 +52,7 @@ def pristine(tmp_path_factory):
             m = index.lookup(n)
             expected[n] = (m.row, m.breaches, m.data_classes)
         bitmaps = sorted(k for k in index.manifest["files"] if k.startswith("bitmaps/"))
-    assert len(bitmaps) == len(BREACHES) + len(CLASSES)
+    assert len(bitmaps) == len(BREACHES) + len(CLASSES) + len(index.countries)
     return folder, expected, bitmaps
 
 
@@ -384,6 +384,8 @@ def test_in_range_profile_change_with_matching_checksum(idx):
 
 def _bitmap_query(index: bi.Index, rel: str):
     kind, ident = rel.removeprefix("bitmaps/").removesuffix(".roaring").split("-")
+    if kind == "country":
+        return index.rows_in(country=ident)
     names = index.breaches if kind == "breach" else index.data_classes
     name = names[int(ident)]
     return index.rows_in(breach=name) if kind == "breach" else index.rows_in(data_class=name)

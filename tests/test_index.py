@@ -693,26 +693,27 @@ def test_failed_build_leaves_nothing(tmp_path, after, exc):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    from breachindex import writer
+    from breachindex import indexfiles
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(writer, "_write_manifest", broken)
+    monkeypatch.setattr(indexfiles.IndexFilesWriter, "_write_bitmap", broken)
     with pytest.raises(OSError):
         bi.build(tmp_path / "idx", [("31612345678", "b", ["name"])], key=KEY)
     assert os.listdir(tmp_path) == []
 
 
 def test_failed_overwrite_keeps_the_old_index(tmp_path, monkeypatch):
-    from breachindex import writer
+    from breachindex import indexfiles
 
     folder = tmp_path / "idx"
     bi.build(folder, [("31612345678", "old", ["name"])], key=KEY)
     with pytest.raises(Boom):
         bi.build(folder, _failing([("4915112345678", "new", [])] * 5, 3, Boom()), key=KEY,
                  overwrite=True)
-    monkeypatch.setattr(writer, "_write_manifest", lambda *a, **k: (_ for _ in ()).throw(OSError("full")))
+    monkeypatch.setattr(indexfiles.IndexFilesWriter, "_write_bitmap",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("full")))
     with pytest.raises(OSError):
         bi.build(folder, [("4915112345678", "new", [])], key=KEY, overwrite=True)
     monkeypatch.undo()
