@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .errors import BreachIndexError
 from .index import open_index
+from .ingest import Source
 from .secret import Key
 
 __all__ = ["main"]
@@ -63,6 +65,145 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+_SIZE_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_bytes(text: str) -> int:
+    """'4G', '512M', '1048576' -> bytes (binary multiples; a trailing 'iB'/'B' is allowed)."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = t[-1] if t and t[-1] in _SIZE_SUFFIX else ""
+    try:
+        return int(float(t[: len(t) - len(unit)]) * _SIZE_SUFFIX[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 4G or 512M)") from None
+
+
+BUILD_USAGE = """breachindex build OUT --key KEYFILE [--breach NAME] [--layout L] SOURCE...
+                 [--breach NAME SOURCE...]... [--synthetic ROWS] [--seed S]
+                 [--memory BYTES] [--threads N] [--rejects FILE] [--overwrite] [--quiet] [--json]
+
+Build an index from leak files. A SOURCE is a file or a folder of files; sources after
+--breach NAME belong to that breach (before any --breach: facebook-2021). --synthetic ROWS adds
+that many generated rows to the current breach instead of files. Rejected lines are listed
+(file, line, reason; never their content) in --rejects (default: OUT.rejects.tsv beside OUT)."""
+
+
+@dataclass
+class _BuildOptions:
+    out: str | None = None
+    key: str | None = None
+    layout: str | None = None
+    memory: int = 4 << 30
+    threads: int = 2
+    seed: int = 2021
+    rejects: str | None = None
+    quiet: bool = False
+    json: bool = False
+    overwrite: bool = False
+
+
+def _parse_build(argv: Sequence[str]) -> tuple[_BuildOptions, list[Source]]:
+    """Options anywhere; SOURCEs belong to the --breach before them."""
+    opts = _BuildOptions()
+    groups: list[Source] = [Source("facebook-2021", [])]
+    it = iter(argv)
+
+    def value(option: str) -> str:
+        v = next(it, None)
+        if v is None:
+            raise SystemExit(f"breachindex build: {option} needs a value")
+        return v
+
+    for token in it:
+        if token in ("-h", "--help"):
+            print(BUILD_USAGE)
+            raise SystemExit(0)
+        if token == "--breach":
+            name = value(token)
+            if len(groups) == 1 and not groups[0].paths and not groups[0].synthetic_rows:
+                groups = []  # the default breach was never used
+            groups.append(Source(name, []))
+        elif token == "--synthetic":
+            rows = value(token)
+            if not rows.isdigit():
+                raise SystemExit("breachindex build: --synthetic needs a number of rows")
+            groups[-1].synthetic_rows += int(rows)
+        elif token in ("--key", "--layout", "--rejects"):
+            setattr(opts, token[2:], value(token))
+        elif token == "--memory":
+            opts.memory = parse_bytes(value(token))
+        elif token in ("--threads", "--seed"):
+            setattr(opts, token[2:], int(value(token)))
+        elif token in ("--quiet", "--json", "--overwrite"):
+            setattr(opts, token[2:], True)
+        elif token.startswith("-"):
+            raise SystemExit(f"breachindex build: unknown option {token}\n\n{BUILD_USAGE}")
+        elif opts.out is None:
+            opts.out = token
+        else:
+            groups[-1].paths = [*groups[-1].paths, token]
+    if opts.out is None or opts.key is None:
+        raise SystemExit(f"breachindex build: OUT and --key are required\n\n{BUILD_USAGE}")
+    for g in groups:
+        g.synthetic_seed = opts.seed
+    return opts, [g for g in groups if g.paths or g.synthetic_rows]
+
+
+def _cmd_build(argv: Sequence[str]) -> int:
+    from .ingest import build_index
+
+    opts, groups = _parse_build(argv)
+    assert opts.out is not None and opts.key is not None
+    rejects = opts.rejects or f"{opts.out.rstrip('/')}.rejects.tsv"
+    report = build_index(opts.out, groups, key=opts.key, memory=opts.memory, layout=opts.layout,
+                         threads=opts.threads, overwrite=opts.overwrite,
+                         quiet=opts.quiet or opts.json, rejects_path=rejects)
+    print(report.to_json() if opts.json else report)
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    import json
+
+    from .index import open_index as _open
+
+    with _open(args.index, key=args.key) as index:
+        breaches = {b: index.rows_in(breach=b) for b in index.breaches}
+        stats = {
+            "rows": len(index),
+            "breaches": {b: len(bm) for b, bm in breaches.items()},
+            "countries": {c: len(index.rows_in(country=c)) for c in index.countries},
+            "data_classes": {c: len(index.rows_in(data_class=c)) for c in index.data_classes},
+            "in_both": {f"{a} & {b}": len(breaches[a] & breaches[b])
+                        for i, a in enumerate(index.breaches) for b in index.breaches[i + 1:]},
+        }
+    if args.json:
+        print(json.dumps(stats, indent=1))
+        return 0
+    print(f"{stats['rows']:,} distinct numbers")
+    for section in ("breaches", "in_both", "data_classes", "countries"):
+        values: dict[str, int] = stats[section]  # type: ignore[assignment]
+        if values:
+            print(f"{section.replace('_', ' ')}:")
+            for name, n in sorted(values.items(), key=lambda x: -x[1]):
+                print(f"  {name:<24} {n:>14,}")
+    return 0
+
+
+def _add_check_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("index")
+    p.add_argument("numbers", nargs="*")
+    p.add_argument("--key", required=True, help="the key file the index was built with")
+    p.add_argument("--region", help="default region for national formats, e.g. NL")
+    p.set_defaults(fn=_cmd_check)
+
+
+def _check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="breachindex check")
+    _add_check_arguments(p)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breachindex", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,17 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(fn=_cmd_keygen)
 
-    p = sub.add_parser("check", help="look numbers up (arguments, or one per line on stdin)")
-    p.add_argument("index")
-    p.add_argument("numbers", nargs="*")
-    p.add_argument("--key", required=True, help="the key file the index was built with")
-    p.add_argument("--region", help="default region for national formats, e.g. NL")
-    p.set_defaults(fn=_cmd_check)
+    _add_check_arguments(sub.add_parser("check", help="look numbers up (arguments, or one per line on stdin)"))
 
     p = sub.add_parser("verify", help="check every checksum and the whole structure")
     p.add_argument("index")
     p.add_argument("--key", required=True)
     p.set_defaults(fn=_cmd_verify)
+
+    p = sub.add_parser("stats", help="counts per breach, country and data class (Roaring bitmaps)")
+    p.add_argument("index")
+    p.add_argument("--key", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=_cmd_stats)
+
+    sub.add_parser("build", help="build an index from leak files (see: breachindex build --help)")
 
     p = sub.add_parser("info", help="print an index's manifest summary (no key needed)")
     p.add_argument("index")
@@ -98,8 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["build"]:
+            return _cmd_build(argv[1:])
+        parser = build_parser()
+        if argv[:1] == ["check"]:  # numbers and options in any order
+            args = _check_parser().parse_intermixed_args(argv[1:])
+        else:
+            args = parser.parse_args(argv)
         return int(args.fn(args))
     except BreachIndexError as exc:
         print(f"breachindex: error: {exc}", file=sys.stderr)

@@ -150,10 +150,30 @@ class IndexFilesWriter:
             np.cumsum(counts, out=directory[1:])
         return directory
 
+    def _canonical_profiles(self) -> None:
+        """Number profiles in order of their (breaches, classes) value, not of first sight, so
+        that the same rows give the same files however they were chunked."""
+        order = sorted(range(len(self._profile_list)), key=self._profile_list.__getitem__)
+        if order == list(range(len(order))):
+            return
+        remap = np.empty(len(order), dtype=f"<u{self._profile_width}")
+        remap[np.array(order, dtype=np.int64)] = np.arange(len(order))
+        self._profile_list = [self._profile_list[i] for i in order]
+        self._profiles.flush()
+        column = np.memmap(self.tmp / fmt.PROFILES_FILE, dtype=f"<u{self._profile_width}", mode="r+",
+                           offset=fmt.HEADER_SIZE, shape=(self.rows,))
+        step = 1 << 24
+        for start in range(0, self.rows, step):
+            column[start:start + step] = remap[column[start:start + step]]
+        column.flush()
+        del column
+
     def finish(self, *, dir_bits: int | None = None, build_info: dict[str, Any] | None = None
                ) -> dict[str, Any]:
         """Close the files, write directory, bitmaps and manifest; returns the manifest."""
         bits = dir_bits or auto_dir_bits(self.rows)
+        if self.rows:
+            self._canonical_profiles()
         for f, name, width, param in (
             (self._keys, fmt.KEYS_FILE, 8, 0),
             (self._profiles, fmt.PROFILES_FILE, self._profile_width, len(self._profile_list)),

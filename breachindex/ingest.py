@@ -1,0 +1,344 @@
+"""Full-scale builds: leak files (or the synthetic generator) into an index, in bounded memory.
+
+Records flow from the parser as (key, check hash, data classes, breach bit, calling code), 26
+bytes each. They collect in memory up to a quarter of the ``memory`` budget; past that they are
+spilled to 256 partition files by the top 8 bits of the key. At the end every partition is
+read back in key order, sorted, checked for key collisions, merged (one row per number, breach
+and class bits united) and appended to the index files. A 64-bit key collision between two
+different numbers (detected through the independent check hash) restarts the whole build under
+the next key tweak, reading the sources again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._core import ffi, lib
+from .errors import BuildError
+from .indexfiles import IndexFilesWriter, check_replaceable, replace_folder, temp_folder
+from .layouts import DATA_CLASSES
+from .leakfiles import FileTotals, leak_files, read_leak_file
+from .phone import FAST_REJECTIONS, rules
+from .secret import Key, KeyLike, as_key
+
+__all__ = ["IngestReport", "build_index", "REC", "DEFAULT_MEMORY", "MAX_TWEAKS"]
+
+REC = np.dtype([("key", "<u8"), ("check", "<u8"), ("classes", "<u4"), ("breaches", "<u4"),
+                ("cc", "<u2")])  # packed: 26 bytes a record
+DEFAULT_MEMORY = 4 << 30
+PARTITION_BITS = 8
+MAX_TWEAKS = 8
+_SPILL_SHIFT = np.uint64(64 - PARTITION_BITS)
+
+
+class _Collision(Exception):
+    """Two different numbers share a 64-bit key: rebuild under the next tweak."""
+
+
+class SpillingCollector:
+    """Collects records within a memory budget, spilling to key-range partitions on disk."""
+
+    def __init__(self, workdir: Path, memory: int) -> None:
+        self.workdir = workdir
+        self.limit = max(memory // 4, REC.itemsize * 1024)
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+        self._files: dict[int, Any] = {}
+        self.spilled_bytes = 0
+
+    def add(self, recs: np.ndarray) -> None:
+        if len(recs) == 0:
+            return
+        self._buffer.append(recs)
+        self._buffered += recs.nbytes
+        if self._buffered >= self.limit:
+            self._spill()
+
+    def _spill(self) -> None:
+        if not self._buffer:
+            return
+        recs = np.concatenate(self._buffer)
+        self._buffer, self._buffered = [], 0
+        part = (recs["key"] >> _SPILL_SHIFT).astype(np.int64)
+        order = np.argsort(part, kind="stable")
+        recs, part = recs[order], part[order]
+        bounds = np.searchsorted(part, np.arange((1 << PARTITION_BITS) + 1))
+        for p in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+            f = self._files.get(p)
+            if f is None:
+                f = self._files[p] = open(self.workdir / f"part-{p:03d}.rec", "ab")  # noqa: SIM115
+            chunk = recs[bounds[p]:bounds[p + 1]].tobytes()
+            f.write(chunk)
+            self.spilled_bytes += len(chunk)
+
+    def partitions(self) -> Iterator[np.ndarray]:
+        """All records, a key range at a time, in ascending key order (unsorted within)."""
+        if not self._files:  # everything fits: one partition
+            recs = np.concatenate(self._buffer) if self._buffer else np.empty(0, REC)
+            self._buffer = []
+            yield recs
+            return
+        self._spill()
+        for f in self._files.values():
+            f.close()
+        for p in sorted(self._files):
+            path = self.workdir / f"part-{p:03d}.rec"
+            recs = np.fromfile(path, dtype=REC)
+            path.unlink()
+            yield recs
+
+
+def _merge_into(writer: IndexFilesWriter, recs: np.ndarray) -> int:
+    """Sort, check and merge one partition; append its rows. Returns the rows added."""
+    if len(recs) == 0:
+        return 0
+    order = np.argsort(recs["key"], kind="stable")
+    keys = recs["key"][order]
+    check = recs["check"][order]
+    same = keys[1:] == keys[:-1]
+    if np.any(check[1:][same] != check[:-1][same]):
+        raise _Collision
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    writer.append(keys[starts],
+                  np.bitwise_or.reduceat(recs["breaches"][order], starts),
+                  np.bitwise_or.reduceat(recs["classes"][order], starts),
+                  recs["cc"][order][starts])
+    return len(starts)
+
+
+@dataclass
+class IngestReport:
+    """What a full build did. ``lines == records + rejected + blank`` (headers not counted)."""
+
+    path: str
+    lines: int = 0
+    records: int = 0
+    blank: int = 0
+    rows: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    breaches: dict[str, int] = field(default_factory=dict)
+    countries: dict[str, int] = field(default_factory=dict)
+    data_classes: dict[str, int] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    key_tweak: int = 0
+    spilled_bytes: int = 0
+    seconds: float = 0.0
+    peak_memory_bytes: int = 0
+    rejects_report: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    def __str__(self) -> str:
+        rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected.items())) or "none"
+        top = ", ".join(f"{c} {n:,}" for c, n in sorted(self.countries.items(), key=lambda x: -x[1])[:8])
+        return "\n".join([
+            f"built {self.path} in {self.seconds:.1f} s, peak memory {self.peak_memory_bytes / 2**30:.2f} GiB",
+            f"  lines {self.lines:,} = records {self.records:,} + rejected {sum(self.rejected.values()):,}"
+            f" + blank {self.blank:,}",
+            f"  distinct numbers {self.rows:,} ({self.duplicates:,} duplicate records merged)",
+            f"  rejected: {rejected}",
+            "  breaches: " + ", ".join(f"{b} {n:,}" for b, n in self.breaches.items()),
+            f"  countries: {top}" + (" ..." if len(self.countries) > 8 else ""),
+            f"  spilled {self.spilled_bytes / 2**30:.2f} GiB; key tweak {self.key_tweak}"
+            + (f"; rejects listed in {self.rejects_report}" if self.rejects_report else ""),
+        ])
+
+
+@dataclass
+class Source:
+    """One breach's inputs: files/folders, or a number of synthetic rows."""
+
+    breach: str
+    paths: Sequence[str | os.PathLike[str]] = ()
+    synthetic_rows: int = 0
+    synthetic_seed: int = 2021
+
+
+def _progress(total: int, unit: str, quiet: bool) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True, smoothing=0.1)
+
+
+def _records(keys: np.ndarray, check: np.ndarray, classes: np.ndarray, cc: np.ndarray,
+             breach_bit: int) -> np.ndarray:
+    recs = np.empty(len(keys), REC)
+    recs["key"], recs["check"], recs["classes"], recs["cc"] = keys, check, classes, cc
+    recs["breaches"] = breach_bit
+    return recs
+
+
+def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int, *,
+                 memory: int, layout: str | None, threads: int, quiet: bool,
+                 rejects_path: Path | None, report: IngestReport) -> dict[str, Any]:
+    siphash_key, check_key = key.siphash_key(tweak), key.check_key(tweak)
+    work = out_tmp / "spill"
+    work.mkdir()
+    collector = SpillingCollector(work, memory)
+    files = [(src, [p for path in src.paths for p in leak_files(path)]) for src in sources]
+    # refuse undetectable files before any work is done
+    from .leakfiles import detect_layout
+
+    for _, paths in files:
+        for p in paths:
+            detect_layout(p, layout)
+    total_bytes = sum(p.stat().st_size for _, paths in files for p in paths)
+    total_rows = sum(src.synthetic_rows for src in sources)
+    bar = _progress(total_bytes or total_rows, "B" if total_bytes else "rec", quiet)
+    rejects = open(rejects_path, "w", encoding="utf-8") if rejects_path else None  # noqa: SIM115
+    started = time.perf_counter()
+    try:
+        if rejects:
+            rejects.write("file\tline\treason\n")
+        for bit, (src, paths) in enumerate(files):
+            for path in paths:
+                totals = FileTotals(path, "")
+                for block in read_leak_file(path, siphash_key=siphash_key, check_key=check_key,
+                                            layout=layout, threads=threads, totals=totals):
+                    collector.add(_records(block.keys, block.check, block.classes, block.cc, 1 << bit))
+                    if rejects:
+                        rejects.writelines(f"{path.name}\t{ln}\t{why}\n" for ln, why in block.rejects)
+                    report.records += len(block.keys)
+                    _tick(bar, block.nbytes, report, started)
+                report.files.append({"file": str(path), "breach": src.breach, "layout": totals.layout,
+                                     "lines": totals.lines, "records": totals.records,
+                                     "blank": totals.blank, "header_lines": totals.header_lines,
+                                     "rejected": dict(totals.rejected)})
+                report.lines += totals.lines
+                report.blank += totals.blank
+                for reason, n in totals.rejected.items():
+                    report.rejected[reason] = report.rejected.get(reason, 0) + n
+            if src.synthetic_rows:
+                _ingest_synthetic(src, 1 << bit, siphash_key, check_key, collector, report, bar, started)
+    finally:
+        if rejects:
+            rejects.close()
+        if bar is not None:
+            bar.close()
+    report.spilled_bytes = collector.spilled_bytes
+    writer = IndexFilesWriter(out_tmp / "index", key=key, tweak=tweak,
+                              breach_names=[s.breach for s in sources], class_names=list(DATA_CLASSES))
+    try:
+        for part in collector.partitions():
+            report.rows += _merge_into(writer, part)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return writer.finish(build_info={"lines": report.lines, "records": report.records,
+                                     "blank": report.blank, "rejected": report.rejected})
+
+
+def _tick(bar: Any, done: int, report: IngestReport, started: float) -> None:
+    if bar is not None:
+        bar.update(done)
+        rate = report.records / max(time.perf_counter() - started, 1e-9)
+        bar.set_postfix_str(f"{rate / 1e6:.2f}M records/s", refresh=False)
+
+
+def _ingest_synthetic(src: Source, breach_bit: int, siphash_key: bytes, check_key: bytes,
+                      collector: SpillingCollector, report: IngestReport, bar: Any,
+                      started: float) -> None:
+    from .synthleak import synthetic_key_source
+
+    r = rules()
+    for values, masks in synthetic_key_source(src.synthetic_rows, seed=src.synthetic_seed):
+        n = len(values)
+        values = np.ascontiguousarray(values, dtype=np.int64)
+        keys = np.empty(n, np.uint64)
+        check = np.empty(n, np.uint64)
+        cc = np.empty(n, np.uint16)
+        status = np.empty(n, np.uint8)
+        lib.bi_value_keys(r.table, siphash_key, check_key, ffi.from_buffer("int64_t[]", values), n,
+                          ffi.from_buffer("uint64_t[]", keys), ffi.from_buffer("uint64_t[]", check),
+                          ffi.from_buffer("uint16_t[]", cc), ffi.from_buffer("uint8_t[]", status))
+        ok = status == lib.BI_PHONE_OK
+        for st, count in Counter(status[~ok].tolist()).items():
+            reason = FAST_REJECTIONS[st][0] if st in FAST_REJECTIONS else "needs_reference"
+            report.rejected[reason] = report.rejected.get(reason, 0) + count
+        collector.add(_records(keys[ok], check[ok], np.asarray(masks, np.uint32)[ok], cc[ok],
+                               breach_bit))
+        report.lines += n
+        report.records += int(ok.sum())
+        _tick(bar, n, report, started)
+
+
+def build_index(
+    out_dir: str | os.PathLike[str],
+    sources: Sequence[Source],
+    *,
+    key: KeyLike,
+    memory: int = DEFAULT_MEMORY,
+    layout: str | None = None,
+    threads: int = 2,
+    overwrite: bool = False,
+    quiet: bool = True,
+    rejects_path: str | os.PathLike[str] | None = None,
+    on_attempt: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Build an index from leak files and/or synthetic rows, one breach per Source.
+
+    Works in ``memory`` bytes plus the Roaring bitmaps and one partition being merged (about
+    memory/256 of records times three). Writes to a hidden folder beside ``out_dir`` and
+    renames it into place only when complete; rejects go to ``rejects_path`` (TSV of file,
+    line, reason: never the line's content).
+    """
+    started = time.perf_counter()
+    out = Path(out_dir)
+    k = as_key(key)
+    if not sources:
+        raise BuildError("nothing to build: give at least one source")
+    if len({s.breach for s in sources}) != len(sources):
+        raise BuildError("each breach may be named once")
+    if len(sources) > 32:
+        raise BuildError("an index holds at most 32 breaches")
+    if out.exists() and not overwrite:
+        raise BuildError(f"{str(out)!r} exists; pass overwrite=True to replace it")
+    if overwrite:
+        check_replaceable(out)
+    if memory < 1 << 20:
+        raise BuildError("memory must be at least 1 MiB")
+    tmp = temp_folder(out)
+    try:
+        for tweak in range(MAX_TWEAKS):
+            if on_attempt:
+                on_attempt(tweak)
+            report = IngestReport(path=str(out), key_tweak=tweak,
+                                  rejects_report=str(rejects_path) if rejects_path else None)
+            try:
+                manifest = _ingest_once(tmp, sources, k, tweak, memory=memory, layout=layout,
+                                        threads=threads, quiet=quiet,
+                                        rejects_path=Path(rejects_path) if rejects_path else None,
+                                        report=report)
+                break
+            except _Collision:
+                shutil.rmtree(tmp / "index", ignore_errors=True)
+                continue
+        else:  # pragma: no cover - probability ~ 2^-64 per retry
+            raise BuildError("key collisions persist across tweaks")
+        replace_folder(tmp / "index", out, overwrite)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report.duplicates = report.records - report.rows
+    report.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}
+    report.countries = {c["name"]: c["rows"] for c in manifest["countries"]}
+    report.data_classes = {c["name"]: c["rows"] for c in manifest["data_classes"]}
+    report.seconds = time.perf_counter() - started
+    report.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return report

@@ -1,0 +1,250 @@
+"""Reading leak files (reader ``facebook-2021``): layout detection and the parallel C parser.
+
+A file is read in blocks of whole lines; each block is parsed in C (split, classify, normalize
+and key the phone, GIL released) on a small thread pool, so both cores work. Every line ends
+as a record, a blank, or a rejection counted by reason with its line number; nothing else.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._core import ffi, lib
+from .errors import BreachIndexError, InvalidPhoneNumber
+from .layouts import DATA_CLASSES, FB12, FB17, LAYOUTS, Layout, csv_layout
+from .phone import calling_code, normalize_reference, rules
+
+__all__ = ["LayoutError", "detect_layout", "read_leak_file", "ParsedBlock", "FileTotals",
+           "LINE_REJECTIONS", "leak_files"]
+
+BOM = b"\xef\xbb\xbf"
+BLOCK_BYTES = 16 << 20
+_PHONE_BIT = 1 << DATA_CLASSES.index("phone_number")
+
+#: C line status -> reject reason (names are stable: they appear in reports)
+LINE_REJECTIONS = {
+    lib.BI_LINE_TOO_FEW_FIELDS: "too_few_fields",
+    lib.BI_LINE_PHONE_EMPTY: "phone_empty",
+    lib.BI_LINE_PHONE_NOT_DIGITS: "phone_not_digits",
+    lib.BI_LINE_PHONE_TOO_SHORT: "phone_too_short",
+    lib.BI_LINE_PHONE_TOO_LONG: "phone_too_long",
+    lib.BI_LINE_NOT_POSSIBLE_SHORT: "too_short",
+    lib.BI_LINE_NOT_POSSIBLE_LONG: "too_long",
+    lib.BI_LINE_NOT_POSSIBLE_LENGTH: "invalid_length",
+    lib.BI_LINE_BAD_QUOTES: "unbalanced_quotes",
+}
+
+
+class LayoutError(BreachIndexError):
+    """A leak file whose field layout cannot be told (or does not fit the one given)."""
+
+
+def leak_files(source: str | os.PathLike[str]) -> list[Path]:
+    """A file, or the regular files of a folder (sorted, hidden ones skipped)."""
+    path = Path(source)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if path.is_file():
+        return [path]
+    raise BreachIndexError(f"source {str(path)!r} is neither a file nor a folder")
+
+
+def _first_lines(path: Path, count: int = 50) -> list[bytes]:
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head.startswith(BOM):
+        head = head[len(BOM):]
+    lines = [ln.rstrip(b"\r") for ln in head.split(b"\n")]
+    if len(head) == 1 << 16 and lines:
+        lines.pop()  # possibly cut in the middle
+    return [ln for ln in lines if ln.strip()][:count]
+
+
+def detect_layout(path: str | os.PathLike[str], layout: str | None = None) -> Layout:
+    """The layout of a file: given by name (fb12, fb17, csv), or told from its first lines."""
+    p = Path(path)
+    lines = _first_lines(p)
+    if layout == "csv" or (layout is None and lines and b"," in lines[0] and b":" not in lines[0]):
+        header = lines[0].decode("utf-8", "replace") if lines else ""
+        found = csv_layout(header.split(","))
+        if found is None:
+            raise LayoutError(f"{p.name}: CSV header has no phone column; cannot read this file")
+        return found
+    if layout is not None:
+        if layout not in LAYOUTS:
+            raise LayoutError(f"unknown layout {layout!r}; use one of fb12, fb17, csv")
+        return LAYOUTS[layout]
+    if not lines:
+        raise LayoutError(f"{p.name}: empty file, no layout to detect; pass --layout")
+    counts = Counter(ln.count(b":") + 1 for ln in lines)
+    for candidate in (FB17, FB12):
+        if counts[len(candidate.fields)] * 2 >= len(lines):
+            return candidate
+    common = ", ".join(f"{n} fields x{c}" for n, c in counts.most_common(3))
+    raise LayoutError(
+        f"{p.name}: cannot tell the layout from its first lines ({common}); "
+        "pass --layout fb12, fb17 or csv"
+    )
+
+
+def _c_layout(layout: Layout) -> Any:
+    c = ffi.new("bi_layout *")
+    c.n_fields = len(layout.fields)
+    c.phone_field = layout.phone_field
+    c.csv = 1 if layout.csv else 0
+    c.base_classes = _PHONE_BIT
+    for i in range(min(len(layout.fields), lib.BI_MAX_FIELDS)):
+        c.class_of_field[i] = layout.class_mask_of_field(i) & ~_PHONE_BIT
+    return c
+
+
+@dataclass
+class ParsedBlock:
+    """The records of a block of lines, and what became of the other lines."""
+
+    keys: np.ndarray  # uint64
+    check: np.ndarray  # uint64
+    classes: np.ndarray  # uint32 masks over DATA_CLASSES
+    cc: np.ndarray  # uint16 calling codes
+    lines: int
+    blank: int
+    rejected: Counter[str]
+    rejects: list[tuple[int, str]]  # (line number, reason)
+    nbytes: int = 0  # bytes of the file this block covers
+
+
+@dataclass
+class FileTotals:
+    """Per-file reconciliation: lines == records + rejected + blank (header not a line)."""
+
+    path: Path
+    layout: str
+    lines: int = 0
+    records: int = 0
+    blank: int = 0
+    header_lines: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
+                 check_key: bytes) -> ParsedBlock:
+    r = rules()
+    cap = buf.count(b"\n") + 1
+    status = np.empty(cap, np.uint8)
+    keys = np.empty(cap, np.uint64)
+    check = np.empty(cap, np.uint64)
+    classes = np.empty(cap, np.uint32)
+    cc = np.empty(cap, np.uint16)
+    off = np.empty(cap, np.uint64)
+    plen = np.empty(cap, np.uint32)
+    out = ffi.new("bi_line_out *")
+    out.status = ffi.from_buffer("uint8_t[]", status)
+    out.keys = ffi.from_buffer("uint64_t[]", keys)
+    out.check = ffi.from_buffer("uint64_t[]", check)
+    out.classes = ffi.from_buffer("uint32_t[]", classes)
+    out.cc = ffi.from_buffer("uint16_t[]", cc)
+    out.phone_off = ffi.from_buffer("uint64_t[]", off)
+    out.phone_len = ffi.from_buffer("uint32_t[]", plen)
+    n = lib.bi_parse_lines(layout_c, r.table, siphash_key, check_key, buf, len(buf), cap, out)
+    status = status[:n]
+    rejected: Counter[str] = Counter()
+    rejects: list[tuple[int, str]] = []
+    for i in np.flatnonzero(status == lib.BI_LINE_FALLBACK).tolist():
+        raw = buf[int(off[i]):int(off[i]) + int(plen[i])].decode("utf-8", "replace").strip()
+        try:
+            digits = normalize_reference(raw)[1:].encode("ascii")
+        except InvalidPhoneNumber as exc:
+            status[i] = 255
+            rejected[exc.reason] += 1
+            rejects.append((first_line + i, exc.reason))
+            continue
+        keys[i] = lib.bi_siphash24(siphash_key, digits, len(digits))
+        check[i] = lib.bi_siphash24(check_key, digits, len(digits))
+        cc[i] = calling_code(digits.decode("ascii"))
+        status[i] = lib.BI_LINE_RECORD
+    bad = np.flatnonzero((status != lib.BI_LINE_RECORD) & (status != lib.BI_LINE_BLANK)
+                         & (status != 255))
+    for i in bad.tolist():
+        reason = LINE_REJECTIONS[int(status[i])]
+        rejected[reason] += 1
+        rejects.append((first_line + i, reason))
+    rejects.sort()
+    ok = status == lib.BI_LINE_RECORD
+    return ParsedBlock(keys[:n][ok], check[:n][ok], classes[:n][ok], cc[:n][ok], lines=n,
+                       blank=int(np.count_nonzero(status == lib.BI_LINE_BLANK)),
+                       rejected=rejected, rejects=rejects, nbytes=len(buf))
+
+
+def _blocks(path: Path, skip_header: bool, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """(block of whole lines, number of its first line) in file order."""
+    line_no = 1
+    with open(path, "rb") as f:
+        head = f.read(len(BOM))
+        carry = b"" if head == BOM else head
+        if skip_header:
+            rest = carry + f.readline()
+            carry = b""
+            line_no += 1
+            if not rest.endswith(b"\n"):  # a header and nothing else
+                return
+        while True:
+            data = f.read(block_bytes)
+            if not data:
+                if carry:
+                    yield carry, line_no
+                return
+            data = carry + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            block, carry = data[:cut + 1], data[cut + 1:]
+            yield block, line_no
+            line_no += block.count(b"\n")
+
+
+def read_leak_file(
+    path: str | os.PathLike[str],
+    *,
+    siphash_key: bytes,
+    check_key: bytes,
+    layout: str | None = None,
+    threads: int = 2,
+    block_bytes: int = BLOCK_BYTES,
+    totals: FileTotals | None = None,
+) -> Iterator[ParsedBlock]:
+    """Parse one leak file in blocks, ``threads`` blocks at a time, yielding them in order.
+
+    The layout is detected (or checked) before any block is parsed; ``totals``, if given, is
+    filled in as blocks are yielded.
+    """
+    p = Path(path)
+    lay = detect_layout(p, layout)
+    layout_c = _c_layout(lay)
+    if totals is not None:
+        totals.layout = lay.name
+        totals.header_lines = 1 if lay.csv else 0
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        pending: list[Future[ParsedBlock]] = []
+        for block, first in _blocks(p, lay.csv, block_bytes):
+            pending.append(pool.submit(_parse_block, block, layout_c, first, siphash_key, check_key))
+            if len(pending) > threads:
+                yield _account(pending.pop(0).result(), totals)
+        for fut in pending:
+            yield _account(fut.result(), totals)
+
+
+def _account(block: ParsedBlock, totals: FileTotals | None) -> ParsedBlock:
+    if totals is not None:
+        totals.lines += block.lines
+        totals.records += len(block.keys)
+        totals.blank += block.blank
+        totals.rejected.update(block.rejected)
+    return block
