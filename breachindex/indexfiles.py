@@ -76,6 +76,7 @@ class IndexFilesWriter:
         self.rows = 0
         self._last_key: int | None = None
         self._bitmaps: dict[tuple[str, int], BitMap] = {}
+        self._small_table: np.ndarray | None = None
 
     def append(self, keys: np.ndarray, breach_masks: np.ndarray, class_masks: np.ndarray,
                calling_codes: np.ndarray) -> None:
@@ -91,18 +92,10 @@ class IndexFilesWriter:
             raise BuildError("an index holds at most 2^32-1 distinct numbers")
         self._keys.write(keys.tobytes())
 
-        combined = (breach_masks.astype(np.uint64) << np.uint64(32)) | class_masks.astype(np.uint64)
-        uniq, inverse = np.unique(combined, return_inverse=True)
-        ids = np.empty(len(uniq), dtype=np.uint32)
-        for i, combo in enumerate(uniq.tolist()):
-            pid = self._profile_ids.get(combo)
-            if pid is None:
-                pid = self._profile_ids[combo] = len(self._profile_list)
-                self._profile_list.append(combo)
-            ids[i] = pid
+        column_ids = self._profile_ids_of(breach_masks, class_masks)
         if self._profile_width == 2 and len(self._profile_list) > _U16_PROFILES:
             self._widen_profiles()
-        column = ids[inverse.reshape(-1)].astype(f"<u{self._profile_width}")
+        column = column_ids.astype(f"<u{self._profile_width}")
         self._profiles.write(column.tobytes())
 
         rows = np.arange(self.rows, self.rows + n, dtype=np.uint32)
@@ -115,8 +108,37 @@ class IndexFilesWriter:
         starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
         ends = np.append(starts[1:], n)
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            self._add_rows("cc", int(codes[s]), np.sort(rows[order[s:e]]))
+            self._add_rows("cc", int(codes[s]), rows[order[s:e]])  # stable: ascending rows
         self.rows += n
+
+    def _profile_ids_of(self, breach_masks: np.ndarray, class_masks: np.ndarray) -> np.ndarray:
+        """Profile id per row, new combinations numbered as they come (canonical at finish).
+
+        Most builds have few breaches and classes: then a combination fits 24 bits and a flat
+        lookup table maps it in one gather; otherwise np.unique does."""
+        bmask = breach_masks.astype(np.uint64)
+        cmask = class_masks.astype(np.uint64)
+        if int(bmask.max(initial=0)) < 1 << 8 and int(cmask.max(initial=0)) < 1 << 16:
+            if self._small_table is None:
+                self._small_table = np.full(1 << 24, -1, dtype=np.int32)
+            small = ((bmask << np.uint64(16)) | cmask).astype(np.int64)
+            ids = self._small_table[small]
+            if (ids < 0).any():
+                for combo in np.unique(small[ids < 0]).tolist():
+                    self._small_table[combo] = self._new_profile(((combo >> 16) << 32) | (combo & 0xFFFF))
+                ids = self._small_table[small]
+            return ids
+        combined = (bmask << np.uint64(32)) | cmask
+        uniq, inverse = np.unique(combined, return_inverse=True)
+        ids = np.array([self._new_profile(c) for c in uniq.tolist()], dtype=np.int64)
+        return ids[inverse.reshape(-1)]
+
+    def _new_profile(self, combo: int) -> int:
+        pid = self._profile_ids.get(combo)
+        if pid is None:
+            pid = self._profile_ids[combo] = len(self._profile_list)
+            self._profile_list.append(combo)
+        return pid
 
     def _add_rows(self, kind: str, ident: int, rows: np.ndarray) -> None:
         bitmap = self._bitmaps.get((kind, ident))

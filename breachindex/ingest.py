@@ -32,10 +32,13 @@ from .leakfiles import FileTotals, leak_files, read_leak_file
 from .phone import FAST_REJECTIONS, rules
 from .secret import Key, KeyLike, as_key
 
-__all__ = ["IngestReport", "build_index", "REC", "DEFAULT_MEMORY", "MAX_TWEAKS"]
+__all__ = ["IngestReport", "build_index", "Source", "DEFAULT_MEMORY", "MAX_TWEAKS"]
 
-REC = np.dtype([("key", "<u8"), ("check", "<u8"), ("classes", "<u4"), ("breaches", "<u4"),
-                ("cc", "<u2")])  # packed: 26 bytes a record
+# A record is three little-endian uint64: key, check hash, and meta = data classes (bits 0-15)
+# | breaches (bits 16-47) | calling code (bits 48-63). Duplicates merge by OR-ing meta (the
+# calling code of one number is one value, so OR leaves it as it is).
+REC_WIDTH = 3
+REC_BYTES = 8 * REC_WIDTH
 DEFAULT_MEMORY = 4 << 30
 PARTITION_BITS = 8
 MAX_TWEAKS = 8
@@ -51,7 +54,7 @@ class SpillingCollector:
 
     def __init__(self, workdir: Path, memory: int) -> None:
         self.workdir = workdir
-        self.limit = max(memory // 4, REC.itemsize * 1024)
+        self.limit = max(memory // 4, REC_BYTES * 1024)
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
         self._files: dict[int, Any] = {}
@@ -70,8 +73,8 @@ class SpillingCollector:
             return
         recs = np.concatenate(self._buffer)
         self._buffer, self._buffered = [], 0
-        part = (recs["key"] >> _SPILL_SHIFT).astype(np.int64)
-        order = np.argsort(part, kind="stable")
+        part = (recs[:, 0] >> _SPILL_SHIFT).astype(np.uint16)
+        order = np.argsort(part, kind="stable")  # a radix sort for 16-bit values
         recs, part = recs[order], part[order]
         bounds = np.searchsorted(part, np.arange((1 << PARTITION_BITS) + 1))
         for p in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
@@ -85,7 +88,7 @@ class SpillingCollector:
     def partitions(self) -> Iterator[np.ndarray]:
         """All records, a key range at a time, in ascending key order (unsorted within)."""
         if not self._files:  # everything fits: one partition
-            recs = np.concatenate(self._buffer) if self._buffer else np.empty(0, REC)
+            recs = np.concatenate(self._buffer) if self._buffer else np.empty((0, REC_WIDTH), np.uint64)
             self._buffer = []
             yield recs
             return
@@ -94,27 +97,35 @@ class SpillingCollector:
             f.close()
         for p in sorted(self._files):
             path = self.workdir / f"part-{p:03d}.rec"
-            recs = np.fromfile(path, dtype=REC)
+            recs = np.fromfile(path, dtype="<u8").reshape(-1, REC_WIDTH)
             path.unlink()
             yield recs
+
+
+_CLASS_MASK = np.uint64(0xFFFF)
+_BREACH_SHIFT = np.uint64(16)
+_BREACH_MASK = np.uint64(0xFFFFFFFF)
+_CC_SHIFT = np.uint64(48)
 
 
 def _merge_into(writer: IndexFilesWriter, recs: np.ndarray) -> int:
     """Sort, check and merge one partition; append its rows. Returns the rows added."""
     if len(recs) == 0:
         return 0
-    order = np.argsort(recs["key"], kind="stable")
-    keys = recs["key"][order]
-    check = recs["check"][order]
+    order = np.argsort(recs[:, 0])  # equal keys are one number: their order does not matter
+    keys = recs[order, 0]
+    meta = recs[order, 2]
     same = keys[1:] == keys[:-1]
-    if np.any(check[1:][same] != check[:-1][same]):
-        raise _Collision
-    starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    writer.append(keys[starts],
-                  np.bitwise_or.reduceat(recs["breaches"][order], starts),
-                  np.bitwise_or.reduceat(recs["classes"][order], starts),
-                  recs["cc"][order][starts])
-    return len(starts)
+    if same.any():
+        check = recs[order, 1]
+        if np.any(check[1:][same] != check[:-1][same]):
+            raise _Collision
+        starts = np.flatnonzero(np.concatenate(([True], ~same)))
+        keys = keys[starts]
+        meta = np.bitwise_or.reduceat(meta, starts)
+    writer.append(keys, ((meta >> _BREACH_SHIFT) & _BREACH_MASK).astype(np.uint32),
+                  (meta & _CLASS_MASK).astype(np.uint32), (meta >> _CC_SHIFT).astype(np.uint16))
+    return len(keys)
 
 
 @dataclass
@@ -177,9 +188,11 @@ def _progress(total: int, unit: str, quiet: bool) -> Any:
 
 def _records(keys: np.ndarray, check: np.ndarray, classes: np.ndarray, cc: np.ndarray,
              breach_bit: int) -> np.ndarray:
-    recs = np.empty(len(keys), REC)
-    recs["key"], recs["check"], recs["classes"], recs["cc"] = keys, check, classes, cc
-    recs["breaches"] = breach_bit
+    recs = np.empty((len(keys), REC_WIDTH), np.uint64)
+    recs[:, 0] = keys
+    recs[:, 1] = check
+    recs[:, 2] = (classes.astype(np.uint64) | np.uint64(breach_bit << 16)
+                  | (cc.astype(np.uint64) << _CC_SHIFT))
     return recs
 
 
