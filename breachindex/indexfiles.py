@@ -27,7 +27,7 @@ from .errors import BuildError
 from .secret import Key
 
 __all__ = ["IndexFilesWriter", "auto_dir_bits", "replace_folder", "check_replaceable", "temp_folder",
-           "TARGET_BUCKET", "region_of_calling_code"]
+           "TARGET_BUCKET", "REGIONS", "region_ids"]
 
 # Average keys per directory bucket. Measured at 100M keys (bench/bench_lookup.py): buckets of
 # 6 / 12 / 24 / 95 keys gave 29 / 32 / 37 / 48 ns per batch lookup; 12 keeps the directory at
@@ -44,10 +44,19 @@ def auto_dir_bits(rows: int) -> int:
     return max(1, min(MAX_AUTO_DIR_BITS, round(math.log2(rows / TARGET_BUCKET))))
 
 
-def region_of_calling_code(cc: int) -> str:
-    """The main region of a calling code ('001' for non-geographic ones): the country an
-    index's per-country counts use. (Match.country resolves shared codes exactly.)"""
-    return phonenumbers.region_code_for_country_code(cc) if cc else "ZZ"
+#: Regions an index counts rows by: every region phonenumbers knows, '001' for non-geographic
+#: calling codes and 'ZZ' for unknown. A row's region is the main region of its calling code;
+#: Match.country resolves shared codes (+1, +44, ...) exactly.
+REGIONS: tuple[str, ...] = tuple(sorted(set(phonenumbers.SUPPORTED_REGIONS) | {"001", "ZZ"}))
+_REGION_ID = {r: i for i, r in enumerate(REGIONS)}
+_REGION_OF_CC = np.array(
+    [_REGION_ID.get(phonenumbers.region_code_for_country_code(cc) if cc else "ZZ", _REGION_ID["ZZ"])
+     for cc in range(1000)], dtype=np.uint16)
+
+
+def region_ids(calling_codes: np.ndarray) -> np.ndarray:
+    """Region id (an index into REGIONS) of each calling code."""
+    return _REGION_OF_CC[np.minimum(calling_codes.astype(np.intp), 999)]
 
 
 def _bits(mask: int) -> list[int]:
@@ -79,8 +88,9 @@ class IndexFilesWriter:
         self._small_table: np.ndarray | None = None
 
     def append(self, keys: np.ndarray, breach_masks: np.ndarray, class_masks: np.ndarray,
-               calling_codes: np.ndarray) -> None:
-        """Add rows: keys sorted, unique, and above every key appended before."""
+               regions: np.ndarray) -> None:
+        """Add rows: keys sorted, unique, and above every key appended before; ``regions`` are
+        region ids (see ``region_ids``)."""
         n = len(keys)
         if n == 0:
             return
@@ -103,12 +113,12 @@ class IndexFilesWriter:
             present = np.bitwise_or.reduce(masks) if n else 0
             for bit in _bits(int(present)):
                 self._add_rows(kind, bit, rows[(masks & np.uint32(1 << bit)) != 0])
-        order = np.argsort(calling_codes, kind="stable")
-        codes = calling_codes[order]
+        order = np.argsort(regions.astype(np.uint16), kind="stable")
+        codes = regions[order]
         starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
         ends = np.append(starts[1:], n)
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            self._add_rows("cc", int(codes[s]), rows[order[s:e]])  # stable: ascending rows
+            self._add_rows("region", int(codes[s]), rows[order[s:e]])  # stable: ascending rows
         self.rows += n
 
     def _profile_ids_of(self, breach_masks: np.ndarray, class_masks: np.ndarray) -> np.ndarray:
@@ -219,15 +229,11 @@ class IndexFilesWriter:
                 rel = fmt.bitmap_file(kind, ident)
                 files[rel] = self._write_bitmap(rel, self._bitmaps.get((kind, ident), BitMap()))
                 sections[section].append({"name": name, "rows": len(self._bitmaps.get((kind, ident), ()))})
-        by_region: dict[str, BitMap] = {}
-        for (kind, ident), bitmap in self._bitmaps.items():
-            if kind == "cc":
-                region = region_of_calling_code(ident)
-                by_region[region] = by_region[region] | bitmap if region in by_region else bitmap
-        for region in sorted(by_region):
+        for region_id in sorted(ident for kind, ident in self._bitmaps if kind == "region"):
+            region, bitmap = REGIONS[region_id], self._bitmaps[("region", region_id)]
             rel = fmt.bitmap_file("country", region)
-            files[rel] = self._write_bitmap(rel, by_region[region])
-            sections["countries"].append({"name": region, "rows": len(by_region[region])})
+            files[rel] = self._write_bitmap(rel, bitmap)
+            sections["countries"].append({"name": region, "rows": len(bitmap)})
 
         manifest = {
             "format": fmt.FORMAT_NAME,

@@ -26,7 +26,7 @@ import numpy as np
 
 from ._core import ffi, lib
 from .errors import BuildError
-from .indexfiles import IndexFilesWriter, check_replaceable, replace_folder, temp_folder
+from .indexfiles import IndexFilesWriter, check_replaceable, region_ids, replace_folder, temp_folder
 from .layouts import DATA_CLASSES
 from .leakfiles import FileTotals, leak_files, read_leak_file
 from .phone import FAST_REJECTIONS, rules
@@ -124,7 +124,7 @@ def _merge_into(writer: IndexFilesWriter, recs: np.ndarray) -> int:
         keys = keys[starts]
         meta = np.bitwise_or.reduceat(meta, starts)
     writer.append(keys, ((meta >> _BREACH_SHIFT) & _BREACH_MASK).astype(np.uint32),
-                  (meta & _CLASS_MASK).astype(np.uint32), (meta >> _CC_SHIFT).astype(np.uint16))
+                  (meta & _CLASS_MASK).astype(np.uint32), region_ids(meta >> _CC_SHIFT))
     return len(keys)
 
 

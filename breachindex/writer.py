@@ -20,7 +20,7 @@ import numpy as np
 
 from . import format as fmt
 from .errors import BuildError
-from .indexfiles import IndexFilesWriter, check_replaceable, replace_folder, temp_folder
+from .indexfiles import IndexFilesWriter, check_replaceable, region_ids, replace_folder, temp_folder
 from .keying import hash_e164_digits, key_numbers
 from .secret import Key, KeyLike, as_key
 
@@ -261,7 +261,7 @@ def write_sorted(
         files = IndexFilesWriter(tmp, key=key, tweak=tweak, breach_names=breach_names,
                                  class_names=class_names)
         try:
-            files.append(keys, breach_masks, class_masks, calling_codes)
+            files.append(keys, breach_masks, class_masks, region_ids(calling_codes))
         except BaseException:
             files.abort()
             raise
