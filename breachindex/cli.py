@@ -162,6 +162,43 @@ def _cmd_build(argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="breachindex add",
+        description="Merge a new breach into an existing index, without its original sources.")
+    p.add_argument("index")
+    p.add_argument("sources", nargs="*", metavar="SOURCE")
+    p.add_argument("--key", required=True)
+    p.add_argument("--breach", required=True, help="name of the new breach")
+    p.add_argument("--layout", choices=["fb12", "fb17", "csv"])
+    p.add_argument("--synthetic", type=int, default=0, metavar="ROWS")
+    p.add_argument("--seed", type=int, default=2021)
+    p.add_argument("--memory", type=parse_bytes, default=4 << 30)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rejects")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def _cmd_add(argv: Sequence[str]) -> int:
+    from .ingest import add_breach
+
+    args = _add_parser().parse_intermixed_args(argv)
+    if not args.sources and not args.synthetic:
+        raise SystemExit("breachindex add: give at least one SOURCE (or --synthetic ROWS)")
+    rejects = args.rejects or f"{args.index.rstrip('/')}.{args.breach}.rejects.tsv"
+    report = add_breach(args.index, Source(args.breach, args.sources, args.synthetic, args.seed),
+                        key=args.key, memory=args.memory, layout=args.layout, threads=args.threads,
+                        quiet=args.quiet or args.json, rejects_path=rejects)
+    if args.json:
+        print(report.to_json())
+    else:
+        print(report)
+        print(f"  {report.added_rows:,} numbers new to the index, {report.updated_rows:,} already in it")
+    return 0
+
+
 def _cmd_stats(args: argparse.Namespace) -> int:
     import json
 
@@ -185,8 +222,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         values: dict[str, int] = stats[section]  # type: ignore[assignment]
         if values:
             print(f"{section.replace('_', ' ')}:")
+            width = max(map(len, values))
             for name, n in sorted(values.items(), key=lambda x: -x[1]):
-                print(f"  {name:<24} {n:>14,}")
+                print(f"  {name:<{width}} {n:>14,}")
     return 0
 
 
@@ -234,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_stats)
 
     sub.add_parser("build", help="build an index from leak files (see: breachindex build --help)")
+    sub.add_parser("add", help="merge a new breach into an index (see: breachindex add --help)")
 
     p = sub.add_parser("info", help="print an index's manifest summary (no key needed)")
     p.add_argument("index")
@@ -246,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["build"]:
             return _cmd_build(argv[1:])
+        if argv[:1] == ["add"]:
+            return _cmd_add(argv[1:])
         parser = build_parser()
         if argv[:1] == ["check"]:  # numbers and options in any order
             args = _check_parser().parse_intermixed_args(argv[1:])

@@ -23,16 +23,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pyroaring import BitMap
 
 from ._core import ffi, lib
 from .errors import BuildError
-from .indexfiles import IndexFilesWriter, check_replaceable, region_ids, replace_folder, temp_folder
+from .indexfiles import (
+    REGIONS,
+    IndexFilesWriter,
+    check_replaceable,
+    region_ids,
+    replace_folder,
+    temp_folder,
+)
 from .layouts import DATA_CLASSES
 from .leakfiles import FileTotals, leak_files, read_leak_file
 from .phone import FAST_REJECTIONS, rules
 from .secret import Key, KeyLike, as_key
 
-__all__ = ["IngestReport", "build_index", "Source", "DEFAULT_MEMORY", "MAX_TWEAKS"]
+__all__ = ["IngestReport", "build_index", "add_breach", "Source", "DEFAULT_MEMORY", "MAX_TWEAKS"]
 
 # A record is three little-endian uint64: key, check hash, and meta = data classes (bits 0-15)
 # | breaches (bits 16-47) | calling code (bits 48-63). Duplicates merge by OR-ing meta (the
@@ -40,6 +48,7 @@ __all__ = ["IngestReport", "build_index", "Source", "DEFAULT_MEMORY", "MAX_TWEAK
 REC_WIDTH = 3
 REC_BYTES = 8 * REC_WIDTH
 DEFAULT_MEMORY = 4 << 30
+REGION_INDEX = {r: i for i, r in enumerate(REGIONS)}
 PARTITION_BITS = 8
 MAX_TWEAKS = 8
 _SPILL_SHIFT = np.uint64(64 - PARTITION_BITS)
@@ -85,21 +94,30 @@ class SpillingCollector:
             f.write(chunk)
             self.spilled_bytes += len(chunk)
 
-    def partitions(self) -> Iterator[np.ndarray]:
-        """All records, a key range at a time, in ascending key order (unsorted within)."""
-        if not self._files:  # everything fits: one partition
-            recs = np.concatenate(self._buffer) if self._buffer else np.empty((0, REC_WIDTH), np.uint64)
-            self._buffer = []
-            yield recs
+    def partitions(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(partition, its records) for every key range, in ascending key order."""
+        empty = np.empty((0, REC_WIDTH), np.uint64)
+        if not self._files:  # everything fitted in memory: split it here
+            recs = np.concatenate(self._buffer) if self._buffer else empty
+            self._buffer, self._buffered = [], 0
+            part = (recs[:, 0] >> _SPILL_SHIFT).astype(np.uint16)
+            order = np.argsort(part, kind="stable")
+            recs, part = recs[order], part[order]
+            bounds = np.searchsorted(part, np.arange((1 << PARTITION_BITS) + 1))
+            for p in range(1 << PARTITION_BITS):
+                yield p, recs[bounds[p]:bounds[p + 1]]
             return
         self._spill()
         for f in self._files.values():
             f.close()
-        for p in sorted(self._files):
+        for p in range(1 << PARTITION_BITS):
             path = self.workdir / f"part-{p:03d}.rec"
+            if p not in self._files:
+                yield p, empty
+                continue
             recs = np.fromfile(path, dtype="<u8").reshape(-1, REC_WIDTH)
             path.unlink()
-            yield recs
+            yield p, recs
 
 
 _CLASS_MASK = np.uint64(0xFFFF)
@@ -108,10 +126,8 @@ _BREACH_MASK = np.uint64(0xFFFFFFFF)
 _CC_SHIFT = np.uint64(48)
 
 
-def _merge_into(writer: IndexFilesWriter, recs: np.ndarray) -> int:
-    """Sort, check and merge one partition; append its rows. Returns the rows added."""
-    if len(recs) == 0:
-        return 0
+def _sorted_unique(recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, meta) of one partition: sorted, duplicates merged, collisions refused."""
     order = np.argsort(recs[:, 0])  # equal keys are one number: their order does not matter
     keys = recs[order, 0]
     meta = recs[order, 2]
@@ -123,9 +139,22 @@ def _merge_into(writer: IndexFilesWriter, recs: np.ndarray) -> int:
         starts = np.flatnonzero(np.concatenate(([True], ~same)))
         keys = keys[starts]
         meta = np.bitwise_or.reduceat(meta, starts)
+    return keys, meta
+
+
+def _append(writer: IndexFilesWriter, keys: np.ndarray, meta: np.ndarray,
+            regions: np.ndarray | None = None) -> int:
     writer.append(keys, ((meta >> _BREACH_SHIFT) & _BREACH_MASK).astype(np.uint32),
-                  (meta & _CLASS_MASK).astype(np.uint32), region_ids(meta >> _CC_SHIFT))
+                  (meta & _CLASS_MASK).astype(np.uint32),
+                  region_ids(meta >> _CC_SHIFT) if regions is None else regions)
     return len(keys)
+
+
+def _merge_into(writer: IndexFilesWriter, recs: np.ndarray) -> int:
+    """Sort, check and merge one partition; append its rows. Returns the rows added."""
+    if len(recs) == 0:
+        return 0
+    return _append(writer, *_sorted_unique(recs))
 
 
 @dataclass
@@ -145,6 +174,8 @@ class IngestReport:
     files: list[dict[str, Any]] = field(default_factory=list)
     key_tweak: int = 0
     spilled_bytes: int = 0
+    added_rows: int = 0  # add: numbers new to the index
+    updated_rows: int = 0  # add: numbers already in it, now also in the new breach
     seconds: float = 0.0
     peak_memory_bytes: int = 0
     rejects_report: str | None = None
@@ -199,31 +230,52 @@ def _records(keys: np.ndarray, check: np.ndarray, classes: np.ndarray, cc: np.nd
 def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int, *,
                  memory: int, layout: str | None, threads: int, quiet: bool,
                  rejects_path: Path | None, report: IngestReport) -> dict[str, Any]:
-    siphash_key, check_key = key.siphash_key(tweak), key.check_key(tweak)
     work = out_tmp / "spill"
     work.mkdir()
     collector = SpillingCollector(work, memory)
-    files = [(src, [p for path in src.paths for p in leak_files(path)]) for src in sources]
+    _collect(collector, [(src, 1 << bit) for bit, src in enumerate(sources)], key, tweak,
+             layout=layout, threads=threads, quiet=quiet, rejects_path=rejects_path, report=report)
+    report.spilled_bytes = collector.spilled_bytes
+    writer = IndexFilesWriter(out_tmp / "index", key=key, tweak=tweak,
+                              breach_names=[s.breach for s in sources], class_names=list(DATA_CLASSES))
+    try:
+        for _, part in collector.partitions():
+            report.rows += _merge_into(writer, part)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return writer.finish(build_info={"lines": report.lines, "records": report.records,
+                                     "blank": report.blank, "rejected": report.rejected})
+
+
+def _collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]], key: Key, tweak: int,
+             *, layout: str | None, threads: int, quiet: bool, rejects_path: Path | None,
+             report: IngestReport) -> None:
+    """Read every source into the collector (breach bit given per source)."""
+    siphash_key, check_key = key.siphash_key(tweak), key.check_key(tweak)
+    files = [(src, bit, [p for path in src.paths for p in leak_files(path)]) for src, bit in sources]
     # refuse undetectable files before any work is done
     from .leakfiles import detect_layout
 
-    for _, paths in files:
+    for _, _, paths in files:
         for p in paths:
             detect_layout(p, layout)
-    total_bytes = sum(p.stat().st_size for _, paths in files for p in paths)
-    total_rows = sum(src.synthetic_rows for src in sources)
+    total_bytes = sum(p.stat().st_size for _, _, paths in files for p in paths)
+    total_rows = sum(src.synthetic_rows for src, _ in sources)
     bar = _progress(total_bytes or total_rows, "B" if total_bytes else "rec", quiet)
     rejects = open(rejects_path, "w", encoding="utf-8") if rejects_path else None  # noqa: SIM115
     started = time.perf_counter()
     try:
         if rejects:
             rejects.write("file\tline\treason\n")
-        for bit, (src, paths) in enumerate(files):
+        for src, bit, paths in files:
             for path in paths:
                 totals = FileTotals(path, "")
                 for block in read_leak_file(path, siphash_key=siphash_key, check_key=check_key,
                                             layout=layout, threads=threads, totals=totals):
-                    collector.add(_records(block.keys, block.check, block.classes, block.cc, 1 << bit))
+                    collector.add(_records(block.keys, block.check, block.classes, block.cc, bit))
                     if rejects:
                         rejects.writelines(f"{path.name}\t{ln}\t{why}\n" for ln, why in block.rejects)
                     report.records += len(block.keys)
@@ -237,25 +289,12 @@ def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int,
                 for reason, n in totals.rejected.items():
                     report.rejected[reason] = report.rejected.get(reason, 0) + n
             if src.synthetic_rows:
-                _ingest_synthetic(src, 1 << bit, siphash_key, check_key, collector, report, bar, started)
+                _ingest_synthetic(src, bit, siphash_key, check_key, collector, report, bar, started)
     finally:
         if rejects:
             rejects.close()
         if bar is not None:
             bar.close()
-    report.spilled_bytes = collector.spilled_bytes
-    writer = IndexFilesWriter(out_tmp / "index", key=key, tweak=tweak,
-                              breach_names=[s.breach for s in sources], class_names=list(DATA_CLASSES))
-    try:
-        for part in collector.partitions():
-            report.rows += _merge_into(writer, part)
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return writer.finish(build_info={"lines": report.lines, "records": report.records,
-                                     "blank": report.blank, "rejected": report.rejected})
 
 
 def _tick(bar: Any, done: int, report: IngestReport, started: float) -> None:
@@ -349,6 +388,124 @@ def build_index(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report.duplicates = report.records - report.rows
+    report.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}
+    report.countries = {c["name"]: c["rows"] for c in manifest["countries"]}
+    report.data_classes = {c["name"]: c["rows"] for c in manifest["data_classes"]}
+    report.seconds = time.perf_counter() - started
+    report.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return report
+
+
+def add_breach(
+    index_dir: str | os.PathLike[str],
+    source: Source,
+    *,
+    key: KeyLike,
+    memory: int = DEFAULT_MEMORY,
+    layout: str | None = None,
+    threads: int = 2,
+    quiet: bool = True,
+    rejects_path: str | os.PathLike[str] | None = None,
+) -> IngestReport:
+    """Merge a new breach into an existing index, without the index's original sources.
+
+    The index's rows (keys, profiles, countries) are merged, a key range at a time, with the
+    new breach's records into a complete new index, which then replaces the old one in one
+    rename. Collisions among the new records are detected as in a build; a new number whose
+    64-bit key equals an existing row's key (probability ~ rows x new / 2^64) cannot be told
+    apart from it, since an index keeps no check hash.
+    """
+    from .index import open_index
+
+    started = time.perf_counter()
+    path = Path(index_dir)
+    k = as_key(key)
+    with open_index(path, key=k) as old:
+        if source.breach in old.breaches:
+            raise BuildError(f"breach {source.breach!r} is already in this index")
+        if len(old.breaches) >= 32:
+            raise BuildError("an index holds at most 32 breaches")
+        class_names = list(old.data_classes)
+        for name in DATA_CLASSES:
+            if name not in class_names:
+                class_names.append(name)
+        if len(class_names) > 32:
+            raise BuildError("an index holds at most 32 data classes")
+        # new records carry DATA_CLASSES bits: map them to the index's class numbering
+        class_bit = np.array([class_names.index(n) for n in DATA_CLASSES], dtype=np.uint64)
+        remap = np.zeros(1 << len(DATA_CLASSES), dtype=np.uint64)
+        for mask in range(1 << len(DATA_CLASSES)):
+            remap[mask] = sum(np.uint64(1) << class_bit[i] for i in range(len(DATA_CLASSES))
+                              if mask >> i & 1)
+        profile_b = np.array([sum(1 << i for i in b) for b, _ in old.manifest["profiles"]] or [0],
+                             dtype=np.uint64)
+        profile_c = np.array([sum(1 << i for i in c) for _, c in old.manifest["profiles"]] or [0],
+                             dtype=np.uint64)
+        countries = [(REGION_INDEX[c], old.rows_in(country=c)) for c in old.countries]
+        keys_all = old._live().keys
+        profiles_all = old._live().profiles
+        tweak = old.key_tweak
+        new_bit = len(old.breaches)
+        report = IngestReport(path=str(path), key_tweak=tweak,
+                              rejects_report=str(rejects_path) if rejects_path else None)
+        tmp = temp_folder(path)
+        try:
+            work = tmp / "spill"
+            work.mkdir()
+            collector = SpillingCollector(work, memory)
+            _collect(collector, [(source, 1 << new_bit)], k, tweak, layout=layout, threads=threads,
+                     quiet=quiet, rejects_path=Path(rejects_path) if rejects_path else None,
+                     report=report)
+            report.spilled_bytes = collector.spilled_bytes
+            writer = IndexFilesWriter(tmp / "index", key=k, tweak=tweak,
+                                      breach_names=[*old.breaches, source.breach],
+                                      class_names=class_names)
+            bounds = np.searchsorted(keys_all, np.arange(1 << PARTITION_BITS, dtype=np.uint64)
+                                     << _SPILL_SHIFT)
+            bounds = np.append(bounds, len(keys_all))
+            try:
+                for p, part in collector.partitions():
+                    lo, hi = int(bounds[p]), int(bounds[p + 1])
+                    keys_new, meta_new = _sorted_unique(part) if len(part) else (
+                        np.empty(0, np.uint64), np.empty(0, np.uint64))
+                    regions_new = region_ids(meta_new >> _CC_SHIFT)
+                    meta_new = ((meta_new & np.uint64(~0xFFFF & (2**48 - 1)))
+                                | remap[(meta_new & _CLASS_MASK).astype(np.intp)])
+                    ids = profiles_all[lo:hi].astype(np.intp)
+                    meta_old = profile_c[ids] | (profile_b[ids] << _BREACH_SHIFT)
+                    regions_old = np.zeros(hi - lo, dtype=np.uint16)
+                    window = BitMap(range(lo, hi))
+                    for region, bitmap in countries:
+                        rows = np.array((bitmap & window).to_array(), dtype=np.int64) - lo
+                        regions_old[rows] = region
+                    keys = np.concatenate([np.asarray(keys_all[lo:hi]), keys_new])
+                    meta = np.concatenate([meta_old, meta_new])
+                    regions = np.concatenate([regions_old, regions_new])
+                    order = np.argsort(keys, kind="stable")  # old row first among equals
+                    keys, meta, regions = keys[order], meta[order], regions[order]
+                    same = keys[1:] == keys[:-1]
+                    report.updated_rows += int(same.sum())
+                    if same.any():
+                        starts = np.flatnonzero(np.concatenate(([True], ~same)))
+                        keys, regions = keys[starts], regions[starts]
+                        meta = np.bitwise_or.reduceat(meta, starts)
+                    report.rows += _append(writer, keys, meta, regions)
+            except BaseException:
+                writer.abort()
+                raise
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            manifest = writer.finish(build_info={**old.manifest.get("build", {}),
+                                                 "added": {"breach": source.breach,
+                                                           "records": report.records}})
+            replace_folder(tmp / "index", path, overwrite=True)
+        except _Collision:
+            raise BuildError("two new numbers share a 64-bit key; rebuild the index from its "
+                             "sources (a build picks a new key tweak)") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report.added_rows = report.rows - len(keys_all)
+    report.duplicates = report.records - report.added_rows - report.updated_rows
     report.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}
     report.countries = {c["name"]: c["rows"] for c in manifest["countries"]}
     report.data_classes = {c["name"]: c["rows"] for c in manifest["data_classes"]}
