@@ -80,12 +80,15 @@ def parse_bytes(text: str) -> int:
 
 BUILD_USAGE = """breachindex build OUT --key KEYFILE [--breach NAME] [--layout L] SOURCE...
                  [--breach NAME SOURCE...]... [--synthetic ROWS] [--seed S]
-                 [--memory BYTES] [--threads N] [--rejects FILE] [--overwrite] [--quiet] [--json]
+                 [--memory BYTES] [--threads N] [--rejects FILE] [--details]
+                 [--overwrite] [--quiet] [--json]
 
 Build an index from leak files. A SOURCE is a file or a folder of files; sources after
 --breach NAME belong to that breach (before any --breach: facebook-2021). --synthetic ROWS adds
 that many generated rows to the current breach instead of files. Rejected lines are listed
-(file, line, reason; never their content) in --rejects (default: OUT.rejects.tsv beside OUT)."""
+(file, line, reason; never their content) in --rejects (default: OUT.rejects.tsv beside OUT).
+--details keeps each record's field values, sealed per number (off by default: without it the
+index holds only which data classes each number has)."""
 
 
 @dataclass
@@ -100,6 +103,7 @@ class _BuildOptions:
     quiet: bool = False
     json: bool = False
     overwrite: bool = False
+    details: bool = False
 
 
 def _parse_build(argv: Sequence[str]) -> tuple[_BuildOptions, list[Source]]:
@@ -134,7 +138,7 @@ def _parse_build(argv: Sequence[str]) -> tuple[_BuildOptions, list[Source]]:
             opts.memory = parse_bytes(value(token))
         elif token in ("--threads", "--seed"):
             setattr(opts, token[2:], int(value(token)))
-        elif token in ("--quiet", "--json", "--overwrite"):
+        elif token in ("--quiet", "--json", "--overwrite", "--details"):
             setattr(opts, token[2:], True)
         elif token.startswith("-"):
             raise SystemExit(f"breachindex build: unknown option {token}\n\n{BUILD_USAGE}")
@@ -157,7 +161,7 @@ def _cmd_build(argv: Sequence[str]) -> int:
     rejects = opts.rejects or f"{opts.out.rstrip('/')}.rejects.tsv"
     report = build_index(opts.out, groups, key=opts.key, memory=opts.memory, layout=opts.layout,
                          threads=opts.threads, overwrite=opts.overwrite,
-                         quiet=opts.quiet or opts.json, rejects_path=rejects)
+                         quiet=opts.quiet or opts.json, rejects_path=rejects, details=opts.details)
     print(report.to_json() if opts.json else report)
     return 0
 

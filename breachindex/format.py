@@ -47,6 +47,8 @@ MAGIC = {
     KEYS_FILE: b"BIKEYS\x00\x01",
     DIRECTORY_FILE: b"BIDIR\x00\x00\x01",
     PROFILES_FILE: b"BIPROF\x00\x01",
+    "details.bin": b"BIDETL\x00\x01",
+    "details.off": b"BIDOFF\x00\x01",
 }
 _REGION = re.compile(r"(?:[A-Z]{2}|001)\Z")
 _HEADER = struct.Struct("<8sIIQQ32x")  # magic, version, item width, item count, parameter
@@ -84,7 +86,7 @@ class Header:
             raise IndexCorrupted(
                 name, f"format version {version}, this breachindex reads version {FORMAT_VERSION}"
             )
-        if width not in (2, 4, 8):
+        if width not in (1, 2, 4, 8):
             raise IndexCorrupted(name, f"impossible item width {width}")
         expected = HEADER_SIZE + count * width
         if file_size != expected:

@@ -15,6 +15,7 @@ from pyroaring import FrozenBitMap
 
 from . import format as fmt
 from ._core import ffi, lib, new_reason, raise_status
+from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE, DetailsSealer, unpack_row
 from .errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
 from .keying import key_numbers
 from .phone import FAST_REJECTIONS, _check_region, normalize, normalize_reference, region_of, rules
@@ -120,6 +121,25 @@ class _Mapped:
                                   offset=fmt.HEADER_SIZE)
         self.profiles = np.frombuffer(self.maps[fmt.PROFILES_FILE], dtype=f"<u{prof_h.width}",
                                       count=rows, offset=fmt.HEADER_SIZE)
+        self.details: tuple[np.ndarray, Any] | None = None
+        if manifest.get("details"):
+            self.map_details(folder, manifest)
+
+    def map_details(self, folder: Path, manifest: dict[str, Any]) -> None:
+        """Map details.bin and details.off and check their structure."""
+        rows = manifest["rows"]
+        for name in (DETAILS_FILE, DETAILS_OFFSETS_FILE):
+            self._map(folder, name, manifest)
+        off_h, bin_h = self.headers[DETAILS_OFFSETS_FILE], self.headers[DETAILS_FILE]
+        if off_h.width != 8 or off_h.count != rows + 1 or off_h.param != rows:
+            raise IndexCorrupted(DETAILS_OFFSETS_FILE, "header does not match the index")
+        if bin_h.width != 1 or bin_h.param != rows:
+            raise IndexCorrupted(DETAILS_FILE, "header does not match the index")
+        offsets = np.frombuffer(self.maps[DETAILS_OFFSETS_FILE], dtype="<u8", count=rows + 1,
+                                offset=fmt.HEADER_SIZE)
+        if offsets[-1] != bin_h.count or (rows and offsets[0] != 0):
+            raise IndexCorrupted(DETAILS_OFFSETS_FILE, "offsets do not span details.bin")
+        self.details = (offsets, self.maps[DETAILS_FILE])
 
     def _map(self, folder: Path, name: str, manifest: dict[str, Any]) -> None:
         path = folder / name
@@ -351,6 +371,39 @@ class Index:
             raise IndexCorrupted(rel, f"holds {len(bitmap)} rows, manifest says {entry['rows']}")
         return bitmap
 
+    # ---- details ---------------------------------------------------------------------
+    @property
+    def has_details(self) -> bool:
+        """True if the index was built with ``--details`` (sealed field values per record)."""
+        return bool(self.manifest.get("details"))
+
+    def _details_maps(self) -> tuple[np.ndarray, Any]:
+        mapped = self._live()
+        if mapped.details is None:
+            if not self.has_details:
+                raise ValueError("this index was built without --details: it holds no field values")
+            mapped.map_details(self.path, self.manifest)
+        assert mapped.details is not None
+        return mapped.details
+
+    def details(self, raw: str, region: str | None = None) -> list[dict[str, Any]] | None:
+        """What circulates about a number: per record, its breach and leaked field values.
+
+        None if the number is not in the index. Only for an index built with ``--details``;
+        show this only to a person who proved they own the number.
+        """
+        row, _ = self._find(raw, region)
+        if row < 0:
+            return None
+        offsets, blob = self._details_maps()
+        start, end = int(offsets[row]), int(offsets[row + 1])
+        if not start <= end <= len(blob) - fmt.HEADER_SIZE:
+            raise IndexCorrupted(DETAILS_OFFSETS_FILE, f"offsets of row {row} out of range")
+        payload = bytes(blob[fmt.HEADER_SIZE + start:fmt.HEADER_SIZE + end])
+        digits = normalize(raw, region)[1:].encode("ascii")
+        sealer = DetailsSealer(self._key, self.key_tweak)
+        return [sealer.open(digits, sealed) for sealed in unpack_row(payload)]
+
     # ---- integrity -------------------------------------------------------------------
     def verify(self) -> VerifyReport:
         """Check every file's checksum, the key order and the bitmaps against the profiles."""
@@ -381,6 +434,10 @@ class Index:
                 bitmap = self._bitmap(kind, ident)
                 if bitmap != FrozenBitMap(array.array("I", expected.tobytes())):
                     raise IndexCorrupted(fmt.bitmap_file(kind, ident), "disagrees with the profile column")
+        if self.has_details:
+            offsets, _ = self._details_maps()
+            if np.any(offsets[1:] < offsets[:-1]):
+                raise IndexCorrupted(DETAILS_OFFSETS_FILE, "offsets decrease")
         # every row has exactly one country
         seen = 0
         union = FrozenBitMap()

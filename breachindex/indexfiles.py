@@ -23,6 +23,7 @@ import phonenumbers
 from pyroaring import BitMap
 
 from . import format as fmt
+from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE
 from .errors import BuildError
 from .secret import Key
 
@@ -67,7 +68,7 @@ class IndexFilesWriter:
     """Appends sorted unique rows to a new index folder ``tmp`` (which it creates)."""
 
     def __init__(self, tmp: Path, *, key: Key, tweak: int, breach_names: list[str],
-                 class_names: list[str]) -> None:
+                 class_names: list[str], details: bool = False) -> None:
         self.tmp = tmp
         self.key = key
         self.tweak = tweak
@@ -86,14 +87,30 @@ class IndexFilesWriter:
         self._last_key: int | None = None
         self._bitmaps: dict[tuple[str, int], BitMap] = {}
         self._small_table: np.ndarray | None = None
+        self._details: BinaryIO | None = None
+        self._details_off: BinaryIO | None = None
+        self._details_size = 0
+        if details:
+            self._details = open(tmp / DETAILS_FILE, "wb")  # noqa: SIM115 - closed in finish()
+            self._details_off = open(tmp / DETAILS_OFFSETS_FILE, "wb")  # noqa: SIM115
+            self._details.write(placeholder)
+            self._details_off.write(placeholder)
 
     def append(self, keys: np.ndarray, breach_masks: np.ndarray, class_masks: np.ndarray,
-               regions: np.ndarray) -> None:
+               regions: np.ndarray, details: list[bytes] | None = None) -> None:
         """Add rows: keys sorted, unique, and above every key appended before; ``regions`` are
-        region ids (see ``region_ids``)."""
+        region ids (see ``region_ids``); ``details`` one payload per row (with details on)."""
         n = len(keys)
         if n == 0:
             return
+        if (self._details is None) != (details is None):
+            raise BuildError("internal error: details given to a writer without them, or missing")
+        if self._details is not None and self._details_off is not None and details is not None:
+            sizes = np.fromiter(map(len, details), dtype=np.uint64, count=n)
+            offsets = self._details_size + np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.uint64)
+            self._details_off.write(offsets.astype("<u8").tobytes())
+            self._details.write(b"".join(details))
+            self._details_size += int(sizes.sum())
         keys = np.ascontiguousarray(keys, dtype="<u8")
         if self._last_key is not None and int(keys[0]) <= self._last_key:
             raise BuildError("internal error: chunks out of key order")
@@ -217,9 +234,20 @@ class IndexFilesWriter:
             f.close()
         fmt.write_array_file(self.tmp / fmt.DIRECTORY_FILE, fmt.DIRECTORY_FILE,
                              self._directory(bits), param=bits)
+        names = [fmt.KEYS_FILE, fmt.DIRECTORY_FILE, fmt.PROFILES_FILE]
+        if self._details is not None and self._details_off is not None:
+            self._details_off.write(np.array([self._details_size], "<u8").tobytes())
+            for f, name, width, count in ((self._details, DETAILS_FILE, 1, self._details_size),
+                                          (self._details_off, DETAILS_OFFSETS_FILE, 8, self.rows + 1)):
+                f.seek(0)
+                f.write(fmt.Header(fmt.MAGIC[name], fmt.FORMAT_VERSION, width, count, self.rows).pack())
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+            names += [DETAILS_FILE, DETAILS_OFFSETS_FILE]
 
         files: dict[str, Any] = {}
-        for name in (fmt.KEYS_FILE, fmt.DIRECTORY_FILE, fmt.PROFILES_FILE):
+        for name in names:
             path = self.tmp / name
             files[name] = {"bytes": path.stat().st_size, "xxh3_64": fmt.file_checksum(path)}
         sections: dict[str, list[dict[str, Any]]] = {"breaches": [], "data_classes": [], "countries": []}
@@ -246,6 +274,7 @@ class IndexFilesWriter:
             **sections,
             "profiles": [[_bits(c >> 32), _bits(c & 0xFFFFFFFF)] for c in self._profile_list],
             "build": build_info or {},
+            "details": self._details is not None,
             "files": files,
         }
         path = self.tmp / fmt.MANIFEST_FILE
@@ -263,8 +292,9 @@ class IndexFilesWriter:
         return w.close()
 
     def abort(self) -> None:
-        for f in (self._keys, self._profiles):
-            f.close()
+        for f in (self._keys, self._profiles, self._details, self._details_off):
+            if f is not None:
+                f.close()
 
 
 def temp_folder(out: Path) -> Path:

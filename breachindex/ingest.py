@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 from pyroaring import BitMap
 
+from . import format as fmt
 from ._core import ffi, lib
+from .details import DetailsSealer, pack_row, unpack_row
 from .errors import BuildError
 from .indexfiles import (
     REGIONS,
@@ -35,9 +37,9 @@ from .indexfiles import (
     replace_folder,
     temp_folder,
 )
-from .layouts import DATA_CLASSES
-from .leakfiles import FileTotals, leak_files, read_leak_file
-from .phone import FAST_REJECTIONS, rules
+from .layouts import DATA_CLASSES, Layout
+from .leakfiles import FileTotals, ParsedBlock, detect_layout, leak_files, read_leak_file, record_fields
+from .phone import FAST_REJECTIONS, normalize, rules
 from .secret import Key, KeyLike, as_key
 
 __all__ = ["IngestReport", "build_index", "add_breach", "Source", "DEFAULT_MEMORY", "MAX_TWEAKS"]
@@ -61,8 +63,9 @@ class _Collision(Exception):
 class SpillingCollector:
     """Collects records within a memory budget, spilling to key-range partitions on disk."""
 
-    def __init__(self, workdir: Path, memory: int) -> None:
+    def __init__(self, workdir: Path, memory: int, width: int = REC_WIDTH) -> None:
         self.workdir = workdir
+        self.width = width
         self.limit = max(memory // 4, REC_BYTES * 1024)
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
@@ -96,7 +99,7 @@ class SpillingCollector:
 
     def partitions(self) -> Iterator[tuple[int, np.ndarray]]:
         """(partition, its records) for every key range, in ascending key order."""
-        empty = np.empty((0, REC_WIDTH), np.uint64)
+        empty = np.empty((0, self.width), np.uint64)
         if not self._files:  # everything fitted in memory: split it here
             recs = np.concatenate(self._buffer) if self._buffer else empty
             self._buffer, self._buffered = [], 0
@@ -115,7 +118,7 @@ class SpillingCollector:
             if p not in self._files:
                 yield p, empty
                 continue
-            recs = np.fromfile(path, dtype="<u8").reshape(-1, REC_WIDTH)
+            recs = np.fromfile(path, dtype="<u8").reshape(-1, self.width)
             path.unlink()
             yield p, recs
 
@@ -143,11 +146,56 @@ def _sorted_unique(recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _append(writer: IndexFilesWriter, keys: np.ndarray, meta: np.ndarray,
-            regions: np.ndarray | None = None) -> int:
+            regions: np.ndarray | None = None, details: list[bytes] | None = None) -> int:
     writer.append(keys, ((meta >> _BREACH_SHIFT) & _BREACH_MASK).astype(np.uint32),
                   (meta & _CLASS_MASK).astype(np.uint32),
-                  region_ids(meta >> _CC_SHIFT) if regions is None else regions)
+                  region_ids(meta >> _CC_SHIFT) if regions is None else regions, details)
     return len(keys)
+
+
+class _DetailsSpill:
+    """Sealed detail records, appended as they are read; a record's reference is
+    (offset << 24) | length in this file."""
+
+    def __init__(self, path: Path, sealer: DetailsSealer) -> None:
+        self.sealer = sealer
+        self._f = open(path, "wb+")  # noqa: SIM115 - closed in close()
+        self._pos = 0
+
+    def add(self, e164_digits: bytes, breach: str, fields: dict[str, str]) -> int:
+        blob = self.sealer.seal(e164_digits, breach, fields)
+        self._f.write(blob)
+        ref = (self._pos << 24) | len(blob)
+        self._pos += len(blob)
+        return ref
+
+    def read(self, ref: int) -> bytes:
+        return os.pread(self._f.fileno(), ref & 0xFFFFFF, ref >> 24)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _merge_details_into(writer: IndexFilesWriter, recs: np.ndarray, spill: _DetailsSpill) -> int:
+    """As _merge_into, carrying each row's sealed detail records along."""
+    if len(recs) == 0:
+        return 0
+    order = np.argsort(recs[:, 0])
+    keys, check, meta, refs = (recs[order, c] for c in range(4))
+    same = keys[1:] == keys[:-1]
+    if np.any(check[1:][same] != check[:-1][same]):
+        raise _Collision
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    ends = np.append(starts[1:], len(keys))
+    payloads = [pack_row([spill.read(r) for r in refs[a:b].tolist() if r != _NO_DETAILS])
+                for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return _append(writer, keys[starts], np.bitwise_or.reduceat(meta, starts), details=payloads)
+
+
+_NO_DETAILS = (1 << 64) - 1
 
 
 def _merge_into(writer: IndexFilesWriter, recs: np.ndarray) -> int:
@@ -218,8 +266,10 @@ def _progress(total: int, unit: str, quiet: bool) -> Any:
 
 
 def _records(keys: np.ndarray, check: np.ndarray, classes: np.ndarray, cc: np.ndarray,
-             breach_bit: int) -> np.ndarray:
-    recs = np.empty((len(keys), REC_WIDTH), np.uint64)
+             breach_bit: int, refs: np.ndarray | None = None) -> np.ndarray:
+    recs = np.empty((len(keys), REC_WIDTH if refs is None else REC_WIDTH + 1), np.uint64)
+    if refs is not None:
+        recs[:, 3] = refs
     recs[:, 0] = keys
     recs[:, 1] = check
     recs[:, 2] = (classes.astype(np.uint64) | np.uint64(breach_bit << 16)
@@ -229,22 +279,35 @@ def _records(keys: np.ndarray, check: np.ndarray, classes: np.ndarray, cc: np.nd
 
 def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int, *,
                  memory: int, layout: str | None, threads: int, quiet: bool,
-                 rejects_path: Path | None, report: IngestReport) -> dict[str, Any]:
+                 rejects_path: Path | None, report: IngestReport, details: bool = False
+                 ) -> dict[str, Any]:
     work = out_tmp / "spill"
     work.mkdir()
-    collector = SpillingCollector(work, memory)
-    _collect(collector, [(src, 1 << bit) for bit, src in enumerate(sources)], key, tweak,
-             layout=layout, threads=threads, quiet=quiet, rejects_path=rejects_path, report=report)
-    report.spilled_bytes = collector.spilled_bytes
-    writer = IndexFilesWriter(out_tmp / "index", key=key, tweak=tweak,
-                              breach_names=[s.breach for s in sources], class_names=list(DATA_CLASSES))
+    collector = SpillingCollector(work, memory, REC_WIDTH + 1 if details else REC_WIDTH)
+    spill = _DetailsSpill(work / "details.spill", DetailsSealer(key, tweak)) if details else None
+    writer = None
     try:
+        _collect(collector, [(src, 1 << bit) for bit, src in enumerate(sources)], key, tweak,
+                 layout=layout, threads=threads, quiet=quiet, rejects_path=rejects_path,
+                 report=report, details=spill)
+        report.spilled_bytes = collector.spilled_bytes
+        writer = IndexFilesWriter(out_tmp / "index", key=key, tweak=tweak,
+                                  breach_names=[s.breach for s in sources],
+                                  class_names=list(DATA_CLASSES), details=details)
+        if spill is not None:
+            spill.flush()
         for _, part in collector.partitions():
-            report.rows += _merge_into(writer, part)
+            if spill is not None:
+                report.rows += _merge_details_into(writer, part, spill)
+            else:
+                report.rows += _merge_into(writer, part)
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
     finally:
+        if spill is not None:
+            spill.close()
         shutil.rmtree(work, ignore_errors=True)
     return writer.finish(build_info={"lines": report.lines, "records": report.records,
                                      "blank": report.blank, "rejected": report.rejected})
@@ -252,13 +315,11 @@ def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int,
 
 def _collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]], key: Key, tweak: int,
              *, layout: str | None, threads: int, quiet: bool, rejects_path: Path | None,
-             report: IngestReport) -> None:
+             report: IngestReport, details: _DetailsSpill | None = None) -> None:
     """Read every source into the collector (breach bit given per source)."""
     siphash_key, check_key = key.siphash_key(tweak), key.check_key(tweak)
     files = [(src, bit, [p for path in src.paths for p in leak_files(path)]) for src, bit in sources]
     # refuse undetectable files before any work is done
-    from .leakfiles import detect_layout
-
     for _, _, paths in files:
         for p in paths:
             detect_layout(p, layout)
@@ -273,9 +334,12 @@ def _collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]]
         for src, bit, paths in files:
             for path in paths:
                 totals = FileTotals(path, "")
+                file_layout = detect_layout(path, layout)
                 for block in read_leak_file(path, siphash_key=siphash_key, check_key=check_key,
-                                            layout=layout, threads=threads, totals=totals):
-                    collector.add(_records(block.keys, block.check, block.classes, block.cc, bit))
+                                            layout=layout, threads=threads, totals=totals,
+                                            keep_text=details is not None):
+                    refs = None if details is None else _seal_block(block, file_layout, src.breach, details)
+                    collector.add(_records(block.keys, block.check, block.classes, block.cc, bit, refs))
                     if rejects:
                         rejects.writelines(f"{path.name}\t{ln}\t{why}\n" for ln, why in block.rejects)
                     report.records += len(block.keys)
@@ -295,6 +359,18 @@ def _collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]]
             rejects.close()
         if bar is not None:
             bar.close()
+
+
+def _seal_block(block: ParsedBlock, layout: Layout, breach: str, spill: _DetailsSpill) -> np.ndarray:
+    """Seal the field values of a block's records; their references, in record order."""
+    assert block.text is not None and block.record_lines is not None
+    lines = block.text.split(b"\n")
+    refs = np.empty(len(block.keys), np.uint64)
+    for j, i in enumerate(block.record_lines.tolist()):
+        phone, fields = record_fields(layout, lines[i])
+        e164 = normalize(phone)  # the parser accepted this phone, so it normalizes
+        refs[j] = spill.add(e164[1:].encode("ascii"), breach, fields)
+    return refs
 
 
 def _tick(bar: Any, done: int, report: IngestReport, started: float) -> None:
@@ -324,8 +400,9 @@ def _ingest_synthetic(src: Source, breach_bit: int, siphash_key: bytes, check_ke
         for st, count in Counter(status[~ok].tolist()).items():
             reason = FAST_REJECTIONS[st][0] if st in FAST_REJECTIONS else "needs_reference"
             report.rejected[reason] = report.rejected.get(reason, 0) + count
+        refs = None if collector.width == REC_WIDTH else np.full(int(ok.sum()), _NO_DETAILS, np.uint64)
         collector.add(_records(keys[ok], check[ok], np.asarray(masks, np.uint32)[ok], cc[ok],
-                               breach_bit))
+                               breach_bit, refs))
         report.lines += n
         report.records += int(ok.sum())
         _tick(bar, n, report, started)
@@ -343,13 +420,15 @@ def build_index(
     quiet: bool = True,
     rejects_path: str | os.PathLike[str] | None = None,
     on_attempt: Callable[[int], None] | None = None,
+    details: bool = False,
 ) -> IngestReport:
     """Build an index from leak files and/or synthetic rows, one breach per Source.
 
     Works in ``memory`` bytes plus the Roaring bitmaps and one partition being merged (about
     memory/256 of records times three). Writes to a hidden folder beside ``out_dir`` and
     renames it into place only when complete; rejects go to ``rejects_path`` (TSV of file,
-    line, reason: never the line's content).
+    line, reason: never the line's content). ``details`` keeps every record's field values,
+    sealed per number (see ``breachindex.details``).
     """
     started = time.perf_counter()
     out = Path(out_dir)
@@ -377,7 +456,7 @@ def build_index(
                 manifest = _ingest_once(tmp, sources, k, tweak, memory=memory, layout=layout,
                                         threads=threads, quiet=quiet,
                                         rejects_path=Path(rejects_path) if rejects_path else None,
-                                        report=report)
+                                        report=report, details=details)
                 break
             except _Collision:
                 shutil.rmtree(tmp / "index", ignore_errors=True)
@@ -452,22 +531,35 @@ def add_breach(
         try:
             work = tmp / "spill"
             work.mkdir()
-            collector = SpillingCollector(work, memory)
+            details = old.has_details  # an index with details keeps them for every breach
+            collector = SpillingCollector(work, memory, REC_WIDTH + 1 if details else REC_WIDTH)
+            spill = _DetailsSpill(work / "details.spill", DetailsSealer(k, tweak)) if details else None
+            old_details = old._details_maps() if details else None
             _collect(collector, [(source, 1 << new_bit)], k, tweak, layout=layout, threads=threads,
                      quiet=quiet, rejects_path=Path(rejects_path) if rejects_path else None,
-                     report=report)
+                     report=report, details=spill)
+            if spill is not None:
+                spill.flush()
             report.spilled_bytes = collector.spilled_bytes
             writer = IndexFilesWriter(tmp / "index", key=k, tweak=tweak,
                                       breach_names=[*old.breaches, source.breach],
-                                      class_names=class_names)
+                                      class_names=class_names, details=details)
             bounds = np.searchsorted(keys_all, np.arange(1 << PARTITION_BITS, dtype=np.uint64)
                                      << _SPILL_SHIFT)
             bounds = np.append(bounds, len(keys_all))
             try:
                 for p, part in collector.partitions():
                     lo, hi = int(bounds[p]), int(bounds[p + 1])
+                    if len(part):
+                        part = part[np.argsort(part[:, 0], kind="stable")]
                     keys_new, meta_new = _sorted_unique(part) if len(part) else (
                         np.empty(0, np.uint64), np.empty(0, np.uint64))
+                    blobs_new: list[list[bytes]] = []
+                    if spill is not None and len(part):  # sealed records of each new number
+                        starts_new = np.searchsorted(part[:, 0], keys_new)
+                        ends_new = np.append(starts_new[1:], len(part))
+                        blobs_new = [[spill.read(r) for r in part[a:b, 3].tolist() if r != _NO_DETAILS]
+                                     for a, b in zip(starts_new.tolist(), ends_new.tolist(), strict=True)]
                     regions_new = region_ids(meta_new >> _CC_SHIFT)
                     meta_new = ((meta_new & np.uint64(~0xFFFF & (2**48 - 1)))
                                 | remap[(meta_new & _CLASS_MASK).astype(np.intp)])
@@ -485,15 +577,27 @@ def add_breach(
                     keys, meta, regions = keys[order], meta[order], regions[order]
                     same = keys[1:] == keys[:-1]
                     report.updated_rows += int(same.sum())
+                    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+                    payloads = None
+                    if old_details is not None:
+                        offsets, blob = old_details
+                        base = fmt.HEADER_SIZE
+                        rows_blobs = [unpack_row(bytes(blob[base + int(offsets[r]):base + int(offsets[r + 1])]))
+                                      for r in range(lo, hi)] + blobs_new
+                        merged = [rows_blobs[i] for i in order.tolist()]
+                        ends = np.append(starts[1:], len(keys))
+                        payloads = [pack_row([b for j in range(x, y) for b in merged[j]])
+                                    for x, y in zip(starts.tolist(), ends.tolist(), strict=True)]
                     if same.any():
-                        starts = np.flatnonzero(np.concatenate(([True], ~same)))
                         keys, regions = keys[starts], regions[starts]
                         meta = np.bitwise_or.reduceat(meta, starts)
-                    report.rows += _append(writer, keys, meta, regions)
+                    report.rows += _append(writer, keys, meta, regions, payloads)
             except BaseException:
                 writer.abort()
                 raise
             finally:
+                if spill is not None:
+                    spill.close()
                 shutil.rmtree(work, ignore_errors=True)
             manifest = writer.finish(build_info={**old.manifest.get("build", {}),
                                                  "added": {"breach": source.breach,

@@ -22,7 +22,7 @@ from .layouts import DATA_CLASSES, FB12, FB17, LAYOUTS, Layout, csv_layout
 from .phone import calling_code, normalize_reference, rules
 
 __all__ = ["LayoutError", "detect_layout", "read_leak_file", "ParsedBlock", "FileTotals",
-           "LINE_REJECTIONS", "leak_files"]
+           "LINE_REJECTIONS", "leak_files", "record_fields"]
 
 BOM = b"\xef\xbb\xbf"
 BLOCK_BYTES = 16 << 20
@@ -118,6 +118,8 @@ class ParsedBlock:
     rejected: Counter[str]
     rejects: list[tuple[int, str]]  # (line number, reason)
     nbytes: int = 0  # bytes of the file this block covers
+    text: bytes | None = None  # the block itself, when the caller keeps field values
+    record_lines: np.ndarray | None = None  # index (in the block) of each record's line
 
 
 @dataclass
@@ -134,7 +136,7 @@ class FileTotals:
 
 
 def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
-                 check_key: bytes) -> ParsedBlock:
+                 check_key: bytes, keep_text: bool = False) -> ParsedBlock:
     r = rules()
     cap = buf.count(b"\n") + 1
     status = np.empty(cap, np.uint8)
@@ -179,7 +181,9 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
     ok = status == lib.BI_LINE_RECORD
     return ParsedBlock(keys[:n][ok], check[:n][ok], classes[:n][ok], cc[:n][ok], lines=n,
                        blank=int(np.count_nonzero(status == lib.BI_LINE_BLANK)),
-                       rejected=rejected, rejects=rejects, nbytes=len(buf))
+                       rejected=rejected, rejects=rejects, nbytes=len(buf),
+                       text=buf if keep_text else None,
+                       record_lines=np.flatnonzero(ok) if keep_text else None)
 
 
 def _blocks(path: Path, skip_header: bool, block_bytes: int) -> Iterator[tuple[bytes, int]]:
@@ -219,6 +223,7 @@ def read_leak_file(
     threads: int = 2,
     block_bytes: int = BLOCK_BYTES,
     totals: FileTotals | None = None,
+    keep_text: bool = False,
 ) -> Iterator[ParsedBlock]:
     """Parse one leak file in blocks, ``threads`` blocks at a time, yielding them in order.
 
@@ -234,7 +239,8 @@ def read_leak_file(
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         pending: list[Future[ParsedBlock]] = []
         for block, first in _blocks(p, lay.csv, block_bytes):
-            pending.append(pool.submit(_parse_block, block, layout_c, first, siphash_key, check_key))
+            pending.append(pool.submit(_parse_block, block, layout_c, first, siphash_key, check_key,
+                                       keep_text))
             if len(pending) > threads:
                 yield _account(pending.pop(0).result(), totals)
         for fut in pending:
@@ -248,3 +254,21 @@ def _account(block: ParsedBlock, totals: FileTotals | None) -> ParsedBlock:
         totals.blank += block.blank
         totals.rejected.update(block.rejected)
     return block
+
+
+def record_fields(layout: Layout, line: bytes) -> tuple[str, dict[str, str]]:
+    """(phone field, {field name: value} of the other non-empty fields) of one record line."""
+    text = line.rstrip(b"\r").decode("utf-8", "replace")
+    if layout.csv:
+        import csv
+
+        values = next(csv.reader([text]), [])
+    else:
+        values = text.split(layout.separator)
+    phone = values[layout.phone_field].strip() if len(values) > layout.phone_field else ""
+    fields = {}
+    for i, value in enumerate(values[:len(layout.fields)]):
+        value = value.strip()
+        if value and i != layout.phone_field:
+            fields[layout.fields[i]] = value
+    return phone, fields

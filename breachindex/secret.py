@@ -105,6 +105,12 @@ class Key:
         """A second, independent SipHash key: build() uses it to detect 64-bit key collisions."""
         return self._derive(b"bi.check-key", tweak)
 
+    def details_key(self, tweak: int = 0) -> bytes:
+        """The 32-byte master key that detail records are sealed under (with the number)."""
+        secret = self._secret if len(self._secret) <= 64 else hashlib.blake2b(self._secret).digest()
+        return hashlib.blake2b(tweak.to_bytes(8, "little"), key=secret, digest_size=32,
+                               person=b"bi.details-key").digest()
+
     @property
     def fingerprint(self) -> str:
         """A public identifier of the secret (it reveals nothing about it)."""
