@@ -203,6 +203,13 @@ def _cmd_add(argv: Sequence[str]) -> int:
     return 0
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .synthleak import synth_command
+
+    return synth_command(args.out, args.rows, args.seed, args.quiet, quirk_rate=args.quirk_rate,
+                         duplicate_rate=args.duplicate_rate)
+
+
 def _cmd_stats(args: argparse.Namespace) -> int:
     import json
 
@@ -268,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("index")
     p.add_argument("--key", required=True)
     p.set_defaults(fn=_cmd_verify)
+
+    p = sub.add_parser("synth", help="write a synthetic leak in the facebook-2021 shapes")
+    p.add_argument("out")
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--seed", type=int, default=2021)
+    p.add_argument("--quirk-rate", type=float, default=0.002)
+    p.add_argument("--duplicate-rate", type=float, default=0.01)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=_cmd_synth)
 
     p = sub.add_parser("stats", help="counts per breach, country and data class (Roaring bitmaps)")
     p.add_argument("index")
