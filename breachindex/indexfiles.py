@@ -9,6 +9,7 @@ temporary folder into place.
 from __future__ import annotations
 
 import array
+import fcntl
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from .errors import BuildError
 from .secret import Key
 
 __all__ = ["IndexFilesWriter", "auto_dir_bits", "replace_folder", "check_replaceable", "temp_folder",
+           "release_temp_folder", "clean_stale",
            "TARGET_BUCKET", "REGIONS", "region_ids"]
 
 # Average keys per directory bucket. Measured at 100M keys (bench/bench_lookup.py): buckets of
@@ -187,15 +189,16 @@ class IndexFilesWriter:
     def _directory(self, bits: int) -> np.ndarray:
         directory = np.zeros((1 << bits) + 1, dtype=np.uint32)
         if self.rows:
-            keys = np.memmap(self.tmp / fmt.KEYS_FILE, dtype="<u8", mode="r", offset=fmt.HEADER_SIZE,
-                             shape=(self.rows,))
-            step = 1 << 24
             counts = np.zeros(1 << bits, dtype=np.int64)
-            for start in range(0, self.rows, step):
-                buckets = (keys[start:start + step] >> np.uint64(64 - bits)).astype(np.int64)
-                lo = int(buckets[0])  # sorted keys: a chunk covers a contiguous bucket range
-                counts[lo:int(buckets[-1]) + 1] += np.bincount(buckets - lo)
-            del keys
+            step = 1 << 23
+            # explicit reads, not a memmap: the file's pages must not count as our memory
+            with open(self.tmp / fmt.KEYS_FILE, "rb") as f:
+                f.seek(fmt.HEADER_SIZE)
+                for start in range(0, self.rows, step):
+                    keys = np.fromfile(f, dtype="<u8", count=min(step, self.rows - start))
+                    buckets = (keys >> np.uint64(64 - bits)).astype(np.int64)
+                    lo = int(buckets[0])  # sorted keys: a chunk covers a contiguous bucket range
+                    counts[lo:int(buckets[-1]) + 1] += np.bincount(buckets - lo)
             np.cumsum(counts, out=directory[1:])
         return directory
 
@@ -209,13 +212,15 @@ class IndexFilesWriter:
         remap[np.array(order, dtype=np.int64)] = np.arange(len(order))
         self._profile_list = [self._profile_list[i] for i in order]
         self._profiles.flush()
-        column = np.memmap(self.tmp / fmt.PROFILES_FILE, dtype=f"<u{self._profile_width}", mode="r+",
-                           offset=fmt.HEADER_SIZE, shape=(self.rows,))
-        step = 1 << 24
-        for start in range(0, self.rows, step):
-            column[start:start + step] = remap[column[start:start + step]]
-        column.flush()
-        del column
+        dtype = np.dtype(f"<u{self._profile_width}")
+        step = 1 << 23
+        with open(self.tmp / fmt.PROFILES_FILE, "r+b") as f:
+            for start in range(0, self.rows, step):
+                where = fmt.HEADER_SIZE + start * dtype.itemsize
+                f.seek(where)
+                column = np.fromfile(f, dtype=dtype, count=min(step, self.rows - start))
+                f.seek(where)
+                f.write(remap[column].tobytes())
 
     def finish(self, *, dir_bits: int | None = None, build_info: dict[str, Any] | None = None
                ) -> dict[str, Any]:
@@ -297,13 +302,69 @@ class IndexFilesWriter:
                 f.close()
 
 
+_LOCKS: dict[Path, int] = {}
+
+
 def temp_folder(out: Path) -> Path:
-    """A new hidden folder beside ``out`` for building into."""
+    """A new hidden folder beside ``out`` to build into, locked while this process lives.
+
+    First removes what interrupted builds left beside ``out``: building folders whose lock no
+    live process holds, and old indexes set aside by a replace that did not finish (an old
+    index is put back if ``out`` itself is missing)."""
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(out)
     tmp = parent / f".{out.name}.building-{secrets.token_hex(4)}"
+    lock = Path(f"{tmp}.lock")
+    fd = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _LOCKS[tmp] = fd
     tmp.mkdir()
     return tmp
+
+
+def release_temp_folder(tmp: Path) -> None:
+    """Remove a building folder and its lock."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    fd = _LOCKS.pop(tmp, None)
+    lock = Path(f"{tmp}.lock")
+    if fd is not None:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def clean_stale(out: Path) -> list[Path]:
+    """Remove leftovers of interrupted builds of ``out``; returns what was removed."""
+    parent = out.resolve().parent
+    removed = []
+    if not out.exists():  # a replace stopped between its two renames: put the old index back
+        olds = sorted(parent.glob(f".{out.name}.old-*"), key=lambda p: p.stat().st_mtime)
+        if olds:
+            os.rename(olds[-1], out)
+    for old in parent.glob(f".{out.name}.old-*"):
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old)
+    for tmp in parent.glob(f".{out.name}.building-*"):
+        if tmp.name.endswith(".lock") or tmp in _LOCKS:
+            continue
+        lock = Path(f"{tmp}.lock")
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live build holds it
+            os.close(fd)
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+        removed.append(tmp)
+    for lock in parent.glob(f".{out.name}.building-*.lock"):  # locks whose folder is gone
+        if Path(str(lock)[: -len(".lock")]) not in _LOCKS and not Path(str(lock)[: -len(".lock")]).exists():
+            lock.unlink(missing_ok=True)
+    return removed
 
 
 def _fsync_dir(path: Path) -> None:

@@ -34,6 +34,7 @@ from .indexfiles import (
     IndexFilesWriter,
     check_replaceable,
     region_ids,
+    release_temp_folder,
     replace_folder,
     temp_folder,
 )
@@ -465,7 +466,7 @@ def build_index(
             raise BuildError("key collisions persist across tweaks")
         replace_folder(tmp / "index", out, overwrite)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        release_temp_folder(tmp)
     report.duplicates = report.records - report.rows
     report.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}
     report.countries = {c["name"]: c["rows"] for c in manifest["countries"]}
@@ -607,7 +608,7 @@ def add_breach(
             raise BuildError("two new numbers share a 64-bit key; rebuild the index from its "
                              "sources (a build picks a new key tweak)") from None
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            release_temp_folder(tmp)
     report.added_rows = report.rows - len(keys_all)
     report.duplicates = report.records - report.added_rows - report.updated_rows
     report.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}

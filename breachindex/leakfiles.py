@@ -136,9 +136,11 @@ class FileTotals:
 
 
 def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
-                 check_key: bytes, keep_text: bool = False) -> ParsedBlock:
+                 check_key: bytes, keep_text: bool = False, size: int | None = None) -> ParsedBlock:
+    """Parse buf[:size] (all of buf by default): whole lines only."""
     r = rules()
-    cap = buf.count(b"\n") + 1
+    size = len(buf) if size is None else size
+    cap = max(1, lib.bi_count_lines(buf, size))
     status = np.empty(cap, np.uint8)
     keys = np.empty(cap, np.uint64)
     check = np.empty(cap, np.uint64)
@@ -154,7 +156,7 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
     out.cc = ffi.from_buffer("uint16_t[]", cc)
     out.phone_off = ffi.from_buffer("uint64_t[]", off)
     out.phone_len = ffi.from_buffer("uint32_t[]", plen)
-    n = lib.bi_parse_lines(layout_c, r.table, siphash_key, check_key, buf, len(buf), cap, out)
+    n = lib.bi_parse_lines(layout_c, r.table, siphash_key, check_key, buf, size, cap, out)
     status = status[:n]
     rejected: Counter[str] = Counter()
     rejects: list[tuple[int, str]] = []
@@ -181,37 +183,38 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
     ok = status == lib.BI_LINE_RECORD
     return ParsedBlock(keys[:n][ok], check[:n][ok], classes[:n][ok], cc[:n][ok], lines=n,
                        blank=int(np.count_nonzero(status == lib.BI_LINE_BLANK)),
-                       rejected=rejected, rejects=rejects, nbytes=len(buf),
-                       text=buf if keep_text else None,
+                       rejected=rejected, rejects=rejects, nbytes=size,
+                       text=(buf if size == len(buf) else buf[:size]) if keep_text else None,
                        record_lines=np.flatnonzero(ok) if keep_text else None)
 
 
 def _blocks(path: Path, skip_header: bool, block_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """(block of whole lines, number of its first line) in file order."""
-    line_no = 1
-    with open(path, "rb") as f:
-        head = f.read(len(BOM))
-        carry = b"" if head == BOM else head
+    """(data, size): blocks of whole lines, data[:size], in file order. Each byte is read once
+    or twice at most: a block ends at its last newline, the next read starts right after it.
+    (Plain bytes and a size rather than memoryview slices: memoryviews of a buffer that C is
+    reading must not be left to the garbage collector.)"""
+    with open(path, "rb") as f:  # buffered: read(n) returns n bytes unless at the end
+        pos = len(BOM) if f.read(len(BOM)) == BOM else 0
         if skip_header:
-            rest = carry + f.readline()
-            carry = b""
-            line_no += 1
-            if not rest.endswith(b"\n"):  # a header and nothing else
+            f.seek(pos)
+            header = f.readline()
+            pos += len(header)
+            if not header.endswith(b"\n"):  # a header and nothing else
                 return
         while True:
+            f.seek(pos)
             data = f.read(block_bytes)
             if not data:
-                if carry:
-                    yield carry, line_no
                 return
-            data = carry + data
+            if len(data) < block_bytes:  # the rest of the file
+                yield data, len(data)
+                return
             cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
+            if cut < 0:  # a line longer than a block: read more at once
+                block_bytes *= 2
                 continue
-            block, carry = data[:cut + 1], data[cut + 1:]
-            yield block, line_no
-            line_no += block.count(b"\n")
+            yield data, cut + 1
+            pos += cut + 1
 
 
 def read_leak_file(
@@ -236,18 +239,24 @@ def read_leak_file(
     if totals is not None:
         totals.layout = lay.name
         totals.header_lines = 1 if lay.csv else 0
+    next_line = 2 if lay.csv else 1  # physical line number of the next block's first line
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         pending: list[Future[ParsedBlock]] = []
-        for block, first in _blocks(p, lay.csv, block_bytes):
-            pending.append(pool.submit(_parse_block, block, layout_c, first, siphash_key, check_key,
-                                       keep_text))
+        for data, size in _blocks(p, lay.csv, block_bytes):
+            pending.append(pool.submit(_parse_block, data, layout_c, 0, siphash_key, check_key,
+                                       keep_text, size))
             if len(pending) > threads:
-                yield _account(pending.pop(0).result(), totals)
+                parsed = _account(pending.pop(0).result(), totals, next_line)
+                next_line += parsed.lines
+                yield parsed
         for fut in pending:
-            yield _account(fut.result(), totals)
+            parsed = _account(fut.result(), totals, next_line)
+            next_line += parsed.lines
+            yield parsed
 
 
-def _account(block: ParsedBlock, totals: FileTotals | None) -> ParsedBlock:
+def _account(block: ParsedBlock, totals: FileTotals | None, first_line: int) -> ParsedBlock:
+    block.rejects = [(first_line + i, reason) for i, reason in block.rejects]
     if totals is not None:
         totals.lines += block.lines
         totals.records += len(block.keys)

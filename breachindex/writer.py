@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -20,7 +19,14 @@ import numpy as np
 
 from . import format as fmt
 from .errors import BuildError
-from .indexfiles import IndexFilesWriter, check_replaceable, region_ids, replace_folder, temp_folder
+from .indexfiles import (
+    IndexFilesWriter,
+    check_replaceable,
+    region_ids,
+    release_temp_folder,
+    replace_folder,
+    temp_folder,
+)
 from .keying import hash_e164_digits, key_numbers
 from .secret import Key, KeyLike, as_key
 
@@ -267,9 +273,8 @@ def write_sorted(
             raise
         manifest = files.finish(dir_bits=dir_bits, build_info=build_info)
         replace_folder(tmp, out, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    finally:
+        release_temp_folder(tmp)  # after a replace, tmp is gone and only its lock is left
     return manifest
 
 

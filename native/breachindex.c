@@ -549,6 +549,20 @@ size_t bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const ui
     return line;
 }
 
+size_t bi_count_lines(const char *buf, size_t len)
+{
+    size_t lines = 0;
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        lines++;
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return lines;
+}
+
 void bi_value_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
                    const int64_t *values, size_t n, uint64_t *keys, uint64_t *check,
                    uint16_t *cc, uint8_t *status)

@@ -180,6 +180,9 @@ size_t bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const ui
                       const uint8_t *check_key16, const char *buf, size_t len, size_t max_lines,
                       const bi_line_out *out);
 
+/* Number of lines in buf[0:len): its '\n' bytes, plus one for a last line without one. */
+size_t bi_count_lines(const char *buf, size_t len);
+
 /* keys/check of n leak-form numbers given as integers (country code first); status as for
  * bi_phone_keys; cc receives the calling code. */
 void bi_value_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
