@@ -342,7 +342,7 @@ def _collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]]
                     refs = None if details is None else _seal_block(block, file_layout, src.breach, details)
                     collector.add(_records(block.keys, block.check, block.classes, block.cc, bit, refs))
                     if rejects:
-                        rejects.writelines(f"{path.name}\t{ln}\t{why}\n" for ln, why in block.rejects)
+                        rejects.writelines(f"{path}\t{ln}\t{why}\n" for ln, why in block.rejects)
                     report.records += len(block.keys)
                     _tick(bar, block.nbytes, report, started)
                 report.files.append({"file": str(path), "breach": src.breach, "layout": totals.layout,
@@ -456,7 +456,7 @@ def build_index(
             try:
                 manifest = _ingest_once(tmp, sources, k, tweak, memory=memory, layout=layout,
                                         threads=threads, quiet=quiet,
-                                        rejects_path=Path(rejects_path) if rejects_path else None,
+                                        rejects_path=tmp / "rejects.tsv" if rejects_path else None,
                                         report=report, details=details)
                 break
             except _Collision:
@@ -465,6 +465,8 @@ def build_index(
         else:  # pragma: no cover - probability ~ 2^-64 per retry
             raise BuildError("key collisions persist across tweaks")
         replace_folder(tmp / "index", out, overwrite)
+        if rejects_path:  # only a finished build replaces the report of the one before
+            os.replace(tmp / "rejects.tsv", rejects_path)
     finally:
         release_temp_folder(tmp)
     report.duplicates = report.records - report.rows
@@ -537,7 +539,7 @@ def add_breach(
             spill = _DetailsSpill(work / "details.spill", DetailsSealer(k, tweak)) if details else None
             old_details = old._details_maps() if details else None
             _collect(collector, [(source, 1 << new_bit)], k, tweak, layout=layout, threads=threads,
-                     quiet=quiet, rejects_path=Path(rejects_path) if rejects_path else None,
+                     quiet=quiet, rejects_path=tmp / "rejects.tsv" if rejects_path else None,
                      report=report, details=spill)
             if spill is not None:
                 spill.flush()
@@ -604,6 +606,8 @@ def add_breach(
                                                  "added": {"breach": source.breach,
                                                            "records": report.records}})
             replace_folder(tmp / "index", path, overwrite=True)
+            if rejects_path:
+                os.replace(tmp / "rejects.tsv", rejects_path)
         except _Collision:
             raise BuildError("two new numbers share a 64-bit key; rebuild the index from its "
                              "sources (a build picks a new key tweak)") from None

@@ -188,19 +188,32 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
                        record_lines=np.flatnonzero(ok) if keep_text else None)
 
 
-def _blocks(path: Path, skip_header: bool, block_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """(data, size): blocks of whole lines, data[:size], in file order. Each byte is read once
-    or twice at most: a block ends at its last newline, the next read starts right after it.
-    (Plain bytes and a size rather than memoryview slices: memoryviews of a buffer that C is
-    reading must not be left to the garbage collector.)"""
-    with open(path, "rb") as f:  # buffered: read(n) returns n bytes unless at the end
+def _start(path: Path, has_header: bool) -> tuple[int, int]:
+    """(byte offset where records start, blank lines before a CSV header).
+
+    Skips a UTF-8 BOM and, for CSV, the header: the first non-blank line, as detect_layout
+    reads it. Blank lines before it count as blank lines of the file."""
+    with open(path, "rb") as f:
         pos = len(BOM) if f.read(len(BOM)) == BOM else 0
-        if skip_header:
-            f.seek(pos)
-            header = f.readline()
-            pos += len(header)
-            if not header.endswith(b"\n"):  # a header and nothing else
-                return
+        if not has_header:
+            return pos, 0
+        f.seek(pos)
+        blank = 0
+        for line in f:
+            pos += len(line)
+            if line.strip():
+                return pos, blank
+            blank += 1
+        return pos, blank
+
+
+def _blocks(path: Path, start: int, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """(data, size): blocks of whole lines, data[:size], in file order from ``start``. Each
+    byte is read once or twice at most: a block ends at its last newline, the next read starts
+    right after it. (Plain bytes and a size rather than memoryview slices: memoryviews of a
+    buffer that C is reading must not be left to the garbage collector.)"""
+    pos = start
+    with open(path, "rb") as f:  # buffered: read(n) returns n bytes unless at the end
         while True:
             f.seek(pos)
             data = f.read(block_bytes)
@@ -239,10 +252,15 @@ def read_leak_file(
     if totals is not None:
         totals.layout = lay.name
         totals.header_lines = 1 if lay.csv else 0
-    next_line = 2 if lay.csv else 1  # physical line number of the next block's first line
+    start, blank_before_header = _start(p, lay.csv)
+    if totals is not None:
+        totals.lines += blank_before_header
+        totals.blank += blank_before_header
+    # physical line number of the next block's first line
+    next_line = 1 + blank_before_header + (1 if lay.csv else 0)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         pending: list[Future[ParsedBlock]] = []
-        for data, size in _blocks(p, lay.csv, block_bytes):
+        for data, size in _blocks(p, start, block_bytes):
             pending.append(pool.submit(_parse_block, data, layout_c, 0, siphash_key, check_key,
                                        keep_text, size))
             if len(pending) > threads:

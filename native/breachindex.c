@@ -477,8 +477,10 @@ static long split_line(const bi_layout *L, const char *s, size_t n, uint32_t *cl
             start = pos + 1;
             end = j;
             pos = j + 1;
-            while (pos < n && s[pos] != sep) /* stray bytes after the closing quote */
+            while (pos < n && is_blank_char(s[pos]))
                 pos++;
+            if (pos < n && s[pos] != sep) /* bytes after the closing quote: not RFC 4180 */
+                return -1;
         } else {
             while (pos < n && s[pos] != sep)
                 pos++;

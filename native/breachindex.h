@@ -135,7 +135,7 @@ int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_
  * quotes inside a line. The first line of a CSV file (its header) is the caller's business, as
  * are a UTF-8 BOM and the decision where a block of lines ends. */
 
-#define BI_MAX_FIELDS 64
+#define BI_MAX_FIELDS 256
 
 typedef struct {
     uint32_t n_fields;    /* fields a line must have; fewer is a rejection, more are ignored */
