@@ -409,6 +409,16 @@ def _ingest_synthetic(src: Source, breach_bit: int, siphash_key: bytes, check_ke
         _tick(bar, n, report, started)
 
 
+def _finished(report: IngestReport, manifest: dict[str, Any], started: float) -> IngestReport:
+    """Fill in the counts a manifest knows, the time and the peak memory."""
+    report.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}
+    report.countries = {c["name"]: c["rows"] for c in manifest["countries"]}
+    report.data_classes = {c["name"]: c["rows"] for c in manifest["data_classes"]}
+    report.seconds = time.perf_counter() - started
+    report.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return report
+
+
 def build_index(
     out_dir: str | os.PathLike[str],
     sources: Sequence[Source],
@@ -470,12 +480,7 @@ def build_index(
     finally:
         release_temp_folder(tmp)
     report.duplicates = report.records - report.rows
-    report.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}
-    report.countries = {c["name"]: c["rows"] for c in manifest["countries"]}
-    report.data_classes = {c["name"]: c["rows"] for c in manifest["data_classes"]}
-    report.seconds = time.perf_counter() - started
-    report.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return report
+    return _finished(report, manifest, started)
 
 
 def add_breach(
@@ -615,9 +620,4 @@ def add_breach(
             release_temp_folder(tmp)
     report.added_rows = report.rows - len(keys_all)
     report.duplicates = report.records - report.added_rows - report.updated_rows
-    report.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}
-    report.countries = {c["name"]: c["rows"] for c in manifest["countries"]}
-    report.data_classes = {c["name"]: c["rows"] for c in manifest["data_classes"]}
-    report.seconds = time.perf_counter() - started
-    report.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return report
+    return _finished(report, manifest, started)

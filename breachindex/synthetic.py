@@ -62,6 +62,8 @@ import numpy as np
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
 
+from .layouts import DATA_CLASSES as _LAYOUT_DATA_CLASSES
+
 __all__ = [
     "DEFAULT_REGIONS",
     "DATA_CLASSES",
@@ -112,20 +114,8 @@ _UNLISTED_REGION_WEIGHT: float = 1.0
 #: explicitly.
 DEFAULT_REGIONS: tuple[str, ...] = tuple(REGION_WEIGHTS)
 
-#: Data classes a leaked record can expose, named in the Have I Been Pwned style.
-DATA_CLASSES: tuple[str, ...] = (
-    "phone_number",
-    "facebook_id",
-    "name",
-    "gender",
-    "location",
-    "hometown",
-    "relationship_status",
-    "employer",
-    "email_address",
-    "date_of_birth",
-    "account_dates",
-)
+#: Data classes a leaked record can expose (the names the index uses: breachindex.layouts).
+DATA_CLASSES: tuple[str, ...] = _LAYOUT_DATA_CLASSES
 
 #: Probability that a synthetic record exposes each data class. Each class is
 #: drawn on its own. The values are plausible estimates, not measurements.
