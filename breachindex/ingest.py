@@ -258,12 +258,13 @@ class Source:
     synthetic_seed: int = 2021
 
 
-def _progress(total: int, unit: str, quiet: bool) -> Any:
+def _progress(total: int, unit: str, quiet: bool, desc: str = "reading") -> Any:
+    """A tqdm bar on stderr (rate and ETA), or None when quiet or not on a terminal."""
     if quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True, smoothing=0.1)
+    return tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True, smoothing=0.1, desc=desc)
 
 
 def _records(keys: np.ndarray, check: np.ndarray, classes: np.ndarray, cc: np.ndarray,
@@ -297,11 +298,16 @@ def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int,
                                   class_names=list(DATA_CLASSES), details=details)
         if spill is not None:
             spill.flush()
+        merging = _progress(1 << PARTITION_BITS, "part", quiet, "merging")
         for _, part in collector.partitions():
             if spill is not None:
                 report.rows += _merge_details_into(writer, part, spill)
             else:
                 report.rows += _merge_into(writer, part)
+            if merging is not None:
+                merging.update(1)
+        if merging is not None:
+            merging.close()
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -336,6 +342,7 @@ def _collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]]
             for path in paths:
                 totals = FileTotals(path, "")
                 file_layout = detect_layout(path, layout)
+                consumed = 0
                 for block in read_leak_file(path, siphash_key=siphash_key, check_key=check_key,
                                             layout=layout, threads=threads, totals=totals,
                                             keep_text=details is not None):
@@ -344,7 +351,9 @@ def _collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]]
                     if rejects:
                         rejects.writelines(f"{path}\t{ln}\t{why}\n" for ln, why in block.rejects)
                     report.records += len(block.keys)
+                    consumed += block.nbytes
                     _tick(bar, block.nbytes, report, started)
+                _tick(bar, path.stat().st_size - consumed, report, started)  # BOM, CSV header
                 report.files.append({"file": str(path), "breach": src.breach, "layout": totals.layout,
                                      "lines": totals.lines, "records": totals.records,
                                      "blank": totals.blank, "header_lines": totals.header_lines,
