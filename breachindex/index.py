@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import array
+import contextlib
 import mmap
 import os
 import time
@@ -24,6 +25,11 @@ from .secret import KeyLike, as_key
 __all__ = ["Index", "Match", "VerifyReport", "open_index", "MAX_THREADS"]
 
 MAX_THREADS = 64  # BI_MAX_THREADS in the C core
+ACCESS_ADVICE: dict[str, int | None] = {
+    "random": getattr(mmap, "MADV_RANDOM", None),
+    "hugepage": getattr(mmap, "MADV_HUGEPAGE", None),
+    "normal": None,
+}
 _lookup_phone = lib.bi_lookup_phone
 _ACCEPT_BARE = lib.BI_ACCEPT_BARE
 
@@ -162,6 +168,12 @@ class _Mapped:
         self.headers[name] = fmt.Header.parse(name, mm, file_size=size)
         self.maps[name] = mm
 
+    def advise(self, advice: int | None) -> None:
+        if advice is not None and hasattr(mmap.mmap, "madvise"):
+            for mm in self.maps.values():
+                with contextlib.suppress(OSError):  # a hint: a kernel that refuses it changes nothing
+                    mm.madvise(advice)
+
     def _data(self, name: str) -> Any:
         buf = ffi.from_buffer("char[]", self.maps[name])
         self.buffers.append(buf)
@@ -176,7 +188,10 @@ class Index:
     once: the page cache holds a single copy.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, key: KeyLike) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, key: KeyLike, access: str = "random",
+                 prefault: bool = False) -> None:
+        if access not in ACCESS_ADVICE:
+            raise ValueError(f"access must be one of {', '.join(ACCESS_ADVICE)}")
         self.path = Path(path)
         self._key = as_key(key)
         self.manifest = fmt.read_manifest(self.path)
@@ -193,6 +208,9 @@ class Index:
             for b, c in self.manifest["profiles"]
         ]
         self._mapped: _Mapped | None = _Mapped(self.path, self.manifest)
+        self._mapped.advise(ACCESS_ADVICE[access])
+        if prefault:
+            self.prefault()
         self._rows = int(self.manifest["rows"])
         self._rules = rules()
         self._rules_table = self._rules.table
@@ -216,6 +234,16 @@ class Index:
 
     def __len__(self) -> int:
         return self._rows
+
+    def prefault(self) -> None:
+        """Read every file once, so that the page cache holds the index before the first query
+        (sequential reads at disk speed, instead of one random read per first touch)."""
+        self._live()
+        buffer = bytearray(1 << 24)
+        for name in self.manifest["files"]:
+            with open(self.path / name, "rb", buffering=0) as f:
+                while f.readinto(buffer):
+                    pass
 
     def __repr__(self) -> str:
         state = "closed" if self._mapped is None else f"{self._rows:,} numbers"
@@ -452,6 +480,14 @@ class Index:
                             seconds=time.perf_counter() - started)
 
 
-def open_index(path: str | os.PathLike[str], *, key: KeyLike) -> Index:
-    """Open an index folder (``breachindex.open``)."""
-    return Index(path, key=key)
+def open_index(path: str | os.PathLike[str], *, key: KeyLike, access: str = "random",
+               prefault: bool = False) -> Index:
+    """Open an index folder (``breachindex.open``).
+
+    ``access`` is the madvise hint for the mappings, measured on the 533M index (README):
+    ``"random"`` (default) turns off readahead, so a cold lookup reads 4 KiB pages instead of
+    128 KiB windows (83 µs instead of 1.3 ms per first lookup); ``"hugepage"`` asks for
+    transparent huge pages, which made warm batch lookups 1.4x faster but cold ones slower;
+    ``"normal"`` leaves the kernel's default. ``prefault`` reads every file once first.
+    """
+    return Index(path, key=key, access=access, prefault=prefault)

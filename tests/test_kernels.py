@@ -91,3 +91,21 @@ def test_random_tables_against_searchsorted(tmp_path_factory, keys, extra, dir_b
     index = table(tmp_path_factory, keys, dir_bits)
     queries = np.concatenate([neighbours(np.unique(keys)), np.array(extra, dtype=np.uint64)])
     check(index, keys, queries)
+
+
+@pytest.mark.parametrize("access", ["random", "hugepage", "normal"])
+@pytest.mark.parametrize("prefault", [False, True])
+def test_access_hints_do_not_change_answers(tmp_path_factory, access, prefault):
+    rng = np.random.default_rng(3)
+    keys = np.unique(rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False))
+    plain = table(tmp_path_factory, keys)
+    hinted = bi.open(plain.path, key=KEY, access=access, prefault=prefault)
+    queries = neighbours(keys[:200])
+    assert np.array_equal(hinted.lookup_keys(queries), plain.lookup_keys(queries))
+    check(hinted, keys, queries)
+
+
+def test_unknown_access_hint_is_refused(tmp_path_factory):
+    index = table(tmp_path_factory, np.array([1, 2, 3], dtype=np.uint64))
+    with pytest.raises(ValueError, match="access must be one of"):
+        bi.open(index.path, key=KEY, access="sequential-please")
