@@ -293,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("build", help="build an index from leak files (see: breachindex build --help)")
     sub.add_parser("add", help="merge a new breach into an index (see: breachindex add --help)")
+    sub.add_parser("bench", help="lookups beside numpy, SQLite, set and the floor (see: breachindex bench --help)")
 
     p = sub.add_parser("info", help="print an index's manifest summary (no key needed)")
     p.add_argument("index")
@@ -307,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_build(argv[1:])
         if argv[:1] == ["add"]:
             return _cmd_add(argv[1:])
+        if argv[:1] == ["bench"]:
+            from .benchmark import main as bench_main
+
+            return bench_main(argv[1:])
         parser = build_parser()
         if argv[:1] == ["check"]:  # numbers and options in any order
             args = _check_parser().parse_intermixed_args(argv[1:])

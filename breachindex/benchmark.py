@@ -1,0 +1,339 @@
+"""``breachindex bench``: breachindex beside the obvious tools, on the same keys and queries.
+
+For each size it writes (or reuses, with ``--dir``) a keyed table of that many keys: uniform
+64-bit PRF outputs plus the genuine keys of synthetic phone numbers, so the E.164 path finds
+real rows. Then, on the same random queries (half present, half absent, random order), it
+measures every method, after checking that each one gives the same answers:
+
+- breachindex batch ``lookup_keys`` on 1 and 2 threads;
+- breachindex single calls from Python: ``lookup_key(int)`` and ``lookup(E.164 str)``;
+- ``numpy.searchsorted`` on the same sorted, memory-mapped uint64 array (queries as uint64);
+- ``np.sort(queries)`` then ``searchsorted``;
+- SQLite (a real file, ``INTEGER PRIMARY KEY``): batched ``IN`` queries and point queries;
+- a Python ``set``, at the sizes where it fits (``--set-max``);
+- the floor: a random 8-byte gather from an array the size of the key file.
+
+Times are medians over ``--repeat`` runs with their spread; what matters are the ratios.
+Results go to a table, a JSON file and a PNG plot (ns per lookup against size, log scale).
+Cold-cache latency (first queries after the page cache is dropped) is measured where the
+machine allows writing /proc/sys/vm/drop_caches, and reported as unavailable elsewhere.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import format as fmt
+from .index import Index, open_index
+from .keying import phone_keys
+from .secret import Key
+from .synthetic import synthetic_numbers
+from .writer import write_sorted
+
+__all__ = ["main", "run"]
+
+_SIGN = np.uint64(1 << 63)
+
+
+def parse_size(text: str) -> int:
+    """'10M' -> 10_000_000, '1.5M', '533M', or a plain integer."""
+    text = text.strip().upper()
+    if text.endswith("M"):
+        return int(float(text[:-1]) * 10**6)
+    if text.endswith("K"):
+        return int(float(text[:-1]) * 10**3)
+    return int(text)
+
+
+def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    runs, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs), (max(runs) - min(runs)) / 2, result
+
+
+def _drop_caches() -> bool:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+class _Table:
+    """The keyed table of one size, on disk, and the queries against it."""
+
+    def __init__(self, folder: Path, n: int, key: Key, seed: int, singles: int) -> None:
+        self.folder = folder
+        numbers = synthetic_numbers(2 * singles, seed=seed)
+        self.present_numbers, self.absent_numbers = numbers[:singles], numbers[singles:]
+        if not (folder / "index" / fmt.MANIFEST_FILE).exists():
+            rng = np.random.default_rng(seed)
+            real = phone_keys(self.present_numbers, key=key)
+            keys = np.unique(np.concatenate(
+                [rng.integers(0, 2**64, max(n - len(real), 0), dtype=np.uint64, endpoint=False), real]))
+            classes = rng.integers(0, 64, len(keys), dtype=np.uint32) | np.uint32(1)
+            write_sorted(folder / "index", keys, np.ones(len(keys), np.uint32), classes,
+                         np.full(len(keys), 31, np.uint16), breach_names=["synthetic"],
+                         class_names=[f"class_{i}" for i in range(6)], key=key, overwrite=True)
+        self.key = key
+
+    def open(self) -> Index:
+        return open_index(self.folder / "index", key=self.key)
+
+    def sqlite(self, keys: np.ndarray) -> Path:
+        path = self.folder / "keys.sqlite"
+        if path.exists():
+            return path
+        tmp = path.with_suffix(".building")
+        tmp.unlink(missing_ok=True)
+        con = sqlite3.connect(tmp)
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.execute("CREATE TABLE k (key INTEGER PRIMARY KEY) WITHOUT ROWID")
+        step = 1 << 20
+        signed = (keys ^ _SIGN).view(np.int64)  # SQLite integers are signed: keep the order
+        for start in range(0, len(signed), step):
+            con.executemany("INSERT INTO k VALUES (?)", ((int(v),) for v in signed[start:start + step]))
+        con.commit()
+        con.close()
+        tmp.rename(path)
+        return path
+
+
+def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> dict[str, Any]:
+    folder = workdir / f"table-{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    table = _Table(folder, n, key, args.seed, args.singles)
+    r: dict[str, Any] = {"keys": n, "prepare_s": round(time.perf_counter() - started, 1)}
+
+    t = time.perf_counter()
+    index = table.open()
+    r["open_ms"] = round((time.perf_counter() - t) * 1e3, 2)
+    keys = index._live().keys  # the memory-mapped array the C core reads
+    rng = np.random.default_rng(args.seed + 1)
+    half = args.queries // 2
+    queries = np.concatenate([rng.choice(keys, half),
+                              rng.integers(0, 2**64, args.queries - half, dtype=np.uint64)])
+    rng.shuffle(queries)
+    expected = index.lookup_keys(queries)
+    pos = np.searchsorted(keys, queries)
+    hit = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == queries)
+    if not np.array_equal(np.where(hit, pos, -1), expected):
+        raise AssertionError("breachindex and numpy.searchsorted disagree")
+    q = len(queries)
+
+    def per(seconds: float, count: int = q) -> float:
+        return seconds / count * 1e9
+
+    med, spread, _ = _timed(lambda: index.lookup_keys(queries), args.repeat)
+    r["breachindex_batch_1t_ns"], r["breachindex_batch_1t_spread_ns"] = per(med), per(spread)
+    med, spread, rows2 = _timed(lambda: index.lookup_keys(queries, threads=2), args.repeat)
+    assert np.array_equal(rows2, expected)
+    r["breachindex_batch_2t_ns"], r["breachindex_batch_2t_spread_ns"] = per(med), per(spread)
+    med, spread, _ = _timed(lambda: np.searchsorted(keys, queries), args.repeat)
+    r["numpy_searchsorted_ns"], r["numpy_searchsorted_spread_ns"] = per(med), per(spread)
+    med, spread, _ = _timed(lambda: np.searchsorted(keys, np.sort(queries)), args.repeat)
+    r["numpy_sort_searchsorted_ns"], r["numpy_sort_searchsorted_spread_ns"] = per(med), per(spread)
+    gather = rng.integers(0, len(keys), q)
+    med, spread, _ = _timed(lambda: keys[gather], args.repeat)
+    r["floor_gather_ns"], r["floor_gather_spread_ns"] = per(med), per(spread)
+
+    singles = [int(x) for x in queries[:args.singles]]
+    med, _, _ = _timed(lambda: [index.lookup_key(k) for k in singles], args.repeat)
+    r["breachindex_single_key_ns"] = per(med, len(singles))
+    strings = ["+" + s for s in table.present_numbers + table.absent_numbers]
+    np.random.default_rng(args.seed + 2).shuffle(strings)
+    found = sum(index.lookup(s) is not None for s in strings)
+    if found != len(table.present_numbers):
+        raise AssertionError(f"E.164 lookups found {found}, expected {len(table.present_numbers)}")
+    med, _, _ = _timed(lambda: [index.lookup(s) for s in strings], args.repeat)
+    r["breachindex_single_e164_ns"] = per(med, len(strings))
+
+    files = folder / "index"
+    key_bytes = sum((files / name).stat().st_size for name in (fmt.KEYS_FILE, fmt.DIRECTORY_FILE))
+    r["breachindex_bytes_per_key"] = key_bytes / n
+
+    if n <= args.set_max:
+        as_set = set(keys.tolist())
+        probe = queries.tolist()
+        med, spread, got = _timed(lambda: [x in as_set for x in probe], args.repeat)
+        if not np.array_equal(np.array(got), expected >= 0):
+            raise AssertionError("set and breachindex disagree")
+        r["python_set_ns"], r["python_set_spread_ns"] = per(med), per(spread)
+        del as_set
+
+    if n <= args.sqlite_max:
+        path = table.sqlite(np.asarray(keys))
+        r["sqlite_bytes_per_key"] = path.stat().st_size / n
+        t = time.perf_counter()
+        con = sqlite3.connect(path)
+        con.execute("SELECT 1 FROM k WHERE key = 0").fetchall()
+        r["sqlite_open_ms"] = round((time.perf_counter() - t) * 1e3, 2)
+        signed = (queries ^ _SIGN).view(np.int64).tolist()
+        point = signed[:args.singles]
+
+        def point_queries() -> list[bool]:
+            cur = con.cursor()
+            return [cur.execute("SELECT 1 FROM k WHERE key = ?", (v,)).fetchone() is not None for v in point]
+
+        med, _, got = _timed(point_queries, args.repeat)
+        if not np.array_equal(np.array(got), expected[:len(point)] >= 0):
+            raise AssertionError("SQLite point queries and breachindex disagree")
+        r["sqlite_point_ns"] = per(med, len(point))
+        batch = 500
+
+        def in_queries() -> int:
+            cur, hits = con.cursor(), 0
+            for s in range(0, len(signed), batch):
+                chunk = signed[s:s + batch]
+                sql = f"SELECT count(*) FROM k WHERE key IN ({','.join('?' * len(chunk))})"
+                hits += cur.execute(sql, chunk).fetchone()[0]
+            return hits
+
+        med, spread, hits = _timed(in_queries, max(1, args.repeat // 2))
+        present = expected >= 0  # IN matches each distinct key of a chunk once
+        distinct_hits = sum(len({v for v, p in zip(signed[s:s + batch], present[s:s + batch].tolist(),
+                                                   strict=True) if p})
+                            for s in range(0, len(signed), batch))
+        if hits != distinct_hits:
+            raise AssertionError("SQLite IN queries and breachindex disagree")
+        r["sqlite_batch_in_ns"], r["sqlite_batch_in_spread_ns"] = per(med), per(spread)
+        con.close()
+
+    if args.cold:
+        index.close()
+        cold_keys = singles[:1000]
+        if _drop_caches():
+            t = time.perf_counter()
+            cold = open_index(files, key=key)
+            for k in cold_keys:
+                cold.lookup_key(k)
+            r["breachindex_cold_single_us"] = (time.perf_counter() - t) / len(cold_keys) * 1e6
+            cold.close()
+        else:
+            r["breachindex_cold_single_us"] = None  # this machine does not let us drop the cache
+    r["speedup_batch_vs_numpy"] = r["numpy_searchsorted_ns"] / r["breachindex_batch_1t_ns"]
+    r["batch_vs_floor"] = r["breachindex_batch_1t_ns"] / r["floor_gather_ns"]
+    r["speedup_2t_vs_1t"] = r["breachindex_batch_1t_ns"] / r["breachindex_batch_2t_ns"]
+    if "sqlite_point_ns" in r:
+        r["speedup_single_key_vs_sqlite_point"] = r["sqlite_point_ns"] / r["breachindex_single_key_ns"]
+    return r
+
+
+_PLOTTED = [
+    ("breachindex_batch_1t_ns", "breachindex batch, 1 thread"),
+    ("breachindex_batch_2t_ns", "breachindex batch, 2 threads"),
+    ("breachindex_single_key_ns", "breachindex lookup_key() from Python"),
+    ("breachindex_single_e164_ns", "breachindex lookup(E.164) from Python"),
+    ("numpy_searchsorted_ns", "numpy.searchsorted"),
+    ("numpy_sort_searchsorted_ns", "np.sort + searchsorted"),
+    ("python_set_ns", "Python set"),
+    ("sqlite_point_ns", "SQLite point query"),
+    ("sqlite_batch_in_ns", "SQLite IN (500)"),
+]
+
+
+def _plot(results: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    for field, label in _PLOTTED:
+        points = [(r["keys"], r[field]) for r in results if r.get(field)]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    floor = [(r["keys"], r["floor_gather_ns"]) for r in results]
+    ax.plot(*zip(*floor, strict=True), "k--", label="floor: random 8-byte gather")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("keys in the index")
+    ax.set_ylabel("ns per lookup (median)")
+    ax.set_title("breachindex lookups beside the obvious tools (same keys, same queries)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def _print_table(results: list[dict[str, Any]]) -> None:
+    cols = [("keys", "keys", "{:,}"), ("breachindex_batch_1t_ns", "batch 1t ns", "{:.1f}"),
+            ("breachindex_batch_2t_ns", "batch 2t ns", "{:.1f}"), ("floor_gather_ns", "floor ns", "{:.1f}"),
+            ("numpy_searchsorted_ns", "numpy ns", "{:.0f}"), ("numpy_sort_searchsorted_ns", "sort+np ns", "{:.0f}"),
+            ("python_set_ns", "set ns", "{:.0f}"), ("sqlite_batch_in_ns", "sqlite IN ns", "{:.0f}"),
+            ("sqlite_point_ns", "sqlite pt ns", "{:.0f}"), ("breachindex_single_key_ns", "key 1x ns", "{:.0f}"),
+            ("breachindex_single_e164_ns", "E.164 1x ns", "{:.0f}"),
+            ("speedup_batch_vs_numpy", "x numpy", "{:.0f}"), ("batch_vs_floor", "/ floor", "{:.1f}"),
+            ("breachindex_bytes_per_key", "B/key", "{:.2f}"), ("open_ms", "open ms", "{:.1f}")]
+    print("  ".join(f"{title:>12}" for _, title, _ in cols))
+    for r in results:
+        cells = [(fmt_.format(r[k]) if r.get(k) is not None else "-") for k, _, fmt_ in cols]
+        print("  ".join(f"{c:>12}" for c in cells), flush=True)
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    workdir = Path(args.dir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    key_path = workdir / "bench.key"
+    if not key_path.exists():
+        Key.generate().save(key_path)
+    key = Key.load(key_path)
+    results = []
+    for size in args.sizes.split(","):
+        r = _bench_size(parse_size(size), args, workdir, key)
+        results.append(r)
+        _print_table(results[-1:] if len(results) > 1 else results)
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"python": sys.version.split()[0], "machine": platform.machine(), "cores": os.cpu_count()}
+    out.write_text(json.dumps({"machine": machine, "queries": args.queries, "repeat": args.repeat,
+                               "results": results}, indent=1))
+    plotted = _plot(results, out.with_suffix(".png"))
+    print(f"results: {out}" + (f", plot: {out.with_suffix('.png')}" if plotted else
+                               " (install matplotlib for the plot)"))
+    return results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="breachindex bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="1M,10M,100M,533M")
+    p.add_argument("--queries", type=int, default=2_000_000)
+    p.add_argument("--singles", type=int, default=20_000, help="single lookups per method")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--set-max", type=parse_size, default=parse_size("50M"),
+                   help="largest size for the Python set (memory)")
+    p.add_argument("--sqlite-max", type=parse_size, default=parse_size("100M"),
+                   help="largest size for SQLite (build time)")
+    p.add_argument("--cold", action="store_true", help="also measure cold-cache single lookups")
+    p.add_argument("--dir", default="bench/tables", help="where tables are kept and reused")
+    p.add_argument("--json", default="bench/results/bench.json")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(build_parser().parse_args(argv))
+    return 0
