@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -26,16 +25,10 @@ from pathlib import Path
 import numpy as np
 
 import breachindex
+from breachindex.benchmark import _timed as timed
+from breachindex.benchmark import parse_size
 from breachindex.synthetic import synthetic_numbers
 from breachindex.writer import write_sorted
-
-
-def parse_size(text: str) -> int:
-    """'10M' -> 10_000_000; plain integers as they are."""
-    text = text.strip()
-    if text.endswith("M"):
-        return int(float(text[:-1]) * 10**6)
-    return int(text)
 
 
 def make_table(folder: Path, n: int, key: breachindex.Key, numbers: list[str], seed: int) -> np.ndarray:
@@ -50,15 +43,6 @@ def make_table(folder: Path, n: int, key: breachindex.Key, numbers: list[str], s
                  breach_names=["synthetic"], class_names=[f"class_{i}" for i in range(6)],
                  key=key, overwrite=True)
     return keys
-
-
-def timed(fn, repeat: int) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
-    runs, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs), (max(runs) - min(runs)) / 2, result
 
 
 def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict:  # type: ignore[type-arg]
