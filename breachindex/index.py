@@ -292,7 +292,18 @@ class Index:
         ``raw`` is any form ``normalize`` accepts; raises InvalidPhoneNumber if it is not a
         possible number (so a user can be told their input is wrong, not that they are safe).
         """
-        row, profile = self._find(raw, region)
+        mapped = self._mapped
+        if mapped is not None and region is None and type(raw) is str:
+            # the common case inline (one C call, no helper frame): E.164 or leak digits
+            data = raw.encode("utf-8", "surrogatepass")
+            found = _lookup_phone(mapped.table, self._rules_table, self._siphash_key, data,
+                                  len(data), _ACCEPT_BARE)
+            if found >= 0:
+                breaches, classes = self._profiles[found >> 32]
+                return Match(found & 0xFFFFFFFF, breaches, classes, (raw, None))
+            if found == -1:
+                return None
+        row, profile = self._find(raw, region)  # everything else, errors included
         if row < 0:
             return None
         breaches, classes = self._profiles[profile]
