@@ -73,7 +73,7 @@ class Match:
 
     def __repr__(self) -> str:
         return (f"Match(row={self.row}, country={self.country!r}, breaches={self.breaches!r}, "
-                f"data_classes={set(sorted(self.data_classes))!r})")
+                f"data_classes={set(self.data_classes)!r})")
 
 
 @dataclass(frozen=True)

@@ -148,9 +148,14 @@ class IndexFilesWriter:
         bmask = breach_masks.astype(np.uint64)
         cmask = class_masks.astype(np.uint64)
         if int(bmask.max(initial=0)) < 1 << 8 and int(cmask.max(initial=0)) < 1 << 16:
-            if self._small_table is None:
-                self._small_table = np.full(1 << 24, -1, dtype=np.int32)
             small = ((bmask << np.uint64(16)) | cmask).astype(np.int64)
+            need = int(small.max(initial=0)) + 1
+            if self._small_table is None or len(self._small_table) < need:
+                # grown as combinations need it: a small build must not pay for 2^24 slots
+                grown = np.full(1 << max(10, (need - 1).bit_length()), -1, dtype=np.int32)
+                if self._small_table is not None:
+                    grown[:len(self._small_table)] = self._small_table
+                self._small_table = grown
             ids = self._small_table[small]
             if (ids < 0).any():
                 for combo in np.unique(small[ids < 0]).tolist():
