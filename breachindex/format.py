@@ -1,9 +1,12 @@
-"""The on-disk format of an index folder (format version 1).
+"""The on-disk format of an index folder (format version 2).
 
 An index is a folder::
 
     manifest.json          format, version, counts, names, key fingerprint, per-file size + XXH3
-    keys.u64               header + n sorted, unique, little-endian uint64 keys (row = position)
+    keys.bin               header + n key suffixes of W bytes + 8 bytes of zero padding: the
+                           keys are sorted and unique (row = position), and each is stored
+                           without its top B bits, which its directory bucket implies;
+                           W = ceil((64 - B) / 8), little-endian
     directory.u32          header + 2^B + 1 uint32: dir[b] = rows whose key's top B bits < b
     profiles.bin           header + n uint16/uint32: per row, an id into the manifest's profiles
     bitmaps/breach-I.roaring, bitmaps/class-I.roaring
@@ -36,20 +39,22 @@ __all__ = [
 ]
 
 FORMAT_NAME = "breachindex"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_SIZE = 64
 MANIFEST_FILE = "manifest.json"
-KEYS_FILE = "keys.u64"
+KEYS_FILE = "keys.bin"
 DIRECTORY_FILE = "directory.u32"
 PROFILES_FILE = "profiles.bin"
 BITMAP_DIR = "bitmaps"
 MAGIC = {
-    KEYS_FILE: b"BIKEYS\x00\x01",
+    KEYS_FILE: b"BIKEYS\x00\x02",
     DIRECTORY_FILE: b"BIDIR\x00\x00\x01",
     PROFILES_FILE: b"BIPROF\x00\x01",
     "details.bin": b"BIDETL\x00\x01",
     "details.off": b"BIDOFF\x00\x01",
 }
+#: Bytes after a file's items: a key suffix is read with one 8-byte load, even the last one.
+TRAILER = {KEYS_FILE: 8}
 _REGION = re.compile(r"(?:[A-Z]{2}|001)\Z")
 _HEADER = struct.Struct("<8sIIQQ32x")  # magic, version, item width, item count, parameter
 assert _HEADER.size == HEADER_SIZE
@@ -86,9 +91,9 @@ class Header:
             raise IndexCorrupted(
                 name, f"format version {version}, this breachindex reads version {FORMAT_VERSION}"
             )
-        if width not in (1, 2, 4, 8):
+        if not 1 <= width <= 8:
             raise IndexCorrupted(name, f"impossible item width {width}")
-        expected = HEADER_SIZE + count * width
+        expected = HEADER_SIZE + count * width + TRAILER.get(name, 0)
         if file_size != expected:
             raise IndexCorrupted(
                 name, f"size {file_size} bytes, header says {expected} ({count} items of {width})"

@@ -100,22 +100,25 @@ class _Mapped:
         keys_h = self.headers[fmt.KEYS_FILE]
         dir_h = self.headers[fmt.DIRECTORY_FILE]
         prof_h = self.headers[fmt.PROFILES_FILE]
-        if keys_h.width != 8 or keys_h.count != rows:
-            raise IndexCorrupted(fmt.KEYS_FILE, f"holds {keys_h.count} keys, manifest says {rows}")
         bits = dir_h.param
         if dir_h.width != 4 or not 1 <= bits <= 32 or dir_h.count != (1 << bits) + 1:
             raise IndexCorrupted(fmt.DIRECTORY_FILE, "header does not describe a directory")
         if bits != manifest.get("dir_bits"):
             raise IndexCorrupted(fmt.DIRECTORY_FILE, "directory bits differ from the manifest")
+        if keys_h.count != rows:
+            raise IndexCorrupted(fmt.KEYS_FILE, f"holds {keys_h.count} keys, manifest says {rows}")
+        if keys_h.param != bits or keys_h.width != lib.bi_key_width(bits):
+            raise IndexCorrupted(fmt.KEYS_FILE, "key width does not match the directory")
         if prof_h.width not in (2, 4) or prof_h.count != rows:
             raise IndexCorrupted(fmt.PROFILES_FILE, f"holds {prof_h.count} rows, manifest says {rows}")
         if prof_h.param != len(manifest["profiles"]):
             raise IndexCorrupted(fmt.PROFILES_FILE, "profile count differs from the manifest")
         self.table = ffi.new("bi_table *")
-        self.table.keys = ffi.cast("uint64_t *", self._data(fmt.KEYS_FILE))
+        self.table.suffixes = ffi.cast("uint8_t *", self._data(fmt.KEYS_FILE))
         self.table.n = rows
         self.table.dir = ffi.cast("uint32_t *", self._data(fmt.DIRECTORY_FILE))
         self.table.dir_bits = bits
+        self.table.key_width = keys_h.width
         self.table.profiles = self._data(fmt.PROFILES_FILE)
         self.table.profile_width = prof_h.width
         self.table.n_profiles = len(manifest["profiles"])
@@ -123,8 +126,7 @@ class _Mapped:
         status = lib.bi_table_check(self.table, reason)
         if status != lib.BI_OK:
             raise_status(status, reason, file=fmt.DIRECTORY_FILE)
-        self.keys = np.frombuffer(self.maps[fmt.KEYS_FILE], dtype="<u8", count=rows,
-                                  offset=fmt.HEADER_SIZE)
+        self.rows = rows
         self.profiles = np.frombuffer(self.maps[fmt.PROFILES_FILE], dtype=f"<u{prof_h.width}",
                                       count=rows, offset=fmt.HEADER_SIZE)
         self.details: tuple[np.ndarray, Any] | None = None
@@ -178,6 +180,27 @@ class _Mapped:
         buf = ffi.from_buffer("char[]", self.maps[name])
         self.buffers.append(buf)
         return buf + fmt.HEADER_SIZE
+
+    def keys(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """The full uint64 keys of rows start..stop-1, rebuilt from suffixes and directory."""
+        stop = self.rows if stop is None else stop
+        if not 0 <= start <= stop <= self.rows:
+            raise ValueError(f"rows {start}..{stop} outside 0..{self.rows}")
+        out = np.empty(stop - start, dtype=np.uint64)
+        reason = new_reason()
+        status = lib.bi_table_keys(self.table, start, stop - start, ffi.from_buffer("uint64_t[]", out), reason)
+        if status != lib.BI_OK:
+            raise_status(status, reason, file=fmt.DIRECTORY_FILE)
+        return out
+
+    def lower_bound(self, key: int) -> int:
+        """The first row whose key is at least ``key`` (the row count if none)."""
+        row = ffi.new("uint64_t *")
+        reason = new_reason()
+        status = lib.bi_lower_bound(self.table, key, row, reason)
+        if status != lib.BI_OK:
+            raise_status(status, reason, file=fmt.DIRECTORY_FILE)
+        return int(row[0])
 
 
 class Index:
@@ -273,12 +296,16 @@ class Index:
             return -1, 0
         if found == lib.BI_LOOKUP_CORRUPT:
             raise IndexCorrupted(fmt.PROFILES_FILE, "a row has a profile id out of range")
+        if found == lib.BI_LOOKUP_CORRUPT_DIR:
+            raise IndexCorrupted(fmt.DIRECTORY_FILE, "a directory bucket points outside the key file")
         status = -2 - found
         if status != lib.BI_PHONE_FALLBACK:
             reason, message = FAST_REJECTIONS[status]
             raise InvalidPhoneNumber(reason, message)
         digits = normalize_reference(raw, region)[1:].encode("ascii")
         row = lib.bi_lookup(mapped.table, lib.bi_siphash24(self._siphash_key, digits, len(digits)))
+        if row == lib.BI_ROW_CORRUPT:
+            raise IndexCorrupted(fmt.DIRECTORY_FILE, "a directory bucket points outside the key file")
         if row < 0:
             return -1, 0
         profile = lib.bi_profile_of(mapped.table, row)
@@ -320,7 +347,10 @@ class Index:
         """Row of one uint64 key (from ``phone_keys``), -1 if absent."""
         if not 0 <= key < 1 << 64:
             raise ValueError("a key is an unsigned 64-bit integer")
-        return int(lib.bi_lookup(self._live().table, key))
+        row = int(lib.bi_lookup(self._live().table, key))
+        if row == lib.BI_ROW_CORRUPT:
+            raise IndexCorrupted(fmt.DIRECTORY_FILE, "a directory bucket points outside the key file")
+        return row
 
     # ---- batches ---------------------------------------------------------------------
     def lookup_keys(self, keys: np.ndarray, *, threads: int = 1) -> np.ndarray:
@@ -340,7 +370,7 @@ class Index:
         status = lib.bi_lookup_many(mapped.table, ffi.from_buffer("uint64_t[]", q), len(q),
                                     ffi.from_buffer("int64_t[]", rows), threads, reason)
         if status != lib.BI_OK:
-            raise_status(status, reason)
+            raise_status(status, reason, file=fmt.DIRECTORY_FILE)
         return rows
 
     def phone_keys(self, numbers: Sequence[str], *, region: str | None = None) -> np.ndarray:
@@ -457,7 +487,8 @@ class Index:
                 raise IndexCorrupted(rel, "checksum mismatch: the file's content was changed")
             total += entry["bytes"]
         reason = new_reason()
-        for check, name in ((lib.bi_table_verify, fmt.KEYS_FILE),
+        for check, name in ((lib.bi_directory_verify, fmt.DIRECTORY_FILE),
+                            (lib.bi_table_verify, fmt.KEYS_FILE),
                             (lib.bi_profiles_verify, fmt.PROFILES_FILE)):
             status = check(mapped.table, reason)
             if status != lib.BI_OK:

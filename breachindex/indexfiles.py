@@ -28,7 +28,7 @@ from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE
 from .errors import BuildError
 from .secret import Key
 
-__all__ = ["IndexFilesWriter", "auto_dir_bits", "replace_folder", "check_replaceable", "temp_folder",
+__all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "replace_folder", "check_replaceable", "temp_folder",
            "release_temp_folder", "clean_stale",
            "TARGET_BUCKET", "REGIONS", "region_ids"]
 
@@ -38,13 +38,27 @@ __all__ = ["IndexFilesWriter", "auto_dir_bits", "replace_folder", "check_replace
 TARGET_BUCKET = 12
 MAX_AUTO_DIR_BITS = 28
 _U16_PROFILES = 1 << 16
+_FULL_KEYS = "keys.full.tmp"
+
+
+def key_width(dir_bits: int) -> int:
+    """Bytes a stored key takes: the 64 - dir_bits bits its directory bucket does not imply."""
+    return (64 - dir_bits + 7) // 8
+
+
+def table_bytes(rows: int, dir_bits: int) -> int:
+    """Size of the key file and the directory of a table."""
+    return rows * key_width(dir_bits) + 4 * ((1 << dir_bits) + 1)
 
 
 def auto_dir_bits(rows: int) -> int:
-    """Directory bits giving about TARGET_BUCKET keys per bucket."""
+    """Directory bits: about TARGET_BUCKET keys per bucket, moved by a bit or two where that
+    makes key file plus directory smaller (a bit more directory can save a byte per key)."""
     if rows <= TARGET_BUCKET:
         return 1
-    return max(1, min(MAX_AUTO_DIR_BITS, round(math.log2(rows / TARGET_BUCKET))))
+    near = max(1, min(MAX_AUTO_DIR_BITS, round(math.log2(rows / TARGET_BUCKET))))
+    candidates = range(max(1, near - 1), min(MAX_AUTO_DIR_BITS, near + 2) + 1)
+    return min(candidates, key=lambda bits: (table_bytes(rows, bits), -bits))
 
 
 #: Regions an index counts rows by: every region phonenumbers knows, '001' for non-geographic
@@ -77,10 +91,11 @@ class IndexFilesWriter:
         self.breach_names = list(breach_names)
         self.class_names = list(class_names)
         (tmp / fmt.BITMAP_DIR).mkdir(parents=True)
-        self._keys: BinaryIO = open(tmp / fmt.KEYS_FILE, "wb")  # noqa: SIM115 - closed in finish()
+        # full keys until finish(): the stored width depends on the directory, which depends
+        # on the row count
+        self._keys: BinaryIO = open(tmp / _FULL_KEYS, "wb")  # noqa: SIM115 - closed in finish()
         self._profiles: BinaryIO = open(tmp / fmt.PROFILES_FILE, "wb")  # noqa: SIM115
         placeholder = bytes(fmt.HEADER_SIZE)
-        self._keys.write(placeholder)
         self._profiles.write(placeholder)
         self._profile_width = 2
         self._profile_ids: dict[int, int] = {}
@@ -191,21 +206,33 @@ class IndexFilesWriter:
         self._profiles.write(old.astype("<u4").tobytes())
         self._profile_width = 4
 
-    def _directory(self, bits: int) -> np.ndarray:
+    def _write_keys(self, bits: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """Turn the full keys into the key file (suffixes without the bits the directory
+        implies) and the directory, in one pass; returns the directory and the key file's
+        manifest entry."""
         directory = np.zeros((1 << bits) + 1, dtype=np.uint32)
-        if self.rows:
-            counts = np.zeros(1 << bits, dtype=np.int64)
-            step = 1 << 23
+        width = key_width(bits)
+        mask = np.uint64((1 << (64 - bits)) - 1)
+        counts = np.zeros(1 << bits, dtype=np.int64)
+        step = 1 << 23
+        out = fmt.ChecksummedWriter(self.tmp / fmt.KEYS_FILE)
+        try:
+            out.write(fmt.Header(fmt.MAGIC[fmt.KEYS_FILE], fmt.FORMAT_VERSION, width, self.rows, bits).pack())
             # explicit reads, not a memmap: the file's pages must not count as our memory
-            with open(self.tmp / fmt.KEYS_FILE, "rb") as f:
-                f.seek(fmt.HEADER_SIZE)
+            with open(self.tmp / _FULL_KEYS, "rb") as f:
                 for start in range(0, self.rows, step):
                     keys = np.fromfile(f, dtype="<u8", count=min(step, self.rows - start))
                     buckets = (keys >> np.uint64(64 - bits)).astype(np.int64)
                     lo = int(buckets[0])  # sorted keys: a chunk covers a contiguous bucket range
                     counts[lo:int(buckets[-1]) + 1] += np.bincount(buckets - lo)
-            np.cumsum(counts, out=directory[1:])
-        return directory
+                    suffixes = (keys & mask).astype("<u8").view(np.uint8).reshape(-1, 8)
+                    out.write(np.ascontiguousarray(suffixes[:, :width]))
+            out.write(bytes(fmt.TRAILER[fmt.KEYS_FILE]))
+        finally:
+            entry = out.close()
+        (self.tmp / _FULL_KEYS).unlink()
+        np.cumsum(counts, out=directory[1:])
+        return directory, entry
 
     def _canonical_profiles(self) -> None:
         """Number profiles in order of their (breaches, classes) value, not of first sight, so
@@ -233,18 +260,21 @@ class IndexFilesWriter:
         bits = dir_bits or auto_dir_bits(self.rows)
         if self.rows:
             self._canonical_profiles()
-        for f, name, width, param in (
-            (self._keys, fmt.KEYS_FILE, 8, 0),
-            (self._profiles, fmt.PROFILES_FILE, self._profile_width, len(self._profile_list)),
-        ):
-            f.seek(0)
-            f.write(fmt.Header(fmt.MAGIC[name], fmt.FORMAT_VERSION, width, self.rows, param).pack())
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
-        fmt.write_array_file(self.tmp / fmt.DIRECTORY_FILE, fmt.DIRECTORY_FILE,
-                             self._directory(bits), param=bits)
-        names = [fmt.KEYS_FILE, fmt.DIRECTORY_FILE, fmt.PROFILES_FILE]
+        self._keys.close()
+        f = self._profiles
+        f.seek(0)
+        f.write(fmt.Header(fmt.MAGIC[fmt.PROFILES_FILE], fmt.FORMAT_VERSION, self._profile_width,
+                           self.rows, len(self._profile_list)).pack())
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        directory, keys_entry = self._write_keys(bits)
+        files: dict[str, Any] = {
+            fmt.KEYS_FILE: keys_entry,
+            fmt.DIRECTORY_FILE: fmt.write_array_file(self.tmp / fmt.DIRECTORY_FILE, fmt.DIRECTORY_FILE,
+                                                     directory, param=bits),
+        }
+        names = [fmt.PROFILES_FILE]
         if self._details is not None and self._details_off is not None:
             self._details_off.write(np.array([self._details_size], "<u8").tobytes())
             for f, name, width, count in ((self._details, DETAILS_FILE, 1, self._details_size),
@@ -256,7 +286,6 @@ class IndexFilesWriter:
                 f.close()
             names += [DETAILS_FILE, DETAILS_OFFSETS_FILE]
 
-        files: dict[str, Any] = {}
         for name in names:
             path = self.tmp / name
             files[name] = {"bytes": path.stat().st_size, "xxh3_64": fmt.file_checksum(path)}

@@ -538,7 +538,7 @@ def add_breach(
         profile_c = np.array([sum(1 << i for i in c) for _, c in old.manifest["profiles"]] or [0],
                              dtype=np.uint64)
         countries = [(REGION_INDEX[c], old.rows_in(country=c)) for c in old.countries]
-        keys_all = old._live().keys
+        old_table = old._live()
         profiles_all = old._live().profiles
         tweak = old.key_tweak
         new_bit = len(old.breaches)
@@ -561,9 +561,8 @@ def add_breach(
             writer = IndexFilesWriter(tmp / "index", key=k, tweak=tweak,
                                       breach_names=[*old.breaches, source.breach],
                                       class_names=class_names, details=details)
-            bounds = np.searchsorted(keys_all, np.arange(1 << PARTITION_BITS, dtype=np.uint64)
-                                     << _SPILL_SHIFT)
-            bounds = np.append(bounds, len(keys_all))
+            bounds = [old_table.lower_bound(p << _SPILL_SHIFT) for p in range(1 << PARTITION_BITS)]
+            bounds.append(old_table.rows)
             try:
                 for p, part in collector.partitions():
                     lo, hi = int(bounds[p]), int(bounds[p + 1])
@@ -587,7 +586,7 @@ def add_breach(
                     for region, bitmap in countries:
                         rows = np.array((bitmap & window).to_array(), dtype=np.int64) - lo
                         regions_old[rows] = region
-                    keys = np.concatenate([np.asarray(keys_all[lo:hi]), keys_new])
+                    keys = np.concatenate([old_table.keys(lo, hi), keys_new])
                     meta = np.concatenate([meta_old, meta_new])
                     regions = np.concatenate([regions_old, regions_new])
                     order = np.argsort(keys, kind="stable")  # old row first among equals

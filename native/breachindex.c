@@ -175,33 +175,47 @@ void bi_siphash_slots(const uint8_t *key16, const char *buf, size_t width, size_
 
 /* ---- the sorted key table ----------------------------------------------------------------
  * Keys are uniform (PRF outputs), so the directory over the top dir_bits bits gives a bucket
- * and linear interpolation inside the bucket lands within a few slots of the key: a lookup
- * reads one directory entry and, almost always, one cache line of keys. */
+ * and linear interpolation of the key's remaining bits inside the bucket lands within a few
+ * slots of it: a lookup reads one directory entry and, almost always, one cache line of keys. */
+
+uint32_t bi_key_width(uint32_t dir_bits) { return (64 - dir_bits + 7) / 8; }
 
 static inline uint64_t bucket_of(const bi_table *t, uint64_t key)
 {
     return key >> (64 - t->dir_bits);
 }
 
-static inline uint64_t guess_in(const bi_table *t, uint64_t key, uint64_t lo, uint64_t hi)
+static inline uint64_t suffix_mask(const bi_table *t) { return ~(uint64_t)0 >> t->dir_bits; }
+
+/* The stored suffix of row i: one unaligned load (the file's padding covers the last row). */
+static inline uint64_t suffix_at(const bi_table *t, uint64_t i)
 {
-    unsigned shift = 64 - t->dir_bits;
-    uint64_t offset = key & ((((uint64_t)1) << shift) - 1);
-    return lo + (uint64_t)(((unsigned __int128)offset * (hi - lo)) >> shift);
+    return load_le64(t->suffixes + i * t->key_width) & suffix_mask(t);
 }
 
-static inline int64_t scan_from(const uint64_t *keys, uint64_t key, uint64_t lo, uint64_t hi,
+static inline uint64_t guess_in(const bi_table *t, uint64_t sfx, uint64_t lo, uint64_t hi)
+{
+    return lo + (uint64_t)(((unsigned __int128)sfx * (hi - lo)) >> (64 - t->dir_bits));
+}
+
+static inline int64_t scan_from(const bi_table *t, uint64_t sfx, uint64_t lo, uint64_t hi,
                                 uint64_t i)
 {
-    if (keys[i] < key) {
+    if (suffix_at(t, i) < sfx) {
         do
             i++;
-        while (i < hi && keys[i] < key);
+        while (i < hi && suffix_at(t, i) < sfx);
     } else {
-        while (i > lo && keys[i - 1] >= key)
+        while (i > lo && suffix_at(t, i - 1) >= sfx)
             i--;
     }
-    return (i < hi && keys[i] == key) ? (int64_t)i : -1;
+    return (i < hi && suffix_at(t, i) == sfx) ? (int64_t)i : -1;
+}
+
+/* A bucket a damaged directory could make point outside the key file. */
+static inline int bad_bucket(const bi_table *t, uint64_t lo, uint64_t hi)
+{
+    return lo > hi || hi > t->n;
 }
 
 int64_t bi_lookup(const bi_table *t, uint64_t key)
@@ -209,7 +223,9 @@ int64_t bi_lookup(const bi_table *t, uint64_t key)
     uint64_t b = bucket_of(t, key), lo = t->dir[b], hi = t->dir[b + 1];
     if (lo == hi)
         return -1;
-    return scan_from(t->keys, key, lo, hi, guess_in(t, key, lo, hi));
+    if (bad_bucket(t, lo, hi))
+        return BI_ROW_CORRUPT;
+    return scan_from(t, key & suffix_mask(t), lo, hi, guess_in(t, key & suffix_mask(t), lo, hi));
 }
 
 /* Three stages, PIPE apart: prefetch the directory entry, then (reading it) prefetch the
@@ -217,10 +233,12 @@ int64_t bi_lookup(const bi_table *t, uint64_t key)
 #define PIPE 16
 #define RING 64 /* > 2*PIPE, a power of two */
 
-static void lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t *rows)
+static int lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t *rows)
 {
     uint64_t lo_r[RING], hi_r[RING], g_r[RING];
+    uint64_t mask = suffix_mask(t);
     size_t i;
+    int corrupt = 0;
 
     for (i = 0; i < n + 2 * PIPE; i++) {
         if (i < n)
@@ -229,18 +247,29 @@ static void lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t
             size_t k = i - PIPE;
             uint64_t b = bucket_of(t, q[k]);
             uint64_t lo = t->dir[b], hi = t->dir[b + 1];
-            uint64_t g = lo < hi ? guess_in(t, q[k], lo, hi) : lo;
+            uint64_t g = lo;
+            if (lo < hi && hi <= t->n) {
+                g = guess_in(t, q[k] & mask, lo, hi);
+                BI_PREFETCH(t->suffixes + g * t->key_width);
+            }
             lo_r[k & (RING - 1)] = lo;
             hi_r[k & (RING - 1)] = hi;
             g_r[k & (RING - 1)] = g;
-            if (lo < hi)
-                BI_PREFETCH(&t->keys[g]);
         }
         if (i >= 2 * PIPE) {
             size_t k = i - 2 * PIPE, r = k & (RING - 1);
-            rows[k] = lo_r[r] < hi_r[r] ? scan_from(t->keys, q[k], lo_r[r], hi_r[r], g_r[r]) : -1;
+            uint64_t lo = lo_r[r], hi = hi_r[r];
+            if (lo == hi) {
+                rows[k] = -1;
+            } else if (bad_bucket(t, lo, hi)) {
+                rows[k] = BI_ROW_CORRUPT;
+                corrupt = 1;
+            } else {
+                rows[k] = scan_from(t, q[k] & mask, lo, hi, g_r[r]);
+            }
         }
     }
+    return corrupt;
 }
 
 typedef struct {
@@ -248,12 +277,13 @@ typedef struct {
     const uint64_t *q;
     size_t n;
     int64_t *rows;
+    int corrupt;
 } lookup_job;
 
 static void *lookup_job_run(void *arg)
 {
     lookup_job *job = (lookup_job *)arg;
-    lookup_range(job->t, job->q, job->n, job->rows);
+    job->corrupt = lookup_range(job->t, job->q, job->n, job->rows);
     return NULL;
 }
 
@@ -266,38 +296,45 @@ int bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *r
     lookup_job jobs[BI_MAX_THREADS];
     uint32_t k, started = 0;
     size_t per;
-    int failed = 0;
+    int failed = 0, corrupt = 0;
 
     if (threads == 0 || threads > BI_MAX_THREADS) {
         snprintf(reason, BI_REASON_LEN, "threads must be between 1 and %d", BI_MAX_THREADS);
         return BI_EARG;
     }
     if (threads == 1 || n < 4096u * threads) {
-        lookup_range(t, keys, n, rows);
-        return BI_OK;
-    }
-    per = (n + threads - 1) / threads;
-    for (k = 0; k < threads; k++) {
-        size_t start = (size_t)k * per, end = start + per < n ? start + per : n;
-        jobs[k].t = t;
-        jobs[k].q = keys + start;
-        jobs[k].n = end - start;
-        jobs[k].rows = rows + start;
-    }
-    /* the calling thread takes job 0; the rest run on new threads */
-    for (k = 1; k < threads; k++) {
-        if (pthread_create(&tid[k], NULL, lookup_job_run, &jobs[k]) != 0) {
-            failed = 1;
-            break;
+        corrupt = lookup_range(t, keys, n, rows);
+    } else {
+        per = (n + threads - 1) / threads;
+        for (k = 0; k < threads; k++) {
+            size_t start = (size_t)k * per, end = start + per < n ? start + per : n;
+            jobs[k].t = t;
+            jobs[k].q = keys + start;
+            jobs[k].n = end - start;
+            jobs[k].rows = rows + start;
+            jobs[k].corrupt = 0;
         }
-        started = k;
+        /* the calling thread takes job 0; the rest run on new threads */
+        for (k = 1; k < threads; k++) {
+            if (pthread_create(&tid[k], NULL, lookup_job_run, &jobs[k]) != 0) {
+                failed = 1;
+                break;
+            }
+            started = k;
+        }
+        lookup_job_run(&jobs[0]);
+        for (k = 1; k <= started; k++)
+            pthread_join(tid[k], NULL);
+        if (failed) { /* finish what the missing threads would have done */
+            for (k = started + 1; k < threads; k++)
+                lookup_job_run(&jobs[k]);
+        }
+        for (k = 0; k < threads; k++)
+            corrupt |= jobs[k].corrupt;
     }
-    lookup_job_run(&jobs[0]);
-    for (k = 1; k <= started; k++)
-        pthread_join(tid[k], NULL);
-    if (failed) { /* finish what the missing threads would have done */
-        for (k = started + 1; k < threads; k++)
-            lookup_job_run(&jobs[k]);
+    if (corrupt) {
+        snprintf(reason, BI_REASON_LEN, "a directory bucket points outside the key file");
+        return BI_ECORRUPT;
     }
     return BI_OK;
 }
@@ -311,10 +348,15 @@ uint32_t bi_profile_of(const bi_table *t, uint64_t row)
 
 int bi_table_check(const bi_table *t, char *reason)
 {
-    uint64_t nb, b;
+    uint64_t nb;
 
     if (t->dir_bits < 1 || t->dir_bits > 32) {
         snprintf(reason, BI_REASON_LEN, "directory bits %u outside 1..32", t->dir_bits);
+        return BI_ECORRUPT;
+    }
+    if (t->key_width != bi_key_width(t->dir_bits)) {
+        snprintf(reason, BI_REASON_LEN, "key width %u, a directory of %u bits needs %u",
+                 t->key_width, t->dir_bits, bi_key_width(t->dir_bits));
         return BI_ECORRUPT;
     }
     if (t->n > UINT32_MAX) {
@@ -336,6 +378,16 @@ int bi_table_check(const bi_table *t, char *reason)
                  (unsigned long long)t->n);
         return BI_ECORRUPT;
     }
+    return BI_OK;
+}
+
+int bi_directory_verify(const bi_table *t, char *reason)
+{
+    uint64_t nb, b;
+    int st = bi_table_check(t, reason);
+    if (st != BI_OK)
+        return st;
+    nb = ((uint64_t)1) << t->dir_bits;
     for (b = 0; b < nb; b++) {
         if (t->dir[b] > t->dir[b + 1]) {
             snprintf(reason, BI_REASON_LEN, "directory decreases at bucket %llu",
@@ -348,23 +400,25 @@ int bi_table_check(const bi_table *t, char *reason)
 
 int bi_table_verify(const bi_table *t, char *reason)
 {
-    uint64_t i, b = 0;
-    int st = bi_table_check(t, reason);
+    uint64_t nb = ((uint64_t)1) << t->dir_bits, b, i;
+    int st = bi_directory_verify(t, reason);
     if (st != BI_OK)
         return st;
-    for (i = 0; i < t->n; i++) {
-        uint64_t key = t->keys[i];
-        if (i > 0 && t->keys[i - 1] >= key) {
-            snprintf(reason, BI_REASON_LEN, "keys not strictly increasing at row %llu",
-                     (unsigned long long)i);
-            return BI_ECORRUPT;
-        }
-        while (t->dir[b + 1] <= i)
-            b++;
-        if (bucket_of(t, key) != b) {
-            snprintf(reason, BI_REASON_LEN, "key at row %llu lies outside its directory bucket",
-                     (unsigned long long)i);
-            return BI_ECORRUPT;
+    for (b = 0; b < nb; b++) {
+        for (i = t->dir[b]; i < t->dir[b + 1]; i++) {
+            uint64_t raw = load_le64(t->suffixes + i * t->key_width);
+            if (t->key_width < 8)
+                raw &= (((uint64_t)1) << (8 * t->key_width)) - 1;
+            if (raw > suffix_mask(t)) {
+                snprintf(reason, BI_REASON_LEN, "key at row %llu has bits its bucket implies",
+                         (unsigned long long)i);
+                return BI_ECORRUPT;
+            }
+            if (i > t->dir[b] && suffix_at(t, i - 1) >= raw) {
+                snprintf(reason, BI_REASON_LEN, "keys not strictly increasing at row %llu",
+                         (unsigned long long)i);
+                return BI_ECORRUPT;
+            }
         }
     }
     return BI_OK;
@@ -383,6 +437,64 @@ int bi_profiles_verify(const bi_table *t, char *reason)
     return BI_OK;
 }
 
+int bi_table_keys(const bi_table *t, uint64_t start, uint64_t count, uint64_t *out,
+                  char *reason)
+{
+    uint64_t nb = ((uint64_t)1) << t->dir_bits, lo = 0, hi = nb, b, i;
+    unsigned shift = 64 - t->dir_bits;
+
+    if (start > t->n || count > t->n - start) {
+        snprintf(reason, BI_REASON_LEN, "rows %llu..%llu outside the table's %llu",
+                 (unsigned long long)start, (unsigned long long)(start + count),
+                 (unsigned long long)t->n);
+        return BI_EARG;
+    }
+    if (count == 0)
+        return BI_OK;
+    /* the bucket holding row start: the last b with dir[b] <= start */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (t->dir[mid] <= start)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    b = lo;
+    for (i = 0; i < count; i++) {
+        uint64_t row = start + i;
+        while (b < nb - 1 && t->dir[b + 1] <= row)
+            b++;
+        if (row < t->dir[b] || row >= t->dir[b + 1]) {
+            snprintf(reason, BI_REASON_LEN, "row %llu lies in no directory bucket",
+                     (unsigned long long)row);
+            return BI_ECORRUPT;
+        }
+        out[i] = (b << shift) | suffix_at(t, row);
+    }
+    return BI_OK;
+}
+
+int bi_lower_bound(const bi_table *t, uint64_t key, uint64_t *row, char *reason)
+{
+    uint64_t b = bucket_of(t, key), lo = t->dir[b], hi = t->dir[b + 1];
+    uint64_t sfx = key & suffix_mask(t);
+
+    if (bad_bucket(t, lo, hi)) {
+        snprintf(reason, BI_REASON_LEN, "directory bucket %llu points outside the key file",
+                 (unsigned long long)b);
+        return BI_ECORRUPT;
+    }
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (suffix_at(t, mid) < sfx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *row = lo;
+    return BI_OK;
+}
+
 int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
                         const char *s, size_t len, unsigned flags)
 {
@@ -395,6 +507,8 @@ int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_
     if (st != BI_PHONE_OK)
         return -2 - st;
     row = bi_lookup(t, bi_siphash24(key16, (const uint8_t *)e164, elen));
+    if (row == BI_ROW_CORRUPT)
+        return BI_LOOKUP_CORRUPT_DIR;
     if (row < 0)
         return -1;
     profile = bi_profile_of(t, (uint64_t)row);

@@ -14,7 +14,7 @@
 
 /* Bumped whenever a struct below or the meaning of a function changes: the Python package
  * refuses to load a compiled core whose version differs from the one it was written for. */
-#define BI_ABI_VERSION 2
+#define BI_ABI_VERSION 3
 
 #define BI_REASON_LEN 160
 
@@ -88,36 +88,57 @@ void bi_siphash_slots(const uint8_t *key16, const char *buf, size_t width, size_
 
 /* ---- the sorted key table -------------------------------------------------------------- */
 
-/* A read-only view over mapped files: keys sorted ascending and unique; dir has
- * 2^dir_bits + 1 entries, dir[b] = number of keys whose top dir_bits bits are < b. The
+/* A read-only view over mapped files. Keys are sorted ascending and unique; the directory
+ * has 2^dir_bits + 1 entries, dir[b] = number of keys whose top dir_bits bits are < b. A key's
+ * top dir_bits bits are implied by the bucket it sits in, so the key file stores only the
+ * other 64 - dir_bits bits of each key, in key_width = ceil((64 - dir_bits) / 8) little-endian
+ * bytes, followed by 8 bytes of padding (a suffix is read as one unaligned 8-byte load). The
  * profile column has one entry per row, profile_width (2 or 4) bytes each. */
 typedef struct {
-    const uint64_t *keys;
+    const uint8_t *suffixes;
     uint64_t n;
     const uint32_t *dir;
-    uint32_t dir_bits; /* 1..32 */
+    uint32_t dir_bits;  /* 1..32 */
+    uint32_t key_width; /* 4..8 */
     const void *profiles;
     uint32_t profile_width;
     uint32_t n_profiles; /* below 2^31 */
 } bi_table;
 
-/* Structure check on open: directory starts at 0, ends at n and never decreases. */
+/* Bytes per stored key suffix for a directory of dir_bits bits. */
+uint32_t bi_key_width(uint32_t dir_bits);
+
+/* Structure check on open, in constant time: field ranges, and a directory that starts at 0
+ * and ends at n. Every lookup also checks the bucket it reads (lo <= hi <= n), so a damaged
+ * directory can give wrong rows (verify() finds it) but never a read outside the files. */
 int bi_table_check(const bi_table *t, char *reason);
 
-/* Content check of the keys (reads every key): strictly increasing, each in the bucket the
- * directory says. */
+/* Content check of the directory (reads all of it): it never decreases. */
+int bi_directory_verify(const bi_table *t, char *reason);
+
+/* Content check of the keys (reads everything; checks the directory first): suffixes have
+ * none of the bits their bucket implies and increase strictly inside each bucket. */
 int bi_table_verify(const bi_table *t, char *reason);
 
 /* Content check of the profile column: every profile id below n_profiles. */
 int bi_profiles_verify(const bi_table *t, char *reason);
 
-/* Row of key, or -1. */
+/* Row of key, -1 if absent, or BI_ROW_CORRUPT if its directory bucket is out of range. */
+#define BI_ROW_CORRUPT (-2)
 int64_t bi_lookup(const bi_table *t, uint64_t key);
 
 /* rows[i] = row of keys[i] or -1; software-pipelined so that many cache misses overlap.
- * With threads > 1 the batch is split over that many threads. */
+ * With threads > 1 the batch is split over that many threads. BI_ECORRUPT if a bucket read
+ * was out of range (its rows[i] is then BI_ROW_CORRUPT). */
 int bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *rows,
                    uint32_t threads, char *reason);
+
+/* The full keys of rows start .. start+count-1 (start + count <= n) into out. */
+int bi_table_keys(const bi_table *t, uint64_t start, uint64_t count, uint64_t *out,
+                  char *reason);
+
+/* The first row whose key is >= key (n if none). */
+int bi_lower_bound(const bi_table *t, uint64_t key, uint64_t *row, char *reason);
 
 /* Profile id of a row (row < n). */
 uint32_t bi_profile_of(const bi_table *t, uint64_t row);
@@ -125,8 +146,10 @@ uint32_t bi_profile_of(const bi_table *t, uint64_t row);
 /* The single-number path in one call: normalize, key, search. Returns
  * (profile << 32) | row when found (rows and profile ids are below 2^31 and 2^32), -1 if the
  * number is possible but absent, -(2 + BI_PHONE_*) for a fallback or a rejection, or
- * BI_LOOKUP_CORRUPT if the row's profile id is out of range (a damaged profile file). */
+ * BI_LOOKUP_CORRUPT if the row's profile id is out of range (a damaged profile file) or
+ * BI_LOOKUP_CORRUPT_DIR if its directory bucket is (a damaged directory). */
 #define BI_LOOKUP_CORRUPT (-1000)
+#define BI_LOOKUP_CORRUPT_DIR (-1001)
 int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
                         const char *s, size_t len, unsigned flags);
 

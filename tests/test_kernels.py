@@ -48,13 +48,21 @@ def check(index: bi.Index, keys: np.ndarray, queries: np.ndarray) -> None:
     for threads in (1, 2, 3):
         assert np.array_equal(index.lookup_keys(queries, threads=threads), expected), threads
     assert [index.lookup_key(int(q)) for q in queries] == expected.tolist()
+    # the compact key file gives back every full key, and ranks like searchsorted
+    mapped = index._live()
+    assert np.array_equal(mapped.keys(), keys)
+    n = len(keys)
+    for a, b in {(0, 0), (0, n), (n, n), (n // 3, n // 2), (max(n - 1, 0), n)}:
+        assert np.array_equal(mapped.keys(a, b), keys[a:b]), (a, b)
+    sample = queries[:: max(1, len(queries) // 200)]
+    assert [mapped.lower_bound(int(q)) for q in sample] == np.searchsorted(keys, sample).tolist()
 
 
 @pytest.mark.parametrize("keys", [
     [], [0], [MAX], [0, MAX], [1], [MAX - 1], [2**63], [2**63 - 1, 2**63],
     list(range(10)), [MAX - i for i in range(10)],
 ])
-@pytest.mark.parametrize("dir_bits", [None, 1, 2, 5, 16])
+@pytest.mark.parametrize("dir_bits", [None, 1, 2, 5, 8, 9, 16, 17])  # key widths 8, 8, 8, 7, 7, 6, 6
 def test_edges(tmp_path_factory, keys, dir_bits):
     keys = np.array(keys, dtype=np.uint64)
     index = table(tmp_path_factory, keys, dir_bits)
@@ -109,3 +117,26 @@ def test_unknown_access_hint_is_refused(tmp_path_factory):
     index = table(tmp_path_factory, np.array([1, 2, 3], dtype=np.uint64))
     with pytest.raises(ValueError, match="access must be one of"):
         bi.open(index.path, key=KEY, access="sequential-please")
+
+
+@pytest.mark.parametrize("dir_bits", [1, 7, 8, 15, 16, 20, 24])
+def test_every_key_width(tmp_path_factory, dir_bits):
+    """Each stored width (8 down to 5 bytes), with and without spare bits in the top byte."""
+    rng = np.random.default_rng(dir_bits)
+    keys = np.unique(np.concatenate([rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False),
+                                     np.array([0, 1, MAX - 1, MAX], dtype=np.uint64)]))
+    index = table(tmp_path_factory, keys, dir_bits)
+    assert index._live().table.key_width == (64 - dir_bits + 7) // 8
+    queries = np.concatenate([keys, keys + np.uint64(1), keys - np.uint64(1),
+                              rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False)])
+    check(index, keys, queries)
+    assert index.verify().rows == len(keys)
+
+
+def test_out_of_range_arguments_of_the_key_accessors(tmp_path_factory):
+    index = table(tmp_path_factory, np.arange(10, dtype=np.uint64) << np.uint64(60))
+    mapped = index._live()
+    for a, b in ((0, 11), (5, 4), (-1, 3), (11, 11)):
+        with pytest.raises(ValueError):
+            mapped.keys(a, b)
+    assert mapped.lower_bound(MAX) == 10 and mapped.lower_bound(0) == 0

@@ -158,10 +158,12 @@ def test_keys_differ_under_another_key(built, tmp_path):
     _folder, files, _ = built
     other = tmp_path / "other"
     bi.build(other, [(n, "facebook-2021", ["name"]) for n in NUMBERS], key=Key.generate())
-    mine = files["keys.u64"][64:]
-    theirs = (other / "keys.u64").read_bytes()[64:]
-    a = {mine[i:i + 8] for i in range(0, len(mine), 8)}
-    b = {theirs[i:i + 8] for i in range(0, len(theirs), 8)}
+    mine, theirs = files["keys.bin"], (other / "keys.bin").read_bytes()
+    w = mine[12]  # the header's item width: both indexes have the same row count, so the same
+    assert w == theirs[12] and 4 <= w <= 8
+    mine, theirs = mine[64:-8], theirs[64:-8]  # without header and padding
+    a = {mine[i:i + w] for i in range(0, len(mine), w)}
+    b = {theirs[i:i + w] for i in range(0, len(theirs), w)}
     assert len(a) == len(b) == len(NUMBERS)
     assert not a & b
 
