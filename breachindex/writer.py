@@ -30,7 +30,7 @@ from .indexfiles import (
 from .keying import hash_e164_digits, key_numbers
 from .secret import Key, KeyLike, as_key
 
-__all__ = ["build", "BuildReport", "IndexWriter", "write_sorted", "MAX_BREACHES", "MAX_DATA_CLASSES"]
+__all__ = ["build", "BuildReport", "IndexWriter", "write_sorted", "write_sorted_chunks", "MAX_BREACHES", "MAX_DATA_CLASSES"]
 
 MAX_BREACHES = 32
 MAX_DATA_CLASSES = 32
@@ -255,6 +255,30 @@ def write_sorted(
     Bit i of a row's breach mask means breach_names[i], likewise for data classes;
     calling_codes gives each row's country calling code. Returns the manifest.
     """
+    return write_sorted_chunks(out_dir, [(keys, breach_masks, class_masks, calling_codes)],
+                               breach_names=breach_names, class_names=class_names, key=key,
+                               tweak=tweak, dir_bits=dir_bits, overwrite=overwrite,
+                               build_info=build_info)
+
+
+SortedChunk = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def write_sorted_chunks(
+    out_dir: str | os.PathLike[str],
+    chunks: Iterable[SortedChunk],
+    *,
+    breach_names: list[str],
+    class_names: list[str],
+    key: Key,
+    tweak: int = 0,
+    dir_bits: int | None = None,
+    overwrite: bool = False,
+    build_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``write_sorted`` from chunks of ``(keys, breach_masks, class_masks, calling_codes)``
+    whose keys ascend across chunks too: a table larger than memory is written a chunk at a
+    time."""
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise BuildError(f"{str(out)!r} exists; pass overwrite=True to replace it")
@@ -267,7 +291,8 @@ def write_sorted(
         files = IndexFilesWriter(tmp, key=key, tweak=tweak, breach_names=breach_names,
                                  class_names=class_names)
         try:
-            files.append(keys, breach_masks, class_masks, region_ids(calling_codes))
+            for keys, breach_masks, class_masks, calling_codes in chunks:
+                files.append(keys, breach_masks, class_masks, region_ids(calling_codes))
         except BaseException:
             files.abort()
             raise

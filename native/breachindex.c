@@ -218,15 +218,29 @@ static inline int bad_bucket(const bi_table *t, uint64_t lo, uint64_t hi)
     return lo > hi || hi > t->n;
 }
 
-int64_t bi_lookup(const bi_table *t, uint64_t key)
+static inline const void *profile_at(const bi_table *t, uint64_t row)
 {
-    uint64_t b = bucket_of(t, key), lo = t->dir[b], hi = t->dir[b + 1];
+    return (const uint8_t *)t->profiles + row * t->profile_width;
+}
+
+/* One lookup. With with_profile, the profile line of the guessed row is fetched together with
+ * its key line: the row is almost always within a few slots of the guess, so the two cache
+ * misses overlap instead of following each other. */
+static inline int64_t lookup_one(const bi_table *t, uint64_t key, int with_profile)
+{
+    uint64_t b = bucket_of(t, key), lo = t->dir[b], hi = t->dir[b + 1], sfx, g;
     if (lo == hi)
         return -1;
     if (bad_bucket(t, lo, hi))
         return BI_ROW_CORRUPT;
-    return scan_from(t, key & suffix_mask(t), lo, hi, guess_in(t, key & suffix_mask(t), lo, hi));
+    sfx = key & suffix_mask(t);
+    g = guess_in(t, sfx, lo, hi);
+    if (with_profile)
+        BI_PREFETCH(profile_at(t, g));
+    return scan_from(t, sfx, lo, hi, g);
 }
+
+int64_t bi_lookup(const bi_table *t, uint64_t key) { return lookup_one(t, key, 0); }
 
 /* Three stages, PIPE apart: prefetch the directory entry, then (reading it) prefetch the
  * guessed key slot, then scan. About 2*PIPE misses are in flight at once. */
@@ -506,7 +520,7 @@ int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_
     int st = bi_phone_fast(rules, s, len, flags, e164, &elen, &cc);
     if (st != BI_PHONE_OK)
         return -2 - st;
-    row = bi_lookup(t, bi_siphash24(key16, (const uint8_t *)e164, elen));
+    row = lookup_one(t, bi_siphash24(key16, (const uint8_t *)e164, elen), 1);
     if (row == BI_ROW_CORRUPT)
         return BI_LOOKUP_CORRUPT_DIR;
     if (row < 0)
