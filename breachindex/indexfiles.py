@@ -30,12 +30,14 @@ from .secret import Key
 
 __all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "replace_folder", "check_replaceable", "temp_folder",
            "release_temp_folder", "clean_stale",
-           "TARGET_BUCKET", "REGIONS", "region_ids"]
+           "MIN_BUCKET", "MAX_BUCKET", "REGIONS", "region_ids"]
 
-# Average keys per directory bucket. Measured at 100M keys (bench/bench_lookup.py): buckets of
-# 6 / 12 / 24 / 95 keys gave 29 / 32 / 37 / 48 ns per batch lookup; 12 keeps the directory at
-# a third of a byte per key.
-TARGET_BUCKET = 12
+# Keys per directory bucket, on average. Fewer keys a bucket means a closer interpolation guess
+# but a bigger directory (more of it out of cache). Measured with bench/bench_dir_bits.py: at
+# 533M keys, 32 / 16 keys a bucket gave 46.9 / 43.2 ns a batch lookup; at 100M, 12 / 6 / 3 gave
+# 42.6 / 35.6 / 32.4 ns. Within MIN..MAX_BUCKET the smallest files win, which
+# at these sizes is also the layout where the key width drops to 5 bytes.
+MIN_BUCKET, MAX_BUCKET = 3, 16
 MAX_AUTO_DIR_BITS = 28
 _U16_PROFILES = 1 << 16
 _FULL_KEYS = "keys.full.tmp"
@@ -52,13 +54,13 @@ def table_bytes(rows: int, dir_bits: int) -> int:
 
 
 def auto_dir_bits(rows: int) -> int:
-    """Directory bits: about TARGET_BUCKET keys per bucket, moved by a bit or two where that
-    makes key file plus directory smaller (a bit more directory can save a byte per key)."""
-    if rows <= TARGET_BUCKET:
+    """Directory bits: the smallest key file plus directory among the sizes that give
+    MIN_BUCKET to MAX_BUCKET keys a bucket on average."""
+    if rows <= 2 * MIN_BUCKET:
         return 1
-    near = max(1, min(MAX_AUTO_DIR_BITS, round(math.log2(rows / TARGET_BUCKET))))
-    candidates = range(max(1, near - 1), min(MAX_AUTO_DIR_BITS, near + 2) + 1)
-    return min(candidates, key=lambda bits: (table_bytes(rows, bits), -bits))
+    low = max(1, math.ceil(math.log2(rows / MAX_BUCKET)))
+    high = max(low, min(MAX_AUTO_DIR_BITS, math.floor(math.log2(rows / MIN_BUCKET))))
+    return min(range(low, high + 1), key=lambda bits: (table_bytes(rows, bits), bits))
 
 
 #: Regions an index counts rows by: every region phonenumbers knows, '001' for non-geographic

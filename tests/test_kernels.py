@@ -140,3 +140,19 @@ def test_out_of_range_arguments_of_the_key_accessors(tmp_path_factory):
         with pytest.raises(ValueError):
             mapped.keys(a, b)
     assert mapped.lower_bound(MAX) == 10 and mapped.lower_bound(0) == 0
+
+
+@pytest.mark.parametrize("rows", [7, 100, 10**4, 10**6, 10**7, 10**8, 533_000_000, 2**32 - 1])
+def test_auto_dir_bits_keeps_buckets_small_and_files_smallest(rows):
+    from breachindex.indexfiles import MAX_BUCKET, MIN_BUCKET, auto_dir_bits, table_bytes
+
+    bits = auto_dir_bits(rows)
+    assert MIN_BUCKET <= rows / 2**bits <= MAX_BUCKET
+    others = [b for b in range(1, 29) if MIN_BUCKET <= rows / 2**b <= MAX_BUCKET]
+    assert table_bytes(rows, bits) == min(table_bytes(rows, b) for b in others)
+
+
+def test_the_whole_leak_takes_under_six_bytes_a_key():
+    from breachindex.indexfiles import auto_dir_bits, table_bytes
+
+    assert table_bytes(533_000_000, auto_dir_bits(533_000_000)) / 533_000_000 < 5.3
