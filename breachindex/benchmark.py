@@ -192,7 +192,6 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
     gather = rng.integers(0, len(floor), q)
     med, spread, _ = _timed(lambda: floor[gather], args.repeat)
     r["floor_gather_ns"], r["floor_gather_spread_ns"] = per(med), per(spread)
-    del floor, gather
 
     singles = [int(x) for x in queries[:args.singles]]
     med, _, _ = _timed(lambda: [index.lookup_key(k) for k in singles], args.repeat)

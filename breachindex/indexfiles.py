@@ -28,9 +28,8 @@ from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE
 from .errors import BuildError
 from .secret import Key
 
-__all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "replace_folder", "check_replaceable", "temp_folder",
-           "release_temp_folder", "clean_stale",
-           "MIN_BUCKET", "MAX_BUCKET", "REGIONS", "region_ids"]
+__all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "replace_folder", "check_replaceable",
+           "temp_folder", "release_temp_folder", "clean_stale", "MIN_BUCKET", "MAX_BUCKET", "REGIONS", "region_ids"]
 
 # Keys per directory bucket, on average. Fewer keys a bucket means a closer interpolation guess
 # but a bigger directory (more of it out of cache). Measured with bench/bench_dir_bits.py: at

@@ -626,6 +626,6 @@ def add_breach(
                              "sources (a build picks a new key tweak)") from None
         finally:
             release_temp_folder(tmp)
-    report.added_rows = report.rows - len(keys_all)
+    report.added_rows = report.rows - old_table.rows
     report.duplicates = report.records - report.added_rows - report.updated_rows
     return _finished(report, manifest, started)

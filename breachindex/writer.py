@@ -30,7 +30,8 @@ from .indexfiles import (
 from .keying import hash_e164_digits, key_numbers
 from .secret import Key, KeyLike, as_key
 
-__all__ = ["build", "BuildReport", "IndexWriter", "write_sorted", "write_sorted_chunks", "MAX_BREACHES", "MAX_DATA_CLASSES"]
+__all__ = ["build", "BuildReport", "IndexWriter", "write_sorted", "write_sorted_chunks", "SortedChunk",
+           "MAX_BREACHES", "MAX_DATA_CLASSES"]
 
 MAX_BREACHES = 32
 MAX_DATA_CLASSES = 32
