@@ -11,13 +11,24 @@ See README.md for the on-disk format, the threat model and the benchmarks.
 """
 from __future__ import annotations
 
+from .campaign import Campaign, CheckResult
 from .errors import (
     BreachIndexError,
     BuildError,
+    CampaignError,
+    CampaignStoreError,
+    CodeExpired,
+    CodeInvalid,
     IndexCorrupted,
     InvalidKey,
     InvalidPhoneNumber,
     NativeError,
+    SmsNotAllowed,
+    SmsSendFailed,
+    Throttled,
+    TooManyAttempts,
+    UnknownParticipant,
+    WebhookRejected,
     WrongKey,
 )
 from .index import Index, Match, VerifyReport, open_index
@@ -34,6 +45,12 @@ __all__ = [
     "BreachIndexError",
     "BuildError",
     "BuildReport",
+    "Campaign",
+    "CampaignError",
+    "CampaignStoreError",
+    "CheckResult",
+    "CodeExpired",
+    "CodeInvalid",
     "Index",
     "IndexCorrupted",
     "IndexWriter",
@@ -42,7 +59,13 @@ __all__ = [
     "Key",
     "Match",
     "NativeError",
+    "SmsNotAllowed",
+    "SmsSendFailed",
+    "Throttled",
+    "TooManyAttempts",
+    "UnknownParticipant",
     "VerifyReport",
+    "WebhookRejected",
     "WrongKey",
     "build",
     "normalize",

@@ -6,11 +6,24 @@
     ├── WrongKey                               the key is not the one the index was built with
     ├── IndexCorrupted                         an index file is missing, damaged or inconsistent
     ├── BuildError                             build() was asked for something it cannot do
-    └── NativeError                            the compiled core is missing, stale or failed
+    ├── NativeError                            the compiled core is missing, stale or failed
+    └── CampaignError                          the verification workflow (breachindex.campaign) refused
+        ├── CodeInvalid                        a wrong, unknown, used or replaced one-time code
+        │   └── CodeExpired                    the code's lifetime is over (same message and shape)
+        ├── TooManyAttempts                    the code is burned (3 wrong tries) or the number locked
+        ├── Throttled                          a rate limit or a growing wait: ``retry_after`` seconds
+        ├── SmsNotAllowed                      the number's country or type may not receive a code
+        ├── SmsSendFailed                      the SMS sender (the gateway) raised
+        ├── UnknownParticipant (also LookupError)  no such participant in the campaign store
+        ├── WebhookRejected                    a webhook whose signature, time or body does not hold
+        └── CampaignStoreError                 the campaign database cannot be opened or migrated
 
-Messages never contain a phone number: exceptions end up in logs.
+Messages never contain a phone number (nor a one-time code): exceptions end up in logs.
 """
 from __future__ import annotations
+
+import math
+from typing import Any
 
 __all__ = [
     "BreachIndexError",
@@ -20,6 +33,16 @@ __all__ = [
     "IndexCorrupted",
     "BuildError",
     "NativeError",
+    "CampaignError",
+    "CodeInvalid",
+    "CodeExpired",
+    "TooManyAttempts",
+    "Throttled",
+    "SmsNotAllowed",
+    "SmsSendFailed",
+    "UnknownParticipant",
+    "WebhookRejected",
+    "CampaignStoreError",
 ]
 
 
@@ -69,3 +92,105 @@ class BuildError(BreachIndexError):
 
 class NativeError(BreachIndexError):
     """The compiled core is missing or of another version, or reported an unexpected failure."""
+
+
+# ---- the campaign workflow (breachindex.campaign) ------------------------------------------
+
+class CampaignError(BreachIndexError):
+    """Base class of the errors of the verification workflow (``breachindex.campaign``)."""
+
+
+_CODE_INVALID_MESSAGE = "the code is wrong or no longer valid; request a new code if needed"
+
+
+class CodeInvalid(CampaignError):
+    """The code does not confirm the challenge: wrong, unknown challenge, already used, replaced.
+
+    One shape for every case on purpose (NIST SP 800-63B, OWASP): the same message and no
+    attributes, so an answer never tells a wrong code from an unknown challenge.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_CODE_INVALID_MESSAGE)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), ())
+
+
+class CodeExpired(CodeInvalid):
+    """The challenge's lifetime is over (checked before the code is compared).
+
+    A subclass of CodeInvalid with the identical message and attributes: code that catches
+    CodeInvalid answers both alike; only the class name differs, for the operator's metrics.
+    """
+
+
+class TooManyAttempts(CampaignError):
+    """The code is burned (``reason='code_burned'``: too many wrong tries) or the number is
+    locked (``reason='number_locked'``: too many consecutive failures; an operator unlocks it).
+
+    ``retry_after`` is the number of seconds before a new code may be requested, when known
+    (None while the number is locked).
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        if reason == "number_locked":
+            message = "too many failed attempts: this number is locked until an operator unlocks it"
+        else:
+            message = "too many wrong tries: this code no longer works, request a new one"
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, self.retry_after))
+
+
+class Throttled(CampaignError):
+    """Too many requests: wait ``retry_after`` seconds. ``reason`` names the limit that applies
+    (``resend_interval``, ``failure_wait``, ``number_per_hour``, ``ip_per_hour``, ...)."""
+
+    def __init__(self, retry_after: float, reason: str) -> None:
+        retry_after = max(0.0, float(retry_after))
+        super().__init__(f"too many requests ({reason}): try again in {math.ceil(retry_after)} s")
+        self.retry_after = retry_after
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.retry_after, self.reason))
+
+
+class SmsNotAllowed(CampaignError):
+    """The number may not receive a code. ``reason``: ``country_not_allowed``, ``premium_rate``,
+    ``shared_cost``, ``invalid_number`` or ``number_type_not_allowed``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self)))
+
+
+class SmsSendFailed(CampaignError):
+    """The SMS sender raised; the code was withdrawn (the attempt still counts toward limits)."""
+
+
+class UnknownParticipant(CampaignError, LookupError):
+    """No participant with that id in the campaign store (or nothing stored for it yet)."""
+
+
+class WebhookRejected(CampaignError):
+    """A webhook that is not believed. ``reason``: ``malformed_header``, ``bad_signature``,
+    ``stale``, ``malformed_body``, ``unknown_status`` or ``unknown_participant``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self)))
+
+
+class CampaignStoreError(CampaignError):
+    """The campaign database cannot be used: unsupported URL, newer schema, foreign file."""

@@ -32,12 +32,13 @@ __all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "rep
            "temp_folder", "release_temp_folder", "clean_stale", "MIN_BUCKET", "MAX_BUCKET", "REGIONS", "region_ids"]
 
 # Keys per directory bucket, on average. Fewer keys a bucket means a closer interpolation guess
-# but a bigger directory (more of it out of cache). Measured with bench/bench_dir_bits.py: at
-# 533M keys, 32 / 16 keys a bucket gave 46.9 / 43.2 ns a batch lookup; at 100M, 12 / 6 / 3 gave
-# 42.6 / 35.6 / 32.4 ns. Within MIN..MAX_BUCKET the smallest files win, which
-# at these sizes is also the layout where the key width drops to 5 bytes.
-MIN_BUCKET, MAX_BUCKET = 3, 16
-MAX_AUTO_DIR_BITS = 28
+# but a bigger directory (more of it out of cache). Measured with bench/bench_dir_bits.py on
+# this 2-core machine, batch lookups on one thread: at 533M keys, 16 / 8 / 4 keys a bucket gave
+# 43.3 / 39.2 / 38.1 ns at 5.25 / 5.50 / 6.01 bytes a key; at 100M, 12 / 6 / 3 gave 42.6 / 35.6 /
+# 32.4 ns. Within MIN..MAX_BUCKET the smallest files win, which at these sizes is also where the
+# key width drops to 5 bytes.
+MIN_BUCKET, MAX_BUCKET = 3, 8
+MAX_AUTO_DIR_BITS = 30
 _U16_PROFILES = 1 << 16
 _FULL_KEYS = "keys.full.tmp"
 

@@ -561,7 +561,7 @@ def add_breach(
             writer = IndexFilesWriter(tmp / "index", key=k, tweak=tweak,
                                       breach_names=[*old.breaches, source.breach],
                                       class_names=class_names, details=details)
-            bounds = [old_table.lower_bound(p << _SPILL_SHIFT) for p in range(1 << PARTITION_BITS)]
+            bounds = [old_table.lower_bound(p << int(_SPILL_SHIFT)) for p in range(1 << PARTITION_BITS)]
             bounds.append(old_table.rows)
             try:
                 for p, part in collector.partitions():

@@ -111,6 +111,17 @@ class Key:
         return hashlib.blake2b(tweak.to_bytes(8, "little"), key=secret, digest_size=32,
                                person=b"bi.details-key").digest()
 
+    def subkey(self, purpose: bytes) -> bytes:
+        """A 32-byte key for one named purpose (1-16 bytes, e.g. ``b"bi.cmp-code"``).
+
+        BLAKE2b keyed by the secret with ``person=purpose``: independent of every other purpose
+        and of the index keys above, and stable for the same secret.
+        """
+        if not isinstance(purpose, bytes) or not 1 <= len(purpose) <= 16:
+            raise ValueError("a subkey purpose must be 1 to 16 bytes")
+        secret = self._secret if len(self._secret) <= 64 else hashlib.blake2b(self._secret).digest()
+        return hashlib.blake2b(b"bi.subkey", key=secret, digest_size=32, person=purpose).digest()
+
     @property
     def fingerprint(self) -> str:
         """A public identifier of the secret (it reveals nothing about it)."""

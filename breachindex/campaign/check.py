@@ -1,0 +1,80 @@
+"""The check: what a lookup may tell, to whom (``CheckPolicy``), and its answer (``CheckResult``).
+
+Two views, chosen before the index is read and filled by one code path:
+
+* ``public``: anyone asking about any number learns whether it is in the index and in which
+  breaches; ``data_classes`` and ``details`` are None whether the number was found or not, so
+  the answer has the same shape either way;
+* ``verified``: the person asking proved, by a one-time code, that they own this very number
+  (their participant id is the keyed hash of the number checked) within ``verified_for``
+  (24 hours by default), and, if ``require_identity``, passed an ID check. They also learn the
+  data classes of their record and, if the index was built with ``--details``, the leaked
+  values themselves. A participant id that does not belong to the number gets the public view,
+  never an error (an error would tell that the id is not the number's).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..index import Index
+
+__all__ = ["CheckPolicy", "CheckResult", "Disclosure", "evaluate"]
+
+Disclosure = Literal["public", "verified"]
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    """What each view reveals. The defaults are the issue's policy.
+
+    ``public_breaches``: the public view names the breaches (else only ``found``).
+    ``verified_data_classes`` / ``verified_details``: what the verified view adds.
+    ``verified_for``: how long after a confirmed code the verified view is given.
+    ``require_identity``: the verified view also needs an approved ID check (latest outcome).
+    """
+
+    public_breaches: bool = True
+    verified_data_classes: bool = True
+    verified_details: bool = True
+    verified_for: timedelta = timedelta(hours=24)
+    require_identity: bool = False
+
+    def __post_init__(self) -> None:
+        if self.verified_for <= timedelta(0):
+            raise ValueError("verified_for must be positive")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The answer of ``Campaign.check``; it never holds the number checked.
+
+    ``found``: the number is in the index. ``breaches``: their names (empty when not found, or
+    when the policy hides them). ``data_classes``: the record's data classes in the verified
+    view (empty when not found), else None. ``details``: in the verified view of an index built
+    with ``--details``, per record its breach and leaked field values (empty when not found);
+    else None. ``details`` is left out of ``repr`` (it is the leaked data itself).
+    ``disclosure``: ``"public"`` or ``"verified"``.
+    """
+
+    found: bool
+    breaches: tuple[str, ...]
+    data_classes: frozenset[str] | None
+    details: list[dict[str, Any]] | None = field(repr=False, hash=False)
+    disclosure: Disclosure
+
+
+def evaluate(index: Index, e164: str, disclosure: Disclosure, policy: CheckPolicy) -> CheckResult:
+    """Look ``e164`` up and shape the answer for ``disclosure``: the same steps, found or not."""
+    match = index.lookup(e164)
+    found = match is not None
+    breaches: tuple[str, ...] = tuple(match.breaches) if match is not None else ()
+    if disclosure != "verified":
+        return CheckResult(found, breaches if policy.public_breaches else (), None, None, "public")
+    classes: frozenset[str] = frozenset(match.data_classes) if match is not None else frozenset()
+    details: list[dict[str, Any]] | None = None
+    if policy.verified_details and index.has_details:
+        details = (index.details(e164) if found else None) or []
+    return CheckResult(found, breaches, classes if policy.verified_data_classes else None, details, "verified")

@@ -1,0 +1,244 @@
+"""The campaign database: one SQLite file (WAL, foreign keys, secure delete) and its schema.
+
+Several processes may open the same file at once: writes run in ``BEGIN IMMEDIATE``
+transactions (one writer at a time, others wait up to ``busy_timeout``), reads see a
+consistent snapshot thanks to WAL.
+
+The schema is versioned: ``schema_version`` holds one row per applied migration and
+``MIGRATIONS`` lists them in order. Opening a database applies the missing ones, each in the
+same ``BEGIN IMMEDIATE`` transaction as its version row, so two processes opening a fresh file
+at once migrate it exactly once. A database whose version is newer than this code knows is
+refused (``CampaignStoreError``), never downgraded. To change the schema, append a
+``Migration`` (never edit a released one).
+
+The SQL is kept portable (``BIGINT``/``TEXT``/``BLOB`` columns, ``ON CONFLICT``, no SQLite-only
+functions) so a PostgreSQL store can follow; only ``INTEGER PRIMARY KEY`` (an identity column
+there) and the pragmas are SQLite's.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ..errors import CampaignStoreError
+from .clock import now_us
+
+__all__ = ["Migration", "MIGRATIONS", "Store", "sqlite_path"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One forward step of the schema: its version (1, 2, ...), what it does, its statements."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "participants, one-time codes, rate events, identity checks, settings", (
+        # name -> value: the secret's fingerprint, so a store is never used with another secret
+        """CREATE TABLE campaign_settings (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        # a participant is a number, known only by its keyed hash
+        """CREATE TABLE participants (
+            id TEXT PRIMARY KEY,
+            created_us BIGINT NOT NULL,
+            verified_us BIGINT,
+            phone_sealed BLOB,
+            failures INTEGER NOT NULL DEFAULT 0,
+            wait_until_us BIGINT,
+            locked_us BIGINT
+        )""",
+        # a one-time code: only its keyed hash; the sealed number rides along until it ends
+        """CREATE TABLE challenges (
+            id TEXT PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+            code_hash BLOB NOT NULL,
+            phone_sealed BLOB,
+            created_us BIGINT NOT NULL,
+            expires_us BIGINT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            used_us BIGINT,
+            replaced_us BIGINT
+        )""",
+        "CREATE INDEX challenges_by_participant ON challenges (participant)",
+        "CREATE INDEX challenges_by_expiry ON challenges (expires_us)",
+        # one row per counted event and scope; subjects are keyed hashes (or a calling code)
+        """CREATE TABLE rate_events (
+            scope TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            at_us BIGINT NOT NULL
+        )""",
+        "CREATE INDEX rate_events_lookup ON rate_events (scope, subject, at_us)",
+        "CREATE INDEX rate_events_by_time ON rate_events (at_us)",
+        # the outcome of an ID-document check: never the document itself
+        """CREATE TABLE identity_checks (
+            id INTEGER PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('approved', 'declined', 'needs_review', 'error')),
+            checked_us BIGINT NOT NULL,
+            UNIQUE (participant, provider, reference, status)
+        )""",
+        "CREATE INDEX identity_checks_by_participant ON identity_checks (participant, checked_us)",
+    )),
+)
+
+
+def sqlite_path(path_or_url: str | os.PathLike[str]) -> str:
+    """The file path of a plain path or a ``sqlite:///path`` URL; other schemes are refused."""
+    if isinstance(path_or_url, os.PathLike):
+        return os.fspath(path_or_url)
+    if not isinstance(path_or_url, str):
+        raise TypeError("the campaign store must be a path or a sqlite:/// URL")
+    if "://" not in path_or_url:
+        return path_or_url
+    parts = urlsplit(path_or_url)
+    if parts.scheme != "sqlite":
+        raise CampaignStoreError(f"unsupported store URL scheme {parts.scheme!r}: only SQLite (a path or "
+                                 "sqlite:///path) is supported for now")
+    if parts.netloc not in ("", "localhost") or not parts.path:
+        raise CampaignStoreError("a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+    # sqlite:///rel.db -> path '/rel.db' (relative), sqlite:////abs.db -> '//abs.db' (absolute)
+    path = unquote(parts.path)[1:]
+    if path == ":memory:":
+        raise CampaignStoreError("an in-memory store cannot be shared: give a file path")
+    return path
+
+
+class Store:
+    """A connection to the campaign database, migrated to the latest schema on open.
+
+    ``transaction()`` runs a ``BEGIN IMMEDIATE`` write transaction; ``read()`` a deferred one
+    (a consistent snapshot). One connection per Store, guarded by a lock so threads may share it.
+    """
+
+    def __init__(self, path_or_url: str | os.PathLike[str], *, busy_timeout: float = 10.0,
+                 migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        path = sqlite_path(path_or_url)
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise CampaignStoreError("the folder of the campaign store does not exist")
+        self._lock = threading.RLock()
+        try:
+            self._conn: sqlite3.Connection | None = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise CampaignStoreError(f"cannot open the campaign store: {exc}") from None
+        try:
+            conn = self._conn
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise CampaignStoreError(f"the campaign store cannot use WAL (journal mode {mode})")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA secure_delete = ON")
+            self._migrate(migrations)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CampaignStoreError(f"not a usable campaign store: {exc}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- connection ------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise CampaignStoreError("the campaign store is closed")
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
+
+        SQLite's own errors (a lock held past ``busy_timeout``, a full disk) come out as
+        CampaignStoreError; the caller's exceptions pass through unchanged.
+        """
+        with self._lock:
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise CampaignStoreError(f"the campaign store is not writable now: {exc}") from None
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise CampaignStoreError(f"a campaign store transaction failed: {exc}") from None
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for several statements."""
+        with self._lock:
+            conn = self.conn
+            try:
+                conn.execute("BEGIN")
+            except sqlite3.Error as exc:
+                raise CampaignStoreError(f"the campaign store is not readable now: {exc}") from None
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                raise CampaignStoreError(f"a campaign store read failed: {exc}") from None
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    # ---- schema ----------------------------------------------------------------------------
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        versions = [m.version for m in migrations]
+        if versions != list(range(1, len(migrations) + 1)):
+            raise CampaignStoreError("migrations must be numbered 1, 2, 3, ... in order")
+        with self.transaction() as conn:
+            conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
+                version INTEGER PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_us BIGINT NOT NULL
+            )""")
+            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+            if current > len(migrations):
+                raise CampaignStoreError(
+                    f"the campaign store has schema version {current}; this breachindex knows up to "
+                    f"{len(migrations)}: upgrade breachindex")
+            for migration in migrations[current:]:
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version, description, applied_us) VALUES (?, ?, ?)",
+                             (migration.version, migration.description, now_us(None)))
+
+    @property
+    def schema_version(self) -> int:
+        with self.read() as conn:
+            return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def bind_setting(self, name: str, value: str) -> str:
+        """The stored value of a setting, storing ``value`` first if there is none."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO campaign_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                         (name, value))
+            return str(conn.execute("SELECT value FROM campaign_settings WHERE name = ?", (name,)).fetchone()[0])
