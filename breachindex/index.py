@@ -31,6 +31,8 @@ ACCESS_ADVICE: dict[str, int | None] = {
     "normal": None,
 }
 _lookup_phone = lib.bi_lookup_phone
+_lookup = lib.bi_lookup
+_ROW_CORRUPT = lib.BI_ROW_CORRUPT
 _ACCEPT_BARE = lib.BI_ACCEPT_BARE
 
 
@@ -345,10 +347,15 @@ class Index:
 
     def lookup_key(self, key: int) -> int:
         """Row of one uint64 key (from ``phone_keys``), -1 if absent."""
-        if not 0 <= key < 1 << 64:
-            raise ValueError("a key is an unsigned 64-bit integer")
-        row = int(lib.bi_lookup(self._live().table, key))
-        if row == lib.BI_ROW_CORRUPT:
+        # the hot path of a single key: attribute reads and one C call; cffi checks the range
+        mapped = self._mapped
+        if mapped is None:
+            raise ValueError("the index is closed")
+        try:
+            row: int = _lookup(mapped.table, key)
+        except (OverflowError, TypeError):
+            raise ValueError("a key is an unsigned 64-bit integer") from None
+        if row == _ROW_CORRUPT:
             raise IndexCorrupted(fmt.DIRECTORY_FILE, "a directory bucket points outside the key file")
         return row
 
