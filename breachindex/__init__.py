@@ -11,26 +11,35 @@ See README.md for the on-disk format, the threat model and the benchmarks.
 """
 from __future__ import annotations
 
-from .campaign import Campaign, CheckResult
+from .campaign import AuditReport, Batch, Campaign, CheckResult, Evidence, Export, Mandate, RequestRecord, TreeHead
 from .errors import (
+    BatchError,
     BreachIndexError,
     BuildError,
     CampaignError,
     CampaignStoreError,
     CodeExpired,
     CodeInvalid,
+    ExtensionTooLate,
+    IllegalTransition,
     IndexCorrupted,
     InvalidKey,
+    InvalidMandate,
     InvalidPhoneNumber,
+    MandateRefused,
     NativeError,
     SmsNotAllowed,
     SmsSendFailed,
     Throttled,
     TooManyAttempts,
+    UnknownController,
+    UnknownMandate,
     UnknownParticipant,
+    UnknownRequest,
     WebhookRejected,
     WrongKey,
 )
+from .gdpr import response_due
 from .index import Index, Match, VerifyReport, open_index
 from .keying import phone_keys
 from .phone import normalize
@@ -42,6 +51,9 @@ open = open_index
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
+    "Batch",
+    "BatchError",
     "BreachIndexError",
     "BuildError",
     "BuildReport",
@@ -51,19 +63,31 @@ __all__ = [
     "CheckResult",
     "CodeExpired",
     "CodeInvalid",
+    "Evidence",
+    "Export",
+    "ExtensionTooLate",
+    "IllegalTransition",
     "Index",
     "IndexCorrupted",
     "IndexWriter",
     "InvalidKey",
+    "InvalidMandate",
     "InvalidPhoneNumber",
     "Key",
+    "Mandate",
+    "MandateRefused",
     "Match",
     "NativeError",
+    "RequestRecord",
     "SmsNotAllowed",
     "SmsSendFailed",
     "Throttled",
     "TooManyAttempts",
+    "TreeHead",
+    "UnknownController",
+    "UnknownMandate",
     "UnknownParticipant",
+    "UnknownRequest",
     "VerifyReport",
     "WebhookRejected",
     "WrongKey",
@@ -71,5 +95,6 @@ __all__ = [
     "normalize",
     "open",
     "phone_keys",
+    "response_due",
     "__version__",
 ]

@@ -7,7 +7,7 @@
     ├── IndexCorrupted                         an index file is missing, damaged or inconsistent
     ├── BuildError                             build() was asked for something it cannot do
     ├── NativeError                            the compiled core is missing, stale or failed
-    └── CampaignError                          the verification workflow (breachindex.campaign) refused
+    └── CampaignError                          the campaign workflow (breachindex.campaign) refused
         ├── CodeInvalid                        a wrong, unknown, used or replaced one-time code
         │   └── CodeExpired                    the code's lifetime is over (same message and shape)
         ├── TooManyAttempts                    the code is burned (3 wrong tries) or the number locked
@@ -16,9 +16,17 @@
         ├── SmsSendFailed                      the SMS sender (the gateway) raised
         ├── UnknownParticipant (also LookupError)  no such participant in the campaign store
         ├── WebhookRejected                    a webhook whose signature, time or body does not hold
+        ├── UnknownController (also ValueError)    a controller that is not in the registry
+        ├── InvalidMandate (also ValueError)   a mandate's scopes, consents, text or evidence are malformed
+        ├── MandateRefused                     the participant may not sign now: ``reason`` says why
+        ├── UnknownMandate (also LookupError)  no mandate with that id
+        ├── UnknownRequest (also LookupError)  no request with that id
+        ├── IllegalTransition                  a request state change the state machine does not allow
+        │   └── ExtensionTooLate               an extension announced after the first month
+        ├── BatchError                         a batch that cannot be prepared or exported: ``reason``
         └── CampaignStoreError                 the campaign database cannot be opened or migrated
 
-Messages never contain a phone number (nor a one-time code): exceptions end up in logs.
+Messages never contain a phone number, a one-time code or a name: exceptions end up in logs.
 """
 from __future__ import annotations
 
@@ -42,6 +50,14 @@ __all__ = [
     "SmsSendFailed",
     "UnknownParticipant",
     "WebhookRejected",
+    "UnknownController",
+    "InvalidMandate",
+    "MandateRefused",
+    "UnknownMandate",
+    "UnknownRequest",
+    "IllegalTransition",
+    "ExtensionTooLate",
+    "BatchError",
     "CampaignStoreError",
 ]
 
@@ -97,7 +113,8 @@ class NativeError(BreachIndexError):
 # ---- the campaign workflow (breachindex.campaign) ------------------------------------------
 
 class CampaignError(BreachIndexError):
-    """Base class of the errors of the verification workflow (``breachindex.campaign``)."""
+    """Base class of the errors of the campaign workflow (``breachindex.campaign``): codes, the
+    ID gate, mandates, requests and batches."""
 
 
 _CODE_INVALID_MESSAGE = "the code is wrong or no longer valid; request a new code if needed"
@@ -183,6 +200,81 @@ class UnknownParticipant(CampaignError, LookupError):
 class WebhookRejected(CampaignError):
     """A webhook that is not believed. ``reason``: ``malformed_header``, ``bad_signature``,
     ``stale``, ``malformed_body``, ``unknown_status`` or ``unknown_participant``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self)))
+
+
+class UnknownController(CampaignError, ValueError):
+    """A controller key that is not in the campaign's registry (``breachindex.campaign.controllers``)."""
+
+
+class InvalidMandate(CampaignError, ValueError):
+    """A mandate that cannot be recorded as given: an unknown scope or consent, a consent a scope
+    needs is missing, an empty text, malformed evidence (IP, user agent), a bad signer name."""
+
+
+class MandateRefused(CampaignError):
+    """The participant may not sign a mandate now. ``reason``: ``not_verified`` (no code
+    confirmed within the check policy's ``verified_for``), ``identity_not_approved`` (the
+    latest ID check is not ``approved``, or there is none), ``no_signer_name`` (no name given
+    and the ID check confirmed none), ``already_active`` (an active mandate for the same
+    controller exists: revoke it first)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self)))
+
+
+class UnknownMandate(CampaignError, LookupError):
+    """No mandate with that id in the campaign store."""
+
+
+class UnknownRequest(CampaignError, LookupError):
+    """No request with that id in the campaign store."""
+
+
+class IllegalTransition(CampaignError):
+    """A request cannot move from ``from_state`` to ``to_state``. ``reason``: ``not_allowed``
+    (the transition table has no such move), ``not_due`` (marking a request overdue before its
+    due date has passed), ``not_received`` (an extension for a request never sent)."""
+
+    def __init__(self, from_state: str, to_state: str, reason: str = "not_allowed", message: str | None = None) -> None:
+        if message is None:
+            message = f"a request cannot move from {from_state} to {to_state}"
+        super().__init__(message)
+        self.from_state = from_state
+        self.to_state = to_state
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.from_state, self.to_state, self.reason, str(self)))
+
+
+class ExtensionTooLate(IllegalTransition):
+    """An extension announced after the first month (Art. 12(3) GDPR): it is not valid, so the
+    request keeps its one-month due date. ``deadline``: the last day it could be announced."""
+
+    def __init__(self, from_state: str, deadline: Any) -> None:
+        super().__init__(from_state, "extended", "extension_too_late",
+                         f"an extension must be announced by {deadline} (within one month of receipt)")
+        self.deadline = deadline
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.from_state, self.deadline))
+
+
+class BatchError(CampaignError):
+    """A batch that cannot be prepared or exported. ``reason``: ``unknown_batch``, ``empty`` (no
+    participant qualifies, or none is left to export), ``already_exported``, ``exists`` (the
+    export folder exists: never overwritten), ``no_folder`` (its parent folder does not exist)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

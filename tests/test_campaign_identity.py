@@ -103,7 +103,8 @@ def test_the_same_outcome_twice_is_stored_once(campaign, participant):
 
 def test_only_provider_reference_status_and_time_are_stored(campaign):
     columns = [r[1] for r in campaign._store.conn.execute("PRAGMA table_info(identity_checks)")]
-    assert columns == ["id", "participant", "provider", "reference", "status", "checked_us"]
+    # name_sealed (migration 2): the name the provider confirmed, sealed, only if the app passes it
+    assert columns == ["id", "participant", "provider", "reference", "status", "checked_us", "name_sealed"]
 
 
 # ---- the webhook -----------------------------------------------------------------------------------

@@ -52,46 +52,49 @@ def sender() -> RecordingSender:
 
 def test_a_new_store_has_the_schema_wal_and_foreign_keys(tmp_path, sender):
     with Campaign(tmp_path / "c.db", secret=KEY, sender=sender) as c:
-        assert c.schema_version == len(MIGRATIONS) == 1
+        assert c.schema_version == len(MIGRATIONS) == 2
         conn = c._store.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert tables == {"schema_version", "campaign_settings", "participants", "challenges", "rate_events",
-                          "identity_checks"}
+                          "identity_checks", "audit_log", "audit_checkpoints", "mandate_texts", "mandates",
+                          "mandate_scopes", "batches", "requests", "request_events", "request_pauses"}
         rows = conn.execute("SELECT version, description FROM schema_version").fetchall()
-        assert rows == [(1, MIGRATIONS[0].description)]
+        assert rows == [(m.version, m.description) for m in MIGRATIONS]
         with pytest.raises(sqlite3.IntegrityError):  # foreign keys are enforced
             conn.execute("INSERT INTO challenges (id, participant, code_hash, created_us, expires_us) "
                          "VALUES ('x', 'nobody', x'00', 0, 1)")
     with Campaign(tmp_path / "c.db", secret=KEY, sender=sender) as again:  # reopening migrates nothing
-        assert again._store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        assert again._store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_a_later_migration_applies_in_order_and_older_code_refuses_the_newer_schema(tmp_path):
     path = tmp_path / "c.db"
     Store(path).close()
-    two = (*MIGRATIONS, Migration(2, "mandates (test)", (
-        "CREATE TABLE mandates (participant TEXT NOT NULL REFERENCES participants (id), signed_us BIGINT)",
-        "CREATE INDEX mandates_by_participant ON mandates (participant)",
+    later = len(MIGRATIONS) + 1
+    two = (*MIGRATIONS, Migration(later, "later (test)", (
+        "CREATE TABLE later (participant TEXT NOT NULL REFERENCES participants (id), signed_us BIGINT)",
+        "CREATE INDEX later_by_participant ON later (participant)",
     )))
     store = Store(path, migrations=two)
-    assert store.schema_version == 2
-    assert store.conn.execute("SELECT COUNT(*) FROM mandates").fetchone()[0] == 0
+    assert store.schema_version == later
+    assert store.conn.execute("SELECT COUNT(*) FROM later").fetchone()[0] == 0
     store.close()
-    with pytest.raises(CampaignStoreError, match="schema version 2"):
-        Store(path)  # this code knows only version 1
+    with pytest.raises(CampaignStoreError, match=f"schema version {later}"):
+        Store(path)  # this code knows only the released migrations
 
 
 def test_a_failing_migration_changes_nothing(tmp_path):
     path = tmp_path / "c.db"
     Store(path).close()
-    broken = (*MIGRATIONS, Migration(2, "broken", ("CREATE TABLE half (x INTEGER)", "THIS IS NOT SQL")))
+    broken = (*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "broken", ("CREATE TABLE half (x INTEGER)",
+                                                                       "THIS IS NOT SQL")))
     with pytest.raises(CampaignStoreError):
         Store(path, migrations=broken)
     store = Store(path)
-    assert store.schema_version == 1
+    assert store.schema_version == len(MIGRATIONS)
     assert store.conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'").fetchone()[0] == 0
     store.close()
 
@@ -363,7 +366,7 @@ def test_two_processes_confirming_the_same_codes_exactly_one_wins(tmp_path, send
     for i in range(len(pairs)):
         assert sorted(o[i] for o in outcomes) == ["lost", "won"], (i, outcomes)
     with Campaign(fresh_db, secret=KEY, sender=sender) as fresh:
-        assert fresh._store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        assert fresh._store.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     with Campaign(main_db, secret=KEY, sender=sender) as c:
         assert c._store.conn.execute("SELECT COUNT(*) FROM challenges WHERE used_us IS NOT NULL").fetchone()[0] == 12
 

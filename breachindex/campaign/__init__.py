@@ -11,43 +11,85 @@ nothing extra.
         result = campaign.check(index, "06 12345678", region="NL",
                                 participant=verification.participant)
 
+Then the mandate and the collective request::
+
+    mandate = campaign.sign_mandate(verification.participant, controller="meta",
+                                    scopes=["gdpr_access_art15"], template_version="2025-01",
+                                    text=mandate_text, evidence={"ip": request_ip, "user_agent": ua,
+                                    "consents": ["privacy_notice_read", "authorise_access_request"]})
+    batch = campaign.prepare_batch("meta", filing_date=date(2025, 3, 3))
+    campaign.export_batch(batch, "exports/meta-2025-03-03")
+    assert campaign.verify_audit_log().ok
+
 Modules, one job each: ``campaign`` (the ``Campaign`` facade), ``store`` (SQLite, schema,
 migrations), ``otp`` (code rules and lifecycle), ``limits`` (SMS-pumping defences),
 ``sms`` (senders), ``identity`` (ID checks and the webhook), ``check`` (the two views),
-``pseudonyms`` (keyed hashes and sealed numbers), ``clock`` (time).
+``pseudonyms`` (keyed hashes and sealed numbers), ``clock`` (time), ``controllers`` (the
+registry), ``mandates`` (signing, evidence, revocation), ``sealing`` (evidence sealed and
+MACed), ``audit`` (the hash-chained log), ``merkle`` (RFC 6962), ``treehead`` (Ed25519-signed
+tree heads), ``requests`` (the state machine and due dates), ``batches`` (prepare, export).
 """
 from __future__ import annotations
 
+from .audit import KINDS as AUDIT_KINDS
+from .audit import AuditEntry, AuditReport, ConsistencyProof, InclusionProof, verify_entry
+from .batches import CSV_COLUMNS, Batch, Export
 from .campaign import Campaign
 from .check import CheckPolicy, CheckResult
+from .controllers import CONTROLLERS, Controller
 from .identity import IDENTITY_STATUSES, WEBHOOK_TOLERANCE, IdentityCheck, sign_webhook, verify_webhook
 from .limits import EEA_CALLING_CODES, EEA_REGIONS, EU_OUTERMOST_CALLING_CODES, SMS_NUMBER_TYPES, Limits
+from .mandates import CONSENTS, SCOPE_CONSENTS, SCOPES, Evidence, Mandate, MandateEvidence
 from .otp import Challenge, CodeRules, Verification
+from .requests import REQUEST_STATES, TRANSITIONS, RequestEvent, RequestRecord
 from .sms import DEFAULT_MESSAGE, ConsoleSender, RecordingSender, SentMessage, SmsSender
 from .store import MIGRATIONS, Migration
+from .treehead import TreeHead
 
 __all__ = [
+    "AUDIT_KINDS",
+    "AuditEntry",
+    "AuditReport",
+    "Batch",
+    "CONSENTS",
+    "CONTROLLERS",
+    "CSV_COLUMNS",
     "Campaign",
     "Challenge",
     "CheckPolicy",
     "CheckResult",
     "CodeRules",
+    "ConsistencyProof",
     "ConsoleSender",
+    "Controller",
     "DEFAULT_MESSAGE",
     "EEA_CALLING_CODES",
     "EEA_REGIONS",
     "EU_OUTERMOST_CALLING_CODES",
+    "Evidence",
+    "Export",
     "IDENTITY_STATUSES",
     "IdentityCheck",
+    "InclusionProof",
     "Limits",
     "MIGRATIONS",
+    "Mandate",
+    "MandateEvidence",
     "Migration",
+    "REQUEST_STATES",
     "RecordingSender",
+    "RequestEvent",
+    "RequestRecord",
+    "SCOPES",
+    "SCOPE_CONSENTS",
     "SMS_NUMBER_TYPES",
     "SentMessage",
     "SmsSender",
+    "TRANSITIONS",
+    "TreeHead",
     "Verification",
     "WEBHOOK_TOLERANCE",
     "sign_webhook",
+    "verify_entry",
     "verify_webhook",
 ]

@@ -1,12 +1,18 @@
 """``Campaign``: the workflow SOMI's app calls, on top of the campaign store.
 
-Prove it is you (a one-time code by SMS), record the outcome of an ID-document check, and
-check a number against an index with the view the person asking is entitled to. See the
-modules beside this one for each set of rules: ``otp`` (codes, failures, lock-out), ``limits``
-(who may receive a code, how often), ``identity`` (the ID gate and its webhook), ``check``
-(the two views), ``store`` (the database), ``pseudonyms`` (what is stored instead of numbers).
+Prove it is you (a one-time code by SMS), record the outcome of an ID-document check, check a
+number against an index with the view the person asking is entitled to, sign and revoke
+mandates, and run the collective request (batches, exports, each request's state and due
+date), every change of state recorded in the tamper-evident audit log in the same
+transaction as the change itself. See the modules beside this one for each set of rules:
+``otp`` (codes, failures, lock-out), ``limits`` (who may receive a code, how often),
+``identity`` (the ID gate and its webhook), ``check`` (the two views), ``store`` (the
+database), ``pseudonyms`` (what is stored instead of numbers), ``mandates``, ``controllers``,
+``sealing`` (evidence kept sealed), ``audit`` / ``merkle`` / ``treehead`` (the log, its
+Merkle tree and signed heads), ``requests`` (state machine, due dates), ``batches`` (prepare
+and export), and ``breachindex.gdpr`` (deadlines).
 
-Nothing here logs or raises a message with a phone number or a code.
+Nothing here logs or raises a message with a phone number, a code or a name.
 """
 from __future__ import annotations
 
@@ -14,10 +20,14 @@ import hmac
 import logging
 import os
 import secrets
+import shutil
 import sqlite3
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import (
     CampaignError,
@@ -30,10 +40,14 @@ from ..errors import (
     WebhookRejected,
     WrongKey,
 )
+from ..gdpr import HolidaySpec, next_working_day
 from ..phone import normalize
 from ..secret import KeyLike, as_key
+from .audit import AuditEntry, AuditLog, AuditReport, ConsistencyProof, InclusionProof
+from .batches import Batch, Export, export_batch, load_batch, prepare_batch
 from .check import CheckPolicy, CheckResult, Disclosure, evaluate
 from .clock import MICROSECOND, from_us, now_us, seconds
+from .controllers import CONTROLLERS, Controller, check_registry, lookup_controller
 from .identity import (
     IDENTITY_STATUSES,
     WEBHOOK_TOLERANCE,
@@ -54,10 +68,34 @@ from .limits import (
     number_prefix,
     record_event,
 )
+from .mandates import (
+    Evidence,
+    Mandate,
+    MandateEvidence,
+    iso,
+    load_mandate,
+    mandate_evidence,
+    participant_mandates,
+    record_mandate,
+    revoke_mandate,
+)
 from .otp import Challenge, CodeRules, Verification, clean_code, generate_code
 from .pseudonyms import CampaignKeys
+from .requests import (
+    CLOCK_RUNNING_STATES,
+    RequestEvent,
+    RequestRecord,
+    cancel_for_revocation,
+    load_request,
+    request_history,
+    select_requests,
+    summary,
+    transition,
+)
+from .sealing import EvidenceKeys
 from .sms import DEFAULT_MESSAGE, SmsSender, render_message
 from .store import Store
+from .treehead import AuditSigner, TreeHead
 
 if TYPE_CHECKING:
     from ..index import Index
@@ -82,9 +120,20 @@ class Campaign:
     rate and shared cost can never be allowed) decide who may receive a code. ``message``: the
     SMS template, with ``{code}`` (and optionally ``{minutes}``).
 
+    Mandates and requests: ``controllers`` (default ``CONTROLLERS``) is the registry of
+    controllers; ``mandate_months`` how long a mandate lasts (12); ``deadline_holidays`` the
+    public holidays for the GDPR deadlines (``"NL"``; see ``breachindex.gdpr``).
+
+    The audit log: ``audit_key`` signs its checkpoints (default: an Ed25519 key derived from
+    the secret, see ``treehead``); ``trusted_audit_keys`` are earlier public keys still
+    accepted when verifying; ``checkpoint_interval``: a change that finds the latest
+    checkpoint older than this signs a new one (None: only ``checkpoint_audit_log`` and
+    exports do).
+
     Every method that depends on time takes ``now=``: a timezone-aware datetime (naive ones are
-    refused with ValueError), default the current UTC time. Use as a context manager, or call
-    ``close()``. Safe for several threads and several processes on the same file.
+    refused with ValueError), default the current UTC time. A request's dates (``on=``,
+    ``today``) are calendar dates; their default is the UTC date of ``now``. Use as a context
+    manager, or call ``close()``. Safe for several threads and several processes on the same file.
     """
 
     def __init__(
@@ -100,8 +149,27 @@ class Campaign:
         allowed_number_types: Iterable[int] = SMS_NUMBER_TYPES,
         message: str = DEFAULT_MESSAGE,
         busy_timeout: float = 10.0,
+        controllers: Mapping[str, Controller] = CONTROLLERS,
+        mandate_months: int = 12,
+        deadline_holidays: HolidaySpec = "NL",
+        audit_key: Ed25519PrivateKey | None = None,
+        trusted_audit_keys: Iterable[bytes] = (),
+        checkpoint_interval: timedelta | None = timedelta(hours=1),
     ) -> None:
         key = as_key(secret)
+        self._controllers = check_registry(controllers)
+        if isinstance(mandate_months, bool) or not isinstance(mandate_months, int) or not 1 <= mandate_months <= 120:
+            raise ValueError("mandate_months must be an int from 1 to 120")
+        self._mandate_months = mandate_months
+        next_working_day(date(2024, 12, 25), deadline_holidays)  # validates the calendar now, not at first use
+        self._holidays = deadline_holidays
+        if checkpoint_interval is not None and checkpoint_interval <= timedelta(0):
+            raise ValueError("checkpoint_interval must be positive (or None)")
+        signer = AuditSigner.from_secret(key) if audit_key is None else AuditSigner(audit_key)
+        self._audit = AuditLog(signer, trusted_keys=trusted_audit_keys,
+                               checkpoint_interval_us=None if checkpoint_interval is None
+                               else checkpoint_interval // MICROSECOND)
+        self._evidence = EvidenceKeys(key)
         if not isinstance(sender, SmsSender):
             raise TypeError("sender must have a send(e164, text) method")
         self._sender = sender
@@ -180,14 +248,17 @@ class Campaign:
             raise UnknownParticipant("no verified number is stored for this participant")
         return self._keys.open_phone(participant, bytes(row[0]))
 
-    def unlock(self, phone: str, region: str | None = None) -> bool:
+    def unlock(self, phone: str, region: str | None = None, *, now: datetime | None = None) -> bool:
         """Operator action: clear a number's failures, wait and lock. True if there was any."""
+        t = now_us(now)
         pid = self.participant_id(phone, region)
         with self._store.transaction() as db:
             cur = db.execute(
                 "UPDATE participants SET failures = 0, wait_until_us = NULL, locked_us = NULL "
                 "WHERE id = ? AND (failures > 0 OR wait_until_us IS NOT NULL OR locked_us IS NOT NULL)", (pid,))
             changed = cur.rowcount == 1
+            if changed:
+                self._audit.append(db, "participant_unlocked", t, participant=pid, payload={"unlocked_at": iso(t)})
         if changed:
             log.info("participant %s unlocked by an operator", pid[:8])
         return changed
@@ -308,6 +379,7 @@ class Campaign:
             return CodeInvalid()
         db.execute("UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(?, phone_sealed), failures = 0, "
                    "wait_until_us = NULL WHERE id = ?", (t, sealed, pid))
+        self._audit.append(db, "verification_confirmed", t, participant=pid, payload={"verified_at": iso(t)})
         return Verification(pid, from_us(t))
 
     def _wrong_code(self, db: sqlite3.Connection, challenge_id: str, pid: str, attempts: int,
@@ -372,22 +444,41 @@ class Campaign:
 
     # ---- the ID-verification gate --------------------------------------------------------
     def record_identity_check(self, participant: str, *, provider: str, reference: str, status: str,
-                              now: datetime | None = None) -> IdentityCheck:
+                              confirmed_name: str | None = None, now: datetime | None = None) -> IdentityCheck:
         """Record the outcome of an ID-document check: only provider, reference, status, time.
 
         ``status``: approved, declined, needs_review or error (ValueError otherwise). The same
-        outcome recorded twice is stored once. UnknownParticipant if there is no such participant
-        (one exists from its first code request; ask for the ID check after ``confirm_verification``).
+        outcome recorded twice is stored (and logged) once. UnknownParticipant if there is no
+        such participant (one exists from its first code request; ask for the ID check after
+        ``confirm_verification``). ``confirmed_name``: the name the provider read from the
+        document, if it gives one: stored sealed, used as the signer name of a mandate signed
+        without one (the log records only that a name was confirmed).
         """
         t = now_us(now)
         if status not in IDENTITY_STATUSES:
             raise ValueError("status must be one of approved, declined, needs_review, error")
         event = IdentityEvent(check_text("participant", participant), check_text("provider", provider),
                               check_text("reference", reference), status)
+        if confirmed_name is not None:
+            check_text("confirmed_name", confirmed_name)
+        key = (event.participant, event.provider, event.reference, event.status)
+        find = "SELECT id FROM identity_checks WHERE participant = ? AND provider = ? AND reference = ? AND status = ?"
         with self._store.transaction() as db:
             if db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone() is None:
                 raise UnknownParticipant("no such participant")
-            return insert_identity_check(db, event, t)
+            new = db.execute(find, key).fetchone() is None
+            check = insert_identity_check(db, event, t)
+            check_id = int(db.execute(find, key).fetchone()[0])
+            if confirmed_name is not None:
+                db.execute("UPDATE identity_checks SET name_sealed = ? WHERE id = ? AND name_sealed IS NULL",
+                           (self._evidence.seal("confirmed_name", str(check_id), confirmed_name), check_id))
+            if new:
+                self._audit.append(db, "identity_check_recorded", t, participant=event.participant,
+                                   ref=str(check_id), payload={
+                                       "check": check_id, "provider": event.provider, "reference": event.reference,
+                                       "status": event.status, "checked_at": iso(t),
+                                       "name_confirmed": confirmed_name is not None})
+            return check
 
     def identity_status(self, participant: str) -> IdentityCheck | None:
         """The participant's latest ID-check outcome, or None."""
@@ -439,3 +530,279 @@ class Campaign:
                 return True
             latest = latest_identity_check(db, participant)
         return latest is not None and latest.status == "approved"
+
+    # ---- mandates ------------------------------------------------------------------------
+    @property
+    def controllers(self) -> Mapping[str, Controller]:
+        """The registry of controllers this campaign sends requests to."""
+        return self._controllers
+
+    def sign_mandate(self, participant: str, *, controller: str, scopes: Iterable[str], template_version: str,
+                     text: str, evidence: Evidence | Mapping[str, Any], signer_name: str | None = None,
+                     now: datetime | None = None) -> Mandate:
+        """Record a participant's signed mandate for one controller (see ``mandates``).
+
+        ``evidence``: an ``Evidence`` or a mapping with ``ip``, ``user_agent`` and ``consents``
+        (the boxes ticked; they must include ``privacy_notice_read`` and the box of each scope).
+        ``signer_name``: the name as typed; None takes the name the ID check confirmed.
+
+        Raises UnknownController, InvalidMandate (scopes, consents, text, evidence),
+        UnknownParticipant, MandateRefused (``not_verified``: no code confirmed within the check
+        policy's ``verified_for``; ``identity_not_approved``; ``no_signer_name``;
+        ``already_active``).
+        """
+        t = now_us(now)
+        entry = lookup_controller(self._controllers, controller)
+        check_text("participant", participant)
+        with self._store.transaction() as db:
+            mandate = record_mandate(
+                db, keys=self._evidence, audit=self._audit, t=t,
+                verified_for_us=self._policy.verified_for // MICROSECOND, months=self._mandate_months,
+                participant=participant, controller=entry, scopes=scopes, template_version=template_version,
+                text=text, evidence=evidence, signer_name=signer_name)
+        log.info("participant %s signed mandate %s", participant[:8], mandate.id[:8])
+        return mandate
+
+    def revoke_mandate(self, mandate_id: str, *, reason: str, now: datetime | None = None) -> Mandate:
+        """Revoke a mandate: its draft and queued requests are cancelled, and so are those sent
+        already, which are flagged for a notice (``pending_notices``): ``withdraw_from_filing``
+        for a queued one (the lawyer has it in an export), ``notify_controller`` for one the
+        controller received. Fulfilled and resolved requests are left as they are. ``reason``
+        (free text) is stored sealed. Revoking a revoked mandate returns it unchanged.
+        UnknownMandate if there is no such mandate.
+        """
+        t = now_us(now)
+        with self._store.transaction() as db:
+            mandate = load_mandate(db, mandate_id)
+            if mandate.revoked_at is not None:
+                return mandate
+            outcome = cancel_for_revocation(db, audit=self._audit, keys=self._evidence, t=t, on=from_us(t).date(),
+                                            mandate_id=mandate.id, holidays=self._holidays)
+            revoked = revoke_mandate(db, keys=self._evidence, audit=self._audit, t=t, mandate_id=mandate.id,
+                                     reason=reason, outcome=outcome)
+        log.info("mandate %s revoked; %d request(s) cancelled", revoked.id[:8], len(outcome["cancelled"]))
+        return revoked
+
+    def mandate(self, mandate_id: str) -> Mandate:
+        """A mandate by id (UnknownMandate if none)."""
+        with self._store.read() as db:
+            return load_mandate(db, mandate_id)
+
+    def mandates(self, participant: str) -> list[Mandate]:
+        """A participant's mandates, active or not, oldest first."""
+        with self._store.read() as db:
+            return participant_mandates(db, participant)
+
+    def mandate_evidence(self, mandate_id: str) -> MandateEvidence:
+        """A mandate with its sealed evidence opened (signer name, IP, user agent, text) and
+        checked against its audit-log entry (``intact``). For the lawyer or a court; never log it."""
+        with self._store.read() as db:
+            return mandate_evidence(db, self._evidence, self._audit, mandate_id)
+
+    # ---- the audit log -------------------------------------------------------------------
+    @property
+    def audit_public_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key that checks the audit log's signed heads."""
+        return self._audit.signer.public_key
+
+    @property
+    def audit_public_key_pem(self) -> str:
+        """The same public key as PEM."""
+        return self._audit.signer.public_key_pem
+
+    def verify_audit_log(self, *, heads: Iterable[TreeHead] = ()) -> AuditReport:
+        """Recompute the hash chain and check it against every signed checkpoint and against
+        ``heads`` (tree heads kept elsewhere, e.g. from export manifests): see ``audit``."""
+        with self._store.read() as db:
+            return self._audit.verify(db, heads)
+
+    def checkpoint_audit_log(self, *, now: datetime | None = None) -> TreeHead:
+        """Sign the log's current Merkle root (the latest head if nothing changed since).
+        Call it periodically too (a scheduler), and keep the heads somewhere else as well."""
+        t = now_us(now)
+        with self._store.transaction() as db:
+            return self._audit.checkpoint(db, t)
+
+    def audit_tree_head(self) -> TreeHead | None:
+        """The latest signed checkpoint, or None."""
+        with self._store.read() as db:
+            return self._audit.latest_head(db)
+
+    def audit_entry(self, seq: int) -> AuditEntry:
+        """The entry with this seq (LookupError if there is none)."""
+        with self._store.read() as db:
+            entry = self._audit.entry(db, seq)
+        if entry is None:
+            raise LookupError("no audit-log entry with that seq")
+        return entry
+
+    def audit_entries(self, *, participant: str | None = None, ref: str | None = None) -> list[AuditEntry]:
+        """The entries about a participant and/or a mandate, request or batch id (all: neither)."""
+        with self._store.read() as db:
+            return self._audit.entries(db, participant=participant, ref=ref)
+
+    def audit_inclusion_proof(self, seq: int, *, tree_size: int | None = None) -> InclusionProof:
+        """The proof that entry ``seq`` is in the tree of ``tree_size`` entries (default: the
+        latest checkpoint's). Check it with ``audit.verify_entry``."""
+        with self._store.read() as db:
+            if tree_size is None:
+                head = self._audit.latest_head(db)
+                if head is None:
+                    raise ValueError("no checkpoint yet: call checkpoint_audit_log() first")
+                tree_size = head.tree_size
+            return self._audit.inclusion_proof(db, seq, tree_size)
+
+    def audit_consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """The proof that the log of ``old_size`` entries is a prefix of the log of
+        ``new_size`` (default: the latest checkpoint's size)."""
+        with self._store.read() as db:
+            if new_size is None:
+                head = self._audit.latest_head(db)
+                if head is None:
+                    raise ValueError("no checkpoint yet: call checkpoint_audit_log() first")
+                new_size = head.tree_size
+            return self._audit.consistency_proof(db, old_size, new_size)
+
+    # ---- the collective request ----------------------------------------------------------
+    def prepare_batch(self, controller: str, *, filing_date: date, scope: str = "gdpr_access_art15",
+                      now: datetime | None = None) -> Batch:
+        """One draft request per participant with an active mandate for ``controller`` covering
+        ``scope`` on ``filing_date`` and no open request of that kind (see ``batches``).
+        UnknownController, InvalidMandate (scope), BatchError (``empty``)."""
+        t = now_us(now)
+        entry = lookup_controller(self._controllers, controller)
+        with self._store.transaction() as db:
+            batch = prepare_batch(db, audit=self._audit, keys=self._evidence, t=t, today=from_us(t).date(),
+                                  controller=entry, scope=scope, filing_date=filing_date)
+        log.info("batch %s prepared for %s: %d request(s)", batch.id[:8], entry.key, batch.requests)
+        return batch
+
+    def batch(self, batch_id: str) -> Batch:
+        """A batch by id (BatchError ``unknown_batch`` if none)."""
+        with self._store.read() as db:
+            return load_batch(db, batch_id)
+
+    def export_batch(self, batch: Batch | str, out_dir: str | os.PathLike[str], *,
+                     now: datetime | None = None) -> Export:
+        """Write what the lawyer files into the new folder ``out_dir``: ``participants.csv`` and
+        ``manifest.json`` (see ``batches``). The requests move to ``queued``; the export is
+        logged and a checkpoint signed. BatchError: ``exists``, ``no_folder``,
+        ``already_exported``, ``empty``, ``unknown_batch``."""
+        t = now_us(now)
+        batch_id = batch.id if isinstance(batch, Batch) else batch
+        target = Path(out_dir)
+        with self._store.read() as db:
+            entry = lookup_controller(self._controllers, load_batch(db, batch_id).controller)
+        written: Path | None = None
+        try:
+            with self._store.transaction() as db:
+                export = export_batch(db, audit=self._audit, keys=self._evidence, open_phone=self._keys.open_phone,
+                                      t=t, today=from_us(t).date(), controller=entry, batch_id=batch_id,
+                                      out_dir=target, holidays=self._holidays)
+                written = export.path
+        except BaseException:
+            if written is not None:  # the folder is in place but the commit failed: take it away
+                shutil.rmtree(written, ignore_errors=True)
+            raise
+        log.info("batch %s exported: %d request(s)", export.batch[:8], export.requests)
+        return export
+
+    @staticmethod
+    def _day(value: object, name: str) -> date:
+        """A calendar date argument (a datetime is refused: its day depends on a time zone)."""
+        if isinstance(value, datetime) or not isinstance(value, date):
+            raise TypeError(f"{name} must be a datetime.date")
+        return value
+
+    def request(self, request_id: str, *, now: datetime | None = None) -> RequestRecord:
+        """A request by id, with its due date as of ``now`` (UnknownRequest if none)."""
+        today = from_us(now_us(now)).date()
+        with self._store.read() as db:
+            return load_request(db, request_id, today=today, holidays=self._holidays)
+
+    def requests(self, *, batch: str | None = None, participant: str | None = None, controller: str | None = None,
+                 state: str | None = None, now: datetime | None = None) -> list[RequestRecord]:
+        """The requests matching every filter given, by id."""
+        today = from_us(now_us(now)).date()
+        clauses, args = ["1 = 1"], []
+        for column, value in (("batch", batch), ("participant", participant), ("controller", controller),
+                              ("state", state)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        with self._store.read() as db:
+            return select_requests(db, " AND ".join(clauses), tuple(args), today=today, holidays=self._holidays)
+
+    def request_history(self, request_id: str) -> list[RequestEvent]:
+        """Every state change of a request, oldest first (notes opened: do not log them)."""
+        with self._store.read() as db:
+            record = load_request(db, request_id, today=date(2000, 1, 1), holidays=None)  # UnknownRequest if none
+            return request_history(db, self._evidence, record.id)
+
+    def transition_request(self, request_id: str, to_state: str, *, now: datetime | None = None,
+                           on: date | None = None, note: str | None = None) -> RequestRecord:
+        """Move a request to ``to_state`` (see ``requests`` for the table and the dates).
+
+        ``on``: the date it happened (the controller received it, announced the extension,
+        asked for information, ...), default the UTC date of ``now``. ``note``: free text,
+        stored sealed. IllegalTransition (nothing changes) if the move is not allowed;
+        ExtensionTooLate for an extension announced after the first month.
+        """
+        t = now_us(now)
+        day = from_us(t).date() if on is None else self._day(on, "on")
+        with self._store.transaction() as db:
+            return transition(db, audit=self._audit, keys=self._evidence, t=t, request_id=request_id,
+                              to_state=to_state, on=day, note=note, holidays=self._holidays)
+
+    def overdue(self, today: date) -> list[RequestRecord]:
+        """Requests waiting for an answer (sent or extended) whose due date is before ``today``."""
+        day = self._day(today, "today")
+        states = ", ".join(f"'{s}'" for s in sorted(CLOCK_RUNNING_STATES))
+        with self._store.read() as db:
+            waiting = select_requests(db, f"state IN ({states})", (), today=day, holidays=self._holidays)
+        return [r for r in waiting if r.due_on is not None and r.due_on < day]
+
+    def mark_overdue(self, today: date, *, now: datetime | None = None) -> list[RequestRecord]:
+        """Move every request ``overdue(today)`` lists to ``overdue``; the requests moved."""
+        t = now_us(now)
+        day = self._day(today, "today")
+        moved = []
+        with self._store.transaction() as db:
+            states = ", ".join(f"'{s}'" for s in sorted(CLOCK_RUNNING_STATES))
+            for record in select_requests(db, f"state IN ({states})", (), today=day, holidays=self._holidays):
+                if record.due_on is not None and record.due_on < day:
+                    moved.append(transition(db, audit=self._audit, keys=self._evidence, t=t, request_id=record.id,
+                                            to_state="overdue", on=day, note=None, holidays=self._holidays))
+        return moved
+
+    def request_summary(self, controller: str | None = None) -> dict[str, int]:
+        """How many requests are in each state (every state listed), for one controller or all."""
+        if controller is not None:
+            lookup_controller(self._controllers, controller)
+        with self._store.read() as db:
+            return summary(db, controller)
+
+    def pending_notices(self, controller: str | None = None, *, now: datetime | None = None) -> list[RequestRecord]:
+        """Cancelled requests whose revocation SOMI must still pass on (``notice``): take the
+        person out of a filing (``withdraw_from_filing``) or tell the controller
+        (``notify_controller``); then call ``mark_notice_sent``."""
+        today = from_us(now_us(now)).date()
+        clauses, args = "notice IS NOT NULL AND notice_sent_us IS NULL", tuple[str, ...]()
+        if controller is not None:
+            clauses, args = clauses + " AND controller = ?", (controller,)
+        with self._store.read() as db:
+            return select_requests(db, clauses, args, today=today, holidays=self._holidays)
+
+    def mark_notice_sent(self, request_id: str, *, now: datetime | None = None) -> RequestRecord:
+        """Record that the revocation notice of a request was passed on (logged)."""
+        t = now_us(now)
+        with self._store.transaction() as db:
+            record = load_request(db, request_id, today=from_us(t).date(), holidays=self._holidays)
+            if record.notice is None:
+                raise ValueError("this request has no notice to send")
+            if record.notice_sent_at is None:
+                db.execute("UPDATE requests SET notice_sent_us = ? WHERE id = ?", (t, record.id))
+                self._audit.append(db, "notice_sent", t, participant=record.participant, ref=record.id, payload={
+                    "request": record.id, "controller": record.controller, "notice": record.notice,
+                    "sent_at": iso(t)})
+            return load_request(db, record.id, today=from_us(t).date(), holidays=self._holidays)

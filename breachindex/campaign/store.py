@@ -92,6 +92,132 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX identity_checks_by_participant ON identity_checks (participant, checked_us)",
     )),
+    Migration(2, "audit log and signed checkpoints, mandates, batches, requests and their history", (
+        # the hash-chained log of every change of state (see audit.py); append-only
+        """CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            at_us BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            participant TEXT,
+            ref TEXT,
+            payload TEXT NOT NULL,
+            prev_hash BLOB NOT NULL,
+            entry_hash BLOB NOT NULL
+        )""",
+        "CREATE INDEX audit_log_by_participant ON audit_log (participant)",
+        "CREATE INDEX audit_log_by_ref ON audit_log (ref)",
+        # signed tree heads over the log (see treehead.py); append-only
+        """CREATE TABLE audit_checkpoints (
+            id INTEGER PRIMARY KEY,
+            tree_size BIGINT NOT NULL,
+            root_hash BLOB NOT NULL,
+            signed_us BIGINT NOT NULL,
+            key_id BLOB NOT NULL,
+            signature BLOB NOT NULL
+        )""",
+        # a guard against mistakes, not against an attacker (who drops it): verification is the proof.
+        # (SQLite syntax; a PostgreSQL store revokes UPDATE and DELETE instead.)
+        """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+        """CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+        # the name the ID check confirmed, when the provider gives one (sealed, see sealing.py)
+        "ALTER TABLE identity_checks ADD COLUMN name_sealed BLOB",
+        # the exact texts signed, sealed, one row per distinct text
+        """CREATE TABLE mandate_texts (
+            sha256 TEXT PRIMARY KEY,
+            text_sealed BLOB NOT NULL
+        )""",
+        # a signed mandate and its evidence; never deleted, never reused
+        """CREATE TABLE mandates (
+            id TEXT PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES participants (id),
+            controller TEXT NOT NULL,
+            template_version TEXT NOT NULL,
+            text_sha256 TEXT NOT NULL REFERENCES mandate_texts (sha256),
+            signed_us BIGINT NOT NULL,
+            ends_us BIGINT NOT NULL,
+            signer_name_sealed BLOB NOT NULL,
+            name_source TEXT NOT NULL CHECK (name_source IN ('signed', 'identity_check')),
+            ip_sealed BLOB NOT NULL,
+            ip_lookup TEXT NOT NULL,
+            user_agent_sealed BLOB NOT NULL,
+            consents TEXT NOT NULL,
+            verified_us BIGINT NOT NULL,
+            identity_check INTEGER NOT NULL REFERENCES identity_checks (id),
+            evidence_mac TEXT NOT NULL,
+            log_seq BIGINT NOT NULL,
+            log_hash BLOB NOT NULL,
+            revoked_us BIGINT,
+            revocation_sealed BLOB
+        )""",
+        "CREATE INDEX mandates_by_participant ON mandates (participant, controller)",
+        "CREATE INDEX mandates_by_controller ON mandates (controller, signed_us)",
+        "CREATE INDEX mandates_by_ip ON mandates (ip_lookup)",
+        """CREATE TABLE mandate_scopes (
+            mandate TEXT NOT NULL REFERENCES mandates (id),
+            scope TEXT NOT NULL,
+            PRIMARY KEY (mandate, scope)
+        )""",
+        "CREATE INDEX mandate_scopes_by_scope ON mandate_scopes (scope, mandate)",
+        # a collective request to one controller, filed on one date
+        """CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            controller TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            filing_date TEXT NOT NULL,
+            created_us BIGINT NOT NULL,
+            exported_us BIGINT,
+            export_name TEXT,
+            tree_size BIGINT
+        )""",
+        # one participant's request in a batch, and where it stands
+        """CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            batch TEXT NOT NULL REFERENCES batches (id),
+            participant TEXT NOT NULL REFERENCES participants (id),
+            mandate TEXT NOT NULL REFERENCES mandates (id),
+            controller TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('draft', 'queued', 'sent', 'extended', 'needs_input', 'fulfilled',
+                'partially_fulfilled', 'refused', 'overdue', 'admonished', 'complaint_filed', 'complaint_resolved',
+                'closed', 'cancelled')),
+            created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL,
+            received_on TEXT,
+            extension_on TEXT,
+            notice TEXT CHECK (notice IN ('withdraw_from_filing', 'notify_controller')),
+            notice_sent_us BIGINT
+        )""",
+        "CREATE INDEX requests_by_state ON requests (controller, state)",
+        "CREATE INDEX requests_by_mandate ON requests (mandate)",
+        "CREATE INDEX requests_by_participant ON requests (participant, controller, scope)",
+        "CREATE INDEX requests_by_batch ON requests (batch)",
+        # every state change of a request (the note, free text, sealed)
+        """CREATE TABLE request_events (
+            id INTEGER PRIMARY KEY,
+            request TEXT NOT NULL REFERENCES requests (id),
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            at_us BIGINT NOT NULL,
+            on_date TEXT NOT NULL,
+            note_sealed BLOB,
+            log_seq BIGINT NOT NULL
+        )""",
+        "CREATE INDEX request_events_by_request ON request_events (request, id)",
+        # time spent waiting for information the controller asked for
+        """CREATE TABLE request_pauses (
+            id INTEGER PRIMARY KEY,
+            request TEXT NOT NULL REFERENCES requests (id),
+            started_on TEXT NOT NULL,
+            ended_on TEXT
+        )""",
+        "CREATE INDEX request_pauses_by_request ON request_pauses (request, id)",
+    )),
 )
 
 

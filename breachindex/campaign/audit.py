@@ -1,0 +1,380 @@
+"""The tamper-evident audit log: every change of state, hash-chained, with signed checkpoints.
+
+Each entry is a row of ``audit_log``: ``seq`` (1, 2, 3, ... without gaps), ``at_us`` (when),
+``kind`` (one of ``KINDS``), ``participant`` and ``ref`` (the ids it is about: a participant
+id, a mandate, request or batch id; never a number or a name), ``payload`` (canonical JSON),
+``prev_hash`` and ``entry_hash``. An entry's bytes (its *body*) are the canonical JSON of::
+
+    {"at_us": ..., "kind": ..., "participant": ..., "payload": {...}, "ref": ..., "seq": ...}
+
+Canonical JSON: keys sorted, no whitespace, ASCII only (``\\u`` escapes), integers, strings,
+booleans, null, lists and objects; floats are refused (their text is not unique).
+``entry_hash = SHA-256(prev_hash || body)``, ``prev_hash`` being the previous entry's hash
+(32 zero bytes for entry 1). Payloads hold ids, codes of state, ISO-8601 UTC times, SHA-256
+digests and keyed MACs of personal data (``sealing``), never the data itself.
+
+What it proves. ``verify`` recomputes the chain and names the first entry that was edited
+(its hash no longer matches), removed (a gap in ``seq``, or a broken link) or moved. The
+chain alone cannot stop someone with write access from rewriting a whole suffix and
+recomputing every hash after it, or from cutting the last entries off. Signed checkpoints
+(``audit_checkpoints``: tree size, RFC 6962 Merkle root over the entry bodies, time, Ed25519
+signature, see ``treehead``) close that gap up to the latest checkpoint: a log shorter than
+a checkpoint has been truncated, and a rewritten range no longer hashes to the signed root.
+Entries after the latest checkpoint can still be cut off unnoticed unless a newer tree head
+was kept elsewhere: every batch export carries one (``verify(heads=...)`` checks the log
+against heads kept off-site), and ``checkpoint_interval`` adds one at least that often.
+
+An inclusion proof shows a third party that one entry is in the log a signed head covers,
+without the rest of the log: ``verify_entry`` needs only the entry's body, the proof, the
+head and the foundation's public key.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .clock import from_us
+from .merkle import (
+    RootBuilder,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_of,
+    verify_consistency,
+    verify_inclusion,
+)
+from .treehead import AuditSigner, TreeHead, key_id_of
+
+__all__ = [
+    "AuditEntry",
+    "AuditLog",
+    "AuditReport",
+    "ConsistencyProof",
+    "GENESIS_HASH",
+    "InclusionProof",
+    "KINDS",
+    "canonical_json",
+    "entry_body",
+    "verify_entry",
+]
+
+#: the prev_hash of entry 1
+GENESIS_HASH = bytes(32)
+
+#: every kind of entry, i.e. every change of state the campaign records
+KINDS: frozenset[str] = frozenset({
+    "verification_confirmed",   # a participant confirmed a one-time code
+    "identity_check_recorded",  # an ID-check outcome was recorded (directly or by webhook)
+    "participant_unlocked",     # an operator cleared a number's lock
+    "mandate_signed",
+    "mandate_revoked",
+    "batch_prepared",
+    "request_created",          # a request in draft, in a batch
+    "request_transition",       # a request changed state
+    "notice_sent",              # SOMI told the controller (or the filing lawyer) of a revocation
+    "batch_exported",
+})
+
+
+def _check_json(value: Any, depth: int = 0) -> None:
+    if depth > 16:
+        raise ValueError("an audit payload is nested too deeply")
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, float):
+        raise ValueError("an audit payload may not hold floats (their text is not canonical)")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_json(item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError("audit payload keys must be str")
+            _check_json(item, depth + 1)
+        return
+    raise ValueError(f"an audit payload may not hold a {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical JSON text of a value (sorted keys, no spaces, ASCII, no floats)."""
+    _check_json(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def entry_body(seq: int, at_us: int, kind: str, participant: str | None, ref: str | None,
+               payload: Mapping[str, Any]) -> bytes:
+    """The bytes an entry's hash and its Merkle leaf are computed over."""
+    return canonical_json({"seq": seq, "at_us": at_us, "kind": kind, "participant": participant, "ref": ref,
+                           "payload": dict(payload)}).encode("ascii")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of the audit log (``payload`` holds no personal data, see the module doc)."""
+
+    seq: int
+    at_us: int
+    kind: str
+    participant: str | None
+    ref: str | None
+    payload: dict[str, Any] = field(repr=False, hash=False)
+    prev_hash: bytes = field(repr=False)
+    entry_hash: bytes
+
+    @property
+    def at(self) -> datetime:
+        return from_us(self.at_us)
+
+    @property
+    def body(self) -> bytes:
+        """The canonical bytes of the entry (the Merkle leaf data)."""
+        return entry_body(self.seq, self.at_us, self.kind, self.participant, self.ref, self.payload)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The outcome of ``Campaign.verify_audit_log``.
+
+    ``ok``: nothing is wrong. ``entries``: how many entries the log holds. ``first_bad``: the
+    seq of the first entry edited, removed, moved or cut off (for a rewritten range that only
+    a checkpoint reveals: the first seq of that range), else None. ``problem``: what is wrong,
+    in words. ``checkpoints``: how many signed heads were checked. ``bad_checkpoint``: the id
+    of a stored checkpoint whose signature does not hold (0 for a head passed in), else None.
+    """
+
+    ok: bool
+    entries: int
+    first_bad: int | None = None
+    problem: str | None = None
+    checkpoints: int = 0
+    bad_checkpoint: int | None = None
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """An RFC 6962 audit path: entry ``leaf_index + 1`` is in the tree of ``tree_size`` entries."""
+
+    leaf_index: int
+    tree_size: int
+    path: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"leaf_index": self.leaf_index, "tree_size": self.tree_size, "path": [p.hex() for p in self.path]}
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """An RFC 6962 consistency proof: the log of ``old_size`` is a prefix of that of ``new_size``."""
+
+    old_size: int
+    new_size: int
+    path: tuple[bytes, ...]
+
+    def verify(self, old: TreeHead, new: TreeHead) -> bool:
+        """True if the proof links the two heads (check their signatures separately)."""
+        return (old.tree_size == self.old_size and new.tree_size == self.new_size
+                and verify_consistency(self.old_size, self.new_size, self.path, old.root_hash, new.root_hash))
+
+
+def verify_entry(body: bytes, proof: InclusionProof, head: TreeHead, public_key: bytes) -> bool:
+    """A third party's check: ``body`` (an entry's canonical bytes) is entry ``proof.leaf_index
+    + 1`` of the log ``head`` covers, and ``head`` is signed by ``public_key`` (raw Ed25519)."""
+    try:
+        seq = json.loads(body)["seq"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return (seq == proof.leaf_index + 1 and proof.tree_size == head.tree_size and head.verify(public_key)
+            and verify_inclusion(leaf_hash(body), proof.leaf_index, proof.tree_size, proof.path, head.root_hash))
+
+
+_ROW = "SELECT seq, at_us, kind, participant, ref, payload, prev_hash, entry_hash FROM audit_log"
+
+
+def _entry_of(row: tuple[Any, ...]) -> AuditEntry:
+    """An entry from its row; ValueError if the payload is not canonical JSON of an object."""
+    seq, at_us, kind, participant, ref, payload_text, prev_hash, entry_hash = row
+    payload = json.loads(payload_text)
+    if not isinstance(payload, dict) or canonical_json(payload) != payload_text:
+        raise ValueError("the payload is not canonical JSON of an object")
+    return AuditEntry(int(seq), int(at_us), str(kind), participant, ref, payload, bytes(prev_hash), bytes(entry_hash))
+
+
+class AuditLog:
+    """The audit log of one store: appends, checkpoints, verification and proofs.
+
+    ``signer`` signs checkpoints; ``trusted_keys`` (raw Ed25519 public keys) are also accepted
+    when verifying (earlier keys, after a rotation). ``checkpoint_interval_us``: an append
+    that finds the latest checkpoint older than this signs a new one in the same transaction
+    (None: only ``checkpoint`` and exports sign).
+    """
+
+    def __init__(self, signer: AuditSigner, *, trusted_keys: Iterable[bytes] = (),
+                 checkpoint_interval_us: int | None = None) -> None:
+        self.signer = signer
+        self._trusted = {signer.key_id: signer.public_key}
+        for public_key in trusted_keys:
+            if len(public_key) != 32:
+                raise ValueError("a trusted audit key is a raw 32-byte Ed25519 public key")
+            self._trusted[key_id_of(public_key)] = bytes(public_key)
+        if checkpoint_interval_us is not None and checkpoint_interval_us <= 0:
+            raise ValueError("the checkpoint interval must be positive")
+        self._interval = checkpoint_interval_us
+
+    # ---- writing -----------------------------------------------------------------------
+    def append(self, db: sqlite3.Connection, kind: str, at_us: int, *, participant: str | None = None,
+               ref: str | None = None, payload: Mapping[str, Any]) -> AuditEntry:
+        """Append an entry in the caller's transaction (so it commits with the change it records)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown audit entry kind {kind!r}")
+        text = canonical_json(dict(payload))
+        row = db.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (1, GENESIS_HASH) if row is None else (int(row[0]) + 1, bytes(row[1]))
+        body = entry_body(seq, at_us, kind, participant, ref, payload)
+        digest = hashlib.sha256(prev + body).digest()
+        db.execute("INSERT INTO audit_log (seq, at_us, kind, participant, ref, payload, prev_hash, entry_hash) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (seq, at_us, kind, participant, ref, text, prev, digest))
+        if self._interval is not None:
+            latest = db.execute("SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+            if latest is None or at_us - int(latest[0]) >= self._interval:
+                self.checkpoint(db, at_us)
+        return AuditEntry(seq, at_us, kind, participant, ref, dict(payload), prev, digest)
+
+    def checkpoint(self, db: sqlite3.Connection, at_us: int) -> TreeHead:
+        """Sign the current root and store it; the latest head if nothing was added since."""
+        leaves = self._leaves(db)
+        if not leaves:
+            raise ValueError("the audit log is empty: nothing to sign")
+        latest = self.latest_head(db)
+        if latest is not None and latest.tree_size == len(leaves) and latest.key_id == self.signer.key_id:
+            return latest
+        head = self.signer.sign(len(leaves), root_of(leaves), at_us)
+        db.execute("INSERT INTO audit_checkpoints (tree_size, root_hash, signed_us, key_id, signature) "
+                   "VALUES (?, ?, ?, ?, ?)", (head.tree_size, head.root_hash, head.timestamp_us,
+                                              bytes.fromhex(head.key_id), head.signature))
+        return head
+
+    # ---- reading -----------------------------------------------------------------------
+    def _rows(self, db: sqlite3.Connection, upto: int | None = None) -> Iterator[tuple[Any, ...]]:
+        if upto is None:
+            yield from db.execute(f"{_ROW} ORDER BY seq")
+        else:
+            yield from db.execute(f"{_ROW} WHERE seq <= ? ORDER BY seq", (upto,))
+
+    def _leaves(self, db: sqlite3.Connection, upto: int | None = None) -> list[bytes]:
+        return [leaf_hash(_entry_of(row).body) for row in self._rows(db, upto)]
+
+    def entry(self, db: sqlite3.Connection, seq: int) -> AuditEntry | None:
+        row = db.execute(f"{_ROW} WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else _entry_of(row)
+
+    def entries(self, db: sqlite3.Connection, *, participant: str | None = None,
+                ref: str | None = None) -> list[AuditEntry]:
+        """The entries about a participant and/or a ref, in order."""
+        if participant is None and ref is None:
+            return [_entry_of(row) for row in self._rows(db)]
+        clauses, args = [], []
+        for column, value in (("participant", participant), ("ref", ref)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        return [_entry_of(row) for row in db.execute(f"{_ROW} WHERE {' AND '.join(clauses)} ORDER BY seq", args)]
+
+    def size(self, db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0])
+
+    def _checkpoint_rows(self, db: sqlite3.Connection) -> list[tuple[int, TreeHead | None]]:
+        """The stored checkpoints, oldest first, with their ids (None: a row too damaged to read)."""
+        found: list[tuple[int, TreeHead | None]] = []
+        for row in db.execute("SELECT id, tree_size, root_hash, signed_us, signature, key_id FROM audit_checkpoints "
+                              "ORDER BY id"):
+            try:
+                head: TreeHead | None = TreeHead(int(row[1]), bytes(row[2]), int(row[3]), bytes(row[4]),
+                                                 bytes(row[5]).hex())
+            except (TypeError, ValueError):
+                head = None
+            found.append((int(row[0]), head))
+        return found
+
+    def heads(self, db: sqlite3.Connection) -> list[tuple[int, TreeHead]]:
+        """The stored checkpoints that can be read, oldest first, with their ids."""
+        return [(checkpoint_id, head) for checkpoint_id, head in self._checkpoint_rows(db) if head is not None]
+
+    def latest_head(self, db: sqlite3.Connection) -> TreeHead | None:
+        heads = self.heads(db)
+        return heads[-1][1] if heads else None
+
+    # ---- proofs ------------------------------------------------------------------------
+    def inclusion_proof(self, db: sqlite3.Connection, seq: int, tree_size: int) -> InclusionProof:
+        if not 1 <= seq <= tree_size:
+            raise ValueError("the entry is not within that tree size")
+        leaves = self._leaves(db, tree_size)
+        if len(leaves) != tree_size:
+            raise ValueError("the audit log has fewer entries than that tree size")
+        return InclusionProof(seq - 1, tree_size, tuple(inclusion_proof(seq - 1, leaves)))
+
+    def consistency_proof(self, db: sqlite3.Connection, old_size: int, new_size: int) -> ConsistencyProof:
+        leaves = self._leaves(db, new_size)
+        if len(leaves) != new_size:
+            raise ValueError("the audit log has fewer entries than the new tree size")
+        return ConsistencyProof(old_size, new_size, tuple(consistency_proof(old_size, leaves)))
+
+    # ---- verification ------------------------------------------------------------------
+    def verify(self, db: sqlite3.Connection, heads: Iterable[TreeHead] = ()) -> AuditReport:
+        """Recompute the chain and check it against every stored checkpoint and ``heads``."""
+        total = self.size(db)
+        candidates: list[tuple[int, TreeHead | None]] = [*self._checkpoint_rows(db), *((0, head) for head in heads)]
+        bad_checkpoint: int | None = None
+        signed: list[TreeHead] = []
+        for checkpoint_id, head in candidates:
+            public_key = None if head is None else self._trusted.get(head.key_id)
+            if head is None or public_key is None or not head.verify(public_key):
+                bad_checkpoint = checkpoint_id if bad_checkpoint is None else bad_checkpoint
+            else:
+                signed.append(head)
+        signed.sort(key=lambda h: h.tree_size)
+        problems: list[tuple[int, str]] = []
+        builder, prev, expected, pending, covered = RootBuilder(), GENESIS_HASH, 1, 0, 0
+        for row in self._rows(db):
+            seq = int(row[0])
+            if seq != expected:
+                problems.append((expected, f"entry {expected} is missing or out of place"))
+                break
+            try:
+                body = _entry_of(row).body
+                stored_prev, stored_hash = bytes(row[6]), bytes(row[7])
+            except (TypeError, ValueError):
+                problems.append((seq, f"entry {seq} was edited: it is not a well-formed entry"))
+                break
+            if not hmac.compare_digest(stored_prev, prev):
+                problems.append((seq, f"entry {seq} does not link to entry {seq - 1}: one was removed, moved or "
+                                      "edited"))
+                break
+            if not hmac.compare_digest(hashlib.sha256(prev + body).digest(), stored_hash):
+                problems.append((seq, f"entry {seq} was edited: its hash does not match its content"))
+                break
+            prev, expected = stored_hash, expected + 1
+            builder.add(leaf_hash(body))
+            while pending < len(signed) and signed[pending].tree_size == builder.size:
+                head = signed[pending]
+                if not hmac.compare_digest(builder.root(), head.root_hash):
+                    problems.append((covered + 1, f"entries {covered + 1} to {head.tree_size} do not match the "
+                                                  f"signed checkpoint of {head.tree_size} entries: rewritten"))
+                covered, pending = head.tree_size, pending + 1
+        length = expected - 1
+        if not problems and pending < len(signed):
+            problems.append((length + 1, f"the log ends at entry {length} but a signed checkpoint covers "
+                                         f"{signed[-1].tree_size} entries: the last ones were removed"))
+        first = min(problems, default=None)
+        problem = first[1] if first is not None else None
+        if problem is None and bad_checkpoint is not None:
+            problem = "a checkpoint's signature does not hold"
+        return AuditReport(ok=first is None and bad_checkpoint is None, entries=total,
+                           first_bad=None if first is None else first[0], problem=problem,
+                           checkpoints=len(candidates), bad_checkpoint=bad_checkpoint)

@@ -1,0 +1,321 @@
+"""A participant's request to a controller: its state machine, its history and its due date.
+
+States and the moves allowed (``TRANSITIONS``; anything else raises IllegalTransition and
+changes nothing)::
+
+    draft               -> queued | cancelled
+    queued              -> sent | cancelled
+    sent                -> extended | needs_input | fulfilled | partially_fulfilled | refused
+                           | overdue | cancelled
+    extended            -> needs_input | fulfilled | partially_fulfilled | refused | overdue
+                           | cancelled
+    needs_input         -> sent | extended | fulfilled | partially_fulfilled | refused | cancelled
+    partially_fulfilled -> fulfilled | admonished | closed | cancelled
+    refused             -> admonished | closed | cancelled
+    overdue             -> fulfilled | partially_fulfilled | refused | admonished | cancelled
+    admonished          -> fulfilled | partially_fulfilled | refused | complaint_filed | closed
+                           | cancelled
+    complaint_filed     -> complaint_resolved | cancelled
+    fulfilled, complaint_resolved -> closed
+    closed, cancelled   -> (final)
+
+``draft``: in a prepared batch. ``queued``: exported for the lawyer. ``sent``: the controller
+received it (``received_on``: the date it did, default the UTC date of the transition).
+``extended``: the controller announced the two-month extension; that must happen within the
+first month (ExtensionTooLate otherwise, and the request stays as it was). ``overdue``: only
+once the due date has passed (reason ``not_due`` otherwise). ``cancelled``: by an operator,
+or because the participant revoked the mandate (see ``cancel_for_revocation``).
+
+The due date (``gdpr.response_due``) runs from ``received_on``: one month, or three when an
+extension was announced in time (whatever the state: a request back from ``needs_input`` to
+``sent`` keeps an extended date). Waiting for information (``needs_input``): whether the
+clock may stop while the controller waits is narrow ground (the EDPB's access guidelines
+01/2022 accept it only where the controller needs the information, e.g. to identify the data
+subject, and asked without undue delay), and the campaign cannot judge a case. So it records
+every pause (from the ``on`` date the controller asked to the ``on`` date the information
+reached it, both days counted) and moves the due date by the days paused: a request is never
+called overdue too early. ``statutory_due_on`` (no pause) is kept beside it for the lawyer to
+argue. While a pause is open the request is not overdue.
+"""
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import ExtensionTooLate, IllegalTransition, UnknownRequest
+from ..gdpr import HolidaySpec, extension_in_time, extension_notice_due, response_due
+from .audit import AuditLog
+from .clock import from_us
+from .mandates import Mandate
+from .sealing import EvidenceKeys
+
+__all__ = [
+    "CLOCK_RUNNING_STATES",
+    "FINAL_STATES",
+    "NOTICES",
+    "OPEN_STATES",
+    "REQUEST_STATES",
+    "TRANSITIONS",
+    "RequestEvent",
+    "RequestRecord",
+    "cancel_for_revocation",
+    "check_transition",
+    "create_request",
+    "load_request",
+    "request_history",
+    "select_requests",
+    "summary",
+    "transition",
+]
+
+REQUEST_STATES: tuple[str, ...] = (
+    "draft", "queued", "sent", "extended", "needs_input", "fulfilled", "partially_fulfilled", "refused", "overdue",
+    "admonished", "complaint_filed", "complaint_resolved", "closed", "cancelled",
+)
+
+_CANCELLABLE = ("cancelled",)
+TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType({state: frozenset(moves) for state, moves in {
+    "draft": ("queued", *_CANCELLABLE),
+    "queued": ("sent", *_CANCELLABLE),
+    "sent": ("extended", "needs_input", "fulfilled", "partially_fulfilled", "refused", "overdue", *_CANCELLABLE),
+    "extended": ("needs_input", "fulfilled", "partially_fulfilled", "refused", "overdue", *_CANCELLABLE),
+    "needs_input": ("sent", "extended", "fulfilled", "partially_fulfilled", "refused", *_CANCELLABLE),
+    "fulfilled": ("closed",),
+    "partially_fulfilled": ("fulfilled", "admonished", "closed", *_CANCELLABLE),
+    "refused": ("admonished", "closed", *_CANCELLABLE),
+    "overdue": ("fulfilled", "partially_fulfilled", "refused", "admonished", *_CANCELLABLE),
+    "admonished": ("fulfilled", "partially_fulfilled", "refused", "complaint_filed", "closed", *_CANCELLABLE),
+    "complaint_filed": ("complaint_resolved", *_CANCELLABLE),
+    "complaint_resolved": ("closed",),
+    "closed": (),
+    "cancelled": (),
+}.items()})
+
+#: states a request never leaves
+FINAL_STATES: frozenset[str] = frozenset({"closed", "cancelled"})
+#: states in which a participant counts as having a request in progress (batches skip them)
+OPEN_STATES: frozenset[str] = frozenset(REQUEST_STATES) - FINAL_STATES
+#: states in which the controller's deadline runs (overdue candidates)
+CLOCK_RUNNING_STATES: frozenset[str] = frozenset({"sent", "extended"})
+#: what a revocation asks SOMI to do: take the person out of an exported filing, or tell the controller
+NOTICES: tuple[str, ...] = ("withdraw_from_filing", "notify_controller")
+
+_NOT_YET_SENT = frozenset({"draft", "queued"})
+_LEFT_ALONE_ON_REVOCATION = frozenset({"fulfilled", "complaint_resolved", "closed", "cancelled"})
+_MAX_NOTE = 2000
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """Where a request stands. Dates are calendar dates; instants aware UTC.
+
+    ``due_on``: the last day for the controller's answer, pauses included (None before it
+    was sent); ``statutory_due_on``: the same without pauses. ``paused_days``: days spent
+    waiting for information (an open pause counts to the day the record was read).
+    ``notice``: ``withdraw_from_filing`` or ``notify_controller`` after a revocation, until
+    ``notice_sent_at``.
+    """
+
+    id: str
+    batch: str
+    participant: str
+    mandate: str
+    controller: str
+    scope: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    received_on: date | None
+    extension_on: date | None
+    paused_days: int
+    due_on: date | None
+    statutory_due_on: date | None
+    notice: str | None
+    notice_sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """One state change of a request (``from_state`` None: its creation). ``note`` is the
+    operator's free text, opened (hidden from ``repr``)."""
+
+    from_state: str | None
+    to_state: str
+    at: datetime
+    on: date
+    log_seq: int
+    note: str | None = field(default=None, repr=False)
+
+
+def check_transition(from_state: str, to_state: str) -> None:
+    """IllegalTransition unless the table allows the move; ValueError for an unknown state."""
+    if to_state not in TRANSITIONS or from_state not in TRANSITIONS:
+        raise ValueError(f"a request state is one of {', '.join(REQUEST_STATES)}")
+    if to_state not in TRANSITIONS[from_state]:
+        raise IllegalTransition(from_state, to_state)
+
+
+def _date(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def _paused_days(db: sqlite3.Connection, request_id: str, today: date) -> tuple[int, bool]:
+    """Days paused (both ends counted), and whether a pause is open now."""
+    total, open_now = 0, False
+    for started, ended in db.execute("SELECT started_on, ended_on FROM request_pauses WHERE request = ? ORDER BY id",
+                                     (request_id,)):
+        start = date.fromisoformat(started)
+        end = today if ended is None else date.fromisoformat(ended)
+        open_now = open_now or ended is None
+        total += max(0, (end - start).days + 1)
+    return total, open_now
+
+
+_SELECT = ("SELECT id, batch, participant, mandate, controller, scope, state, created_us, updated_us, received_on, "
+           "extension_on, notice, notice_sent_us FROM requests")
+
+
+def _record_of(db: sqlite3.Connection, row: Any, today: date, holidays: HolidaySpec) -> RequestRecord:
+    received, extension = _date(row[9]), _date(row[10])
+    paused, _ = _paused_days(db, str(row[0]), today)
+    due = statutory = None
+    if received is not None:
+        extended = extension is not None
+        due = response_due(received, extended=extended, holidays=holidays, paused_days=paused)
+        statutory = response_due(received, extended=extended, holidays=holidays)
+    return RequestRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]), str(row[6]),
+                         from_us(int(row[7])), from_us(int(row[8])), received, extension, paused, due, statutory,
+                         row[11], None if row[12] is None else from_us(int(row[12])))
+
+
+def load_request(db: sqlite3.Connection, request_id: object, *, today: date, holidays: HolidaySpec) -> RequestRecord:
+    """The request with this id; UnknownRequest if there is none."""
+    row = None
+    if isinstance(request_id, str) and len(request_id) <= 64:
+        row = db.execute(f"{_SELECT} WHERE id = ?", (request_id,)).fetchone()
+    if row is None:
+        raise UnknownRequest("no such request")
+    return _record_of(db, row, today, holidays)
+
+
+def select_requests(db: sqlite3.Connection, where: str, args: tuple[Any, ...], *, today: date,
+                    holidays: HolidaySpec) -> list[RequestRecord]:
+    """The requests matching a WHERE clause (trusted SQL, values in ``args``), by id."""
+    return [_record_of(db, row, today, holidays) for row in db.execute(f"{_SELECT} WHERE {where} ORDER BY id", args)]
+
+
+def _log_event(db: sqlite3.Connection, audit: AuditLog, keys: EvidenceKeys, t: int, record: Any, from_state: str | None,
+               to_state: str, on: date, note: str | None, extra: Mapping[str, Any]) -> None:
+    request_id, batch, participant, mandate, controller = record
+    note_mac = None if note is None else keys.mac("request_note", {"request": request_id, "note": note})
+    kind = "request_created" if from_state is None else "request_transition"
+    entry = audit.append(db, kind, t, participant=participant, ref=request_id, payload={
+        "request": request_id, "batch": batch, "mandate": mandate, "controller": controller, "from": from_state,
+        "to": to_state, "on": on.isoformat(), "note_mac": note_mac, **extra})
+    db.execute("INSERT INTO request_events (request, from_state, to_state, at_us, on_date, note_sealed, log_seq) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (request_id, from_state, to_state, t, on.isoformat(),
+                None if note is None else keys.seal("request_note", request_id, note), entry.seq))
+
+
+def _check_note(note: object) -> str | None:
+    if note is None:
+        return None
+    if not isinstance(note, str) or not note.strip() or len(note) > _MAX_NOTE:
+        raise ValueError(f"a note is non-empty text of at most {_MAX_NOTE} characters")
+    return note
+
+
+def create_request(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, on: date, batch: str,
+                   mandate: Mandate, scope: str) -> str:
+    """A new request in ``draft`` for a mandate, logged."""
+    request_id = secrets.token_hex(16)
+    db.execute("INSERT INTO requests (id, batch, participant, mandate, controller, scope, state, created_us, "
+               "updated_us) VALUES (?, ?, ?, ?, ?, ?, 'draft', ?, ?)",
+               (request_id, batch, mandate.participant, mandate.id, mandate.controller, scope, t, t))
+    _log_event(db, audit, keys, t, (request_id, batch, mandate.participant, mandate.id, mandate.controller), None,
+               "draft", on, None, {"scope": scope})
+    return request_id
+
+
+def transition(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, request_id: object,
+               to_state: str, on: date, note: object, holidays: HolidaySpec) -> RequestRecord:
+    """Move a request (see the module documentation for the rules), in the caller's transaction."""
+    text = _check_note(note)
+    current = load_request(db, request_id, today=on, holidays=holidays)
+    check_transition(current.state, to_state)
+    paused, _ = _paused_days(db, current.id, on)
+    extra: dict[str, Any] = {}
+    if to_state == "sent" and current.received_on is None:
+        extra["received_on"] = on.isoformat()
+        db.execute("UPDATE requests SET received_on = ? WHERE id = ?", (on.isoformat(), current.id))
+    if to_state == "extended" and current.extension_on is None:
+        if current.received_on is None or on < current.received_on:
+            raise IllegalTransition(current.state, to_state, "not_received",
+                                    "an extension can only be announced for a request the controller received")
+        if not extension_in_time(current.received_on, on, holidays=holidays, paused_days=paused):
+            raise ExtensionTooLate(current.state, extension_notice_due(current.received_on, holidays=holidays,
+                                                                       paused_days=paused))
+        extra["extension_on"] = on.isoformat()
+        db.execute("UPDATE requests SET extension_on = ? WHERE id = ?", (on.isoformat(), current.id))
+    if to_state == "overdue" and (current.due_on is None or not current.due_on < on):
+        raise IllegalTransition(current.state, to_state, "not_due",
+                                f"a request is overdue only after its due date ({current.due_on})")
+    if current.state == "needs_input":
+        started = db.execute("SELECT id, started_on FROM request_pauses WHERE request = ? AND ended_on IS NULL",
+                             (current.id,)).fetchone()
+        if started is not None:
+            if on < date.fromisoformat(started[1]):
+                raise IllegalTransition(current.state, to_state, "bad_date",
+                                        "a pause cannot end before the day it started")
+            db.execute("UPDATE request_pauses SET ended_on = ? WHERE id = ?", (on.isoformat(), started[0]))
+            extra["pause"] = {"from": started[1], "to": on.isoformat()}
+    if to_state == "needs_input":
+        db.execute("INSERT INTO request_pauses (request, started_on) VALUES (?, ?)", (current.id, on.isoformat()))
+    db.execute("UPDATE requests SET state = ?, updated_us = ? WHERE id = ?", (to_state, t, current.id))
+    _log_event(db, audit, keys, t, (current.id, current.batch, current.participant, current.mandate,
+                                    current.controller), current.state, to_state, on, text, extra)
+    return load_request(db, current.id, today=on, holidays=holidays)
+
+
+def cancel_for_revocation(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, on: date,
+                          mandate_id: str, holidays: HolidaySpec) -> dict[str, Any]:
+    """Cancel a revoked mandate's open requests and flag the notices due; what was done."""
+    cancelled: list[str] = []
+    notices: dict[str, str] = {}
+    rows = db.execute("SELECT id, state FROM requests WHERE mandate = ? ORDER BY id", (mandate_id,)).fetchall()
+    for request_id, state in rows:
+        if state in _LEFT_ALONE_ON_REVOCATION:
+            continue
+        transition(db, audit=audit, keys=keys, t=t, request_id=request_id, to_state="cancelled", on=on,
+                   note="the participant revoked the mandate", holidays=holidays)
+        cancelled.append(request_id)
+        if state != "draft":
+            notice = "withdraw_from_filing" if state in _NOT_YET_SENT else "notify_controller"
+            db.execute("UPDATE requests SET notice = ? WHERE id = ?", (notice, request_id))
+            notices[request_id] = notice
+    return {"cancelled": cancelled, "notices": notices}
+
+
+def request_history(db: sqlite3.Connection, keys: EvidenceKeys, request_id: str) -> list[RequestEvent]:
+    rows = db.execute("SELECT from_state, to_state, at_us, on_date, log_seq, note_sealed FROM request_events "
+                      "WHERE request = ? ORDER BY id", (request_id,)).fetchall()
+    return [RequestEvent(r[0], str(r[1]), from_us(int(r[2])), date.fromisoformat(r[3]), int(r[4]),
+                         None if r[5] is None else keys.open("request_note", request_id, bytes(r[5]))) for r in rows]
+
+
+def summary(db: sqlite3.Connection, controller: str | None) -> dict[str, int]:
+    """Requests per state (every state, zeros included), for one controller or all."""
+    counts = dict.fromkeys(REQUEST_STATES, 0)
+    if controller is None:
+        rows = db.execute("SELECT state, COUNT(*) FROM requests GROUP BY state")
+    else:
+        rows = db.execute("SELECT state, COUNT(*) FROM requests WHERE controller = ? GROUP BY state", (controller,))
+    for state, count in rows:
+        counts[str(state)] = int(count)
+    return counts

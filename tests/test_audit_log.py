@@ -1,0 +1,532 @@
+"""The tamper-evident log: RFC 6962 Merkle trees (known vectors and a brute-force model),
+signed tree heads, the hash chain in the store (edit, delete, reorder, truncate, rewrite any
+entry directly in SQLite and verification names it), inclusion and consistency proofs, and
+every change of state of the workflow reaching the log.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from breachindex import Key
+from breachindex.campaign import (
+    AUDIT_KINDS,
+    Campaign,
+    Limits,
+    RecordingSender,
+    TreeHead,
+    sign_webhook,
+    verify_entry,
+)
+from breachindex.campaign.audit import GENESIS_HASH, InclusionProof, canonical_json, entry_body
+from breachindex.campaign.merkle import (
+    EMPTY_ROOT,
+    RootBuilder,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_of,
+    verify_consistency,
+    verify_inclusion,
+)
+from breachindex.campaign.treehead import AuditSigner
+from breachindex.errors import CodeInvalid, MandateRefused
+
+KEY = Key(b"audit log tests secret, 32 bytes")
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+S = timedelta(seconds=1)
+OPEN = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
+              ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
+              ip_failures_per_hour=None)
+TEXT = "Ik machtig SOMI om namens mij inzage te vragen (art. 15 AVG)."
+EVIDENCE = {"ip": "192.0.2.7", "user_agent": "Mozilla/5.0 (test)",
+            "consents": ["privacy_notice_read", "authorise_access_request"]}
+HOOK_SECRET = b"webhook secret for the audit tests"
+
+
+def h(text: str) -> bytes:
+    return bytes.fromhex(text)
+
+
+# ---- RFC 6962 known vectors (the Certificate Transparency test data) --------------------------------
+
+CT_LEAVES = [h(x) for x in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+                            "606162636465666768696a6b6c6d6e6f")]
+CT_ROOTS = [h(x) for x in (
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+)]
+CT_INCLUSION = [  # (leaf index, tree size, audit path)
+    (0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+    (5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+    (2, 3, ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+    (1, 5, ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+]
+CT_CONSISTENCY = [  # (old size, new size, proof)
+    (1, 1, []),
+    (1, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
+    (6, 8, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+    (2, 5, ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+]
+CT_HASHES = [leaf_hash(x) for x in CT_LEAVES]
+
+
+def test_rfc6962_roots():
+    assert EMPTY_ROOT == CT_ROOTS[0] == root_of([])
+    for n in range(1, 9):
+        assert root_of(CT_HASHES[:n]) == CT_ROOTS[n], n
+
+
+def test_rfc6962_inclusion_vectors():
+    for index, size, path in CT_INCLUSION:
+        assert inclusion_proof(index, CT_HASHES[:size]) == [h(p) for p in path]
+        assert verify_inclusion(CT_HASHES[index], index, size, [h(p) for p in path], CT_ROOTS[size])
+        assert not verify_inclusion(CT_HASHES[index], index, size, [h(p) for p in path], CT_ROOTS[size - 1])
+
+
+def test_rfc6962_consistency_vectors():
+    for old, new, path in CT_CONSISTENCY:
+        assert consistency_proof(old, CT_HASHES[:new]) == [h(p) for p in path]
+        assert verify_consistency(old, new, [h(p) for p in path], CT_ROOTS[old], CT_ROOTS[new])
+
+
+# ---- a brute-force model: RFC 6962 section 2.1 written out literally ---------------------------------
+
+def mth(leaves: list[bytes]) -> bytes:
+    n = len(leaves)
+    if n == 0:
+        return hashlib.sha256(b"").digest()
+    if n == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()
+
+
+def model_leaves(n: int) -> list[bytes]:
+    return [hashlib.sha256(b"\x00" + bytes([i, i * 7 % 256, 42])).digest() for i in range(n)]
+
+
+def flip(data: bytes, at: int = 0) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+
+
+def test_roots_match_the_model_for_every_size_to_64():
+    leaves = model_leaves(64)
+    builder = RootBuilder()
+    assert builder.root() == mth([])
+    for n in range(1, 65):
+        builder.add(leaves[n - 1])
+        assert builder.root() == root_of(leaves[:n]) == mth(leaves[:n]), n
+    assert node_hash(leaves[0], leaves[1]) == mth(leaves[:2])
+
+
+def test_every_inclusion_proof_of_every_size_to_33_verifies_and_forgeries_fail():
+    leaves = model_leaves(33)
+    for n in range(1, 34):
+        root = mth(leaves[:n])
+        for i in range(n):
+            path = inclusion_proof(i, leaves[:n])
+            assert verify_inclusion(leaves[i], i, n, path, root), (i, n)
+            assert not verify_inclusion(flip(leaves[i]), i, n, path, root)
+            assert not verify_inclusion(leaves[i], i, n, path, flip(root))
+            if n > 1:
+                assert not verify_inclusion(leaves[i], (i + 1) % n, n, path, root)
+                assert not verify_inclusion(leaves[i], i, n, path[:-1], root)
+                assert not verify_inclusion(leaves[i], i, n, [*path, leaves[0]], root)
+                assert not verify_inclusion(leaves[i], i, n, [flip(path[0]), *path[1:]], root)
+            assert not verify_inclusion(leaves[i], n, n, path, root)  # (the size itself is bound by the signed head)
+
+
+def test_every_consistency_proof_to_20_verifies_and_forgeries_fail():
+    leaves = model_leaves(20)
+    for n in range(1, 21):
+        for m in range(1, n + 1):
+            proof = consistency_proof(m, leaves[:n])
+            old, new = mth(leaves[:m]), mth(leaves[:n])
+            assert verify_consistency(m, n, proof, old, new), (m, n)
+            assert not verify_consistency(m, n, proof, flip(old), new)
+            assert not verify_consistency(m, n, proof, old, flip(new))
+            if proof:
+                assert not verify_consistency(m, n, [flip(proof[0]), *proof[1:]], old, new)
+    with pytest.raises(ValueError):
+        consistency_proof(0, leaves)
+    with pytest.raises(ValueError):
+        inclusion_proof(5, leaves[:5])
+
+
+# ---- signed tree heads ------------------------------------------------------------------------------
+
+def test_a_tree_head_verifies_and_any_change_breaks_it():
+    signer = AuditSigner.from_secret(KEY)
+    head = signer.sign(8, CT_ROOTS[8], 1_740_992_400_000_000)
+    assert head.verify(signer.public_key)
+    assert TreeHead.from_json(json.loads(json.dumps(head.to_json()))) == head
+    for changed in (TreeHead(7, head.root_hash, head.timestamp_us, head.signature, head.key_id),
+                    TreeHead(8, flip(head.root_hash), head.timestamp_us, head.signature, head.key_id),
+                    TreeHead(8, head.root_hash, head.timestamp_us + 1, head.signature, head.key_id),
+                    TreeHead(8, head.root_hash, head.timestamp_us, flip(head.signature), head.key_id)):
+        assert not changed.verify(signer.public_key)
+    other = AuditSigner(Ed25519PrivateKey.generate())
+    assert not head.verify(other.public_key)
+    assert "signature" not in repr(head) and KEY.fingerprint not in repr(signer)
+    # third parties can use the PEM with any Ed25519 implementation
+    public = serialization.load_pem_public_key(signer.public_key_pem.encode())
+    assert isinstance(public, Ed25519PublicKey)
+    public.verify(head.signature, head.message())
+    with pytest.raises(ValueError):
+        TreeHead.from_json({"tree_size": 1})
+
+
+def test_the_audit_key_derives_from_the_secret_and_can_be_separate(tmp_path):
+    sender = RecordingSender()
+    with Campaign(tmp_path / "a.db", secret=KEY, sender=sender) as a, \
+            Campaign(tmp_path / "b.db", secret=KEY, sender=sender) as b, \
+            Campaign(tmp_path / "c.db", secret=Key.generate(), sender=sender) as c:
+        assert a.audit_public_key == b.audit_public_key != c.audit_public_key
+        assert a.audit_public_key == AuditSigner.from_secret(KEY).public_key
+        assert "BEGIN PUBLIC KEY" in a.audit_public_key_pem
+    own = Ed25519PrivateKey.generate()
+    with Campaign(tmp_path / "d.db", secret=KEY, sender=sender, audit_key=own) as d:
+        assert d.audit_public_key == AuditSigner(own).public_key
+
+
+def test_canonical_json():
+    assert canonical_json({"b": 1, "a": [True, None, "é"]}) == '{"a":[true,null,"\\u00e9"],"b":1}'
+    for bad in ({"x": 1.5}, {1: "x"}, {"x": b"bytes"}, {"x": float("nan")}):
+        with pytest.raises(ValueError):
+            canonical_json(bad)
+
+
+# ---- the log in the store ---------------------------------------------------------------------------
+
+def number(i: int) -> str:
+    return f"+3161234{i:04d}"
+
+
+def enrol(c: Campaign, sender: RecordingSender, i: int, now: datetime = T0) -> str:
+    ch = c.start_verification(number(i), now=now)
+    v = c.confirm_verification(ch.id, sender.last_code(number(i)), now=now + S)
+    c.record_identity_check(v.participant, provider="idv", reference=f"case-{i}", status="approved", now=now + 2 * S)
+    return v.participant
+
+
+def sign(c: Campaign, participant: str, now: datetime) -> str:
+    return c.sign_mandate(participant, controller="meta", scopes=["gdpr_access_art15"], template_version="v1",
+                          text=TEXT, evidence=EVIDENCE, signer_name="Jan Jansen", now=now).id
+
+
+def campaign(path: Path, **kw: object) -> Campaign:
+    return Campaign(path, secret=KEY, sender=RecordingSender(), limits=OPEN, checkpoint_interval=None, **kw)
+
+
+N = 12  # entries in the reference log: 4 participants x (verification, identity check, mandate)
+
+
+@pytest.fixture(scope="module")
+def reference_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("audit") / "ref.db"
+    sender = RecordingSender()
+    with Campaign(path, secret=KEY, sender=sender, limits=OPEN, checkpoint_interval=None) as c:
+        for i in range(4):
+            sign(c, enrol(c, sender, i, T0 + 10 * i * S), T0 + (10 * i + 3) * S)
+            if i == 1:
+                assert c.checkpoint_audit_log(now=T0 + 20 * S).tree_size == 6
+        assert c.checkpoint_audit_log(now=T0 + 50 * S).tree_size == N
+        assert c.verify_audit_log() == c.verify_audit_log()
+        report = c.verify_audit_log()
+        assert report.ok and report.entries == N and report.checkpoints == 2 and report.first_bad is None
+    return path
+
+
+def copy_of(reference: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "t.db"
+    shutil.copyfile(reference, target)
+    return target
+
+
+def tamper(path: Path, *statements: str, params: tuple[object, ...] = ()) -> None:
+    raw = sqlite3.connect(path)
+    for trigger in ("audit_log_no_update", "audit_log_no_delete", "audit_checkpoints_no_update",
+                    "audit_checkpoints_no_delete"):
+        raw.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    for statement in statements:
+        raw.execute(statement, params if "?" in statement else ())
+    raw.commit()
+    raw.close()
+
+
+def verify(path: Path, **kw: object):
+    with campaign(path) as c:
+        return c.verify_audit_log(**kw)
+
+
+def test_the_log_is_append_only_for_the_application(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    with campaign(path) as c:
+        conn = c._store.conn
+        for statement in ("UPDATE audit_log SET kind = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 12",
+                          "DELETE FROM audit_checkpoints", "UPDATE audit_checkpoints SET tree_size = 1"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute(statement)
+        assert c.verify_audit_log().ok
+
+
+@pytest.mark.parametrize("seq", range(1, N + 1))
+def test_an_edited_payload_is_named(reference_db, tmp_path, seq):
+    path = copy_of(reference_db, tmp_path)
+    tamper(path, "UPDATE audit_log SET payload = ? WHERE seq = ?", params=('{"forged":true}', seq))
+    report = verify(path)
+    assert not report.ok and report.first_bad == seq and "edited" in report.problem
+
+
+EDITS = {"kind": "'mandate_revoked'", "participant": "'0123456789abcdef0123456789abcdef'", "ref": "'someone else'",
+         "at_us": "at_us + 1", "entry_hash": "zeroblob(32)", "prev_hash": "zeroblob(32)",
+         "payload": "'not json'", "entry_hash ": "'text, not bytes'", "at_us ": "'noon'"}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_any_edited_column_is_named(reference_db, tmp_path, edit):
+    path = copy_of(reference_db, tmp_path)
+    tamper(path, f"UPDATE audit_log SET {edit.strip()} = {EDITS[edit]} WHERE seq = 7")
+    report = verify(path)
+    assert not report.ok and report.first_bad == 7
+
+
+def test_a_payload_edited_only_in_its_spacing_is_named(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    with campaign(path) as c:
+        payload = json.dumps(c.audit_entry(5).payload, indent=1)
+    tamper(path, "UPDATE audit_log SET payload = ? WHERE seq = 5", params=(payload,))
+    assert verify(path).first_bad == 5
+
+
+@pytest.mark.parametrize("seq", range(1, N + 1))
+def test_a_deleted_entry_is_named(reference_db, tmp_path, seq):
+    path = copy_of(reference_db, tmp_path)
+    tamper(path, f"DELETE FROM audit_log WHERE seq = {seq}")
+    report = verify(path)
+    assert not report.ok and report.first_bad == seq
+
+
+@pytest.mark.parametrize("seq", range(1, N))
+def test_reordered_entries_are_named(reference_db, tmp_path, seq):
+    path = copy_of(reference_db, tmp_path)
+    # swap the seq numbers of two neighbours: each row keeps its content, the order changes
+    tamper(path, f"UPDATE audit_log SET seq = -1 WHERE seq = {seq}",
+           f"UPDATE audit_log SET seq = {seq} WHERE seq = {seq + 1}",
+           f"UPDATE audit_log SET seq = {seq + 1} WHERE seq = -1")
+    report = verify(path)
+    assert not report.ok and report.first_bad == seq
+
+
+def test_swapped_contents_are_named(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    columns = "at_us, kind, participant, ref, payload, prev_hash, entry_hash"
+    raw = sqlite3.connect(path)
+    a, b = (raw.execute(f"SELECT {columns} FROM audit_log WHERE seq = ?", (s,)).fetchone() for s in (4, 9))
+    raw.close()
+    sets = ", ".join(f"{c.strip()} = ?" for c in columns.split(","))
+    tamper(path, f"UPDATE audit_log SET {sets} WHERE seq = 4", params=tuple(b))
+    tamper(path, f"UPDATE audit_log SET {sets} WHERE seq = 9", params=tuple(a))
+    assert verify(path).first_bad == 4
+
+
+@pytest.mark.parametrize("keep", [0, 1, 6, N - 1])
+def test_a_truncated_log_is_named_up_to_the_latest_checkpoint(reference_db, tmp_path, keep):
+    path = copy_of(reference_db, tmp_path)
+    tamper(path, f"DELETE FROM audit_log WHERE seq > {keep}")
+    report = verify(path)
+    assert not report.ok and report.first_bad == keep + 1 and "removed" in report.problem
+    assert report.entries == keep
+
+
+def rehash_from(path: Path, seq: int, payload: dict[str, object]) -> None:
+    """What an attacker with write access does: edit an entry and recompute every hash after it."""
+    raw = sqlite3.connect(path)
+    for trigger in ("audit_log_no_update", "audit_log_no_delete"):
+        raw.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    raw.execute("UPDATE audit_log SET payload = ? WHERE seq = ?", (canonical_json(payload), seq))
+    prev = GENESIS_HASH if seq == 1 else raw.execute("SELECT entry_hash FROM audit_log WHERE seq = ?",
+                                                     (seq - 1,)).fetchone()[0]
+    for row in raw.execute("SELECT seq, at_us, kind, participant, ref, payload FROM audit_log WHERE seq >= ? "
+                           "ORDER BY seq", (seq,)).fetchall():
+        digest = hashlib.sha256(prev + entry_body(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))).digest()
+        raw.execute("UPDATE audit_log SET prev_hash = ?, entry_hash = ? WHERE seq = ?", (prev, digest, row[0]))
+        prev = digest
+    raw.commit()
+    raw.close()
+
+
+@pytest.mark.parametrize(("seq", "first_bad"), [(1, 1), (3, 1), (6, 1), (7, 7), (12, 7)])
+def test_a_consistently_rewritten_range_is_caught_by_the_signed_checkpoints(reference_db, tmp_path, seq, first_bad):
+    path = copy_of(reference_db, tmp_path)
+    rehash_from(path, seq, {"forged": True})
+    report = verify(path)  # the chain holds, the signed roots do not
+    assert not report.ok and report.first_bad == first_bad and "rewritten" in report.problem
+
+
+def test_a_forged_or_foreign_checkpoint_is_named(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    tamper(path, "UPDATE audit_checkpoints SET signature = zeroblob(64) WHERE id = 2")
+    report = verify(path)
+    assert not report.ok and report.bad_checkpoint == 2 and report.first_bad is None
+    tamper(path, "UPDATE audit_checkpoints SET root_hash = 'text' WHERE id = 1")
+    assert verify(path).bad_checkpoint == 1
+    # an attacker who rewrites the log and signs the new root with a key of their own
+    (tmp_path / "second").mkdir()
+    path = copy_of(reference_db, tmp_path / "second")
+    rehash_from(path, 10, {"forged": True})
+    attacker = AuditSigner(Ed25519PrivateKey.generate())
+    with campaign(path) as c:
+        leaves = [leaf_hash(e.body) for e in c.audit_entries()]
+    head = attacker.sign(N, root_of(leaves), 1)
+    tamper(path, "DELETE FROM audit_checkpoints WHERE id = 2",
+           "INSERT INTO audit_checkpoints (tree_size, root_hash, signed_us, key_id, signature) VALUES (?, ?, ?, ?, ?)",
+           params=(head.tree_size, head.root_hash, head.timestamp_us, bytes.fromhex(head.key_id), head.signature))
+    report = verify(path)
+    assert not report.ok and report.bad_checkpoint == 2  # the id the attacker's row got
+    # trusting that key (as after a rotation) accepts its head; the honest checkpoint of 6 still holds
+    with campaign(path, trusted_audit_keys=[attacker.public_key]) as c:
+        assert c.verify_audit_log().ok
+
+
+def test_entries_after_the_latest_checkpoint_need_a_head_kept_elsewhere(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    sender = RecordingSender()
+    with Campaign(path, secret=KEY, sender=sender, limits=OPEN, checkpoint_interval=None) as c:
+        enrol(c, sender, 9, T0 + 100 * S)  # entries 13 and 14, after the latest checkpoint
+        off_site = c.checkpoint_audit_log(now=T0 + 110 * S)  # e.g. the head in an export's manifest
+    assert off_site.tree_size == N + 2
+    tamper(path, f"DELETE FROM audit_log WHERE seq > {N}", "DELETE FROM audit_checkpoints WHERE id = 3")
+    assert verify(path).ok  # the documented limit: nothing in the store remembers entries 13 and 14
+    report = verify(path, heads=[off_site])
+    assert not report.ok and report.first_bad == N + 1
+    assert verify(path, heads=[TreeHead.from_json(off_site.to_json())]).first_bad == N + 1
+
+
+# ---- proofs a third party can check -------------------------------------------------------------------
+
+def test_every_entry_has_an_inclusion_proof_against_the_signed_head(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    with campaign(path) as c:
+        head = c.audit_tree_head()
+        assert head is not None and head.tree_size == N
+        public_key = c.audit_public_key
+        for seq in range(1, N + 1):
+            body = c.audit_entry(seq).body
+            proof = c.audit_inclusion_proof(seq)
+            assert verify_entry(body, proof, head, public_key), seq
+            json.dumps(proof.to_json())
+        body, proof = c.audit_entry(5).body, c.audit_inclusion_proof(5)
+        forged = [
+            (flip(body, 10), proof, head, public_key),
+            (body, InclusionProof(proof.leaf_index, proof.tree_size, (flip(proof.path[0]), *proof.path[1:])),
+             head, public_key),
+            (body, InclusionProof(proof.leaf_index, proof.tree_size, tuple(reversed(proof.path))), head, public_key),
+            (body, InclusionProof(proof.leaf_index + 1, proof.tree_size, proof.path), head, public_key),
+            (c.audit_entry(6).body, proof, head, public_key),
+            (body, c.audit_inclusion_proof(5, tree_size=6), head, public_key),
+            (body, proof, TreeHead(head.tree_size, flip(head.root_hash), head.timestamp_us, head.signature,
+                                   head.key_id), public_key),
+            (body, proof, head, AuditSigner(Ed25519PrivateKey.generate()).public_key),
+            (b"not json", proof, head, public_key),
+        ]
+        for case in forged:
+            assert not verify_entry(*case)
+        with pytest.raises(ValueError):
+            c.audit_inclusion_proof(N + 1)
+
+
+def test_consistency_between_two_checkpoints(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    with campaign(path) as c:
+        with c._store.read() as db:
+            (_, old), (_, new) = c._audit.heads(db)
+        proof = c.audit_consistency_proof(old.tree_size)
+        assert proof.verify(old, new)
+        assert not proof.verify(new, old)
+        forged = type(proof)(proof.old_size, proof.new_size, (flip(proof.path[0]), *proof.path[1:]))
+        assert not forged.verify(old, new)
+
+
+# ---- every change of state is logged, in its own transaction ------------------------------------------
+
+def test_the_workflow_logs_every_change_of_state(tmp_path):
+    sender = RecordingSender()
+    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=OPEN) as c:
+        pid = enrol(c, sender, 1)
+        raw = json.dumps({"participant": pid, "provider": "idv", "reference": "case-2", "status": "approved"}).encode()
+        header = sign_webhook(raw, HOOK_SECRET, int(T0.timestamp()))
+        c.handle_identity_webhook(raw, header, secret=HOOK_SECRET, now=T0 + 3 * S)
+        c.handle_identity_webhook(raw, header, secret=HOOK_SECRET, now=T0 + 4 * S)  # a replay: stored and logged once
+        c.record_identity_check(pid, provider="idv", reference="case-1", status="approved", now=T0 + 5 * S)
+        mandate = sign(c, pid, T0 + 6 * S)
+        c.start_verification(number(2), now=T0)  # sending a code changes nothing worth logging
+        c._store.conn.execute("UPDATE participants SET locked_us = 1 WHERE id = ?", (c.participant_id(number(2)),))
+        assert c.unlock(number(2), now=T0 + 7 * S)
+        batch = c.prepare_batch("meta", filing_date=T0.date(), now=T0 + 8 * S)
+        export = c.export_batch(batch, tmp_path / "out", now=T0 + 9 * S)
+        request = c.requests(batch=batch.id)[0]
+        c.transition_request(request.id, "sent", now=T0 + 10 * S)
+        c.revoke_mandate(mandate, reason="no longer wanted", now=T0 + 11 * S)
+        c.mark_notice_sent(request.id, now=T0 + 12 * S)
+        kinds = [e.kind for e in c.audit_entries()]
+        assert kinds == ["verification_confirmed", "identity_check_recorded", "identity_check_recorded",
+                         "mandate_signed", "participant_unlocked", "batch_prepared", "request_created",
+                         "request_transition", "batch_exported", "request_transition", "request_transition",
+                         "mandate_revoked", "notice_sent"]
+        assert set(kinds) <= AUDIT_KINDS
+        assert [e.seq for e in c.audit_entries(ref=mandate)] == [4, 12]
+        assert all(e.participant == pid for e in c.audit_entries(participant=pid))
+        assert export.tree_head.tree_size == 9
+        report = c.verify_audit_log()
+        assert report.ok and report.entries == 13 and report.checkpoints >= 2
+        with pytest.raises(LookupError):
+            c.audit_entry(99)
+
+
+def test_a_refused_change_logs_nothing(tmp_path):
+    sender = RecordingSender()
+    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=OPEN, checkpoint_interval=None) as c:
+        with pytest.raises(ValueError):
+            c.checkpoint_audit_log(now=T0)  # nothing to sign yet
+        with pytest.raises(ValueError):
+            c.audit_inclusion_proof(1)
+        ch = c.start_verification(number(1), now=T0)
+        with pytest.raises(CodeInvalid):
+            c.confirm_verification(ch.id, "not the code", now=T0 + S)
+        assert c.verify_audit_log().entries == 0
+        pid = c.confirm_verification(ch.id, sender.last_code(), now=T0 + S).participant
+        assert [e.kind for e in c.audit_entries()] == ["verification_confirmed"]
+        with pytest.raises(MandateRefused):  # no ID check yet: nothing is stored, nothing logged
+            sign(c, pid, T0 + 2 * S)
+        assert c.verify_audit_log().entries == 1 and c.mandates(pid) == []
