@@ -1,4 +1,6 @@
 """The ``breachindex`` command line."""
+# index commands live here; ``campaign ...`` (the workflow) in cli_campaign; JSON output and
+# the exit codes scripts rely on in cli_json
 from __future__ import annotations
 
 import argparse
@@ -6,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .cli_json import EXIT_NO, EXIT_OK, JsonArgumentParser, UsageError, print_json, report_error
 from .errors import BreachIndexError
 from .index import open_index
 from .ingest import Source
@@ -45,10 +48,47 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     with open_index(args.index, key=args.key) as index:
-        report = index.verify()
+        report = index.verify()  # IndexCorrupted (exit 2) names the file and the problem
+    if args.json:
+        print_json({"ok": True, "files": report.files, "bytes": report.bytes, "rows": report.rows,
+                    "seconds": round(report.seconds, 3)})
+        return EXIT_OK
     print(f"ok: {report.files} files, {report.bytes:,} bytes, {report.rows:,} rows "
           f"checked in {report.seconds:.2f} s")
-    return 0
+    return EXIT_OK
+
+
+def _lookup_parser() -> argparse.ArgumentParser:
+    p = JsonArgumentParser(prog="breachindex lookup",
+                           description="Is one number in the index? Exit 0 found, 1 not found, 2 error (like grep).")
+    p.add_argument("index")
+    p.add_argument("number", help="the phone number, or - to read it from stdin (keeps it out of the process list)")
+    p.add_argument("--key", required=True, help="the key file the index was built with")
+    p.add_argument("--region", help="default region for national formats, e.g. NL")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout; errors as JSON on stderr")
+    return p
+
+
+def _cmd_lookup(argv: Sequence[str]) -> int:
+    """The answer never repeats the number: it may end up in a log or a terminal's scrollback."""
+    as_json = "--json" in argv
+    try:
+        args = _lookup_parser().parse_intermixed_args(argv)
+        as_json = args.json
+        raw = sys.stdin.readline().strip() if args.number == "-" else args.number
+        with open_index(args.index, key=args.key) as index:
+            match = index.lookup(raw, region=args.region)
+            country = None if match is None else match.country
+    except (BreachIndexError, UsageError, OSError) as exc:
+        return report_error(exc, as_json=as_json)
+    if as_json:
+        print_json({"found": match is not None, "breaches": [] if match is None else list(match.breaches),
+                    "data_classes": [] if match is None else sorted(match.data_classes), "country": country})
+    elif match is None:
+        print("not found")
+    else:
+        print(f"found: {', '.join(match.breaches)} ({country}); data: {', '.join(sorted(match.data_classes))}")
+    return EXIT_NO if match is None else EXIT_OK
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -271,9 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_check_arguments(sub.add_parser("check", help="look numbers up (arguments, or one per line on stdin)"))
 
-    p = sub.add_parser("verify", help="check every checksum and the whole structure")
+    sub.add_parser("lookup", help="one number: exit 0 found, 1 not found, 2 error (see: breachindex lookup --help)")
+
+    p = sub.add_parser("verify", help="check every checksum and the whole structure (exit 0 ok, 2 corrupted)")
     p.add_argument("index")
     p.add_argument("--key", required=True)
+    p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_cmd_verify)
 
     p = sub.add_parser("synth", help="write a synthetic leak in the facebook-2021 shapes")
@@ -294,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("build", help="build an index from leak files (see: breachindex build --help)")
     sub.add_parser("add", help="merge a new breach into an index (see: breachindex add --help)")
     sub.add_parser("bench", help="lookups beside numpy, SQLite, set and the floor (see: breachindex bench --help)")
+    sub.add_parser("campaign", help="the campaign workflow: codes, ID checks, mandates, batches, requests, audit "
+                                    "(see: breachindex campaign --help)")
 
     p = sub.add_parser("info", help="print an index's manifest summary (no key needed)")
     p.add_argument("index")
@@ -308,6 +353,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_build(argv[1:])
         if argv[:1] == ["add"]:
             return _cmd_add(argv[1:])
+        if argv[:1] == ["lookup"]:
+            return _cmd_lookup(argv[1:])
+        if argv[:1] == ["campaign"]:
+            from .cli_campaign import main as campaign_main
+
+            return campaign_main(argv[1:])
         if argv[:1] == ["bench"]:
             from .benchmark import main as bench_main
 
@@ -319,8 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
         return int(args.fn(args))
     except BreachIndexError as exc:
-        print(f"breachindex: error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(exc, as_json="--json" in argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
