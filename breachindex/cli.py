@@ -336,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("build", help="build an index from leak files (see: breachindex build --help)")
     sub.add_parser("add", help="merge a new breach into an index (see: breachindex add --help)")
+    sub.add_parser("serve", help="serve the HTTP API and the check page (see: breachindex serve --help)")
+    sub.add_parser("api-key", help="create, list or revoke API keys (see: breachindex api-key --help)")
     sub.add_parser("bench", help="lookups beside numpy, SQLite, set and the floor (see: breachindex bench --help)")
     sub.add_parser("campaign", help="the campaign workflow: codes, ID checks, mandates, batches, requests, audit "
                                     "(see: breachindex campaign --help)")
@@ -359,6 +361,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .cli_campaign import main as campaign_main
 
             return campaign_main(argv[1:])
+        if argv[:1] == ["serve"]:
+            from .server.cli import serve_main
+
+            return serve_main(argv[1:])
+        if argv[:1] == ["api-key"]:
+            from .server.cli import api_key_main
+
+            return api_key_main(argv[1:])
         if argv[:1] == ["bench"]:
             from .benchmark import main as bench_main
 

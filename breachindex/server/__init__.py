@@ -1,0 +1,21 @@
+"""breachindex over HTTP: an ASGI app (Starlette, served by uvicorn) with the check page.
+
+``breachindex serve INDEX --key KEYFILE --campaign DB [--api-keys FILE] [--workers 2]`` (see
+``cli``). Modules, one job each: ``app`` (the operation table and the app factory),
+``routing`` (authentication, validation, error answers per operation), ``api_*`` (the
+handlers), ``schemas`` and ``validation`` (the JSON schemas, published and enforced),
+``openapi`` (the document), ``errors`` (stable error codes), ``auth`` (hashed, scoped API
+keys), ``sessions`` (the page's signed cookie), ``ratelimit`` (token buckets),
+``generations`` (new index builds picked up without downtime), ``logs`` (JSON lines without
+personal data), ``middleware`` (request ids, headers, the log line, the last-resort 500),
+``templates`` (mandate texts), ``views`` (records as JSON), ``state``, ``config``.
+"""
+from __future__ import annotations
+
+from .app import OPERATIONS, app_from_environment, create_app
+from .auth import SCOPES, create_api_key
+from .config import ServerConfig
+from .generations import IndexGenerations
+
+__all__ = ["OPERATIONS", "SCOPES", "ServerConfig", "IndexGenerations", "app_from_environment", "create_api_key",
+           "create_app"]

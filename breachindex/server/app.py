@@ -1,0 +1,187 @@
+"""The ASGI app: ``create_app(config)`` (one process) or ``app_from_environment`` (uvicorn's
+workers, configured through ``BREACHINDEX_SERVER_CONFIG``).
+
+``OPERATIONS`` is the API: each entry is a route, who may call it and its schemas; the
+OpenAPI document at ``/openapi.json`` is generated from it. The lifespan opens the index
+generations and the campaign store (``ServerState``) and runs the generation watcher.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..campaign import SmsSender
+from ..campaign.requests import REQUEST_STATES
+from . import api_check, api_health, api_mandates, api_requests, api_verification
+from . import schemas as s
+from .config import ServerConfig
+from .errors import ApiError
+from .logs import configure_logging
+from .middleware import RequestMiddleware
+from .openapi import openapi_document
+from .routing import Operation, endpoint, error_response
+from .state import ServerState
+from .templates import LANGUAGES
+
+__all__ = ["OPERATIONS", "create_app", "app_from_environment"]
+
+_ID_PATH = {**s.ID, "maxLength": 64}
+_STATE_QUERY = {"type": "string", "enum": list(REQUEST_STATES)}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/healthz", "healthz", "Liveness: the process answers", api_health.healthz, "health",
+              s.HEALTH_RESPONSE),
+    Operation("GET", "/readyz", "readyz", "Readiness: an index is open and the campaign store answers",
+              api_health.readyz, "health", s.READY_RESPONSE, errors=("unavailable",)),
+    Operation("POST", "/v1/check", "check", "Is a number in the leak, and in which breaches?", api_check.check,
+              "check", s.CHECK_RESPONSE, scope="check", person=True, person_limit=False, body=s.CHECK_REQUEST,
+              errors=("invalid_phone_number", "unavailable"),
+              description=("The public view tells whether the number is in the index and in which breaches. The "
+                           "verified view (the number's own verified participant: the page's session, or the "
+                           "`participant` a service verified) adds the data classes and, when the index has them, "
+                           "the leaked values.")),
+    Operation("POST", "/v1/verification/start", "startVerification", "Send a one-time code by SMS",
+              api_verification.start_verification, "verification", s.START_RESPONSE, scope="workflow", person=True,
+              body=s.START_REQUEST,
+              errors=("invalid_phone_number", "sms_not_allowed", "too_many_attempts", "sms_send_failed",
+                      "not_configured", "unavailable")),
+    Operation("POST", "/v1/verification/confirm", "confirmVerification", "Confirm the code: opens the session",
+              api_verification.confirm_verification, "verification", s.CONFIRM_RESPONSE, scope="workflow",
+              person=True, body=s.CONFIRM_REQUEST, errors=("code_invalid", "too_many_attempts", "unavailable"),
+              response_headers={"Set-Cookie": {"schema": {"type": "string"},
+                                               "description": "the session cookie (page calls only)"}}),
+    Operation("GET", "/v1/session", "getSession", "The page's session: verified, ID check, mandates",
+              api_verification.session_info, "verification", s.SESSION_RESPONSE, person=True,
+              errors=("unavailable",)),
+    Operation("POST", "/v1/session/end", "endSession", "End the page's session (clears the cookie)",
+              api_verification.end_session, "verification", s.ENDED_RESPONSE, person=True),
+    Operation("POST", "/v1/identity/webhook", "identityWebhook", "The ID provider's signed outcome of an ID check",
+              api_verification.identity_webhook, "verification", s.WEBHOOK_RESPONSE, raw_body=True,
+              body=s.WEBHOOK_BODY,
+              header_params={"Signature": {"type": "string", "maxLength": 2048,
+                                           "description": "t=<unix seconds>,v1=<hex HMAC-SHA256>"}},
+              errors=("unauthorized", "webhook_rejected", "not_configured", "unavailable"),
+              description="The body is read only once the signature over its raw bytes holds (so it is not "
+                          "checked against the schema before: an unsigned body is never looked at)."),
+    Operation("GET", "/v1/mandate-template", "getMandateTemplate", "The mandate text to show, with its version",
+              api_mandates.mandate_template, "mandates", s.TEMPLATE_RESPONSE, person=True,
+              query={"controller": s.CONTROLLER, "lang": {"type": "string", "enum": list(LANGUAGES)},
+                     "version": {"type": "string", "minLength": 1, "maxLength": 64}},
+              errors=("unknown_controller",)),
+    Operation("POST", "/v1/mandates", "signMandate", "Sign a mandate (the text is the server's copy)",
+              api_mandates.sign_mandate, "mandates", s.MANDATE, status=201, scope="workflow", person=True,
+              body=s.SIGN_REQUEST,
+              errors=("unauthorized", "unknown_controller", "invalid_mandate", "mandate_refused",
+                      "unknown_participant", "unavailable")),
+    Operation("GET", "/v1/mandates", "listMandates", "A participant's mandates", api_mandates.list_mandates,
+              "mandates", s.MANDATES_RESPONSE, scope="workflow", query={"participant": s.ID},
+              required_query=("participant",), errors=("unavailable",)),
+    Operation("POST", "/v1/mandates/{mandate_id}/revoke", "revokeMandate", "Revoke a mandate",
+              api_mandates.revoke_mandate, "mandates", s.MANDATE, scope="workflow", person=True,
+              body=s.REVOKE_REQUEST, path_params={"mandate_id": _ID_PATH},
+              errors=("unauthorized", "unknown_mandate", "invalid_mandate", "unavailable")),
+    Operation("POST", "/v1/batches", "prepareBatch", "Prepare a batch: one draft request per active mandate",
+              api_requests.prepare_batch, "requests", s.BATCH, status=201, scope="admin", body=s.BATCH_REQUEST,
+              errors=("unknown_controller", "invalid_mandate", "batch_error", "unavailable")),
+    Operation("POST", "/v1/batches/{batch_id}/export", "exportBatch", "Export a batch for the lawyer",
+              api_requests.export_batch, "requests", s.EXPORT, status=201, scope="admin",
+              path_params={"batch_id": _ID_PATH}, errors=("unknown_batch", "batch_error", "unavailable")),
+    Operation("GET", "/v1/requests", "listRequests", "Requests with their state and due dates",
+              api_requests.list_requests, "requests", s.REQUESTS_RESPONSE, scope="workflow",
+              query={"state": _STATE_QUERY, "controller": s.CONTROLLER, "batch": s.ID, "participant": s.ID},
+              errors=("unavailable",)),
+    Operation("GET", "/v1/requests/overdue", "overdueRequests", "Requests past their due date",
+              api_requests.overdue_requests, "requests", s.OVERDUE_RESPONSE, scope="workflow",
+              query={"today": s.DATE}, errors=("unavailable",)),
+    Operation("POST", "/v1/requests/{request_id}/transition", "transitionRequest", "Move a request to a new state",
+              api_requests.transition_request, "requests", s.REQUEST_RECORD, scope="admin",
+              body=s.TRANSITION_REQUEST, path_params={"request_id": _ID_PATH},
+              errors=("unknown_request", "illegal_transition", "extension_too_late", "unavailable")),
+)
+
+
+def _http_exception_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (no route matched) as JSON errors."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return error_response(request, ApiError("method_not_allowed", "this path does not take that method",
+                                                headers=dict(exc.headers or {})))
+    if exc.status_code == 404:
+        return error_response(request, ApiError("not_found", "no such path"))
+    return error_response(request, ApiError("invalid_request", "the request is not valid"))
+
+
+def create_app(config: ServerConfig, *, sender: SmsSender | None = None, log_stream: Any = None,
+               configure_logs: bool = True) -> Starlette:
+    """The app for ``config``. ``sender`` overrides ``config.sms_sender`` (tests pass a
+    ``RecordingSender``); ``log_stream`` receives the JSON log lines (default stderr)."""
+    if configure_logs:
+        configure_logging(config.log_level, log_stream)
+    holder: dict[str, ServerState] = {}
+    files = api_health.page_files()
+    document = json.dumps(openapi_document(OPERATIONS)).encode("utf-8")
+
+    def state() -> ServerState:
+        return holder["state"]
+
+    def path_endpoint(operations: list[Operation]) -> Callable[[Request], Awaitable[Response]]:
+        """One endpoint for every method of a path (so a 405 lists them all in Allow), its
+        handlers bound to the state the (latest) lifespan opened."""
+        bound: dict[int, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+
+        async def call(request: Request) -> Response:
+            current = state()
+            handlers = bound.get(id(current))
+            if handlers is None:
+                bound.clear()
+                handlers = bound[id(current)] = {op.method: endpoint(op, current) for op in operations}
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handlers[method](request)
+
+        return call
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    by_path: dict[str, list[Operation]] = {}
+    for op in OPERATIONS:
+        by_path.setdefault(op.path, []).append(op)
+    routes = [Route(path, path_endpoint(ops), methods=[op.method for op in ops]) for path, ops in by_path.items()]
+    page = api_health.page_endpoint(files)
+    routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/", page, methods=["GET"]),
+               Route("/static/{name}", page, methods=["GET"])]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        opened = ServerState.open(config, sender=sender)
+        holder["state"] = opened
+        app.state.server = opened
+        watcher = asyncio.create_task(opened.generations.watch())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            opened.close()
+
+    app = Starlette(routes=routes, middleware=[Middleware(RequestMiddleware)], lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_exception_handler})
+    app.router.redirect_slashes = False
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """uvicorn's factory for worker processes (``breachindex serve`` sets the environment)."""
+    config = ServerConfig.from_environment()
+    return create_app(config)

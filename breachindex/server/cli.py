@@ -1,0 +1,131 @@
+"""``breachindex serve`` and ``breachindex api-key``: start the HTTP server, manage API keys.
+
+``serve_main`` checks the configuration once in the parent process (the index opens with its
+key, the campaign store opens, the key and secret files are readable), then hands it to
+uvicorn's workers through the environment (``config.CONFIG_ENV``: paths and numbers, never a
+secret). Exit codes: 0 after a clean shutdown, 2 for a configuration error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ..errors import BreachIndexError
+from .auth import SCOPES, create_api_key, list_api_keys, revoke_api_key
+from .config import CONFIG_ENV, ServerConfig
+
+__all__ = ["serve_main", "api_key_main", "serve_parser", "config_from_args"]
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="breachindex serve",
+        description="Serve the check API, the workflow API and the check page over HTTP (uvicorn).")
+    p.add_argument("index", help="the index folder, or a symlink to it; new builds are picked up without downtime")
+    p.add_argument("--key", required=True, help="the key file of the index (also the campaign's secret)")
+    p.add_argument("--campaign", required=True, help="the campaign store (SQLite file)")
+    p.add_argument("--api-keys", help="the API key file (see: breachindex api-key create)")
+    p.add_argument("--webhook-secret", help="a file holding the ID provider's webhook secret (mode 0600)")
+    p.add_argument("--export-dir", help="where batch exports go (default: exports/ beside the campaign store)")
+    p.add_argument("--sms-sender", help="'console' (development: prints codes to stderr) or 'module:callable'")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the memory-mapped index (1)")
+    p.add_argument("--forwarded-allow-ips", help="proxies whose X-Forwarded-For is trusted (uvicorn's option)")
+    p.add_argument("--insecure-cookies", action="store_true",
+                   help="plain-HTTP session cookies (development only; default: Secure, __Host-)")
+    p.add_argument("--reload-interval", type=float, default=1.0, help="seconds between checks for a new index (1)")
+    p.add_argument("--require-identity", action="store_true",
+                   help="the verified view of a check also needs an approved ID check")
+    p.add_argument("--check-ip-rate", type=float, default=1.0, help="page checks a second per address (1)")
+    p.add_argument("--check-ip-burst", type=int, default=30)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(index=args.index, key=args.key, campaign=args.campaign, api_keys=args.api_keys,
+                        webhook_secret=args.webhook_secret, export_dir=args.export_dir, sms_sender=args.sms_sender,
+                        secure_cookies=not args.insecure_cookies, reload_interval=args.reload_interval,
+                        require_identity=args.require_identity, check_ip_rate=args.check_ip_rate,
+                        check_ip_burst=args.check_ip_burst, log_level=args.log_level)
+
+
+def _check_config(config: ServerConfig) -> None:
+    """Open everything once, so that a mistake is reported here and not by each worker."""
+    from .state import ServerState
+
+    ServerState.open(replace(config, sms_sender=None)).close()
+    if config.sms_sender is not None and config.sms_sender != "console":
+        from .state import load_sender
+
+        load_sender(config.sms_sender)
+
+
+def serve_main(argv: Sequence[str]) -> int:
+    """``breachindex serve INDEX --key KEYFILE --campaign DB [options]``."""
+    args = serve_parser().parse_args(list(argv))
+    if args.workers < 1:
+        print("breachindex serve: error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        config = config_from_args(args)
+        _check_config(config)
+    except (BreachIndexError, OSError, ValueError, TypeError, ImportError, AttributeError) as exc:
+        print(f"breachindex serve: error: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from .logs import uvicorn_log_config
+
+    os.environ[CONFIG_ENV] = config.to_json()
+    uvicorn.run("breachindex.server.app:app_from_environment", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_config=uvicorn_log_config(args.log_level), access_log=False,
+                proxy_headers=args.forwarded_allow_ips is not None,
+                forwarded_allow_ips=args.forwarded_allow_ips, server_header=False, timeout_keep_alive=5,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def _api_key_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="breachindex api-key", description="Manage the API keys a server accepts.")
+    sub = p.add_subparsers(dest="action", required=True)
+    c = sub.add_parser("create", help="add a key and print it (shown only this once)")
+    c.add_argument("file")
+    c.add_argument("--name", required=True, help="a label: which service uses the key")
+    c.add_argument("--scope", action="append", choices=SCOPES, required=True, help="repeat for several scopes")
+    c.add_argument("--json", action="store_true")
+    ls = sub.add_parser("list", help="list the keys (ids, names, scopes; never the keys)")
+    ls.add_argument("file")
+    ls.add_argument("--json", action="store_true")
+    r = sub.add_parser("revoke", help="remove a key by its id")
+    r.add_argument("file")
+    r.add_argument("id")
+    return p
+
+
+def api_key_main(argv: Sequence[str]) -> int:
+    """``breachindex api-key create|list|revoke FILE ...``; exit 1 when revoke finds no key."""
+    args = _api_key_parser().parse_args(list(argv))
+    try:
+        if args.action == "create":
+            token = create_api_key(args.file, name=args.name, scopes=args.scope)
+            print(json.dumps({"key": token, "scopes": sorted(set(args.scope))}) if args.json else token)
+            return 0
+        if args.action == "list":
+            keys = list_api_keys(args.file)
+            if args.json:
+                print(json.dumps([{"id": k.id, "name": k.name, "scopes": sorted(k.scopes), "created_at": k.created_at}
+                                  for k in keys]))
+            else:
+                for k in keys:
+                    print(f"{k.id}  {','.join(sorted(k.scopes)):<22} {k.created_at}  {k.name}")
+            return 0
+        return 0 if revoke_api_key(args.file, args.id) else 1
+    except (OSError, ValueError) as exc:
+        print(f"breachindex api-key: error: {exc}", file=sys.stderr)
+        return 2
