@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -242,6 +243,19 @@ def sqlite_path(path_or_url: str | os.PathLike[str]) -> str:
     return path
 
 
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> str:
+    """``PRAGMA journal_mode = WAL``, retried: on a fresh file that another process is setting up
+    at the same moment, SQLite can answer "database is locked" at once, without waiting."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Store:
     """A connection to the campaign database, migrated to the latest schema on open.
 
@@ -264,7 +278,7 @@ class Store:
         try:
             conn = self._conn
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _switch_to_wal(conn, busy_timeout)
             if str(mode).lower() != "wal":
                 raise CampaignStoreError(f"the campaign store cannot use WAL (journal mode {mode})")
             conn.execute("PRAGMA foreign_keys = ON")
