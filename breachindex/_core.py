@@ -5,7 +5,7 @@ from typing import Any, NoReturn
 
 from .errors import IndexCorrupted, NativeError
 
-ABI_VERSION = 3  # must equal BI_ABI_VERSION in native/breachindex.h
+ABI_VERSION = 4  # must equal BI_ABI_VERSION in native/breachindex.h
 
 try:
     from ._native import ffi, lib

@@ -30,7 +30,7 @@ ACCESS_ADVICE: dict[str, int | None] = {
     "hugepage": getattr(mmap, "MADV_HUGEPAGE", None),
     "normal": None,
 }
-_lookup_phone = lib.bi_lookup_phone
+_lookup_phone = lib.bi_lookup_phone_ctx
 _lookup = lib.bi_lookup
 _ROW_CORRUPT = lib.BI_ROW_CORRUPT
 _ACCEPT_BARE = lib.BI_ACCEPT_BARE
@@ -131,6 +131,7 @@ class _Mapped:
         self.rows = rows
         self.profiles = np.frombuffer(self.maps[fmt.PROFILES_FILE], dtype=f"<u{prof_h.width}",
                                       count=rows, offset=fmt.HEADER_SIZE)
+        self.phone_ctx: Any = None  # set by Index: it needs the rules and the key
         self.details: tuple[np.ndarray, Any] | None = None
         if manifest.get("details"):
             self.map_details(folder, manifest)
@@ -239,6 +240,12 @@ class Index:
         self._rows = int(self.manifest["rows"])
         self._rules = rules()
         self._rules_table = self._rules.table
+        # the single-number call's fixed arguments, owned by the mapping they point into
+        ctx = ffi.new("bi_phone_ctx *")
+        ctx.table = self._mapped.table
+        ctx.rules = self._rules_table
+        ffi.memmove(ctx.key16, self._siphash_key, 16)
+        self._mapped.phone_ctx = ctx
 
     # ---- life cycle ------------------------------------------------------------------
     def close(self) -> None:
@@ -290,8 +297,7 @@ class Index:
         else:
             region = _check_region(region)
             flags = self._rules.flags_for(region)
-        found = _lookup_phone(mapped.table, self._rules_table, self._siphash_key, data,
-                              len(data), flags)
+        found = _lookup_phone(mapped.phone_ctx, data, len(data), flags)
         if found >= 0:
             return found & 0xFFFFFFFF, found >> 32
         if found == -1:
@@ -325,8 +331,7 @@ class Index:
         if mapped is not None and region is None and type(raw) is str:
             # the common case inline (one C call, no helper frame): E.164 or leak digits
             data = raw.encode("utf-8", "surrogatepass")
-            found = _lookup_phone(mapped.table, self._rules_table, self._siphash_key, data,
-                                  len(data), _ACCEPT_BARE)
+            found = _lookup_phone(mapped.phone_ctx, data, len(data), _ACCEPT_BARE)
             if found >= 0:
                 breaches, classes = self._profiles[found >> 32]
                 return Match(found & 0xFFFFFFFF, breaches, classes, (raw, None))

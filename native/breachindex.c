@@ -531,6 +531,11 @@ int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_
     return (int64_t)(((uint64_t)profile << 32) | (uint64_t)row);
 }
 
+int64_t bi_lookup_phone_ctx(const bi_phone_ctx *ctx, const char *s, size_t len, unsigned flags)
+{
+    return bi_lookup_phone(ctx->table, ctx->rules, ctx->key16, s, len, flags);
+}
+
 /* ---- leak-file lines ---------------------------------------------------------------------- */
 
 static int is_blank_char(char ch) { return ch == ' ' || ch == '\t' || ch == '\r'; }
