@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--modes", default="random,normal,hugepage")
     parser.add_argument("--cold", type=int, default=2000, help="cold single lookups")
     parser.add_argument("--queries", type=int, default=2_000_000)
+    parser.add_argument("--prefault", action="store_true",
+                        help="open with prefault=True (a sequential read of every file)")
     args = parser.parse_args()
     rng = np.random.default_rng(5)
     with bi.open(args.index, key=args.key) as index:
@@ -41,7 +43,7 @@ def main() -> None:
     for mode in args.modes.split(","):
         drop_caches()
         started = time.perf_counter()
-        index = bi.open(args.index, key=args.key, access=mode)
+        index = bi.open(args.index, key=args.key, access=mode, prefault=args.prefault)
         open_ms = (time.perf_counter() - started) * 1e3
         started = time.perf_counter()
         for k in singles:
@@ -54,7 +56,8 @@ def main() -> None:
             index.lookup_keys(batch)
             runs.append(time.perf_counter() - started)
         index.close()
-        print(f"{mode:9s} cold open {open_ms:6.1f} ms, cold single lookup {cold_us:7.1f} us, "
+        label = mode + (" prefault" if args.prefault else "")
+        print(f"{label:18s} cold open {open_ms:6.1f} ms, cold single lookup {cold_us:7.1f} us, "
               f"warm batch {statistics.median(runs) / len(batch) * 1e9:5.1f} ns", flush=True)
 
 
