@@ -31,7 +31,7 @@ Messages never contain a phone number, a one-time code or a name: exceptions end
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "BreachIndexError",
@@ -65,6 +65,8 @@ __all__ = [
 class BreachIndexError(Exception):
     """Base class of every error breachindex raises on purpose."""
 
+    code: ClassVar[str] = "error"
+
 
 class InvalidPhoneNumber(BreachIndexError, ValueError):
     """The input does not parse into a possible phone number.
@@ -73,6 +75,8 @@ class InvalidPhoneNumber(BreachIndexError, ValueError):
     ``unknown_region``, ``invalid_country_code``, ``too_short``, ``too_long``,
     ``invalid_length``, ``not_text``); the message explains it without repeating the number.
     """
+
+    code: ClassVar[str] = "invalid_phone_number"
 
     def __init__(self, reason: str, message: str, *, position: int | None = None) -> None:
         if position is not None:
@@ -85,9 +89,13 @@ class InvalidPhoneNumber(BreachIndexError, ValueError):
 class InvalidKey(BreachIndexError, ValueError):
     """A secret that is too short, or a key file that is unreadable, malformed or too open."""
 
+    code: ClassVar[str] = "invalid_key"
+
 
 class WrongKey(BreachIndexError):
     """The key given does not match the fingerprint recorded in the index's manifest."""
+
+    code: ClassVar[str] = "wrong_key"
 
 
 class IndexCorrupted(BreachIndexError):
@@ -95,6 +103,8 @@ class IndexCorrupted(BreachIndexError):
 
     ``file`` names the file (relative to the index folder) and ``problem`` says what is wrong.
     """
+
+    code: ClassVar[str] = "index_corrupted"
 
     def __init__(self, file: str, problem: str) -> None:
         super().__init__(f"{file}: {problem}")
@@ -105,9 +115,13 @@ class IndexCorrupted(BreachIndexError):
 class BuildError(BreachIndexError):
     """build() cannot produce the index asked for (bad names, limits, an existing folder)."""
 
+    code: ClassVar[str] = "build_error"
+
 
 class NativeError(BreachIndexError):
     """The compiled core is missing or of another version, or reported an unexpected failure."""
+
+    code: ClassVar[str] = "native_error"
 
 
 # ---- the campaign workflow (breachindex.campaign) ------------------------------------------
@@ -115,6 +129,8 @@ class NativeError(BreachIndexError):
 class CampaignError(BreachIndexError):
     """Base class of the errors of the campaign workflow (``breachindex.campaign``): codes, the
     ID gate, mandates, requests and batches."""
+
+    code: ClassVar[str] = "campaign_error"
 
 
 _CODE_INVALID_MESSAGE = "the code is wrong or no longer valid; request a new code if needed"
@@ -126,6 +142,8 @@ class CodeInvalid(CampaignError):
     One shape for every case on purpose (NIST SP 800-63B, OWASP): the same message and no
     attributes, so an answer never tells a wrong code from an unknown challenge.
     """
+
+    code: ClassVar[str] = "code_invalid"
 
     def __init__(self) -> None:
         super().__init__(_CODE_INVALID_MESSAGE)
@@ -141,6 +159,8 @@ class CodeExpired(CodeInvalid):
     CodeInvalid answers both alike; only the class name differs, for the operator's metrics.
     """
 
+    code: ClassVar[str] = "code_invalid"  # the same answer as a wrong code, on purpose
+
 
 class TooManyAttempts(CampaignError):
     """The code is burned (``reason='code_burned'``: too many wrong tries) or the number is
@@ -149,6 +169,8 @@ class TooManyAttempts(CampaignError):
     ``retry_after`` is the number of seconds before a new code may be requested, when known
     (None while the number is locked).
     """
+
+    code: ClassVar[str] = "too_many_attempts"
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         if reason == "number_locked":
@@ -167,6 +189,8 @@ class Throttled(CampaignError):
     """Too many requests: wait ``retry_after`` seconds. ``reason`` names the limit that applies
     (``resend_interval``, ``failure_wait``, ``number_per_hour``, ``ip_per_hour``, ...)."""
 
+    code: ClassVar[str] = "throttled"
+
     def __init__(self, retry_after: float, reason: str) -> None:
         retry_after = max(0.0, float(retry_after))
         super().__init__(f"too many requests ({reason}): try again in {math.ceil(retry_after)} s")
@@ -181,6 +205,8 @@ class SmsNotAllowed(CampaignError):
     """The number may not receive a code. ``reason``: ``country_not_allowed``, ``premium_rate``,
     ``shared_cost``, ``invalid_number`` or ``number_type_not_allowed``."""
 
+    code: ClassVar[str] = "sms_not_allowed"
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
@@ -192,14 +218,20 @@ class SmsNotAllowed(CampaignError):
 class SmsSendFailed(CampaignError):
     """The SMS sender raised; the code was withdrawn (the attempt still counts toward limits)."""
 
+    code: ClassVar[str] = "sms_send_failed"
+
 
 class UnknownParticipant(CampaignError, LookupError):
     """No participant with that id in the campaign store (or nothing stored for it yet)."""
+
+    code: ClassVar[str] = "unknown_participant"
 
 
 class WebhookRejected(CampaignError):
     """A webhook that is not believed. ``reason``: ``malformed_header``, ``bad_signature``,
     ``stale``, ``malformed_body``, ``unknown_status`` or ``unknown_participant``."""
+
+    code: ClassVar[str] = "webhook_rejected"
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -212,10 +244,14 @@ class WebhookRejected(CampaignError):
 class UnknownController(CampaignError, ValueError):
     """A controller key that is not in the campaign's registry (``breachindex.campaign.controllers``)."""
 
+    code: ClassVar[str] = "unknown_controller"
+
 
 class InvalidMandate(CampaignError, ValueError):
     """A mandate that cannot be recorded as given: an unknown scope or consent, a consent a scope
     needs is missing, an empty text, malformed evidence (IP, user agent), a bad signer name."""
+
+    code: ClassVar[str] = "invalid_mandate"
 
 
 class MandateRefused(CampaignError):
@@ -224,6 +260,8 @@ class MandateRefused(CampaignError):
     latest ID check is not ``approved``, or there is none), ``no_signer_name`` (no name given
     and the ID check confirmed none), ``already_active`` (an active mandate for the same
     controller exists: revoke it first)."""
+
+    code: ClassVar[str] = "mandate_refused"
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -236,15 +274,21 @@ class MandateRefused(CampaignError):
 class UnknownMandate(CampaignError, LookupError):
     """No mandate with that id in the campaign store."""
 
+    code: ClassVar[str] = "unknown_mandate"
+
 
 class UnknownRequest(CampaignError, LookupError):
     """No request with that id in the campaign store."""
+
+    code: ClassVar[str] = "unknown_request"
 
 
 class IllegalTransition(CampaignError):
     """A request cannot move from ``from_state`` to ``to_state``. ``reason``: ``not_allowed``
     (the transition table has no such move), ``not_due`` (marking a request overdue before its
     due date has passed), ``not_received`` (an extension for a request never sent)."""
+
+    code: ClassVar[str] = "illegal_transition"
 
     def __init__(self, from_state: str, to_state: str, reason: str = "not_allowed", message: str | None = None) -> None:
         if message is None:
@@ -262,6 +306,8 @@ class ExtensionTooLate(IllegalTransition):
     """An extension announced after the first month (Art. 12(3) GDPR): it is not valid, so the
     request keeps its one-month due date. ``deadline``: the last day it could be announced."""
 
+    code: ClassVar[str] = "extension_too_late"
+
     def __init__(self, from_state: str, deadline: Any) -> None:
         super().__init__(from_state, "extended", "extension_too_late",
                          f"an extension must be announced by {deadline} (within one month of receipt)")
@@ -276,6 +322,8 @@ class BatchError(CampaignError):
     participant qualifies, or none is left to export), ``already_exported``, ``exists`` (the
     export folder exists: never overwritten), ``no_folder`` (its parent folder does not exist)."""
 
+    code: ClassVar[str] = "batch_error"
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
@@ -286,3 +334,5 @@ class BatchError(CampaignError):
 
 class CampaignStoreError(CampaignError):
     """The campaign database cannot be used: unsupported URL, newer schema, foreign file."""
+
+    code: ClassVar[str] = "campaign_store_error"

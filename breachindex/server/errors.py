@@ -20,21 +20,8 @@ from ..errors import (
     BatchError,
     BreachIndexError,
     CampaignStoreError,
-    CodeInvalid,
-    ExtensionTooLate,
-    IllegalTransition,
     IndexCorrupted,
-    InvalidMandate,
-    InvalidPhoneNumber,
-    MandateRefused,
-    SmsNotAllowed,
     SmsSendFailed,
-    Throttled,
-    TooManyAttempts,
-    UnknownController,
-    UnknownMandate,
-    UnknownParticipant,
-    UnknownRequest,
     WebhookRejected,
 )
 
@@ -119,45 +106,18 @@ def api_error_for(exc: BaseException) -> ApiError | None:
     if not isinstance(exc, BreachIndexError):
         return None
     message = str(exc)
-    # order matters: subclasses before their bases
-    if isinstance(exc, InvalidPhoneNumber):
-        return ApiError("invalid_phone_number", message, reason=exc.reason)
-    if isinstance(exc, CodeInvalid):  # CodeExpired too: one answer for every bad code, on purpose
-        return ApiError("code_invalid", message)
-    if isinstance(exc, TooManyAttempts):
-        return ApiError("too_many_attempts", message, reason=exc.reason, retry_after=exc.retry_after)
-    if isinstance(exc, Throttled):
-        return ApiError("throttled", message, reason=exc.reason, retry_after=exc.retry_after)
-    if isinstance(exc, SmsNotAllowed):
-        return ApiError("sms_not_allowed", message, reason=exc.reason)
+    # where the API answers otherwise than with the error's own code
     if isinstance(exc, SmsSendFailed):
-        return ApiError("sms_send_failed", "the SMS could not be sent; try again later")
-    if isinstance(exc, WebhookRejected):
-        if exc.reason in _WEBHOOK_UNAUTHENTIC:
-            return ApiError("unauthorized", message, reason=exc.reason)
-        return ApiError("webhook_rejected", message, reason=exc.reason)
-    if isinstance(exc, UnknownParticipant):
-        return ApiError("unknown_participant", message)
-    if isinstance(exc, UnknownController):
-        return ApiError("unknown_controller", message)
-    if isinstance(exc, InvalidMandate):
-        return ApiError("invalid_mandate", message)
-    if isinstance(exc, MandateRefused):
-        return ApiError("mandate_refused", message, reason=exc.reason)
-    if isinstance(exc, UnknownMandate):
-        return ApiError("unknown_mandate", message)
-    if isinstance(exc, UnknownRequest):
-        return ApiError("unknown_request", message)
-    if isinstance(exc, ExtensionTooLate):
-        return ApiError("extension_too_late", message, reason=exc.reason)
-    if isinstance(exc, IllegalTransition):
-        return ApiError("illegal_transition", message, reason=exc.reason)
-    if isinstance(exc, BatchError):
-        if exc.reason == "unknown_batch":
-            return ApiError("unknown_batch", message, reason=exc.reason)
-        return ApiError("batch_error", message, reason=exc.reason)
+        return ApiError(exc.code, "the SMS could not be sent; try again later")
+    if isinstance(exc, WebhookRejected) and exc.reason in _WEBHOOK_UNAUTHENTIC:
+        return ApiError("unauthorized", message, reason=exc.reason)
+    if isinstance(exc, BatchError) and exc.reason == "unknown_batch":
+        return ApiError("unknown_batch", message, reason=exc.reason)
     if isinstance(exc, CampaignStoreError):
         return ApiError("unavailable", "the campaign store is unavailable; try again later")
     if isinstance(exc, IndexCorrupted):
         return ApiError("unavailable", "the index is unavailable; try again later")
+    if exc.code in ERROR_CODES:  # a caller's error: its own code, reason and wait
+        return ApiError(exc.code, message, reason=getattr(exc, "reason", None),
+                        retry_after=getattr(exc, "retry_after", None))
     return None  # WrongKey, BuildError, NativeError, ...: a server fault, answered as internal_error
