@@ -29,7 +29,8 @@ from .errors import BuildError
 from .secret import Key
 
 __all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "replace_folder", "check_replaceable",
-           "temp_folder", "release_temp_folder", "clean_stale", "MIN_BUCKET", "MAX_BUCKET", "REGIONS", "region_ids"]
+           "temp_folder", "release_temp_folder", "clean_stale", "fsync_dir", "MIN_BUCKET", "MAX_BUCKET",
+           "REGIONS", "region_ids"]
 
 # Keys per directory bucket, on average. Fewer keys a bucket means a closer interpolation guess
 # but a bigger directory (more of it out of cache). Measured with bench/bench_dir_bits.py on
@@ -403,7 +404,8 @@ def clean_stale(out: Path) -> list[Path]:
     return removed
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a rename into it) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -423,7 +425,7 @@ def check_replaceable(out: Path) -> None:
 
 def replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
     """Rename the finished folder into place; an old index is removed only afterwards."""
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     old = None
     if out.exists():
         if not overwrite:
@@ -437,6 +439,6 @@ def replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
         if old is not None:  # put the old index back
             os.rename(old, out)
         raise
-    _fsync_dir(out.resolve().parent)
+    fsync_dir(out.resolve().parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -42,6 +42,7 @@ from typing import Any
 
 from ..errors import BatchError, InvalidMandate
 from ..gdpr import HolidaySpec
+from ..indexfiles import fsync_dir
 from .audit import AuditLog
 from .clock import from_us, to_us
 from .controllers import Controller
@@ -133,14 +134,6 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _check_target(out_dir: Path) -> None:
     if not out_dir.parent.is_dir():
         raise BatchError("no_folder", "the export folder's parent does not exist")
@@ -159,10 +152,10 @@ def _write_folder(out_dir: Path, files: Mapping[str, bytes]) -> None:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        _fsync_dir(partial)
+        fsync_dir(partial)
         _check_target(out_dir)  # a rename onto an empty folder would succeed: look again
         os.rename(partial, out_dir)
-        _fsync_dir(out_dir.parent)
+        fsync_dir(out_dir.parent)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -645,23 +645,22 @@ class Campaign:
         """The proof that entry ``seq`` is in the tree of ``tree_size`` entries (default: the
         latest checkpoint's). Check it with ``audit.verify_entry``."""
         with self._store.read() as db:
-            if tree_size is None:
-                head = self._audit.latest_head(db)
-                if head is None:
-                    raise ValueError("no checkpoint yet: call checkpoint_audit_log() first")
-                tree_size = head.tree_size
-            return self._audit.inclusion_proof(db, seq, tree_size)
+            size = self._checkpointed_size(db) if tree_size is None else tree_size
+            return self._audit.inclusion_proof(db, seq, size)
 
     def audit_consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
         """The proof that the log of ``old_size`` entries is a prefix of the log of
         ``new_size`` (default: the latest checkpoint's size)."""
         with self._store.read() as db:
-            if new_size is None:
-                head = self._audit.latest_head(db)
-                if head is None:
-                    raise ValueError("no checkpoint yet: call checkpoint_audit_log() first")
-                new_size = head.tree_size
-            return self._audit.consistency_proof(db, old_size, new_size)
+            size = self._checkpointed_size(db) if new_size is None else new_size
+            return self._audit.consistency_proof(db, old_size, size)
+
+    def _checkpointed_size(self, db: sqlite3.Connection) -> int:
+        """The size of the log at its latest checkpoint."""
+        head = self._audit.latest_head(db)
+        if head is None:
+            raise ValueError("no checkpoint yet: call checkpoint_audit_log() first")
+        return head.tree_size
 
     # ---- the collective request ----------------------------------------------------------
     def prepare_batch(self, controller: str, *, filing_date: date, scope: str = "gdpr_access_art15",
