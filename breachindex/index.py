@@ -19,6 +19,7 @@ from ._core import ffi, lib, new_reason, raise_status
 from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE, DetailsSealer, unpack_row
 from .errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
 from .keying import key_numbers
+from .pages import MappingPages, mapping_pages, populate
 from .phone import FAST_REJECTIONS, _check_region, normalize, normalize_reference, region_of, rules
 from .secret import KeyLike, as_key
 
@@ -215,9 +216,11 @@ class Index:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, key: KeyLike, access: str = "random",
-                 prefault: bool = False) -> None:
+                 prefault: bool | str = False) -> None:
         if access not in ACCESS_ADVICE:
             raise ValueError(f"access must be one of {', '.join(ACCESS_ADVICE)}")
+        if prefault not in (False, True, "reload"):
+            raise ValueError('prefault must be False, True or "reload"')
         self.path = Path(path)
         self._key = as_key(key)
         self.manifest = fmt.read_manifest(self.path)
@@ -236,7 +239,7 @@ class Index:
         self._mapped: _Mapped | None = _Mapped(self.path, self.manifest)
         self._mapped.advise(ACCESS_ADVICE[access])
         if prefault:
-            self.prefault()
+            self.prefault(reload=prefault == "reload")
         self._rows = int(self.manifest["rows"])
         self._rules = rules()
         self._rules_table = self._rules.table
@@ -267,15 +270,23 @@ class Index:
     def __len__(self) -> int:
         return self._rows
 
-    def prefault(self) -> None:
-        """Read every file once, so that the page cache holds the index before the first query
-        (sequential reads at disk speed, instead of one random read per first touch)."""
-        self._live()
-        buffer = bytearray(1 << 24)
-        for name in self.manifest["files"]:
-            with open(self.path / name, "rb", buffering=0) as f:
-                while f.readinto(buffer):
-                    pass
+    def prefault(self, *, reload: bool = False) -> None:
+        """Bring every file into memory and map it, before the first query.
+
+        Where the kernel allows (Linux, transparent huge pages not switched off), the mappings
+        are marked ``MADV_HUGEPAGE`` and populated, so that the page cache reads them 2 MB at a
+        time and lookups miss the TLB less; otherwise each file is read in order. Pages already
+        cached keep their size: ``reload=True`` first drops the index's cached pages that no
+        process maps (clean pages: a re-read, nothing lost). ``page_report()`` shows the result.
+        """
+        mapped = self._live()
+        for name, mm in mapped.maps.items():
+            populate(mm, self.path / name, reload=reload)
+
+    def page_report(self) -> dict[str, MappingPages] | None:
+        """Per file, how much of it this process has resident and mapped with 2 MB entries
+        (``MappingPages``); None where the system does not say (not Linux)."""
+        return mapping_pages(self._live().maps)
 
     def __repr__(self) -> str:
         state = "closed" if self._mapped is None else f"{self._rows:,} numbers"
@@ -535,13 +546,19 @@ class Index:
 
 
 def open_index(path: str | os.PathLike[str], *, key: KeyLike, access: str = "random",
-               prefault: bool = False) -> Index:
+               prefault: bool | str = False) -> Index:
     """Open an index folder (``breachindex.open``).
 
     ``access`` is the madvise hint for the mappings, measured on the 533M index (README):
     ``"random"`` (default) turns off readahead, so a cold lookup reads 4 KiB pages instead of
     128 KiB windows (83 µs instead of 1.3 ms per first lookup); ``"hugepage"`` asks for
     transparent huge pages, which made warm batch lookups 1.4x faster but cold ones slower;
-    ``"normal"`` leaves the kernel's default. ``prefault`` reads every file once first.
+    ``"normal"`` leaves the kernel's default.
+
+    ``prefault=True`` brings every file into memory before the first query, mapped with 2 MB
+    pages where the kernel allows (``Index.prefault``): a long-running service should use it.
+    ``prefault="reload"`` first drops the index's cached pages that no process maps, so that
+    pages an earlier reader left in 4 KiB pieces come back in 2 MB ones (40 against 52 ns a
+    batch lookup at 533M keys); ``Index.page_report()`` tells how the files ended up mapped.
     """
     return Index(path, key=key, access=access, prefault=prefault)

@@ -102,7 +102,7 @@ def test_random_tables_against_searchsorted(tmp_path_factory, keys, extra, dir_b
 
 
 @pytest.mark.parametrize("access", ["random", "hugepage", "normal"])
-@pytest.mark.parametrize("prefault", [False, True])
+@pytest.mark.parametrize("prefault", [False, True, "reload"])
 def test_access_hints_do_not_change_answers(tmp_path_factory, access, prefault):
     rng = np.random.default_rng(3)
     keys = np.unique(rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False))

@@ -43,6 +43,9 @@ def serve_parser() -> argparse.ArgumentParser:
                    help="the verified view of a check also needs an approved ID check")
     p.add_argument("--check-ip-rate", type=float, default=1.0, help="page checks a second per address (1)")
     p.add_argument("--check-ip-burst", type=int, default=30)
+    p.add_argument("--prefault", action="store_true",
+                   help="read the whole index into memory (2 MB pages where possible) before serving, "
+                        "and each new generation before it is swapped in")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -52,14 +55,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                         webhook_secret=args.webhook_secret, export_dir=args.export_dir, sms_sender=args.sms_sender,
                         secure_cookies=not args.insecure_cookies, reload_interval=args.reload_interval,
                         require_identity=args.require_identity, check_ip_rate=args.check_ip_rate,
-                        check_ip_burst=args.check_ip_burst, log_level=args.log_level)
+                        check_ip_burst=args.check_ip_burst, prefault=args.prefault,
+                        log_level=args.log_level)
 
 
 def _check_config(config: ServerConfig) -> None:
     """Open everything once, so that a mistake is reported here and not by each worker."""
     from .state import ServerState
 
-    ServerState.open(replace(config, sms_sender=None)).close()
+    ServerState.open(replace(config, sms_sender=None, prefault=False)).close()
     if config.sms_sender is not None and config.sms_sender != "console":
         from .state import load_sender
 

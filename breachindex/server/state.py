@@ -77,7 +77,8 @@ class ServerState:
     def open(cls, config: ServerConfig, *, sender: SmsSender | None = None) -> ServerState:
         """Open everything ``config`` names. ``sender`` overrides ``config.sms_sender`` (tests)."""
         key = as_key(config.key)
-        generations = IndexGenerations(config.index, key=key, access=config.access, interval=config.reload_interval)
+        generations = IndexGenerations(config.index, key=key, access=config.access, interval=config.reload_interval,
+                                       prefault=config.prefault)
         chosen = sender if sender is not None else load_sender(config.sms_sender)
         policy = CheckPolicy(require_identity=config.require_identity)
         try:
