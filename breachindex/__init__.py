@@ -26,6 +26,7 @@ from .errors import (
     InvalidKey,
     InvalidMandate,
     InvalidPhoneNumber,
+    ItemTampered,
     MandateRefused,
     NativeError,
     SmsNotAllowed,
@@ -33,17 +34,27 @@ from .errors import (
     Throttled,
     TooManyAttempts,
     UnknownController,
+    UnknownItem,
     UnknownMandate,
     UnknownParticipant,
     UnknownRequest,
+    VaultConflict,
+    VaultCorrupted,
+    VaultError,
+    VaultNotSetUp,
+    VaultRefused,
+    WeakPassphrase,
     WebhookRejected,
     WrongKey,
+    WrongPassphrase,
+    WrongRecoveryCode,
 )
 from .gdpr import response_due
 from .index import Index, Match, VerifyReport, open_index
 from .keying import phone_keys
 from .phone import normalize
 from .secret import Key
+from .vault import Vault, VaultItem
 from .writer import BuildReport, IndexWriter, build
 
 open = open_index
@@ -73,6 +84,7 @@ __all__ = [
     "InvalidKey",
     "InvalidMandate",
     "InvalidPhoneNumber",
+    "ItemTampered",
     "Key",
     "Mandate",
     "MandateRefused",
@@ -85,12 +97,23 @@ __all__ = [
     "TooManyAttempts",
     "TreeHead",
     "UnknownController",
+    "UnknownItem",
     "UnknownMandate",
     "UnknownParticipant",
     "UnknownRequest",
+    "Vault",
+    "VaultConflict",
+    "VaultCorrupted",
+    "VaultError",
+    "VaultItem",
+    "VaultNotSetUp",
+    "VaultRefused",
     "VerifyReport",
+    "WeakPassphrase",
     "WebhookRejected",
     "WrongKey",
+    "WrongPassphrase",
+    "WrongRecoveryCode",
     "build",
     "normalize",
     "open",

@@ -24,7 +24,17 @@
         ├── IllegalTransition                  a request state change the state machine does not allow
         │   └── ExtensionTooLate               an extension announced after the first month
         ├── BatchError                         a batch that cannot be prepared or exported: ``reason``
-        └── CampaignStoreError                 the campaign database cannot be opened or migrated
+        ├── CampaignStoreError                 the campaign database cannot be opened or migrated
+        └── VaultError                         the encrypted per-person vault (breachindex.vault) refused
+            ├── WeakPassphrase (also ValueError)   a new passphrase the policy refuses: ``reason``
+            ├── WrongPassphrase                the passphrase does not open the participant's key
+            ├── WrongRecoveryCode              a wrong, malformed or already used recovery code
+            ├── VaultNotSetUp (also LookupError)   the participant has no vault key (not yet, or erased)
+            ├── VaultRefused                   set-up refused: ``reason`` not_verified or already_set_up
+            ├── UnknownItem (also LookupError) no such item (for that participant)
+            ├── VaultConflict                  the key was changed by someone else meanwhile: try again
+            └── VaultCorrupted                 key material or the vault folder fails a check: ``reason``
+                └── ItemTampered               an item file fails a check: ``item``, ``reason``
 
 Messages never contain a phone number, a one-time code or a name: exceptions end up in logs.
 """
@@ -59,6 +69,16 @@ __all__ = [
     "ExtensionTooLate",
     "BatchError",
     "CampaignStoreError",
+    "VaultError",
+    "WeakPassphrase",
+    "WrongPassphrase",
+    "WrongRecoveryCode",
+    "VaultNotSetUp",
+    "VaultRefused",
+    "UnknownItem",
+    "VaultConflict",
+    "VaultCorrupted",
+    "ItemTampered",
 ]
 
 
@@ -336,3 +356,113 @@ class CampaignStoreError(CampaignError):
     """The campaign database cannot be used: unsupported URL, newer schema, foreign file."""
 
     code: ClassVar[str] = "campaign_store_error"
+
+
+# ---- the vault (breachindex.vault) ---------------------------------------------------------
+
+class VaultError(CampaignError):
+    """Base class of the errors of the encrypted per-person vault (``breachindex.vault``)."""
+
+    code: ClassVar[str] = "vault_error"
+
+
+class WeakPassphrase(VaultError, ValueError):
+    """A new passphrase the policy refuses. ``reason``: ``not_text``, ``too_short``,
+    ``too_long`` or ``same_as_old``; the message says the rule, never the passphrase."""
+
+    code: ClassVar[str] = "weak_passphrase"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self)))
+
+
+class WrongPassphrase(VaultError):
+    """The passphrase does not unwrap the participant's private key (wrong, or the wrapped key
+    was altered: the two cannot be told apart)."""
+
+    code: ClassVar[str] = "wrong_passphrase"
+
+
+class WrongRecoveryCode(VaultError):
+    """The recovery code does not unwrap the participant's key: wrong, mistyped, or already
+    used (a code works once; recovering issues a new one)."""
+
+    code: ClassVar[str] = "wrong_recovery_code"
+
+
+class VaultNotSetUp(VaultError, LookupError):
+    """The participant has no vault key: never set up, or erased."""
+
+    code: ClassVar[str] = "vault_not_set_up"
+
+
+class VaultRefused(VaultError):
+    """A vault key may not be set up now. ``reason``: ``not_verified`` (no one-time code
+    confirmed within the check policy's ``verified_for``: whoever sets the passphrase owns
+    what arrives later), ``already_set_up`` (change the passphrase or recover instead)."""
+
+    code: ClassVar[str] = "vault_refused"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self)))
+
+
+class UnknownItem(VaultError, LookupError):
+    """No vault item with that id (for that participant)."""
+
+    code: ClassVar[str] = "unknown_item"
+
+
+class VaultConflict(VaultError):
+    """The participant's wrapped key changed between reading and writing it (another passphrase
+    change, recovery or erasure ran at the same time); nothing was changed: try again."""
+
+    code: ClassVar[str] = "vault_conflict"
+
+
+class VaultCorrupted(VaultError):
+    """Key material or the vault folder fails a check. ``reason``: ``key_mismatch`` (an
+    unwrapped private key does not match the stored public key), ``bad_kdf_params`` (stored
+    Argon2id parameters out of bounds), ``foreign_folder`` (the folder belongs to another
+    campaign store, or is not a vault), ``missing_file`` (an item's file is gone), and for
+    ``ItemTampered`` the reasons listed there."""
+
+    code: ClassVar[str] = "vault_corrupted"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self)))
+
+
+class ItemTampered(VaultCorrupted):
+    """An item file fails a check, so it is refused. ``item``: the item id. ``reason``:
+    ``missing_file``, ``size_mismatch`` (truncated or extended), ``bad_magic``,
+    ``unsupported_version``, ``bad_header``, ``wrong_item`` (the file of another item),
+    ``wrong_key`` (sealed to another participant's key, or its sealed data key was altered),
+    ``bad_chunk`` (a chunk altered, reordered, dropped, duplicated or from another file),
+    ``truncated`` (no final chunk), ``trailing_data`` (bytes after a full-size final chunk; after
+    a shorter one they make it fail as ``bad_chunk``),
+    ``hash_mismatch`` (not the ciphertext recorded when it was stored), ``log_mismatch``
+    (the item's row disagrees with its audit-log entry)."""
+
+    code: ClassVar[str] = "item_tampered"
+
+    def __init__(self, item: str, reason: str, message: str) -> None:
+        super().__init__(reason, f"vault item {item}: {message}")
+        self.item = item
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        message = str(self)
+        prefix = f"vault item {self.item}: "
+        return (type(self), (self.item, self.reason, message[len(prefix):] if message.startswith(prefix) else message))

@@ -52,7 +52,7 @@ def sender() -> RecordingSender:
 
 def test_a_new_store_has_the_schema_wal_and_foreign_keys(tmp_path, sender):
     with Campaign(tmp_path / "c.db", secret=KEY, sender=sender) as c:
-        assert c.schema_version == len(MIGRATIONS) == 2
+        assert c.schema_version == len(MIGRATIONS) == 3
         conn = c._store.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -60,7 +60,8 @@ def test_a_new_store_has_the_schema_wal_and_foreign_keys(tmp_path, sender):
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert tables == {"schema_version", "campaign_settings", "participants", "challenges", "rate_events",
                           "identity_checks", "audit_log", "audit_checkpoints", "mandate_texts", "mandates",
-                          "mandate_scopes", "batches", "requests", "request_events", "request_pauses"}
+                          "mandate_scopes", "batches", "requests", "request_events", "request_pauses",
+                          "vault_keys", "vault_wraps", "vault_items"}
         rows = conn.execute("SELECT version, description FROM schema_version").fetchall()
         assert rows == [(m.version, m.description) for m in MIGRATIONS]
         with pytest.raises(sqlite3.IntegrityError):  # foreign keys are enforced

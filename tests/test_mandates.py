@@ -317,7 +317,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path, sender):
     assert store.schema_version == 1
     store.close()
     with new_campaign(path, sender) as c:
-        assert c.schema_version == len(MIGRATIONS) == 2
+        assert c.schema_version == len(MIGRATIONS) == 3
         assert c.identity_status(pid).reference == "old" and c.phone_of(pid) == number(1)  # type: ignore[union-attr]
         m = sign(c, pid)
         assert m.identity_reference == "old" and m.verified_at == T0 + S

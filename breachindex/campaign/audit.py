@@ -79,6 +79,12 @@ KINDS: frozenset[str] = frozenset({
     "request_transition",       # a request changed state
     "notice_sent",              # SOMI told the controller (or the filing lawyer) of a revocation
     "batch_exported",
+    "vault_set_up",             # a participant's vault key pair was created (breachindex.vault)
+    "vault_passphrase_changed", # the private key was rewrapped under a new passphrase
+    "vault_recovered",          # a recovery code was used: new passphrase, new code
+    "vault_recovery_replaced",  # a new recovery code replaced the previous one
+    "vault_item_stored",        # an encrypted item was stored (ciphertext hash and size only)
+    "participant_erased",       # GDPR erasure: vault key and items destroyed, sealed number wiped
 })
 
 

@@ -99,6 +99,7 @@ from .treehead import AuditSigner, TreeHead
 
 if TYPE_CHECKING:
     from ..index import Index
+    from ..vault import Erasure, KdfParams, PassphrasePolicy, Vault
 
 __all__ = ["Campaign"]
 
@@ -262,6 +263,32 @@ class Campaign:
         if changed:
             log.info("participant %s unlocked by an operator", pid[:8])
         return changed
+
+    # ---- the vault and erasure -----------------------------------------------------------
+    def vault(self, folder: str | os.PathLike[str], *, kdf: KdfParams | None = None, chunk_size: int | None = None,
+              policy: PassphrasePolicy | None = None) -> Vault:
+        """The encrypted per-person vault of this campaign, its item files in ``folder`` (see
+        ``breachindex.vault.Vault``; the keyword arguments default to the vault's own)."""
+        from ..vault import Vault
+        from ..vault.kdf import RFC9106_LOW_MEMORY
+        from ..vault.stream import DEFAULT_CHUNK_SIZE
+
+        return Vault(self, folder, kdf=RFC9106_LOW_MEMORY if kdf is None else kdf,
+                     chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size, policy=policy)
+
+    def erase_participant(self, participant: str, *, vault_folder: str | os.PathLike[str] | None = None,
+                          now: datetime | None = None) -> Erasure:
+        """GDPR erasure: destroy the participant's vault key and items, revoke their mandates,
+        wipe their sealed number (see ``breachindex.vault.erasure`` for what stays and why).
+        ``vault_folder``: the vault's folder, so the item files go too; without it they stay as
+        undecryptable noise until ``Vault.sweep`` removes them. UnknownParticipant if none."""
+        if vault_folder is not None:
+            return self.vault(vault_folder).erase(participant, now=now)
+        from ..vault.erasure import erase_participant
+
+        check_text("participant", participant)
+        return erase_participant(self._store, audit=self._audit, keys=self._evidence, holidays=self._holidays,
+                                 participant=participant, t=now_us(now), folder=None)
 
     # ---- one-time codes ------------------------------------------------------------------
     def start_verification(self, phone: str, region: str | None = None, *, ip: str | None = None,

@@ -219,6 +219,50 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX request_pauses_by_request ON request_pauses (request, id)",
     )),
+    Migration(3, "the encrypted vault: participants' key pairs, their wrapped private keys, stored items", (
+        # a participant's vault key pair: only the public key is in clear (see breachindex.vault)
+        """CREATE TABLE vault_keys (
+            participant TEXT PRIMARY KEY REFERENCES participants (id),
+            key_version INTEGER NOT NULL,
+            public_key BLOB NOT NULL,
+            created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL
+        )""",
+        # the private key wrapped under a key derived from the passphrase, or from the recovery
+        # code; the Argon2id parameters beside it, so they can be raised and old wraps still open
+        """CREATE TABLE vault_wraps (
+            participant TEXT NOT NULL REFERENCES vault_keys (participant) ON DELETE CASCADE,
+            slot TEXT NOT NULL CHECK (slot IN ('passphrase', 'recovery')),
+            kdf TEXT NOT NULL,
+            time_cost INTEGER NOT NULL,
+            memory_kib INTEGER NOT NULL,
+            parallelism INTEGER NOT NULL,
+            salt BLOB NOT NULL,
+            nonce BLOB NOT NULL,
+            wrapped BLOB NOT NULL,
+            created_us BIGINT NOT NULL,
+            PRIMARY KEY (participant, slot)
+        )""",
+        # what a controller returned, encrypted to the participant's public key in a file of the
+        # vault folder; the row holds no plaintext (the original name only sealed to that key)
+        """CREATE TABLE vault_items (
+            id TEXT PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES vault_keys (participant),
+            key_version INTEGER NOT NULL,
+            controller TEXT NOT NULL,
+            request TEXT REFERENCES requests (id),
+            partial INTEGER NOT NULL CHECK (partial IN (0, 1)),
+            received_us BIGINT NOT NULL,
+            size BIGINT NOT NULL,
+            stored_size BIGINT NOT NULL,
+            sha256 TEXT NOT NULL,
+            file_name TEXT NOT NULL UNIQUE,
+            name_sealed BLOB,
+            log_seq BIGINT NOT NULL
+        )""",
+        "CREATE INDEX vault_items_by_participant ON vault_items (participant, received_us)",
+        "CREATE INDEX vault_items_by_request ON vault_items (request)",
+    )),
 )
 
 
