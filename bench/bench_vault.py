@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from breachindex import Key
 from breachindex.campaign import Campaign, Limits, RecordingSender
+from breachindex.ingest import peak_rss_bytes
 from breachindex.vault import RFC9106_LOW_MEMORY, KdfParams
 from breachindex.vault.kdf import derive_key
 from breachindex.vault.keys import new_key_pair, unwrap_private_key, wrap_private_key
@@ -132,7 +132,7 @@ def main() -> int:
             out = root / "opened.bin"
             figures["open_to"] = timed(lambda: fast.open_to(pid, PASSPHRASE, items[0], out))
             out.unlink()
-            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            peak_mb = peak_rss_bytes() / 2**20
             ch = campaign.start_verification("+31612340002")
             other = campaign.confirm_verification(ch.id, sender.last_code("+31612340002")).participant
             default = campaign.vault(root / "vault")

@@ -424,8 +424,21 @@ def _finished(report: IngestReport, manifest: dict[str, Any], started: float) ->
     report.countries = {c["name"]: c["rows"] for c in manifest["countries"]}
     report.data_classes = {c["name"]: c["rows"] for c in manifest["data_classes"]}
     report.seconds = time.perf_counter() - started
-    report.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    report.peak_memory_bytes = peak_rss_bytes()
     return report
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory. Linux's VmHWM first: ru_maxrss carries a parent's
+    peak over fork and exec, so a build run from a large process would report that."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def build_index(

@@ -342,6 +342,15 @@ MEMORY_CHILD = textwrap.dedent("""
 
     tmp, total_mib = sys.argv[1], int(sys.argv[2])
     def peak_mb():
+        # VmHWM: this process's own peak. ru_maxrss would carry the parent's peak over fork
+        # and exec on Linux (a pytest run that has grown to 650 MB would hide everything).
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sender = RecordingSender()
     limits = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
