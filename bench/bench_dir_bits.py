@@ -3,7 +3,8 @@
     python bench/bench_dir_bits.py --keys 100M --bits 23,24,25,26
 
 Writes a table of uniform keys per directory size (into --dir, removed afterwards) and times
-``lookup_keys`` on 1 and 2 threads over the same queries (half present). It chose
+``lookup_keys`` on 1 and 2 threads over the same queries (half present), and single
+``lookup_key`` calls from Python, each table read back in 2 MB pages first. It chose
 ``MIN_BUCKET``/``MAX_BUCKET`` in ``breachindex/indexfiles.py``.
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ def main() -> None:
         write_sorted_chunks(folder, uniform_sorted_chunks(n, np.empty(0, np.uint64), 5), breach_names=["s"],
                             class_names=[f"c{i}" for i in range(6)], key=key, dir_bits=bits, overwrite=True)
         written = time.perf_counter() - started
-        with bi.open(folder, key=key) as index:
+        # read back in 2 MB pages, as a service opened with prefault="reload" maps it
+        with bi.open(folder, key=key, prefault="reload") as index:
             keys = index._live().keys()
             half = args.queries // 2
             q = np.concatenate([rng.choice(keys, half), rng.integers(0, 2**64, args.queries - half, dtype=np.uint64)])
@@ -54,10 +56,19 @@ def main() -> None:
                     index.lookup_keys(q, threads=threads)
                     runs.append(time.perf_counter() - t)
                 ns[threads] = statistics.median(runs) / len(q) * 1e9
+            singles = [int(k) for k in q[:200_000]]
+            lookup_key = index.lookup_key
+            runs = []
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                for k in singles:
+                    lookup_key(k)
+                runs.append(time.perf_counter() - t)
+            single_us = statistics.median(runs) / len(singles) * 1e6
             size = sum((folder / name).stat().st_size for name in ("keys.bin", "directory.u32"))
             print(f"bits {bits}: {n / 2**bits:5.1f} keys a bucket, {index._live().table.key_width} B a key, "
                   f"{size / n:.3f} B/key with directory; 1 thread {ns[1]:.1f} ns, 2 threads {ns[2]:.1f} ns "
-                  f"({ns[1] / ns[2]:.2f}x); written in {written:.0f} s", flush=True)
+                  f"({ns[1] / ns[2]:.2f}x); lookup_key {single_us:.2f} us; written in {written:.0f} s", flush=True)
         shutil.rmtree(folder)
 
 
