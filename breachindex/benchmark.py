@@ -43,6 +43,7 @@ import numpy as np
 from . import format as fmt
 from .errors import IndexCorrupted
 from .index import Index, open_index
+from .indexfiles import auto_dir_bits
 from .keying import phone_keys
 from .secret import Key
 from .synthetic import synthetic_numbers
@@ -113,13 +114,15 @@ def _drop_caches() -> bool:
         return False
 
 
-def _reusable(folder: Path) -> bool:
-    """A table kept from an earlier run, in this version's format."""
+def _reusable(folder: Path, dir_bits: int | None) -> bool:
+    """A table kept from an earlier run, in this version's format and directory size (a table
+    written under another ``auto_dir_bits`` would time the old layout)."""
     try:
-        fmt.read_manifest(folder)
+        manifest = fmt.read_manifest(folder)
     except IndexCorrupted:
         return False
-    return True
+    wanted = dir_bits if dir_bits is not None else auto_dir_bits(int(manifest["rows"]))
+    return bool(manifest.get("dir_bits") == wanted)
 
 
 _RANGE_BITS = 16  # the key space is drawn in 2^16 ranges, each sorted on its own
@@ -158,7 +161,7 @@ class _Table:
         self.folder = folder
         numbers = synthetic_numbers(2 * singles, seed=seed)
         self.present_numbers, self.absent_numbers = numbers[:singles], numbers[singles:]
-        if not _reusable(folder / "index"):
+        if not _reusable(folder / "index", dir_bits):
             real = phone_keys(self.present_numbers, key=key)
             write_sorted_chunks(folder / "index", uniform_sorted_chunks(n, real, seed),
                                 breach_names=["synthetic"], class_names=[f"class_{i}" for i in range(6)],

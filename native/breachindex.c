@@ -223,6 +223,19 @@ static inline const void *profile_at(const bi_table *t, uint64_t row)
     return (const uint8_t *)t->profiles + row * t->profile_width;
 }
 
+/* In a bucket of more than WIDE_BUCKET keys the interpolated row is a few rows off (about
+ * sqrt(keys) / 2): the scan may step into the line before or after the guessed one, so those are
+ * fetched at the same time rather than one after another. */
+#define WIDE_BUCKET 16
+
+static inline void prefetch_around(const bi_table *t, uint64_t g)
+{
+    const uint8_t *at = t->suffixes + g * t->key_width;
+    BI_PREFETCH(at);
+    BI_PREFETCH(at + 64);
+    BI_PREFETCH(at - 64); /* before the file's first row: the header page, never a fault */
+}
+
 /* One lookup. With with_profile, the profile line of the guessed row is fetched together with
  * its key line: the row is almost always within a few slots of the guess, so the two cache
  * misses overlap instead of following each other. */
@@ -235,6 +248,8 @@ static inline int64_t lookup_one(const bi_table *t, uint64_t key, int with_profi
         return BI_ROW_CORRUPT;
     sfx = key & suffix_mask(t);
     g = guess_in(t, sfx, lo, hi);
+    if (hi - lo > WIDE_BUCKET)
+        prefetch_around(t, g);
     if (with_profile)
         BI_PREFETCH(profile_at(t, g));
     return scan_from(t, sfx, lo, hi, g);
@@ -264,7 +279,10 @@ static int lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t 
             uint64_t g = lo;
             if (lo < hi && hi <= t->n) {
                 g = guess_in(t, q[k] & mask, lo, hi);
-                BI_PREFETCH(t->suffixes + g * t->key_width);
+                if (hi - lo > WIDE_BUCKET)
+                    prefetch_around(t, g);
+                else
+                    BI_PREFETCH(t->suffixes + g * t->key_width);
             }
             lo_r[k & (RING - 1)] = lo;
             hi_r[k & (RING - 1)] = hi;
