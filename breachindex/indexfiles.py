@@ -32,14 +32,15 @@ __all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "rep
            "temp_folder", "release_temp_folder", "clean_stale", "fsync_dir", "MIN_BUCKET", "MAX_BUCKET",
            "REGIONS", "region_ids"]
 
-# Keys per directory bucket, on average. A small directory stays in cache, so a lookup costs one
-# miss (the key line) instead of two (directory entry, then key line); the price is a guess a few
-# rows off (about sqrt(keys a bucket) / 2), which the kernels cover by fetching the lines on both
-# sides of the guessed one. Measured with bench/bench_dir_bits.py and the harness on this 2-core
-# machine at 533M keys: a 22-bit directory (127 keys a bucket, 16 MB) gave 37.5-41 ns batch
-# lookups and 0.69 us single ones, against 44.5-46 ns and 0.80 us for a 26-bit one (8 keys a
-# bucket, 268 MB), in the same stretch of time. Within MIN..MAX_BUCKET the smallest files win.
-MIN_BUCKET, MAX_BUCKET = 48, 128
+# Keys per directory bucket, on average. Fewer keys a bucket means a closer interpolation guess
+# but a bigger directory (more of it out of cache). Measured with bench/bench_dir_bits.py on
+# this 2-core machine, batch lookups on one thread: at 533M keys, 16 / 8 / 4 keys a bucket gave
+# 43.3 / 39.2 / 38.1 ns at 5.25 / 5.50 / 6.01 bytes a key; at 100M, 12 / 6 / 3 gave 42.6 / 35.6 /
+# 32.4 ns. Within MIN..MAX_BUCKET the smallest files win, which at these sizes is also where the
+# key width drops to 5 bytes. A cache-sized directory (22 bits at 533M, 127 keys a bucket, with
+# the lines around the guess fetched together) was tried: 39-41 against 45-46 ns in one A/B,
+# 47.3 against 39.1 ns in another (README, "Layout"); not established, so not the default.
+MIN_BUCKET, MAX_BUCKET = 3, 8
 MAX_AUTO_DIR_BITS = 30
 _U16_PROFILES = 1 << 16
 _FULL_KEYS = "keys.full.tmp"
