@@ -38,8 +38,8 @@ __all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "rep
 # 43.3 / 39.2 / 38.1 ns at 5.25 / 5.50 / 6.01 bytes a key; at 100M, 12 / 6 / 3 gave 42.6 / 35.6 /
 # 32.4 ns. Within MIN..MAX_BUCKET the smallest files win, which at these sizes is also where the
 # key width drops to 5 bytes. A cache-sized directory (22 bits at 533M, 127 keys a bucket, with
-# the lines around the guess fetched together) was tried: 39-41 against 45-46 ns in one A/B,
-# 47.3 against 39.1 ns in another (README, "Layout"); not established, so not the default.
+# the lines around the guess fetched together) was slower: 43.7-48.3 against 38.6-40.6 ns in
+# ten interleaved rounds, both tables 2 MB-mapped (README, "Layout").
 MIN_BUCKET, MAX_BUCKET = 3, 8
 MAX_AUTO_DIR_BITS = 30
 _U16_PROFILES = 1 << 16
