@@ -296,7 +296,8 @@ class Index:
         return self._rows
 
     def prefault(self, *, reload: bool = False) -> None:
-        """Bring every file into memory and map it, before the first query.
+        """Bring every mapped file (keys, directory, profiles, details) into memory and map it,
+        before the first query; bitmaps are read when first asked for.
 
         Where the kernel allows (Linux, transparent huge pages not switched off), the mappings
         are marked ``MADV_HUGEPAGE`` and populated, so that the page cache reads them 2 MB at a
@@ -575,9 +576,9 @@ def open_index(path: str | os.PathLike[str], *, key: KeyLike, access: str = "ran
     """Open an index folder (``breachindex.open``).
 
     ``access`` is the madvise hint for the mappings, measured on the 533M index (README):
-    ``"random"`` (default) turns off readahead, so a cold lookup reads 4 KiB pages instead of
-    128 KiB windows (83 µs instead of 1.3 ms per first lookup); ``"hugepage"`` asks for
-    transparent huge pages, which made warm batch lookups 1.4x faster but cold ones slower;
+    ``"random"`` (default) turns off readahead, so a cold lookup reads a 4 KiB page instead of a
+    readahead window (180 µs instead of about 1 ms per first lookup); ``"hugepage"`` asks for
+    transparent huge pages, 2 MB a fault (warm lookups faster, cold ones as slow as ``"normal"``);
     ``"normal"`` leaves the kernel's default.
 
     ``prefault=True`` brings every file into memory before the first query, mapped with 2 MB
