@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 from breachindex import Key
@@ -44,9 +43,7 @@ from breachindex.vault.keys import new_key_pair, unwrap_private_key, wrap_privat
 PASSPHRASE = "correct horse battery staple"
 MIB = 1 << 20
 FAST = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
-OPEN_LIMITS = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-                     ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-                     ip_failures_per_hour=None)
+OPEN_LIMITS = Limits.off()
 
 
 def stream(mib: int, block: bytearray) -> Iterator[bytes]:

@@ -44,9 +44,7 @@ from breachindex.errors import CodeInvalid, MandateRefused
 KEY = Key(b"audit log tests secret, 32 bytes")
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 S = timedelta(seconds=1)
-OPEN = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-              ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-              ip_failures_per_hour=None)
+OPEN = Limits.off()
 TEXT = "Ik machtig SOMI om namens mij inzage te vragen (art. 15 AVG)."
 EVIDENCE = {"ip": "192.0.2.7", "user_agent": "Mozilla/5.0 (test)",
             "consents": ["privacy_notice_read", "authorise_access_request"]}

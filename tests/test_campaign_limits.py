@@ -5,8 +5,10 @@ Numbers are phonenumbers' metadata examples, shifted by an offset where many are
 """
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import phonenumbers
 import pytest
@@ -28,9 +30,6 @@ KEY = Key.generate()
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
 S = timedelta(seconds=1)
 H = timedelta(hours=1)
-NONE = dict(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-            ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-            ip_failures_per_hour=None)
 
 
 def example(region: str = "NL", kind: int = PhoneNumberType.MOBILE, offset: int = 0) -> str:
@@ -43,9 +42,9 @@ def example(region: str = "NL", kind: int = PhoneNumberType.MOBILE, offset: int 
 NL = example("NL")
 
 
-def only(**limits: object) -> Limits:
+def only(**limits: Any) -> Limits:
     """Limits with every count off except those given."""
-    return Limits(**{**NONE, **limits})  # type: ignore[arg-type]
+    return dataclasses.replace(Limits.off(), **limits)
 
 
 @pytest.fixture

@@ -24,9 +24,7 @@ US = timedelta(microseconds=1)
 S = timedelta(seconds=1)
 MIN = timedelta(minutes=1)
 # no send limits: these tests are about the code lifecycle (test_campaign_limits tests limits)
-OPEN = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-              ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-              ip_failures_per_hour=None)
+OPEN = Limits.off()
 
 
 def example(region: str = "NL", kind: int = PhoneNumberType.MOBILE, offset: int = 0) -> str:

@@ -29,9 +29,7 @@ KEY = Key.generate()
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
 NUMBERS = [phonenumbers.format_number(phonenumbers.example_number_for_type(r, PhoneNumberType.MOBILE),
                                       phonenumbers.PhoneNumberFormat.E164) for r in ("NL", "DE")]
-OPEN = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-              ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-              ip_failures_per_hour=None)
+OPEN = Limits.off()
 RULES = CodeRules(first_wait=timedelta(seconds=2), max_wait=timedelta(seconds=16), lock_after_failures=8)
 LIFETIME = 600 * 10**6
 RETENTION = 86_400 * 10**6

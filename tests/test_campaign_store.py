@@ -24,9 +24,7 @@ from breachindex.errors import CampaignStoreError, CodeInvalid, UnknownParticipa
 KEY = Key(b"campaign store tests secret, 32b")
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
 S = timedelta(seconds=1)
-OPEN = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-              ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-              ip_failures_per_hour=None)
+OPEN = Limits.off()
 
 
 def example(region: str = "NL", kind: int = PhoneNumberType.MOBILE, offset: int = 0) -> str:

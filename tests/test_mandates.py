@@ -44,9 +44,7 @@ from breachindex.errors import (
 KEY = Key(b"mandate tests secret, 32 bytes!!")
 T0 = datetime(2024, 2, 29, 9, 0, tzinfo=timezone.utc)
 S = timedelta(seconds=1)
-OPEN = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-              ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-              ip_failures_per_hour=None)
+OPEN = Limits.off()
 TEXT = "Ik machtig Stichting Onderzoek Marktinformatie om namens mij inzage te vragen (art. 15 AVG)."
 NAME = "Jan de Vries-Çelik"
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

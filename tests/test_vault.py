@@ -52,9 +52,7 @@ FAST = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
 CHUNK = 1024
 PASS = "correct horse battery staple"
 OTHER_PASS = "tr0ub4dor & three more words"
-OPEN = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-              ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-              ip_failures_per_hour=None)
+OPEN = Limits.off()
 TEXT = "Ik machtig SOMI om namens mij inzage te vragen (art. 15 AVG)."
 EVIDENCE = {"ip": "192.0.2.7", "user_agent": "test", "consents": ["privacy_notice_read", "authorise_access_request"]}
 REQUEST_PATHS = {
@@ -353,9 +351,7 @@ MEMORY_CHILD = textwrap.dedent("""
             pass
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sender = RecordingSender()
-    limits = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-                    ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-                    ip_failures_per_hour=None)
+    limits = Limits.off()
     c = Campaign(os.path.join(tmp, "c.db"), secret=Key(b"memory test secret, 32 bytes!!!!"), sender=sender,
                  limits=limits)
     ch = c.start_verification("+31612340001")
@@ -763,9 +759,7 @@ CRASH_CHILD = textwrap.dedent("""
     from breachindex.vault.files import VaultFolder
 
     db, folder, pid, mode = sys.argv[1:5]
-    limits = Limits(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-                    ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-                    ip_failures_per_hour=None)
+    limits = Limits.off()
     c = Campaign(db, secret=Key(sys.argv[5].encode()), sender=RecordingSender(), limits=limits,
                  checkpoint_interval=None)
     vault = c.vault(folder, kdf=KdfParams(1, 8, 1), chunk_size=1024)

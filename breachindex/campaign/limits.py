@@ -98,6 +98,14 @@ class Limits:
         if not 1 <= self.prefix_hidden_digits <= 6:
             raise ValueError("prefix_hidden_digits must be between 1 and 6")
 
+    @classmethod
+    def off(cls) -> Limits:
+        """Every count switched off and no wait between resends: for tests, benchmarks and
+        back-office tools, never for a public endpoint."""
+        return cls(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
+                   ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
+                   ip_failures_per_hour=None)
+
     def country_limit(self, calling_code: int) -> int | None:
         return self.country_per_day_overrides.get(calling_code, self.country_per_day)
 
