@@ -375,7 +375,7 @@ def test_sender_none_shows_no_code_and_confirm_prompts_nothing_into_stdout(world
     start = sh("campaign", "verification", "start", "-", "--region", "NL", "--sender", "none", "--db", db,
                "--key", key, stdin=NATIONAL + "\n")
     assert start.code == 0 and start.err == ""
-    assert re.fullmatch(r"[A-Za-z0-9_-]{22}\n", start.out)  # only the challenge id
+    assert re.fullmatch(r"[0-9a-f]{32}\n", start.out)  # only the challenge id
     no_code = sh("campaign", "verification", "confirm", start.out.strip(), "--db", db, "--key", key, stdin="")
     assert no_code.code == 2 and "no code given" in no_code.err
     assert_private(sh.outputs)

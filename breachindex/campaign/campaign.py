@@ -309,7 +309,9 @@ class Campaign:
             "send:country": str(calling_code),
             "send:all": "all",
         }
-        challenge_id = secrets.token_urlsafe(16)
+        # hex like every other id here: a base64url id starts with '-' one time in 64, and a
+        # shell command line then reads it as an option
+        challenge_id = secrets.token_hex(16)
         code = generate_code(self._rules.digits)
         expires = t + self._rules.lifetime // MICROSECOND
         refusal: CampaignError | None = None
