@@ -15,7 +15,7 @@ import numpy as np
 from pyroaring import FrozenBitMap
 
 from . import format as fmt
-from ._core import ffi, lib, new_reason, raise_status
+from ._core import CORRUPT_MESSAGES, Lookups, ffi, lib, new_reason, raise_status, single_lookups
 from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE, DetailsSealer, unpack_row
 from .errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
 from .keying import key_numbers
@@ -31,9 +31,6 @@ ACCESS_ADVICE: dict[str, int | None] = {
     "hugepage": getattr(mmap, "MADV_HUGEPAGE", None),
     "normal": None,
 }
-_lookup_phone = lib.bi_lookup_phone_ctx
-_lookup = lib.bi_lookup
-_ROW_CORRUPT = lib.BI_ROW_CORRUPT
 _ACCEPT_BARE = lib.BI_ACCEPT_BARE
 
 
@@ -274,11 +271,15 @@ class Index:
         ctx.rules = self._rules_table
         ffi.memmove(ctx.key16, self._siphash_key, 16)
         self._mapped.phone_ctx = ctx
+        # holds the mapping alive for the calls in flight; kept here, not on the mapping, so
+        # that closing frees the mapping without waiting for the cycle collector
+        self._single: Lookups | None = single_lookups(self._mapped, self._mapped.table, ctx)
 
     # ---- life cycle ------------------------------------------------------------------
     def close(self) -> None:
         """Release the mappings (once the calls in flight have returned)."""
         self._mapped = None
+        self._single = None
 
     def __enter__(self) -> Index:
         return self
@@ -322,8 +323,8 @@ class Index:
     def _find(self, raw: str, region: str | None) -> tuple[int, int]:
         """(row or -1, profile id); raises InvalidPhoneNumber."""
         # the hot path of a single check: kept to attribute reads and one C call
-        mapped = self._mapped
-        if mapped is None:
+        single, mapped = self._single, self._mapped
+        if single is None or mapped is None:
             raise ValueError("the index is closed")
         try:
             data = raw.encode("utf-8", "surrogatepass")
@@ -334,15 +335,13 @@ class Index:
         else:
             region = _check_region(region)
             flags = self._rules.flags_for(region)
-        found = _lookup_phone(mapped.phone_ctx, data, len(data), flags)
+        found = single.phone(data, flags)
         if found >= 0:
             return found & 0xFFFFFFFF, found >> 32
         if found == -1:
             return -1, 0
-        if found == lib.BI_LOOKUP_CORRUPT:
-            raise IndexCorrupted(fmt.PROFILES_FILE, "a row has a profile id out of range")
-        if found == lib.BI_LOOKUP_CORRUPT_DIR:
-            raise IndexCorrupted(fmt.DIRECTORY_FILE, "a directory bucket points outside the key file")
+        if found in CORRUPT_MESSAGES:
+            raise IndexCorrupted(*CORRUPT_MESSAGES[found])
         status = -2 - found
         if status != lib.BI_PHONE_FALLBACK:
             reason, message = FAST_REJECTIONS[status]
@@ -364,11 +363,11 @@ class Index:
         ``raw`` is any form ``normalize`` accepts; raises InvalidPhoneNumber if it is not a
         possible number (so a user can be told their input is wrong, not that they are safe).
         """
-        mapped = self._mapped
-        if mapped is not None and region is None and type(raw) is str:
+        single = self._single
+        if single is not None and region is None and type(raw) is str:
             # the common case inline (one C call, no helper frame): E.164 or leak digits
             data = raw.encode("utf-8", "surrogatepass")
-            found = _lookup_phone(mapped.phone_ctx, data, len(data), _ACCEPT_BARE)
+            found = single.phone(data, _ACCEPT_BARE)
             if found >= 0:
                 breaches, classes = self._profiles[found >> 32]
                 return Match(found & 0xFFFFFFFF, breaches, classes, (raw, None))
@@ -389,16 +388,12 @@ class Index:
 
     def lookup_key(self, key: int) -> int:
         """Row of one uint64 key (from ``phone_keys``), -1 if absent."""
-        # the hot path of a single key: attribute reads and one C call; cffi checks the range
-        mapped = self._mapped
-        if mapped is None:
+        # the hot path of a single key: one attribute read and one call, which checks the range
+        # and raises IndexCorrupted itself
+        single = self._single
+        if single is None:
             raise ValueError("the index is closed")
-        try:
-            row: int = _lookup(mapped.table, key)
-        except (OverflowError, TypeError):
-            raise ValueError("a key is an unsigned 64-bit integer") from None
-        if row == _ROW_CORRUPT:
-            raise IndexCorrupted(fmt.DIRECTORY_FILE, "a directory bucket points outside the key file")
+        row: int = single.key(key)
         return row
 
     # ---- batches ---------------------------------------------------------------------
