@@ -236,6 +236,17 @@ static inline void prefetch_around(const bi_table *t, uint64_t g)
     BI_PREFETCH(at - 64); /* before the file's first row: the header page, never a fault */
 }
 
+/* A bucket of up to WIDE_BUCKET keys spans one to three cache lines, and the scan from the
+ * guessed row may step into any of them: its first and last lines are fetched together (the rare
+ * middle line of a 13-16 key bucket follows on demand). Fetching only the guessed row's line left
+ * the scan waiting for a neighbouring line one lookup in five or so: at 533M keys, batch lookups
+ * took 42-47 ns with the guessed line alone and 37-42 ns with this (bench/README, interleaved). */
+static inline void prefetch_bucket(const bi_table *t, uint64_t lo, uint64_t hi)
+{
+    BI_PREFETCH(t->suffixes + lo * t->key_width);
+    BI_PREFETCH(t->suffixes + (hi - 1) * t->key_width + 7); /* the last suffix's 8-byte load */
+}
+
 /* One lookup. With with_profile, the profile line of the guessed row is fetched together with
  * its key line: the row is almost always within a few slots of the guess, so the two cache
  * misses overlap instead of following each other. */
@@ -250,6 +261,8 @@ static inline int64_t lookup_one(const bi_table *t, uint64_t key, int with_profi
     g = guess_in(t, sfx, lo, hi);
     if (hi - lo > WIDE_BUCKET)
         prefetch_around(t, g);
+    else
+        prefetch_bucket(t, lo, hi);
     if (with_profile)
         BI_PREFETCH(profile_at(t, g));
     return scan_from(t, sfx, lo, hi, g);
@@ -258,7 +271,7 @@ static inline int64_t lookup_one(const bi_table *t, uint64_t key, int with_profi
 int64_t bi_lookup(const bi_table *t, uint64_t key) { return lookup_one(t, key, 0); }
 
 /* Three stages, PIPE apart: prefetch the directory entry, then (reading it) prefetch the
- * guessed key slot, then scan. About 2*PIPE misses are in flight at once. */
+ * bucket's key lines, then scan. About 2*PIPE misses are in flight at once. */
 #define PIPE 16
 #define RING 64 /* > 2*PIPE, a power of two */
 
@@ -282,7 +295,7 @@ static int lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t 
                 if (hi - lo > WIDE_BUCKET)
                     prefetch_around(t, g);
                 else
-                    BI_PREFETCH(t->suffixes + g * t->key_width);
+                    prefetch_bucket(t, lo, hi);
             }
             lo_r[k & (RING - 1)] = lo;
             hi_r[k & (RING - 1)] = hi;
