@@ -18,8 +18,12 @@ long-running service opened with ``prefault="reload"`` would be; the table repor
 the key file and directory the kernel then maps with 2 MB pages.
 
 Times are medians over ``--repeat`` runs, after one untimed run, with their spread; what
-matters are the ratios. Single calls (``lookup_key``, ``lookup``, SQLite point queries) take
-fresh queries in each run, so none finds the previous run's lines in the cache.
+matters are the ratios. The methods a ratio compares take turns: each round runs every one of
+them once (the order reversed every other round), and a ratio is the median of its per-round
+ratios, because this machine's speed drifts between stretches of minutes and methods timed one
+after another would be compared across stretches. Single calls (``lookup_key``, ``lookup``,
+SQLite point queries) take fresh queries in each round, so none finds the previous round's lines
+in the cache.
 Results go to a table, a JSON file and a PNG plot (ns per lookup against size, log scale).
 Cold-cache latency (first queries after the page cache is dropped) is measured where the
 machine allows writing /proc/sys/vm/drop_caches, and reported as unavailable elsewhere.
@@ -84,18 +88,33 @@ def _each(fn: Callable[[Any], Any], items: list[Any]) -> None:
         fn(item)
 
 
-def _timed_rounds(run: Callable[[list[Any]], Any], rounds: list[list[Any]]) -> float:
-    """Median seconds per item of single calls, each timed round on items not used before:
-    a service checks a different number each time, and repeating one round would find its
-    directory entries and key lines still in the cache (260 MB of L3 here). The first round
-    is an untimed warm-up of the code path."""
-    times = []
-    for i, items in enumerate(rounds):
-        started = time.perf_counter()
-        run(items)
-        if i:
-            times.append((time.perf_counter() - started) / len(items))
-    return statistics.median(times)
+def _in_turns(methods: dict[str, Callable[[int], Any]], repeat: int) -> dict[str, list[float]]:
+    """Seconds of each method in each of ``repeat`` rounds. Every method first runs once untimed
+    (round 0: what the method before left in the caches and TLB is not its cost), then each
+    round runs every method once, in reversed order every other round. This machine's speed
+    drifts by 10-30 % between stretches of minutes (README, "The harness"); in turns, two
+    methods in one round run in the same stretch. A method is called with the round number,
+    so that single calls can take fresh queries each round."""
+    for method in methods.values():
+        method(0)
+    names = list(methods)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(1, repeat + 1):
+        for name in names if i % 2 else reversed(names):
+            started = time.perf_counter()
+            methods[name](i)
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def _ratio(over: list[float], under: list[float]) -> float:
+    """Median of the per-round ratios ``over[i] / under[i]``: each compares one stretch."""
+    return statistics.median(a / b for a, b in zip(over, under, strict=True))
+
+
+def _median_spread(times: list[float], count: int) -> tuple[float, float]:
+    """Median and half-range, in ns per item of ``count`` items a run."""
+    return (statistics.median(times) / count * 1e9, (max(times) - min(times)) / 2 / count * 1e9)
 
 
 def _rounds(items: list[Any], count: int, size: int) -> list[list[Any]]:
@@ -235,35 +254,43 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
     def per(seconds: float, count: int = q) -> float:
         return seconds / count * 1e9
 
-    med, spread, _ = _timed(lambda: index.lookup_keys(queries), args.repeat)
-    r["breachindex_batch_1t_ns"], r["breachindex_batch_1t_spread_ns"] = per(med), per(spread)
-    med, spread, rows2 = _timed(lambda: index.lookup_keys(queries, threads=2), args.repeat)
-    assert np.array_equal(rows2, expected)
-    r["breachindex_batch_2t_ns"], r["breachindex_batch_2t_spread_ns"] = per(med), per(spread)
-    med, spread, _ = _timed(lambda: np.searchsorted(keys, queries), args.repeat)
-    r["numpy_searchsorted_ns"], r["numpy_searchsorted_spread_ns"] = per(med), per(spread)
-    med, spread, _ = _timed(lambda: np.searchsorted(keys, np.sort(queries)), args.repeat)
-    r["numpy_sort_searchsorted_ns"], r["numpy_sort_searchsorted_spread_ns"] = per(med), per(spread)
     # the floor: random 8-byte reads from an array as large as the key file
     files = folder / "index"
     floor = np.arange((files / fmt.KEYS_FILE).stat().st_size // 8, dtype=np.uint64)
     gather = rng.integers(0, len(floor), q)
-    med, spread, _ = _timed(lambda: floor[gather], args.repeat)
-    r["floor_gather_ns"], r["floor_gather_spread_ns"] = per(med), per(spread)
+    rows2 = index.lookup_keys(queries, threads=2)
+    assert np.array_equal(rows2, expected)
+    batch = _in_turns({
+        "breachindex_batch_1t": lambda i: index.lookup_keys(queries),
+        "breachindex_batch_2t": lambda i: index.lookup_keys(queries, threads=2),
+        "numpy_searchsorted": lambda i: np.searchsorted(keys, queries),
+        "numpy_sort_searchsorted": lambda i: np.searchsorted(keys, np.sort(queries)),
+        "floor_gather": lambda i: floor[gather],
+    }, args.repeat)
+    for name, times in batch.items():
+        r[f"{name}_ns"], r[f"{name}_spread_ns"] = _median_spread(times, q)
+    r["speedup_batch_vs_numpy"] = _ratio(batch["numpy_searchsorted"], batch["breachindex_batch_1t"])
+    r["batch_vs_floor"] = _ratio(batch["breachindex_batch_1t"], batch["floor_gather"])
+    r["speedup_2t_vs_1t"] = _ratio(batch["breachindex_batch_1t"], batch["breachindex_batch_2t"])
 
-    # single calls: repeat + 1 rounds of fresh queries each (the first one untimed)
+    # single calls: repeat + 1 rounds of fresh queries each (round 0 untimed)
     singles = [int(x) for x in queries[:args.singles * (args.repeat + 1)]]
     if [index.lookup_key(k) for k in singles] != expected[:len(singles)].tolist():
         raise AssertionError("lookup_key and lookup_keys disagree")
     key_rounds = _rounds(singles, args.repeat + 1, args.singles)
-    r["breachindex_single_key_ns"] = _timed_rounds(lambda ks: _each(index.lookup_key, ks), key_rounds) * 1e9
     strings = ["+" + s for s in table.present_numbers + table.absent_numbers]
     np.random.default_rng(args.seed + 2).shuffle(strings)
     found = sum(index.lookup(s) is not None for s in strings)
     if found != len(table.present_numbers):
         raise AssertionError(f"E.164 lookups found {found}, expected {len(table.present_numbers)}")
     string_rounds = _rounds(strings, args.repeat + 1, len(strings))
-    r["breachindex_single_e164_ns"] = _timed_rounds(lambda ss: _each(index.lookup, ss), string_rounds) * 1e9
+    lookup_key, lookup = index.lookup_key, index.lookup
+    single: dict[str, Callable[[int], Any]] = {
+        "breachindex_single_key": lambda i: _each(lookup_key, key_rounds[i]),
+        "breachindex_single_e164": lambda i: _each(lookup, string_rounds[i]),
+    }
+    single_counts = {"breachindex_single_key": len(key_rounds[0]),
+                     "breachindex_single_e164": len(string_rounds[0])}
 
     key_bytes = sum((files / name).stat().st_size for name in (fmt.KEYS_FILE, fmt.DIRECTORY_FILE))
     r["breachindex_bytes_per_key"] = key_bytes / n
@@ -277,6 +304,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
         r["python_set_ns"], r["python_set_spread_ns"] = per(med), per(spread)
         del as_set
 
+    con = None
     if n <= args.sqlite_max:
         path = table.sqlite(np.asarray(keys))
         r["sqlite_bytes_per_key"] = path.stat().st_size / n
@@ -291,27 +319,39 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
         got = [cur.execute("SELECT 1 FROM k WHERE key = ?", (v,)).fetchone() is not None for v in point]
         if not np.array_equal(np.array(got), expected[:len(point)] >= 0):
             raise AssertionError("SQLite point queries and breachindex disagree")
+        point_rounds = _rounds(point, args.repeat + 1, args.singles)
 
-        def point_queries(values: list[int]) -> None:  # inline, not through _each: no extra call
-            for v in values:
+        def point_queries(i: int) -> None:  # inline, not through _each: no extra call
+            for v in point_rounds[i]:
                 cur.execute("SELECT 1 FROM k WHERE key = ?", (v,)).fetchone()
 
-        r["sqlite_point_ns"] = _timed_rounds(point_queries, _rounds(point, args.repeat + 1, args.singles)) * 1e9
-        batch = 500
+        single["sqlite_point"] = point_queries
+        single_counts["sqlite_point"] = len(point_rounds[0])
+
+    turns = _in_turns(single, args.repeat)
+    for name, times in turns.items():
+        r[f"{name}_ns"] = statistics.median(times) / single_counts[name] * 1e9
+    if "sqlite_point" in turns:
+        r["speedup_single_key_vs_sqlite_point"] = _ratio(
+            [t / single_counts["sqlite_point"] for t in turns["sqlite_point"]],
+            [t / single_counts["breachindex_single_key"] for t in turns["breachindex_single_key"]])
+
+    if con is not None:
+        chunk_size = 500
 
         def in_queries() -> int:
             cur, hits = con.cursor(), 0
-            for s in range(0, len(signed), batch):
-                chunk = signed[s:s + batch]
+            for s in range(0, len(signed), chunk_size):
+                chunk = signed[s:s + chunk_size]
                 sql = f"SELECT count(*) FROM k WHERE key IN ({','.join('?' * len(chunk))})"
                 hits += cur.execute(sql, chunk).fetchone()[0]
             return hits
 
         med, spread, hits = _timed(in_queries, max(1, args.repeat // 2))
         present = expected >= 0  # IN matches each distinct key of a chunk once
-        distinct_hits = sum(len({v for v, p in zip(signed[s:s + batch], present[s:s + batch].tolist(),
+        distinct_hits = sum(len({v for v, p in zip(signed[s:s + chunk_size], present[s:s + chunk_size].tolist(),
                                                    strict=True) if p})
-                            for s in range(0, len(signed), batch))
+                            for s in range(0, len(signed), chunk_size))
         if hits != distinct_hits:
             raise AssertionError("SQLite IN queries and breachindex disagree")
         r["sqlite_batch_in_ns"], r["sqlite_batch_in_spread_ns"] = per(med), per(spread)
@@ -331,11 +371,6 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
             cold.close()
         else:  # this machine does not let us drop the page cache
             r["open_cold_ms"] = r["breachindex_cold_single_us"] = None
-    r["speedup_batch_vs_numpy"] = r["numpy_searchsorted_ns"] / r["breachindex_batch_1t_ns"]
-    r["batch_vs_floor"] = r["breachindex_batch_1t_ns"] / r["floor_gather_ns"]
-    r["speedup_2t_vs_1t"] = r["breachindex_batch_1t_ns"] / r["breachindex_batch_2t_ns"]
-    if "sqlite_point_ns" in r:
-        r["speedup_single_key_vs_sqlite_point"] = r["sqlite_point_ns"] / r["breachindex_single_key_ns"]
     return r
 
 

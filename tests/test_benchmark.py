@@ -3,11 +3,17 @@ raises if not) and lands in the JSON."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from breachindex.benchmark import build_parser, parse_size, run
 from breachindex.indexfiles import auto_dir_bits, table_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_parse_size():
@@ -35,3 +41,40 @@ def test_harness_runs_every_method_and_they_agree(tmp_path):
     assert r["breachindex_bytes_per_key"] < 8
     # a second run reuses the tables it wrote
     assert run(args)[0]["keys"] == 20_000
+
+
+def test_methods_take_turns_and_ratios_compare_within_a_round():
+    from breachindex.benchmark import _in_turns, _ratio
+
+    calls: list[tuple[str, int]] = []
+    times = _in_turns({"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}, 4)
+    # one untimed call each, then rounds 1..4, the order reversed every other round
+    assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("b", 2), ("a", 2), ("a", 3), ("b", 3),
+                     ("b", 4), ("a", 4)]
+    assert [len(t) for t in times.values()] == [4, 4]
+    # a slow stretch that slows both methods of a round leaves their ratio alone
+    assert _ratio([10.0, 20.0, 40.0], [1.0, 2.0, 4.0]) == 10.0
+    assert _ratio([3.0, 10.0, 1.0], [1.0, 1.0, 1.0]) == 3.0  # a median, not a mean
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("git") is None, reason="needs cc and git")
+def test_kernel_ab_builds_variants_and_checks_they_agree(tmp_path):
+    """bench/kernel_ab.py on a small table: two copies of the kernel agree and get timed; a
+    variant that answers differently is caught."""
+    import breachindex as bi
+    from breachindex.synthetic import synthetic_numbers
+
+    folder = tmp_path / "idx"
+    bi.build(folder, [(n, "b", ["name"]) for n in synthetic_numbers(3000, seed=3)], key=bi.Key.generate())
+    script = [sys.executable, str(ROOT / "bench" / "kernel_ab.py"), str(folder)]
+    same = subprocess.run([*script, str(ROOT / "native" / "breachindex.c"), str(ROOT / "native" / "breachindex.c")],
+                          capture_output=True, text=True, timeout=300)
+    assert same.returncode == 0, same.stderr
+    assert same.stdout.count("best") == 2 and "round 11:" in same.stdout
+    wrong = tmp_path / "wrong.c"  # a kernel that never finds anything
+    wrong.write_text((ROOT / "native" / "breachindex.c").read_text().replace(
+        "rows[k] = scan_from(t, q[k] & mask, lo, hi, g_r[r]);", "rows[k] = -1;"))
+    assert "rows[k] = -1;" in wrong.read_text()
+    caught = subprocess.run([*script, str(ROOT / "native" / "breachindex.c"), str(wrong)],
+                            capture_output=True, text=True, timeout=300)
+    assert caught.returncode == 1 and "answers differently" in caught.stderr

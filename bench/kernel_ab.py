@@ -1,0 +1,71 @@
+"""Interleaved A/B of the C batch-lookup kernel: variants of native/breachindex.c, same process.
+
+    python bench/kernel_ab.py INDEX_FOLDER VARIANT [VARIANT ...]
+
+A VARIANT is a path to a copy of ``native/breachindex.c`` or ``git:REV`` (that revision's file,
+e.g. ``git:HEAD~1``). Each is compiled as written in ``native/build_native.py`` (-O3) into a
+shared library; ``bench/kernel_ab.c`` maps the index once, as ``Index.prefault()`` does, and
+runs every variant over the same 2M queries (half present, random order), alternating, for 12
+rounds, checking that all give the same rows (``KERNEL_AB_THREADS=2``: two threads a batch).
+Why interleaved: this machine's speed drifts by 10-20 % between stretches of minutes, so only
+runs side by side in one process compare.
+
+Needs ``cc`` and the index's folder (``breachindex bench --dir D`` leaves tables in
+``D/table-N/index``). Use a machine that is otherwise idle.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NATIVE = ROOT / "native"
+CFLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+
+
+def _source(variant: str, into: Path, i: int) -> Path:
+    target = into / f"variant{i}" / "breachindex.c"
+    target.parent.mkdir()
+    if variant.startswith("git:"):
+        text = subprocess.run(["git", "show", f"{variant[4:]}:native/breachindex.c"], cwd=ROOT,
+                              check=True, capture_output=True, text=True).stdout
+        target.write_text(text)
+    else:
+        shutil.copyfile(variant, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("index", type=Path, help="an index folder (keys.bin, directory.u32, ...)")
+    parser.add_argument("variants", nargs="+", help="paths to breachindex.c variants, or git:REV")
+    args = parser.parse_args(argv)
+    if shutil.which("cc") is None:
+        parser.error("needs a C compiler (cc)")
+    manifest = json.loads((args.index / "manifest.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        libs = []
+        for i, variant in enumerate(args.variants):
+            source = _source(variant, work, i)
+            lib = work / f"{i}-{variant.replace('/', '_').replace(':', '_')}.so"
+            # the variant's own header if it sits beside it, else the tree's
+            subprocess.run(["cc", *CFLAGS, "-shared", "-fPIC", "-I", str(source.parent), "-I", str(NATIVE),
+                            str(source), "-o", str(lib), "-pthread"], check=True)
+            libs.append(str(lib))
+        driver = work / "kernel_ab"
+        subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-I", str(NATIVE),
+                        str(ROOT / "bench" / "kernel_ab.c"), "-o", str(driver), "-ldl"], check=True)
+        for i, variant in enumerate(args.variants):
+            print(f"variant {i}: {variant}")
+        sys.stdout.flush()
+        return subprocess.run([str(driver), str(args.index), str(manifest["dir_bits"]), *libs]).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
