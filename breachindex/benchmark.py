@@ -17,8 +17,10 @@ The index is read once (``Index.prefault(reload=True)``) before the warm timings
 long-running service opened with ``prefault="reload"`` would be; the table reports the share of
 the key file and directory the kernel then maps with 2 MB pages.
 
-Times are medians over ``--repeat`` runs, after one untimed run, with their spread; what
-matters are the ratios. The methods a ratio compares take turns: each round runs every one of
+Times are medians over ``--repeat`` runs, after untimed runs, with their spread; what
+matters are the ratios. The batch methods first run untimed until they stop getting faster
+(``--settle``, at most 120 s): on this virtual machine memory just read or allocated is slow for
+a minute or two. The methods a ratio compares take turns: each round runs every one of
 them once (the order reversed every other round), and a ratio is the median of its per-round
 ratios, because this machine's speed drifts between stretches of minutes and methods timed one
 after another would be compared across stretches. Single calls (``lookup_key``, ``lookup``,
@@ -88,23 +90,41 @@ def _each(fn: Callable[[Any], Any], items: list[Any]) -> None:
         fn(item)
 
 
-def _in_turns(methods: dict[str, Callable[[int], Any]], repeat: int) -> dict[str, list[float]]:
-    """Seconds of each method in each of ``repeat`` rounds. Every method first runs once untimed
-    (round 0: what the method before left in the caches and TLB is not its cost), then each
-    round runs every method once, in reversed order every other round. This machine's speed
-    drifts by 10-30 % between stretches of minutes (README, "The harness"); in turns, two
-    methods in one round run in the same stretch. A method is called with the round number,
-    so that single calls can take fresh queries each round."""
-    for method in methods.values():
-        method(0)
+def _in_turns(methods: dict[str, Callable[[int], Any]], repeat: int,
+              settle: float = 0.0) -> tuple[dict[str, list[float]], float]:
+    """Seconds of each method in each of ``repeat`` rounds, and the seconds spent settling.
+
+    Untimed rounds come first (round 0: what the method before left in the caches and TLB is not
+    its cost). With ``settle`` > 0 they go on until no method runs more than 5 % faster than in
+    all its untimed runs before, or ``settle`` seconds have passed: on this virtual machine memory that was just
+    read or allocated runs several times slower for a minute or two, until the host maps it with
+    large pages (README, "The harness"), and a benchmark should time the steady state a service
+    runs in. Then each timed round runs every method once, in reversed order every other round:
+    the speed also drifts by 10-30 % between stretches of minutes, and in turns two methods in
+    one round run in the same stretch. A method is called with the round number, so that single
+    calls can take fresh queries each round."""
     names = list(methods)
+    started = time.perf_counter()
+    best: dict[str, float] = {}
+    while True:
+        steady = True
+        for name in names:
+            t = time.perf_counter()
+            methods[name](0)
+            took = time.perf_counter() - t
+            # steady once a run is no longer more than 5 % faster than every run before it
+            steady = steady and name in best and took >= 0.95 * best[name]
+            best[name] = min(took, best.get(name, took))
+        if steady or time.perf_counter() - started >= settle:
+            break
+    settled = time.perf_counter() - started
     times: dict[str, list[float]] = {name: [] for name in names}
     for i in range(1, repeat + 1):
         for name in names if i % 2 else reversed(names):
-            started = time.perf_counter()
+            t = time.perf_counter()
             methods[name](i)
-            times[name].append(time.perf_counter() - started)
-    return times
+            times[name].append(time.perf_counter() - t)
+    return times, settled
 
 
 def _ratio(over: list[float], under: list[float]) -> float:
@@ -260,13 +280,14 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
     gather = rng.integers(0, len(floor), q)
     rows2 = index.lookup_keys(queries, threads=2)
     assert np.array_equal(rows2, expected)
-    batch = _in_turns({
+    batch, r["settle_s"] = _in_turns({
         "breachindex_batch_1t": lambda i: index.lookup_keys(queries),
         "breachindex_batch_2t": lambda i: index.lookup_keys(queries, threads=2),
         "numpy_searchsorted": lambda i: np.searchsorted(keys, queries),
         "numpy_sort_searchsorted": lambda i: np.searchsorted(keys, np.sort(queries)),
         "floor_gather": lambda i: floor[gather],
-    }, args.repeat)
+    }, args.repeat, settle=args.settle)
+    r["settle_s"] = round(r["settle_s"], 1)
     for name, times in batch.items():
         r[f"{name}_ns"], r[f"{name}_spread_ns"] = _median_spread(times, q)
     r["speedup_batch_vs_numpy"] = _ratio(batch["numpy_searchsorted"], batch["breachindex_batch_1t"])
@@ -328,7 +349,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
         single["sqlite_point"] = point_queries
         single_counts["sqlite_point"] = len(point_rounds[0])
 
-    turns = _in_turns(single, args.repeat)
+    turns, _ = _in_turns(single, args.repeat)
     for name, times in turns.items():
         r[f"{name}_ns"] = statistics.median(times) / single_counts[name] * 1e9
     if "sqlite_point" in turns:
@@ -462,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=2_000_000)
     p.add_argument("--singles", type=int, default=20_000, help="single lookups per method")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--settle", type=float, default=120.0, metavar="SECONDS",
+                   help="untimed rounds of the batch methods until they stop getting faster by 5%% "
+                        "(at most this long): the steady state, not memory just read in (default 120)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--set-max", type=parse_size, default=parse_size("50M"),
                    help="largest size for the Python set (memory)")

@@ -25,7 +25,7 @@ def test_parse_size():
 
 def test_harness_runs_every_method_and_they_agree(tmp_path):
     args = build_parser().parse_args([
-        "--sizes", "20K", "--queries", "4000", "--singles", "300", "--repeat", "1",
+        "--sizes", "20K", "--queries", "4000", "--singles", "300", "--repeat", "1", "--settle", "5",
         "--dir", str(tmp_path / "tables"), "--json", str(tmp_path / "bench.json"),
     ])
     results = run(args)
@@ -47,7 +47,7 @@ def test_methods_take_turns_and_ratios_compare_within_a_round():
     from breachindex.benchmark import _in_turns, _ratio
 
     calls: list[tuple[str, int]] = []
-    times = _in_turns({"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}, 4)
+    times, _ = _in_turns({"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}, 4)
     # one untimed call each, then rounds 1..4, the order reversed every other round
     assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("b", 2), ("a", 2), ("a", 3), ("b", 3),
                      ("b", 4), ("a", 4)]
@@ -78,3 +78,32 @@ def test_kernel_ab_builds_variants_and_checks_they_agree(tmp_path):
     caught = subprocess.run([*script, str(ROOT / "native" / "breachindex.c"), str(wrong)],
                             capture_output=True, text=True, timeout=300)
     assert caught.returncode == 1 and "answers differently" in caught.stderr
+
+
+def test_settling_runs_untimed_rounds_until_the_times_agree(monkeypatch):
+    """A method that runs slowly at first (memory just read in) is not timed until it is steady.
+    A fake clock that each call advances by its cost keeps this exact."""
+    from breachindex import benchmark
+
+    clock = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+    costs = iter([8.0, 4.0, 2.0, 1.0, 0.98, 1.0, 1.0])
+    rounds: list[int] = []
+
+    def slow_then_steady(i: int) -> None:
+        rounds.append(i)
+        clock[0] += next(costs)
+
+    times, settled = benchmark._in_turns({"m": slow_then_steady}, 2, settle=100.0)
+    assert rounds == [0, 0, 0, 0, 0, 1, 2]  # the fifth untimed run was within 5 % of the best
+    assert times["m"] == [1.0, 1.0] and settled == 8 + 4 + 2 + 1 + 0.98
+
+    # the budget ends settling even if the times never agree
+    clock[0], rounds[:] = 0.0, []
+    costs = iter([8.0, 4.0, 2.0, 1.0, 1.0, 1.0])  # still getting faster when the budget ends
+    times, settled = benchmark._in_turns({"m": slow_then_steady}, 1, settle=10.0)
+    assert rounds == [0, 0, 1] and settled == 12.0
+    # without settle, one untimed round only
+    rounds[:] = []
+    benchmark._in_turns({"m": lambda i: rounds.append(i)}, 2)
+    assert rounds == [0, 1, 2]
