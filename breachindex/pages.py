@@ -18,8 +18,12 @@ pages only, nothing is lost), so that they are read back in large folios.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import errno
 import mmap
 import os
+import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +32,7 @@ import numpy as np
 
 from ._core import ffi
 
-__all__ = ["MappingPages", "populate", "mapping_pages"]
+__all__ = ["MappingPages", "populate", "mapping_pages", "lock"]
 
 # Linux 5.14+: fault every page of a range in, read-only. Not in the mmap module before 3.13.
 MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
@@ -137,3 +141,34 @@ def mapping_pages(maps: dict[str, mmap.mmap]) -> dict[str, MappingPages] | None:
                 with contextlib.suppress(ValueError, IndexError):
                     current[field] += int(line.split()[1]) * 1024
     return {name: MappingPages(**v) for name, v in found.items()}
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def lock(mm: mmap.mmap, name: str) -> None:
+    """Pin every page of ``mm`` in memory (``mlock(2)``): read in if not yet, then kept resident
+    and mapped until the mapping goes, whatever the kernel's reclaim does meanwhile: an index
+    that sits idle between checks is not paged out (README, "Locking the index in memory"; on a
+    virtual machine the host may still slow idle memory down, which no guest call prevents).
+
+    Raises ``PermissionError``/``OSError`` with what to change when the system refuses: locked
+    memory is limited per process (``RLIMIT_MEMLOCK``, often 8 MB) unless the process may raise
+    it (``CAP_IPC_LOCK``, root).
+    """
+    if not len(mm):
+        return
+    if not sys.platform.startswith("linux"):
+        raise OSError(errno.ENOSYS, "locking the index in memory is supported on Linux only")
+    address = int(ffi.cast("uintptr_t", ffi.from_buffer(mm)))
+    libc = _libc()
+    libc.mlock.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    if libc.mlock(ctypes.c_void_p(address), ctypes.c_size_t(len(mm))) == 0:
+        return
+    code = ctypes.get_errno()
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    limit = "unlimited" if soft == resource.RLIM_INFINITY else f"{soft:,} bytes"
+    raise OSError(code, f"cannot lock {name} ({len(mm):,} bytes) in memory: {os.strerror(code)}; "
+                        f"this process may lock {limit} (RLIMIT_MEMLOCK): raise it (ulimit -l, "
+                        "systemd LimitMEMLOCK=) or run with CAP_IPC_LOCK")

@@ -1,6 +1,7 @@
 """Prefaulting an index and reporting how the kernel maps it (breachindex.pages)."""
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -99,3 +100,80 @@ def test_server_generations_prefault_each_index(folder):
     with generations.lease() as index:
         keys = index.page_report()[fmt.KEYS_FILE]
         assert keys.resident == keys.size
+
+
+def locked_bytes() -> int:
+    """This process's locked memory (VmLck), in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmLck:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmLck in /proc/self/status")
+
+
+def can_lock(size: int) -> bool:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    return os.geteuid() == 0 or soft == resource.RLIM_INFINITY or soft >= size
+
+
+@linux_only
+def test_lock_pins_every_mapped_file_until_close(folder):
+    import gc
+
+    before = locked_bytes()
+    index = bi.open(folder, key=KEY)
+    sizes = {name: mm_len for name, mm_len in ((n, len(m)) for n, m in index._live().maps.items())}
+    total = sum(sizes.values())
+    if not can_lock(before + total):
+        pytest.skip("this process may not lock the index (RLIMIT_MEMLOCK)")
+    index.lock()
+    # every page of every file: locked, resident and mapped
+    assert locked_bytes() - before >= total - 4096 * len(sizes)
+    report = index.page_report()
+    assert all(report[name].resident == report[name].size for name in sizes)
+    assert index.lookup_keys(np.zeros(4, np.uint64)).shape == (4,)
+    index.close()
+    gc.collect()
+    assert locked_bytes() == before  # unmapping released the lock
+
+
+@linux_only
+def test_open_with_lock_and_the_server_flag(folder):
+    from breachindex.server.cli import config_from_args, serve_parser
+    from breachindex.server.generations import IndexGenerations
+
+    args = serve_parser().parse_args([str(folder), "--key", "k", "--campaign", "c.db", "--lock"])
+    assert config_from_args(args).lock is True
+    with bi.open(folder, key=KEY) as probe:
+        total = sum(len(m) for m in probe._live().maps.values())
+    if not can_lock(locked_bytes() + total):
+        pytest.skip("this process may not lock the index (RLIMIT_MEMLOCK)")
+    before = locked_bytes()
+    with bi.open(folder, key=KEY, prefault=True, lock=True) as index:
+        assert locked_bytes() - before >= total - 4 * 4096
+        assert len(index) > 0
+    generations = IndexGenerations(folder, key=KEY, lock=True)
+    with generations.lease():
+        assert locked_bytes() - before >= total - 4 * 4096
+
+
+@linux_only
+def test_a_refused_lock_says_what_to_raise(folder, monkeypatch):
+    """RLIMIT_MEMLOCK too low (root ignores it, so the refusal is simulated at the libc call)."""
+    import ctypes
+    import errno
+    import types
+
+    def refusing_mlock(address: object, length: object) -> int:
+        ctypes.set_errno(errno.ENOMEM)
+        return -1
+
+    monkeypatch.setattr(pages, "_libc", lambda: types.SimpleNamespace(mlock=refusing_mlock))
+    with bi.open(folder, key=KEY) as index, pytest.raises(OSError) as info:
+        index.lock()
+    assert info.value.errno == errno.ENOMEM
+    message = str(info.value)
+    assert "RLIMIT_MEMLOCK" in message and "CAP_IPC_LOCK" in message and "ulimit -l" in message
+    assert fmt.KEYS_FILE in message or fmt.DIRECTORY_FILE in message or fmt.PROFILES_FILE in message

@@ -46,6 +46,9 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefault", action="store_true",
                    help="read the whole index into memory (2 MB pages where possible) before serving, "
                         "and each new generation before it is swapped in")
+    p.add_argument("--lock", action="store_true",
+                   help="pin the index in memory (mlock) so that idle spells never let it be reclaimed; "
+                        "needs RLIMIT_MEMLOCK above the index's size, or CAP_IPC_LOCK")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -55,7 +58,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                         webhook_secret=args.webhook_secret, export_dir=args.export_dir, sms_sender=args.sms_sender,
                         secure_cookies=not args.insecure_cookies, reload_interval=args.reload_interval,
                         require_identity=args.require_identity, check_ip_rate=args.check_ip_rate,
-                        check_ip_burst=args.check_ip_burst, prefault=args.prefault,
+                        check_ip_burst=args.check_ip_burst, prefault=args.prefault, lock=args.lock,
                         log_level=args.log_level)
 
 
@@ -63,7 +66,7 @@ def _check_config(config: ServerConfig) -> None:
     """Open everything once, so that a mistake is reported here and not by each worker."""
     from .state import ServerState
 
-    ServerState.open(replace(config, sms_sender=None, prefault=False)).close()
+    ServerState.open(replace(config, sms_sender=None, prefault=False, lock=False)).close()
     if config.sms_sender is not None and config.sms_sender != "console":
         from .state import load_sender
 

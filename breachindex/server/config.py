@@ -46,6 +46,7 @@ class ServerConfig:
     reload_interval: float = 1.0
     access: str = "random"
     prefault: bool = False
+    lock: bool = False
     body_limit: int = 16 * 1024
     check_ip_rate: float = 1.0
     check_ip_burst: int = 30

@@ -64,18 +64,20 @@ class IndexGenerations:
     """The current index of a server, replaced when a new build appears (see module doc)."""
 
     def __init__(self, path: str | os.PathLike[str], *, key: KeyLike, access: str = "random",
-                 interval: float = 1.0, prefault: bool = False) -> None:
+                 interval: float = 1.0, prefault: bool = False, lock: bool = False) -> None:
         self.path = Path(path)
         self._key = as_key(key)
         self._access = access
         self._prefault = prefault  # each generation is read in before it serves
+        self._pin = lock  # and pinned in memory (mlock) for as long as it serves
         self.interval = interval
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self.swaps = 0
         self.failures = 0
         stamp = folder_stamp(self.path)
-        index = open_index(self.path, key=self._key, access=access, prefault=prefault)  # fails loudly at start-up
+        index = open_index(self.path, key=self._key, access=access, prefault=prefault,
+                           lock=lock)  # fails loudly at start-up
         self._current = self._generation(1, index, stamp or ())
 
     @staticmethod
@@ -111,7 +113,8 @@ class IndexGenerations:
             if stamp is None or stamp == self._current.stamp:
                 return False
             try:
-                index = open_index(self.path, key=self._key, access=self._access, prefault=self._prefault)
+                index = open_index(self.path, key=self._key, access=self._access, prefault=self._prefault,
+                                   lock=self._pin)
             except (BreachIndexError, OSError) as exc:
                 self.failures += 1
                 log_event(log, logging.WARNING, "index_reload_failed", error=type(exc).__name__)

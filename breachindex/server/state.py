@@ -78,7 +78,7 @@ class ServerState:
         """Open everything ``config`` names. ``sender`` overrides ``config.sms_sender`` (tests)."""
         key = as_key(config.key)
         generations = IndexGenerations(config.index, key=key, access=config.access, interval=config.reload_interval,
-                                       prefault=config.prefault)
+                                       prefault=config.prefault, lock=config.lock)
         chosen = sender if sender is not None else load_sender(config.sms_sender)
         policy = CheckPolicy(require_identity=config.require_identity)
         try:
