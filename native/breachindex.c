@@ -240,7 +240,7 @@ static inline void prefetch_around(const bi_table *t, uint64_t g)
  * guessed row may step into any of them: its first and last lines are fetched together (the rare
  * middle line of a 13-16 key bucket follows on demand). Fetching only the guessed row's line left
  * the scan waiting for a neighbouring line one lookup in five or so: at 533M keys, batch lookups
- * took 42-47 ns with the guessed line alone and 37-42 ns with this (bench/README, interleaved). */
+ * took 42-47 ns with the guessed line alone and 37-42 ns with this (bench/kernel_ab.py, README). */
 static inline void prefetch_bucket(const bi_table *t, uint64_t lo, uint64_t hi)
 {
     BI_PREFETCH(t->suffixes + lo * t->key_width);
