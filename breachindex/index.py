@@ -360,14 +360,12 @@ class Index:
             reason, message = FAST_REJECTIONS[status]
             raise InvalidPhoneNumber(reason, message)
         digits = normalize_reference(raw, region)[1:].encode("ascii")
-        row = lib.bi_lookup(mapped.table, lib.bi_siphash24(self._siphash_key, digits, len(digits)))
-        if row == lib.BI_ROW_CORRUPT:
-            raise IndexCorrupted(fmt.DIRECTORY_FILE, "a directory bucket points outside the key file")
+        row = single.key(lib.bi_siphash24(self._siphash_key, digits, len(digits)))  # raises if damaged
         if row < 0:
             return -1, 0
         profile = lib.bi_profile_of(mapped.table, row)
         if profile >= len(self._profiles):
-            raise IndexCorrupted(fmt.PROFILES_FILE, "a row has a profile id out of range")
+            raise IndexCorrupted(*CORRUPT_MESSAGES[lib.BI_LOOKUP_CORRUPT])
         return row, profile
 
     def lookup(self, raw: str, region: str | None = None) -> Match | None:
