@@ -3,8 +3,10 @@
  * variants run on the same mapped table and the same 2M queries (half present, random order),
  * alternating in one process, because this machine's speed drifts between stretches of minutes
  * and only a same-process, interleaved comparison separates a change from the drift. Every
- * variant must return the same rows as the first. Prints ns per lookup for each round.
- * KERNEL_AB_THREADS=2 splits each batch over two threads. */
+ * variant must return the same rows as the first. Prints ns per lookup for each round, then for
+ * each variant its best and median round and the median of its per-round ratios to the first
+ * (round 0, the warm-up, left out). KERNEL_AB_THREADS=2 runs each batch on two threads;
+ * KERNEL_AB_ROUNDS=N runs N rounds (default 12, at most 64). */
 #include "breachindex.h"
 
 #include <dlfcn.h>
@@ -21,6 +23,7 @@
 #define HEADER 64
 #define QUERIES 2000000
 #define ROUNDS 12
+#define MAX_ROUNDS 64
 
 typedef int (*many_fn)(const bi_table *, const uint64_t *, size_t, int64_t *, uint32_t, char *);
 
@@ -56,6 +59,18 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, by_value);
+    return n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
+}
+
 static double now(void)
 {
     struct timespec t;
@@ -68,6 +83,9 @@ int main(int argc, char **argv)
     many_fn run[MAX_VARIANTS];
     int64_t *rows[MAX_VARIANTS];
     double best[MAX_VARIANTS];
+    static double ns[MAX_ROUNDS][MAX_VARIANTS];
+    double col[MAX_ROUNDS];
+    int rounds = ROUNDS;
     bi_table t;
     uint64_t *q, nb, seed = 42, mask;
     unsigned bits, shift;
@@ -83,6 +101,12 @@ int main(int argc, char **argv)
     bits = (unsigned)atoi(argv[2]);
     if (getenv("KERNEL_AB_THREADS"))
         threads = (uint32_t)atoi(getenv("KERNEL_AB_THREADS"));
+    if (getenv("KERNEL_AB_ROUNDS"))
+        rounds = atoi(getenv("KERNEL_AB_ROUNDS"));
+    if (rounds < 2 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "KERNEL_AB_ROUNDS must be from 2 to %d\n", MAX_ROUNDS);
+        return 2;
+    }
     for (v = 0; v < nv; v++) {
         void *h = dlopen(argv[3 + v], RTLD_NOW | RTLD_LOCAL);
         if (h == NULL) {
@@ -121,8 +145,7 @@ int main(int argc, char **argv)
             q[i] = (lo << shift) | (sfx & mask);
         }
     }
-    for (r = 0; r < ROUNDS; r++) {
-        double ns[MAX_VARIANTS];
+    for (r = 0; r < rounds; r++) {
         printf("round %2d:", r);
         for (v = 0; v < nv; v++) {
             int w = (r & 1) ? nv - 1 - v : v; /* alternate the order too */
@@ -131,12 +154,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: %s\n", argv[3 + w], reason);
                 return 1;
             }
-            ns[w] = (now() - t0) / QUERIES * 1e9;
-            if (r > 0 && ns[w] < best[w])
-                best[w] = ns[w];
+            ns[r][w] = (now() - t0) / QUERIES * 1e9;
+            if (r > 0 && ns[r][w] < best[w])
+                best[w] = ns[r][w];
         }
         for (v = 0; v < nv; v++) {
-            printf("  %7.1f", ns[v]);
+            printf("  %7.1f", ns[r][v]);
             if (memcmp(rows[0], rows[v], QUERIES * sizeof(int64_t)) != 0) {
                 fprintf(stderr, "\n%s answers differently from %s\n", argv[3 + v], argv[3]);
                 return 1;
@@ -144,7 +167,16 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
-    for (v = 0; v < nv; v++)
-        printf("%-40s best %.1f ns a lookup (rounds 1-%d)\n", argv[3 + v], best[v], ROUNDS - 1);
+    for (v = 0; v < nv; v++) {
+        double med, ratio;
+        for (r = 1; r < rounds; r++)
+            col[r - 1] = ns[r][v];
+        med = median(col, rounds - 1);
+        for (r = 1; r < rounds; r++)
+            col[r - 1] = ns[r][v] / ns[r][0];
+        ratio = median(col, rounds - 1);
+        printf("%-40s best %.1f, median %.1f ns a lookup; %.3fx the first (median of rounds 1-%d)\n",
+               argv[3 + v], best[v], med, ratio, rounds - 1);
+    }
     return 0;
 }

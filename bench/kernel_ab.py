@@ -6,7 +6,9 @@ A VARIANT is a path to a copy of ``native/breachindex.c`` or ``git:REV`` (that r
 e.g. ``git:HEAD~1``). Each is compiled as written in ``native/build_native.py`` (-O3) into a
 shared library; ``bench/kernel_ab.c`` maps the index once, as ``Index.prefault()`` does, and
 runs every variant over the same 2M queries (half present, random order), alternating, for 12
-rounds, checking that all give the same rows (``KERNEL_AB_THREADS=2``: two threads a batch).
+rounds (``KERNEL_AB_ROUNDS=N`` for more), checking that all give the same rows
+(``KERNEL_AB_THREADS=2``: two threads a batch). It ends with each variant's best and median round
+and the median of its per-round ratios to the first variant.
 Why interleaved: this machine's speed drifts by 10-20 % between stretches of minutes, so only
 runs side by side in one process compare.
 

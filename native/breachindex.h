@@ -128,7 +128,8 @@ int bi_profiles_verify(const bi_table *t, char *reason);
 int64_t bi_lookup(const bi_table *t, uint64_t key);
 
 /* rows[i] = row of keys[i] or -1; software-pipelined so that many cache misses overlap.
- * With threads > 1 the batch is split over that many threads. BI_ECORRUPT if a bucket read
+ * With threads > 1 that many threads share the batch, claiming chunks of it as they go (so a
+ * thread slowed down by the machine does not hold up the rest). BI_ECORRUPT if a bucket read
  * was out of range (its rows[i] is then BI_ROW_CORRUPT). */
 int bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *rows,
                    uint32_t threads, char *reason);

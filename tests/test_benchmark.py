@@ -71,6 +71,9 @@ def test_kernel_ab_builds_variants_and_checks_they_agree(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert same.returncode == 0, same.stderr
     assert same.stdout.count("best") == 2 and "round 11:" in same.stdout
+    # the summary compares each variant with the first: the first's ratio to itself is exactly 1
+    summary = [line for line in same.stdout.splitlines() if "best" in line]
+    assert "1.000x the first" in summary[0] and "median" in summary[1]
     wrong = tmp_path / "wrong.c"  # a kernel that never finds anything
     wrong.write_text((ROOT / "native" / "breachindex.c").read_text().replace(
         "rows[k] = scan_from(t, q[k] & mask, lo, hi, g_r[r]);", "rows[k] = -1;"))

@@ -81,6 +81,25 @@ def test_batch_sizes_around_the_prefetch_window(tmp_path_factory, batch):
     check(index, keys, queries)
 
 
+CHUNK = 16384  # LOOKUP_CHUNK in native/breachindex.c: threads claim batches this many at a time
+
+
+@pytest.mark.parametrize("batch", [8191, 8192, 8193, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 1,
+                                   5 * CHUNK - 7])
+def test_threaded_batches_around_the_chunk_size(tmp_path_factory, batch):
+    """Threads share a batch in chunks: every query is answered once, whatever the batch's length
+    against the chunk, including more threads than chunks."""
+    rng = np.random.default_rng(batch)
+    keys = np.unique(rng.integers(0, 2**64, 40_000, dtype=np.uint64, endpoint=False))
+    index = table(tmp_path_factory, keys)
+    queries = np.concatenate([rng.choice(keys, batch // 2),
+                              rng.integers(0, 2**64, batch - batch // 2, dtype=np.uint64, endpoint=False)])
+    rng.shuffle(queries)
+    expected = oracle(keys, queries)
+    for threads in (1, 2, 3, 7):
+        assert np.array_equal(index.lookup_keys(queries, threads=threads), expected), threads
+
+
 def test_clustered_keys_fill_few_buckets(tmp_path_factory):
     # keys are PRF outputs in practice, but the kernel must stay right when buckets are skewed
     keys = np.concatenate([np.arange(1000, dtype=np.uint64) * np.uint64(3),
