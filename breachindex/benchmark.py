@@ -288,8 +288,11 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
         "floor_gather": lambda i: floor[gather],
     }, args.repeat, settle=args.settle)
     r["settle_s"] = round(r["settle_s"], 1)
+    # every timed round as well, so that a slow stretch of the machine shows in the JSON
+    r["rounds_ns"] = {}
     for name, times in batch.items():
         r[f"{name}_ns"], r[f"{name}_spread_ns"] = _median_spread(times, q)
+        r["rounds_ns"][name] = [round(per(t), 1) for t in times]
     r["speedup_batch_vs_numpy"] = _ratio(batch["numpy_searchsorted"], batch["breachindex_batch_1t"])
     r["batch_vs_floor"] = _ratio(batch["breachindex_batch_1t"], batch["floor_gather"])
     r["speedup_2t_vs_1t"] = _ratio(batch["breachindex_batch_1t"], batch["breachindex_batch_2t"])
@@ -352,6 +355,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
     turns, _ = _in_turns(single, args.repeat)
     for name, times in turns.items():
         r[f"{name}_ns"] = statistics.median(times) / single_counts[name] * 1e9
+        r["rounds_ns"][name] = [round(per(t, single_counts[name]), 1) for t in times]
     if "sqlite_point" in turns:
         r["speedup_single_key_vs_sqlite_point"] = _ratio(
             [t / single_counts["sqlite_point"] for t in turns["sqlite_point"]],
@@ -444,6 +448,7 @@ def _print_table(results: list[dict[str, Any]]) -> None:
             ("sqlite_point_ns", "sqlite pt ns", "{:.0f}"), ("breachindex_single_key_ns", "key 1x ns", "{:.0f}"),
             ("breachindex_single_e164_ns", "E.164 1x ns", "{:.0f}"),
             ("speedup_batch_vs_numpy", "x numpy", "{:.0f}"), ("batch_vs_floor", "/ floor", "{:.1f}"),
+            ("speedup_2t_vs_1t", "2t / 1t", "{:.2f}"), ("speedup_single_key_vs_sqlite_point", "key x sql pt", "{:.1f}"),
             ("breachindex_bytes_per_key", "B/key", "{:.2f}"), ("huge_page_share", "2MB-mapped", "{:.0%}"),
             ("open_ms", "open ms", "{:.1f}"),
             ("open_cold_ms", "cold open ms", "{:.1f}"), ("breachindex_cold_single_us", "cold 1x us", "{:.0f}")]
