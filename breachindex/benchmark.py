@@ -11,7 +11,9 @@ measures every method, after checking that each one gives the same answers:
 - ``np.sort(queries)`` then ``searchsorted``;
 - SQLite (a real file, ``INTEGER PRIMARY KEY``): batched ``IN`` queries and point queries;
 - a Python ``set``, at the sizes where it fits (``--set-max``);
-- the floor: a random 8-byte gather from an array the size of the key file.
+- the floor: a random 8-byte gather from an array the size of the key file, on 1 thread and on
+  2 (numpy releases the GIL), so that the 2-thread batch can be set beside what two threads of
+  plain random reads get on this machine in the same round.
 
 The index is read once (``Index.prefault(reload=True)``) before the warm timings, as a
 long-running service opened with ``prefault="reload"`` would be; the table reports the share of
@@ -39,6 +41,7 @@ import platform
 import sqlite3
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,6 +128,15 @@ def _in_turns(methods: dict[str, Callable[[int], Any]], repeat: int,
             methods[name](i)
             times[name].append(time.perf_counter() - t)
     return times, settled
+
+
+def _gather_on_two_threads(array: np.ndarray, halves: tuple[np.ndarray, np.ndarray]) -> None:
+    """``array[half]`` for both halves at once, one on a second thread: numpy's fancy indexing
+    runs without the GIL, so the two gathers overlap as the 2-thread batch lookups do."""
+    second = threading.Thread(target=array.__getitem__, args=(halves[1],))
+    second.start()
+    array[halves[0]]
+    second.join()
 
 
 def _ratio(over: list[float], under: list[float]) -> float:
@@ -278,6 +290,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
     files = folder / "index"
     floor = np.arange((files / fmt.KEYS_FILE).stat().st_size // 8, dtype=np.uint64)
     gather = rng.integers(0, len(floor), q)
+    gather_halves = (gather[:q // 2], gather[q // 2:])
     rows2 = index.lookup_keys(queries, threads=2)
     assert np.array_equal(rows2, expected)
     batch, r["settle_s"] = _in_turns({
@@ -286,6 +299,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
         "numpy_searchsorted": lambda i: np.searchsorted(keys, queries),
         "numpy_sort_searchsorted": lambda i: np.searchsorted(keys, np.sort(queries)),
         "floor_gather": lambda i: floor[gather],
+        "floor_gather_2t": lambda i: _gather_on_two_threads(floor, gather_halves),
     }, args.repeat, settle=args.settle)
     r["settle_s"] = round(r["settle_s"], 1)
     # every timed round as well, so that a slow stretch of the machine shows in the JSON
@@ -296,6 +310,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
     r["speedup_batch_vs_numpy"] = _ratio(batch["numpy_searchsorted"], batch["breachindex_batch_1t"])
     r["batch_vs_floor"] = _ratio(batch["breachindex_batch_1t"], batch["floor_gather"])
     r["speedup_2t_vs_1t"] = _ratio(batch["breachindex_batch_1t"], batch["breachindex_batch_2t"])
+    r["floor_speedup_2t_vs_1t"] = _ratio(batch["floor_gather"], batch["floor_gather_2t"])
 
     # single calls: repeat + 1 rounds of fresh queries each (round 0 untimed)
     singles = [int(x) for x in queries[:args.singles * (args.repeat + 1)]]
@@ -427,6 +442,9 @@ def _plot(results: list[dict[str, Any]], path: Path) -> bool:
             ax.plot(*zip(*points, strict=True), marker="o", label=label)
     floor = [(r["keys"], r["floor_gather_ns"]) for r in results]
     ax.plot(*zip(*floor, strict=True), "k--", label="floor: random 8-byte gather")
+    floor_2t = [(r["keys"], r["floor_gather_2t_ns"]) for r in results if r.get("floor_gather_2t_ns")]
+    if floor_2t:
+        ax.plot(*zip(*floor_2t, strict=True), "k:", label="floor, 2 threads")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("keys in the index")
@@ -448,7 +466,8 @@ def _print_table(results: list[dict[str, Any]]) -> None:
             ("sqlite_point_ns", "sqlite pt ns", "{:.0f}"), ("breachindex_single_key_ns", "key 1x ns", "{:.0f}"),
             ("breachindex_single_e164_ns", "E.164 1x ns", "{:.0f}"),
             ("speedup_batch_vs_numpy", "x numpy", "{:.0f}"), ("batch_vs_floor", "/ floor", "{:.1f}"),
-            ("speedup_2t_vs_1t", "2t / 1t", "{:.2f}"), ("speedup_single_key_vs_sqlite_point", "key x sql pt", "{:.1f}"),
+            ("speedup_2t_vs_1t", "2t / 1t", "{:.2f}"), ("floor_speedup_2t_vs_1t", "floor 2t/1t", "{:.2f}"),
+            ("speedup_single_key_vs_sqlite_point", "key x sql pt", "{:.1f}"),
             ("breachindex_bytes_per_key", "B/key", "{:.2f}"), ("huge_page_share", "2MB-mapped", "{:.0%}"),
             ("open_ms", "open ms", "{:.1f}"),
             ("open_cold_ms", "cold open ms", "{:.1f}"), ("breachindex_cold_single_us", "cold 1x us", "{:.0f}")]
