@@ -28,13 +28,18 @@ ratios, because this machine's speed drifts between stretches of minutes and met
 after another would be compared across stretches. Single calls (``lookup_key``, ``lookup``,
 SQLite point queries) take fresh queries in each round, so none finds the previous round's lines
 in the cache.
-Results go to a table, a JSON file and a PNG plot (ns per lookup against size, log scale).
+Results go to a table, a JSON file and a PNG plot (ns per lookup against size, log scale). The
+JSON also has lookups a second for every method (``*_per_s``), every timed round
+(``rounds_ns``), and bytes a key on disk and in memory: breachindex's key file and directory
+(resident in the page cache, shared by every process that maps them), numpy's sorted array, the
+Python set's table and int objects, SQLite's file.
 Cold-cache latency (first queries after the page cache is dropped) is measured where the
 machine allows writing /proc/sys/vm/drop_caches, and reported as unavailable elsewhere.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -252,6 +257,29 @@ def _huge_share(index: Index) -> float | None:
     return round(sum(p.huge for p in parts) / resident, 3) if resident else 0.0
 
 
+def _resident_bytes(index: Index) -> int | None:
+    """Bytes of the key file and directory resident in this process's mappings: what key
+    lookups hold in memory (page cache, shared by every process that maps the index)."""
+    report = index.page_report()
+    if not report:
+        return None
+    return sum(report[name].resident for name in (fmt.KEYS_FILE, fmt.DIRECTORY_FILE) if name in report)
+
+
+def _set_bytes(as_set: set[int], sample: int = 10_000) -> float:
+    """A set's table plus its int objects, the objects' sizes estimated from a sample."""
+    items = list(itertools.islice(as_set, sample))
+    per_item = sum(sys.getsizeof(x) for x in items) / max(len(items), 1)
+    return sys.getsizeof(as_set) + per_item * len(as_set)
+
+
+def _with_rates(r: dict[str, Any]) -> None:
+    """Lookups a second beside each method's median ns a lookup."""
+    for field in [f for f, v in r.items() if f.endswith("_ns") and not f.endswith("_spread_ns")
+                  and isinstance(v, (int, float)) and v > 0]:
+        r[field[:-3] + "_per_s"] = round(1e9 / r[field])
+
+
 def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> dict[str, Any]:
     folder = workdir / f"table-{n}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -333,6 +361,9 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
 
     key_bytes = sum((files / name).stat().st_size for name in (fmt.KEYS_FILE, fmt.DIRECTORY_FILE))
     r["breachindex_bytes_per_key"] = key_bytes / n
+    resident = _resident_bytes(index)
+    r["breachindex_resident_bytes_per_key"] = resident / n if resident is not None else None
+    r["numpy_bytes_per_key"] = keys.nbytes / n  # the sorted array numpy searches, in memory only
 
     if n <= args.set_max:
         as_set = set(keys.tolist())
@@ -341,6 +372,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
         if not np.array_equal(np.array(got), expected >= 0):
             raise AssertionError("set and breachindex disagree")
         r["python_set_ns"], r["python_set_spread_ns"] = per(med), per(spread)
+        r["python_set_bytes_per_key"] = _set_bytes(as_set) / n
         del as_set
 
     con = None
@@ -411,6 +443,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
             cold.close()
         else:  # this machine does not let us drop the page cache
             r["open_cold_ms"] = r["breachindex_cold_single_us"] = None
+    _with_rates(r)
     return r
 
 
@@ -468,7 +501,9 @@ def _print_table(results: list[dict[str, Any]]) -> None:
             ("speedup_batch_vs_numpy", "x numpy", "{:.0f}"), ("batch_vs_floor", "/ floor", "{:.1f}"),
             ("speedup_2t_vs_1t", "2t / 1t", "{:.2f}"), ("floor_speedup_2t_vs_1t", "floor 2t/1t", "{:.2f}"),
             ("speedup_single_key_vs_sqlite_point", "key x sql pt", "{:.1f}"),
-            ("breachindex_bytes_per_key", "B/key", "{:.2f}"), ("huge_page_share", "2MB-mapped", "{:.0%}"),
+            ("breachindex_bytes_per_key", "B/key", "{:.2f}"),
+            ("breachindex_resident_bytes_per_key", "B/key in RAM", "{:.2f}"),
+            ("huge_page_share", "2MB-mapped", "{:.0%}"),
             ("open_ms", "open ms", "{:.1f}"),
             ("open_cold_ms", "cold open ms", "{:.1f}"), ("breachindex_cold_single_us", "cold 1x us", "{:.0f}")]
     print("  ".join(f"{title:>12}" for _, title, _ in cols))

@@ -37,6 +37,14 @@ def test_harness_runs_every_method_and_they_agree(tmp_path):
                   "python_set_ns", "sqlite_point_ns",
                   "sqlite_batch_in_ns", "breachindex_single_key_ns", "breachindex_single_e164_ns"):
         assert r[field] > 0, field
+    # lookups a second beside each median, and bytes a key in memory beside those on disk
+    assert r["breachindex_batch_1t_per_s"] == round(1e9 / r["breachindex_batch_1t_ns"])
+    assert r["sqlite_point_per_s"] == round(1e9 / r["sqlite_point_ns"])
+    assert "rounds_per_s" not in r and "floor_gather_spread_per_s" not in r
+    assert r["numpy_bytes_per_key"] == 8.0
+    assert 8 < r["python_set_bytes_per_key"] < 200  # a hash table of pointers plus an int object a key
+    if r["breachindex_resident_bytes_per_key"] is not None:  # Linux: read in by prefault(reload=True)
+        assert r["breachindex_resident_bytes_per_key"] == pytest.approx(r["breachindex_bytes_per_key"], rel=0.05)
     # every timed round is kept, and the median reported is the median of those rounds
     for field in ("breachindex_batch_1t", "floor_gather", "breachindex_single_key", "sqlite_point"):
         assert len(r["rounds_ns"][field]) == 1, field
