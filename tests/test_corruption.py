@@ -504,6 +504,36 @@ def test_resized_bitmap(pristine, idx, which, size, consistent):
     verify_fails(idx, rel)
 
 
+@pytest.mark.parametrize("change", ["one row more", "one row less", "a row moved"])
+@pytest.mark.parametrize("chunk_rows", [1 << 24, 7, 1000])
+def test_bitmap_that_lies_consistently(pristine, idx, monkeypatch, change, chunk_rows):
+    """A well-formed bitmap that says one thing the profile column does not, with the manifest
+    rehashed to agree: only verify's comparison can catch it, whatever its chunk size."""
+    from pyroaring import BitMap
+
+    from breachindex import index as index_module
+
+    monkeypatch.setattr(index_module, "_VERIFY_CHUNK_ROWS", chunk_rows)
+    rel = next(r for r in pristine[2] if r.startswith("bitmaps/class-"))
+    path = idx / rel
+    rows = BitMap.deserialize(path.read_bytes())
+    total = len(pristine[1]) - 1
+    absent = next(r for r in range(total // 2, total) if r not in rows)  # past the first chunks
+    present = max(rows)
+    if change == "one row more":
+        rows.add(absent)
+    elif change == "one row less":
+        rows.remove(present)
+    else:
+        rows.remove(present)
+        rows.add(absent)
+    path.write_bytes(rows.serialize())
+    rehash(idx, rel)
+    verify_fails(idx, rel)
+    # and the untouched copy verifies at the same chunk size
+    bi.open(pristine[0], key=KEY).verify()
+
+
 # ---- missing files --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", BINARY)

@@ -796,3 +796,17 @@ def test_closed_index_refuses_set_queries(tmp_path):
     index.close()
     with pytest.raises(ValueError):
         index.rows_in(breach="b")
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 64, 1 << 24])
+def test_rows_where_builds_the_bitmap_a_chunk_at_a_time(monkeypatch, chunk_rows):
+    """verify()'s expected bitmaps, built in bounded chunks, against numpy over the whole column."""
+    from breachindex import index as index_module
+
+    monkeypatch.setattr(index_module, "_VERIFY_CHUNK_ROWS", chunk_rows)
+    rng = np.random.default_rng(chunk_rows)
+    for n in (0, 1, 5, 200, 1000):
+        profiles = rng.integers(0, 6, n).astype(np.uint16)
+        with_bit = rng.random(6) < 0.5
+        got = index_module._rows_where(with_bit, profiles)
+        assert list(got) == np.flatnonzero(with_bit[profiles]).tolist(), n
