@@ -586,7 +586,7 @@ def _rows_where(with_bit: np.ndarray, profiles: np.ndarray) -> BitMap:
     for start in range(0, len(profiles), _VERIFY_CHUNK_ROWS):
         hits = np.flatnonzero(with_bit[profiles[start:start + _VERIFY_CHUNK_ROWS]])
         chunk = array.array("I")
-        chunk.frombytes(memoryview((hits + start).astype(np.uint32)).cast("B"))
+        chunk.frombytes((hits + start).astype(np.uint32).tobytes())
         rows.update(chunk)
     return rows
 
