@@ -324,7 +324,8 @@ static int lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t 
  * two threads, claiming chunks took 19.7 and 20.5 ns against 22.8 and 22.6 ns (medians of 20
  * interleaved rounds, bench/kernel_ab.py, two runs), and the same in rounds where both vCPUs
  * ran alike. A chunk's pipeline ramp (2 * PIPE lookups) is lost in 16384; 4096 and 131072
- * did no better. */
+ * did no better. A smaller batch gets chunks of a quarter of a thread's share, so that every
+ * thread still has work (threads start from 4096 queries a thread: chunks of 1024 or more). */
 #define LOOKUP_CHUNK 16384
 
 typedef struct {
@@ -332,6 +333,7 @@ typedef struct {
     const uint64_t *q;
     size_t n;
     int64_t *rows;
+    size_t chunk;
     atomic_size_t next; /* the first query of the next unclaimed chunk */
     atomic_int corrupt;
 } lookup_work;
@@ -340,10 +342,10 @@ static void *lookup_work_run(void *arg)
 {
     lookup_work *w = (lookup_work *)arg;
     for (;;) {
-        size_t start = atomic_fetch_add_explicit(&w->next, LOOKUP_CHUNK, memory_order_relaxed);
+        size_t start = atomic_fetch_add_explicit(&w->next, w->chunk, memory_order_relaxed);
         if (start >= w->n)
             break;
-        size_t end = w->n - start > LOOKUP_CHUNK ? start + LOOKUP_CHUNK : w->n;
+        size_t end = w->n - start > w->chunk ? start + w->chunk : w->n;
         if (lookup_range(w->t, w->q + start, end - start, w->rows + start))
             atomic_store_explicit(&w->corrupt, 1, memory_order_relaxed);
     }
@@ -371,6 +373,7 @@ int bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *r
         work.q = keys;
         work.n = n;
         work.rows = rows;
+        work.chunk = n / threads / 4 < LOOKUP_CHUNK ? n / threads / 4 : LOOKUP_CHUNK;
         atomic_init(&work.next, 0);
         atomic_init(&work.corrupt, 0);
         /* the calling thread claims chunks too, so if a thread cannot be started the ones that

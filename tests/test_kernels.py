@@ -81,11 +81,12 @@ def test_batch_sizes_around_the_prefetch_window(tmp_path_factory, batch):
     check(index, keys, queries)
 
 
-CHUNK = 16384  # LOOKUP_CHUNK in native/breachindex.c: threads claim batches this many at a time
+CHUNK = 16384  # LOOKUP_CHUNK in native/breachindex.c: threads claim at most this many queries at a
+# time, a quarter of a thread's share in smaller batches
 
 
-@pytest.mark.parametrize("batch", [8191, 8192, 8193, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 1,
-                                   5 * CHUNK - 7])
+@pytest.mark.parametrize("batch", [8191, 8192, 8193, 12_289, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK,
+                                   3 * CHUNK + 1, 8 * CHUNK - 1, 8 * CHUNK + 5, 13 * CHUNK - 7])
 def test_threaded_batches_around_the_chunk_size(tmp_path_factory, batch):
     """Threads share a batch in chunks: every query is answered once, whatever the batch's length
     against the chunk, including more threads than chunks."""
