@@ -8,13 +8,21 @@
     breachindex campaign batch prepare|export|show
     breachindex campaign requests list|due|overdue|transition|summary
     breachindex campaign notices list|sent
-    breachindex campaign audit verify|checkpoint
+    breachindex campaign audit verify|checkpoint|verifier-key
 
 Every command takes ``--db PATH`` (the campaign SQLite file, or a ``sqlite:///`` URL), ``--key
 KEYFILE`` (the secret), ``--now ISO8601`` (a timezone-aware time, for scripts and tests;
 default: the clock) and ``--json`` (one JSON document on stdout, errors as JSON on stderr with a
-stable ``code``). Exit codes: 0 done, 1 a clean "no" (``audit verify``: the log is not intact),
-2 an error (its ``code`` is stable: see ``breachindex.cli_json.ERROR_CODES``).
+stable ``code``). Exit codes: 0 done, 1 a clean "no" (``audit verify``: the log is not proved
+intact, because it was tampered with or because no head kept elsewhere vouches for it;
+``audit checkpoint``: the log is not intact, so nothing was signed), 2 an error (its ``code`` is
+stable: see ``breachindex.cli_json.ERROR_CODES``).
+
+The audit commands take ``--origin`` (the log's name in its checkpoint notes, when the
+application sets ``Campaign(audit_origin=...)``). ``audit checkpoint --out DIR`` keeps the signed
+checkpoint note in DIR (``checkpoint-<size>.note``, never overwritten); ``audit verify --heads
+DIR`` checks the log against every head kept there (``*.note`` checkpoint notes, ``*.json`` tree
+heads and batch manifests).
 
 Nothing is printed with a phone number, a one-time code or a name. The one exception is
 ``verification start --sender console``: for development, the console sender prints the SMS
@@ -26,6 +34,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,12 +48,15 @@ from .campaign import (
     IDENTITY_STATUSES,
     REQUEST_STATES,
     SCOPES,
+    AuditReport,
     Campaign,
     ConsoleSender,
     Mandate,
     RequestRecord,
     TreeHead,
 )
+from .campaign.audit import Head as KeptHead
+from .campaign.checkpoints import NoteError, parse_checkpoint
 from .campaign.clock import utc_now
 from .campaign.store import sqlite_path
 from .cli_json import (
@@ -201,6 +214,11 @@ def _mandate_revoke(c: Campaign, args: argparse.Namespace) -> Answer:
     return Answer(view, [f"{mandate.id} revoked; {len(cancelled)} request(s) cancelled"])
 
 
+def _mandate_clear_review(c: Campaign, args: argparse.Namespace) -> Answer:
+    mandate = c.clear_mandate_review(args.mandate, note=args.note, now=args.now)
+    return Answer(_mandate_view(mandate, args), [f"{mandate.id} cleared: it may be filed"])
+
+
 def _mandate_list(c: Campaign, args: argparse.Namespace) -> Answer:
     if args.participant is None:
         participant = c.participant_id(_secret_input(args.number, "phone number"), args.region)
@@ -286,30 +304,138 @@ def _notices_sent(c: Campaign, args: argparse.Namespace) -> Answer:
 
 # ---- the audit log ------------------------------------------------------------------------------
 
-def _load_head(path: str) -> TreeHead:
-    """A tree head from a batch manifest (its ``audit_log`` section) or a head's own JSON."""
-    document = json.loads(Path(path).read_text(encoding="utf-8"))
-    if isinstance(document, dict) and isinstance(document.get("audit_log"), dict):
-        document = document["audit_log"]
-    if not isinstance(document, dict):
-        raise ValueError("a head file is a batch manifest or a tree head as JSON")
-    return TreeHead.from_json(document)
+#: the files ``--heads DIR`` reads: checkpoint notes, and tree heads or batch manifests as JSON
+NOTE_SUFFIX, JSON_SUFFIX = ".note", ".json"
+
+
+def _load_head(path: str | Path) -> KeptHead:
+    """A head kept elsewhere: a checkpoint note, a batch manifest (its ``audit_log`` section) or
+    a tree head's own JSON. ValueError (naming the file, never its content) if it is none."""
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix != JSON_SUFFIX and not data.lstrip().startswith(b"{"):
+        try:
+            return parse_checkpoint(data)
+        except NoteError as exc:
+            raise NoteError(exc.reason, f"{path}: {exc}", file=str(path)) from None
+    try:
+        document = json.loads(data)
+        if isinstance(document, dict) and isinstance(document.get("audit_log"), dict):
+            document = document["audit_log"]
+        if not isinstance(document, dict):
+            raise ValueError("not an object")
+        return TreeHead.from_json(document)
+    except ValueError:
+        raise ValueError(f"{path}: not a checkpoint note, a batch manifest or a tree head as JSON") from None
+
+
+def _kept_heads(folder: str | Path) -> tuple[list[tuple[Path, KeptHead]], list[Path]]:
+    """Every head kept in ``folder`` (``*.note``, ``*.json``; not its subfolders, not hidden
+    files), by name, and the other files, which are listed so that none is skipped unseen."""
+    found: list[tuple[Path, KeptHead]] = []
+    skipped: list[Path] = []
+    for path in sorted(Path(folder).iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.suffix in (NOTE_SUFFIX, JSON_SUFFIX):
+            found.append((path, _load_head(path)))
+        else:
+            skipped.append(path)
+    return found, skipped
+
+
+def _heads_of(args: argparse.Namespace) -> tuple[list[tuple[Path, KeptHead]], list[Path]]:
+    heads = [(Path(p), _load_head(p)) for p in args.head]
+    skipped: list[Path] = []
+    for folder in args.heads:
+        found, other = _kept_heads(folder)
+        heads += found
+        skipped += other
+    return heads, skipped
+
+
+def _report_lines(report: AuditReport, files: Sequence[Path]) -> list[str]:
+    if report.ok:
+        return [f"ok: {report.claim}"]
+    if not report.consistent:
+        where = "" if report.first_bad is None else f"entry {report.first_bad}: "
+        return [f"NOT INTACT: {where}{report.problem}"]
+    if report.bad_head is not None and report.bad_head < len(files):
+        return [f"NOT PROVED: {files[report.bad_head]}: {report.problem}"]
+    return [f"NOT PROVED: {report.problem}"]
 
 
 def _audit_verify(c: Campaign, args: argparse.Namespace) -> Answer:
-    report = c.verify_audit_log(heads=[_load_head(p) for p in args.head])
-    if report.ok:
-        lines = [f"ok: {report.entries} entries, {report.checkpoints} signed head(s) checked"]
-    else:
-        where = "" if report.first_bad is None else f"entry {report.first_bad}: "
-        lines = [f"NOT INTACT: {where}{report.problem}"]
-    return Answer(jsonable(report), lines, EXIT_OK if report.ok else EXIT_NO)
+    heads, skipped = _heads_of(args)
+    report = c.verify_audit_log(heads=[head for _, head in heads])
+    document = {**jsonable(report), "origin": c.audit_origin, "head_files": [str(p) for p, _ in heads],
+                "skipped_files": [str(p) for p in skipped]}
+    return Answer(document, _report_lines(report, [p for p, _ in heads]), EXIT_OK if report.ok else EXIT_NO)
+
+
+def _keep_note(folder: Path, tree_size: int, note: str) -> tuple[Path, bool]:
+    """Write ``note`` into ``folder`` as ``checkpoint-<size>.note`` and return (path, written)
+    (the size unpadded: error messages blank out runs of seven digits, a phone number maybe).
+
+    Never overwrites: the same note already there is left as it is (written False); another
+    one of that size (another key, after a rotation) goes to ``checkpoint-<size>-2.note``, and
+    so on. The file appears whole or not at all (a hidden temporary file, fsynced, then linked
+    to its name, which fails if the name was taken meanwhile)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = note.encode("utf-8")
+    stem = f"checkpoint-{tree_size}"
+    for n in range(1, 1000):
+        target = folder / (f"{stem}{NOTE_SUFFIX}" if n == 1 else f"{stem}-{n}{NOTE_SUFFIX}")
+        if target.exists():
+            if target.read_bytes() == data:
+                return target, False
+            continue
+        temporary = folder / f".{target.name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                os.link(temporary, target)
+            except FileExistsError:
+                if target.read_bytes() == data:
+                    return target, False
+                continue
+        finally:
+            temporary.unlink(missing_ok=True)
+        directory = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return target, True
+    raise OSError(f"{folder}: too many different checkpoint notes of {tree_size} entries")
 
 
 def _audit_checkpoint(c: Campaign, args: argparse.Namespace) -> Answer:
+    # check first: a log must never sign a head that contradicts one it signed before
+    kept = [] if args.out is None or not Path(args.out).is_dir() else _kept_heads(args.out)[0]
+    heads = [head for _, head in kept]
+    report = c.verify_audit_log(heads=heads)
+    if not report.consistent:
+        return Answer({**jsonable(report), "signed": False}, _report_lines(report, [p for p, _ in kept]), EXIT_NO)
     head = c.checkpoint_audit_log(now=args.now)
-    view = {**head.to_json(), "public_key_pem": c.audit_public_key_pem}
-    return Answer(view, [f"{head.tree_size} entries, root {head.root_hash.hex()}"])
+    note = c.audit_checkpoint_note(heads=heads)
+    view = {**head.to_json(), "public_key_pem": c.audit_public_key_pem, "origin": c.audit_origin,
+            "verifier_key": c.audit_verifier_key, "note": note, "signed": True}
+    lines = [f"{head.tree_size} entries, root {head.root_hash.hex()}"]
+    if args.out is not None:
+        path, written = _keep_note(Path(args.out), parse_checkpoint(note).tree_size, note)
+        view.update(note_file=str(path), note_written=written)
+        lines.append(str(path))
+    return Answer(view, lines)
+
+
+def _audit_verifier_key(c: Campaign, args: argparse.Namespace) -> Answer:
+    return Answer({"verifier_key": c.audit_verifier_key, "origin": c.audit_origin,
+                   "public_key": c.audit_public_key.hex()}, [c.audit_verifier_key])
 
 
 # ---- the parser ---------------------------------------------------------------------------------
@@ -382,6 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = leaf(mandate, "revoke", _mandate_revoke, "revoke a mandate; its open requests are cancelled")
     p.add_argument("mandate")
     p.add_argument("--reason", required=True, help="free text, stored sealed")
+    p = leaf(mandate, "clear-review", _mandate_clear_review,
+             "let a mandate held for signer_name_mismatch be filed, after looking at it (logged)")
+    p.add_argument("mandate")
+    p.add_argument("--note", required=True, help="why it is fine (free text, stored sealed)")
     p = leaf(mandate, "list", _mandate_list, "a participant's mandates, oldest first")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--participant")
@@ -428,10 +558,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("request")
 
     audit = group("audit", "the tamper-evident audit log")
-    p = leaf(audit, "verify", _audit_verify, "check the log: exit 0 intact, 1 not intact (naming the entry)")
+
+    def origin_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--origin", help="the log's name in its checkpoint notes, if the application sets one "
+                                        "(default: somi.nl/breachindex/audit/<key id prefix>)")
+
+    p = leaf(audit, "verify", _audit_verify, "check the log against heads kept elsewhere: exit 0 proved intact, "
+                                             "1 tampered with (naming the entry) or not provable without such a head")
     p.add_argument("--head", action="append", default=[], metavar="FILE",
-                   help="a tree head kept elsewhere: a batch manifest.json or a head's JSON (repeatable)")
-    leaf(audit, "checkpoint", _audit_checkpoint, "sign the log's current root; prints the tree head")
+                   help="a head kept elsewhere: a checkpoint note, a batch manifest.json or a head's JSON "
+                        "(repeatable)")
+    p.add_argument("--heads", action="append", default=[], metavar="DIR",
+                   help="a folder of heads kept elsewhere: every *.note and *.json in it (repeatable)")
+    origin_arg(p)
+    p = leaf(audit, "checkpoint", _audit_checkpoint, "sign the log's current root (unless the log is not intact: "
+                                                     "exit 1); prints the tree head")
+    p.add_argument("--out", metavar="DIR", help="also keep the signed checkpoint note in DIR (created if needed; "
+                                                "checked against the heads already there first)")
+    origin_arg(p)
+    p = leaf(audit, "verifier-key", _audit_verifier_key, "print the verifier key (vkey) of the checkpoint notes")
+    origin_arg(p)
     return parser
 
 
@@ -442,7 +588,7 @@ def _open_campaign(args: argparse.Namespace) -> Campaign:
     if not args.creates and not Path(sqlite_path(args.db)).exists():
         # opening creates the file: only the first step of the workflow may do that
         raise CampaignStoreError("there is no campaign store at that path (verification start creates it)")
-    return Campaign(args.db, secret=args.key, sender=sender)
+    return Campaign(args.db, secret=args.key, sender=sender, audit_origin=getattr(args, "origin", None))
 
 
 def main(argv: Sequence[str]) -> int:

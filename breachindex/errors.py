@@ -17,16 +17,16 @@
         ├── UnknownParticipant (also LookupError)  no such participant in the campaign store
         ├── WebhookRejected                    a webhook whose signature, time or body does not hold
         ├── UnknownController (also ValueError)    a controller that is not in the registry
-        ├── InvalidMandate (also ValueError)   a mandate's scopes, consents, text or evidence are malformed
+        ├── InvalidMandate (also ValueError)   scopes, consents or text not those of a published text: ``reason``
         ├── MandateRefused                     the participant may not sign now: ``reason`` says why
         ├── UnknownMandate (also LookupError)  no mandate with that id
         ├── UnknownRequest (also LookupError)  no request with that id
         ├── IllegalTransition                  a request state change the state machine does not allow
         │   └── ExtensionTooLate               an extension announced after the first month
         ├── BatchError                         a batch that cannot be prepared or exported: ``reason``
-        ├── CampaignStoreError                 the campaign database cannot be opened or migrated
+        ├── CampaignStoreError                 the campaign database cannot be opened or migrated, or is not private
         └── VaultError                         the encrypted per-person vault (breachindex.vault) refused
-            ├── WeakPassphrase (also ValueError)   a new passphrase the policy refuses: ``reason``
+            ├── WeakPassphrase (also ValueError)   a new passphrase the policy refuses: ``reason`` (common, ...)
             ├── WrongPassphrase                the passphrase does not open the participant's key
             ├── WrongRecoveryCode              a wrong, malformed or already used recovery code
             ├── VaultNotSetUp (also LookupError)   the participant has no vault key (not yet, or erased)
@@ -268,10 +268,21 @@ class UnknownController(CampaignError, ValueError):
 
 
 class InvalidMandate(CampaignError, ValueError):
-    """A mandate that cannot be recorded as given: an unknown scope or consent, a consent a scope
-    needs is missing, an empty text, malformed evidence (IP, user agent), a bad signer name."""
+    """A mandate that cannot be recorded as given. ``reason``: ``unknown_template`` (no
+    published text of that version), ``text_not_template`` (the text is not that version's
+    text for the controller), ``scopes_not_in_text`` (the scopes are not exactly those the
+    text authorises), ``consents_not_in_text`` (the boxes ticked are not those the text
+    shows), or ``malformed`` (an unknown scope or consent, an empty text, malformed evidence,
+    a bad signer name)."""
 
     code: ClassVar[str] = "invalid_mandate"
+
+    def __init__(self, message: str, *, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_invalid_mandate, (str(self), self.reason))
 
 
 class MandateRefused(CampaignError):
@@ -353,7 +364,9 @@ class BatchError(CampaignError):
 
 
 class CampaignStoreError(CampaignError):
-    """The campaign database cannot be used: unsupported URL, newer schema, foreign file."""
+    """The campaign database cannot be used: unsupported URL, newer schema, foreign file, or a
+    database file (or its ``-wal``, ``-shm``, ``-journal``) open to other users: the message says
+    to ``chmod 600`` it."""
 
     code: ClassVar[str] = "campaign_store_error"
 
@@ -367,8 +380,13 @@ class VaultError(CampaignError):
 
 
 class WeakPassphrase(VaultError, ValueError):
-    """A new passphrase the policy refuses. ``reason``: ``not_text``, ``too_short``,
-    ``too_long`` or ``same_as_old``; the message says the rule, never the passphrase."""
+    """A new passphrase the policy refuses. ``reason``: ``not_text`` (not a str, or not
+    encodable as UTF-8), ``too_short``, ``too_long``, ``same_as_old``, ``common`` (a value of the
+    blocklist once case, digits and symbols at either end, separators, letter-for-digit swaps
+    and repetition are taken away: ``Password1234!``), ``context`` (words about this service or
+    campaign with digits: ``Facebook2021!``), ``repetitive`` (one character or a short part
+    repeated) or ``sequence`` (alphabet, digit or keyboard runs: ``qwerty123456``); see
+    ``breachindex.vault.passphrases``. The message says the rule, never the passphrase."""
 
     code: ClassVar[str] = "weak_passphrase"
 
@@ -432,7 +450,9 @@ class VaultCorrupted(VaultError):
     """Key material or the vault folder fails a check. ``reason``: ``key_mismatch`` (an
     unwrapped private key does not match the stored public key), ``bad_kdf_params`` (stored
     Argon2id parameters out of bounds), ``foreign_folder`` (the folder belongs to another
-    campaign store, or is not a vault), ``missing_file`` (an item's file is gone), and for
+    campaign store, or is not a vault), ``too_open`` (the vault folder, ``items/`` or a bucket
+    folder is open to other users: refused, not tightened, as its files may have been read;
+    ``chmod -R go-rwx`` it), ``missing_file`` (an item's file is gone), and for
     ``ItemTampered`` the reasons listed there."""
 
     code: ClassVar[str] = "vault_corrupted"
@@ -466,3 +486,7 @@ class ItemTampered(VaultCorrupted):
         message = str(self)
         prefix = f"vault item {self.item}: "
         return (type(self), (self.item, self.reason, message[len(prefix):] if message.startswith(prefix) else message))
+
+
+def _rebuild_invalid_mandate(message: str, reason: str) -> InvalidMandate:
+    return InvalidMandate(message, reason=reason)

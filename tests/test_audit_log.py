@@ -1,10 +1,12 @@
 """The tamper-evident log: RFC 6962 Merkle trees (known vectors and a brute-force model),
 signed tree heads, the hash chain in the store (edit, delete, reorder, truncate, rewrite any
-entry directly in SQLite and verification names it), inclusion and consistency proofs, and
-every change of state of the workflow reaching the log.
+entry directly in SQLite and verification names it), what a report may claim without and with
+heads kept elsewhere (deleted checkpoints and tail: issue 14), checkpoint notes of the
+campaign, inclusion and consistency proofs, and every change of state reaching the log.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -26,7 +28,15 @@ from breachindex.campaign import (
     sign_webhook,
     verify_entry,
 )
-from breachindex.campaign.audit import GENESIS_HASH, InclusionProof, canonical_json, entry_body
+from breachindex.campaign.audit import GENESIS_HASH, UNPROVED, InclusionProof, canonical_json, entry_body
+from breachindex.campaign.checkpoints import (
+    SignedCheckpoint,
+    open_checkpoint,
+    parse_checkpoint,
+    sign_checkpoint,
+    verifier_key,
+)
+from breachindex.campaign.controllers import CONTROLLERS
 from breachindex.campaign.merkle import (
     EMPTY_ROOT,
     RootBuilder,
@@ -38,14 +48,15 @@ from breachindex.campaign.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from breachindex.campaign.templates import CURRENT_VERSION
 from breachindex.campaign.treehead import AuditSigner
 from breachindex.errors import CodeInvalid, MandateRefused
+from breachindex.server.templates import render
 
 KEY = Key(b"audit log tests secret, 32 bytes")
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 S = timedelta(seconds=1)
 OPEN = Limits.off()
-TEXT = "Ik machtig SOMI om namens mij inzage te vragen (art. 15 AVG)."
 EVIDENCE = {"ip": "192.0.2.7", "user_agent": "Mozilla/5.0 (test)",
             "consents": ["privacy_notice_read", "authorise_access_request"]}
 HOOK_SECRET = b"webhook secret for the audit tests"
@@ -238,8 +249,10 @@ def enrol(c: Campaign, sender: RecordingSender, i: int, now: datetime = T0) -> s
 
 
 def sign(c: Campaign, participant: str, now: datetime) -> str:
-    return c.sign_mandate(participant, controller="meta", scopes=["gdpr_access_art15"], template_version="v1",
-                          text=TEXT, evidence=EVIDENCE, signer_name="Jan Jansen", now=now).id
+    text, _ = render(CURRENT_VERSION, "nl", CONTROLLERS["meta"])  # type: ignore[misc]
+    return c.sign_mandate(participant, controller="meta", scopes=["gdpr_access_art15"],
+                          template_version=CURRENT_VERSION, text=text, evidence=EVIDENCE, signer_name="Jan Jansen",
+                          now=now).id
 
 
 def campaign(path: Path, **kw: object) -> Campaign:
@@ -261,13 +274,15 @@ def reference_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert c.checkpoint_audit_log(now=T0 + 50 * S).tree_size == N
         assert c.verify_audit_log() == c.verify_audit_log()
         report = c.verify_audit_log()
-        assert report.ok and report.entries == N and report.checkpoints == 2 and report.first_bad is None
+        assert report.consistent and report.entries == N and report.checkpoints == 2 and report.first_bad is None
+        assert not report.ok and report.anchored_size == 0 and report.unanchored == N  # nothing kept elsewhere
     return path
 
 
 def copy_of(reference: Path, tmp_path: Path) -> Path:
     target = tmp_path / "t.db"
     shutil.copyfile(reference, target)
+    target.chmod(0o600)  # a copy gets the umask's mode (0644): a store open to others is refused
     return target
 
 
@@ -295,7 +310,7 @@ def test_the_log_is_append_only_for_the_application(reference_db, tmp_path):
                           "DELETE FROM audit_checkpoints", "UPDATE audit_checkpoints SET tree_size = 1"):
             with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                 conn.execute(statement)
-        assert c.verify_audit_log().ok
+        assert c.verify_audit_log().consistent
 
 
 @pytest.mark.parametrize("seq", range(1, N + 1))
@@ -303,7 +318,7 @@ def test_an_edited_payload_is_named(reference_db, tmp_path, seq):
     path = copy_of(reference_db, tmp_path)
     tamper(path, "UPDATE audit_log SET payload = ? WHERE seq = ?", params=('{"forged":true}', seq))
     report = verify(path)
-    assert not report.ok and report.first_bad == seq and "edited" in report.problem
+    assert not report.consistent and report.first_bad == seq and "edited" in report.problem
 
 
 EDITS = {"kind": "'mandate_revoked'", "participant": "'0123456789abcdef0123456789abcdef'", "ref": "'someone else'",
@@ -316,7 +331,7 @@ def test_any_edited_column_is_named(reference_db, tmp_path, edit):
     path = copy_of(reference_db, tmp_path)
     tamper(path, f"UPDATE audit_log SET {edit.strip()} = {EDITS[edit]} WHERE seq = 7")
     report = verify(path)
-    assert not report.ok and report.first_bad == 7
+    assert not report.consistent and report.first_bad == 7
 
 
 def test_a_payload_edited_only_in_its_spacing_is_named(reference_db, tmp_path):
@@ -332,7 +347,7 @@ def test_a_deleted_entry_is_named(reference_db, tmp_path, seq):
     path = copy_of(reference_db, tmp_path)
     tamper(path, f"DELETE FROM audit_log WHERE seq = {seq}")
     report = verify(path)
-    assert not report.ok and report.first_bad == seq
+    assert not report.consistent and report.first_bad == seq
 
 
 @pytest.mark.parametrize("seq", range(1, N))
@@ -343,7 +358,7 @@ def test_reordered_entries_are_named(reference_db, tmp_path, seq):
            f"UPDATE audit_log SET seq = {seq} WHERE seq = {seq + 1}",
            f"UPDATE audit_log SET seq = {seq + 1} WHERE seq = -1")
     report = verify(path)
-    assert not report.ok and report.first_bad == seq
+    assert not report.consistent and report.first_bad == seq
 
 
 def test_swapped_contents_are_named(reference_db, tmp_path):
@@ -363,7 +378,7 @@ def test_a_truncated_log_is_named_up_to_the_latest_checkpoint(reference_db, tmp_
     path = copy_of(reference_db, tmp_path)
     tamper(path, f"DELETE FROM audit_log WHERE seq > {keep}")
     report = verify(path)
-    assert not report.ok and report.first_bad == keep + 1 and "removed" in report.problem
+    assert not report.consistent and report.first_bad == keep + 1 and "removed" in report.problem
     assert report.entries == keep
 
 
@@ -389,14 +404,14 @@ def test_a_consistently_rewritten_range_is_caught_by_the_signed_checkpoints(refe
     path = copy_of(reference_db, tmp_path)
     rehash_from(path, seq, {"forged": True})
     report = verify(path)  # the chain holds, the signed roots do not
-    assert not report.ok and report.first_bad == first_bad and "rewritten" in report.problem
+    assert not report.consistent and report.first_bad == first_bad and "rewritten" in report.problem
 
 
 def test_a_forged_or_foreign_checkpoint_is_named(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path)
     tamper(path, "UPDATE audit_checkpoints SET signature = zeroblob(64) WHERE id = 2")
     report = verify(path)
-    assert not report.ok and report.bad_checkpoint == 2 and report.first_bad is None
+    assert not report.consistent and report.bad_checkpoint == 2 and report.first_bad is None
     tamper(path, "UPDATE audit_checkpoints SET root_hash = 'text' WHERE id = 1")
     assert verify(path).bad_checkpoint == 1
     # an attacker who rewrites the log and signs the new root with a key of their own
@@ -411,10 +426,10 @@ def test_a_forged_or_foreign_checkpoint_is_named(reference_db, tmp_path):
            "INSERT INTO audit_checkpoints (tree_size, root_hash, signed_us, key_id, signature) VALUES (?, ?, ?, ?, ?)",
            params=(head.tree_size, head.root_hash, head.timestamp_us, bytes.fromhex(head.key_id), head.signature))
     report = verify(path)
-    assert not report.ok and report.bad_checkpoint == 2  # the id the attacker's row got
+    assert not report.consistent and report.bad_checkpoint == 2  # the id the attacker's row got
     # trusting that key (as after a rotation) accepts its head; the honest checkpoint of 6 still holds
     with campaign(path, trusted_audit_keys=[attacker.public_key]) as c:
-        assert c.verify_audit_log().ok
+        assert c.verify_audit_log().consistent
 
 
 def test_entries_after_the_latest_checkpoint_need_a_head_kept_elsewhere(reference_db, tmp_path):
@@ -425,10 +440,159 @@ def test_entries_after_the_latest_checkpoint_need_a_head_kept_elsewhere(referenc
         off_site = c.checkpoint_audit_log(now=T0 + 110 * S)  # e.g. the head in an export's manifest
     assert off_site.tree_size == N + 2
     tamper(path, f"DELETE FROM audit_log WHERE seq > {N}", "DELETE FROM audit_checkpoints WHERE id = 3")
-    assert verify(path).ok  # the documented limit: nothing in the store remembers entries 13 and 14
+    report = verify(path)  # the documented limit: nothing in the store remembers entries 13 and 14
+    assert report.consistent and not report.ok and report.problem == UNPROVED
     report = verify(path, heads=[off_site])
-    assert not report.ok and report.first_bad == N + 1
+    assert not report.ok and not report.consistent and report.first_bad == N + 1
     assert verify(path, heads=[TreeHead.from_json(off_site.to_json())]).first_bad == N + 1
+
+
+# ---- what a report may claim: only what a head kept elsewhere pins down (issue 14, part 5) -----------
+
+def kept_note(path: Path, **kw: object) -> SignedCheckpoint:
+    """The latest checkpoint as a signed note, read back as a file kept elsewhere would be."""
+    with campaign(path, **kw) as c:
+        return parse_checkpoint(c.audit_checkpoint_note().encode("utf-8"))
+
+
+def test_deleted_checkpoints_and_tail_are_no_longer_called_ok(reference_db, tmp_path):
+    """The attack of issue 14: drop the triggers, delete every checkpoint and the last entries.
+    The code before this change answered ``ok=True`` (what ``consistent`` says now)."""
+    path = copy_of(reference_db, tmp_path)
+    note, head = kept_note(path), TreeHead.from_json(verify_head(path).to_json())  # kept before the attack
+    assert note.tree_size == head.tree_size == N
+    tamper(path, "DELETE FROM audit_checkpoints", "DELETE FROM audit_log WHERE seq > 9")
+    report = verify(path)
+    assert report.consistent and report.first_bad is None and report.entries == 9  # the store alone looks fine
+    assert not report.ok and report.problem == UNPROVED and report.checkpoints == 0
+    assert (report.anchored_size, report.unanchored, report.kept_heads) == (0, 9, 0)
+    assert "cannot be ruled out" in report.claim and "kept elsewhere" in report.claim
+    for kept in (note, head):  # a head kept elsewhere from before the deletion names the cut
+        report = verify(path, heads=[kept])
+        assert not report.ok and not report.consistent and report.first_bad == 10 and report.bad_head is None
+        assert report.problem == ("the log ends at entry 9 but a head kept elsewhere covers 12 entries: the last "
+                                  "ones were removed")
+
+
+def verify_head(path: Path) -> TreeHead:
+    with campaign(path) as c:
+        head = c.audit_tree_head()
+    assert head is not None
+    return head
+
+
+@pytest.mark.parametrize("seq", [1, 7, 12])
+def test_a_rewrite_with_deleted_checkpoints_needs_a_head_kept_elsewhere(reference_db, tmp_path, seq):
+    path = copy_of(reference_db, tmp_path)
+    note = kept_note(path)
+    rehash_from(path, seq, {"forged": True})
+    tamper(path, "DELETE FROM audit_checkpoints")
+    report = verify(path)
+    assert report.consistent and not report.ok and report.problem == UNPROVED  # the chain was recomputed
+    report = verify(path, heads=[note])
+    assert not report.consistent and not report.ok and report.first_bad == 1 and "rewritten" in report.problem
+    assert "head kept elsewhere of 12 entries" in report.problem
+
+
+def test_a_head_kept_elsewhere_anchors_a_prefix_and_names_the_rest(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    note = kept_note(path)
+    report = verify(path, heads=[note])
+    assert report.ok and report.consistent and report.problem is None and report.first_bad is None
+    assert (report.anchored_size, report.unanchored, report.kept_heads) == (N, 0, 1)
+    assert "every entry is covered" in report.claim
+    sender = RecordingSender()
+    with Campaign(path, secret=KEY, sender=sender, limits=OPEN, checkpoint_interval=None) as c:
+        enrol(c, sender, 9, T0 + 100 * S)  # entries 13 and 14: no head kept elsewhere covers them
+    report = verify(path, heads=[note])
+    assert report.ok and (report.anchored_size, report.unanchored) == (N, 2)
+    assert f"entries {N + 1} to {N + 2} are not covered" in report.claim and "cut off or rewritten" in report.claim
+    # these two entries can go unnoticed: that is what `unanchored` warns of
+    tamper(path, f"DELETE FROM audit_log WHERE seq > {N}")
+    assert verify(path, heads=[note]).ok
+    # several heads: the largest that matches anchors; an older one does not lower it
+    (tmp_path / "older").mkdir()
+    with campaign(copy_of(reference_db, tmp_path / "older")) as c, c._store.read() as db:
+        older = c._audit.heads(db)[0][1]  # the reference log's checkpoint of 6 entries
+    assert older.tree_size == 6
+    report = verify(path, heads=[older, note])
+    assert report.ok and report.anchored_size == N and report.kept_heads == 2
+
+
+def test_a_head_kept_elsewhere_that_does_not_verify_is_named(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    note, head = kept_note(path), verify_head(path)
+    forged_head = TreeHead(head.tree_size, head.root_hash, head.timestamp_us, flip(head.signature), head.key_id)
+    text = note.encode()
+    at = text.rindex(" ") + 20  # past the key hash (the first 5 1/3 characters): the signature itself
+    flipped = parse_checkpoint(text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:])
+    other_log = kept_note(path, audit_origin="example.org/another-log")
+    attacker = AuditSigner(Ed25519PrivateKey.generate())
+    foreign = parse_checkpoint(sign_checkpoint(attacker, note.origin, note.tree_size, note.root_hash))
+    negative = TreeHead(-1, head.root_hash, head.timestamp_us, head.signature, head.key_id)
+    for bad in (forged_head, flipped, other_log, foreign, negative):
+        report = verify(path, heads=[note, bad])
+        assert report.consistent and not report.ok and report.bad_head == 1, bad
+        assert report.anchored_size == N and "does not verify" in report.problem
+    with pytest.raises(TypeError):
+        verify(path, heads=[note.encode()])  # text: parse it first (checkpoints.parse_checkpoint)
+
+
+def test_a_checkpoint_note_of_the_campaign(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    with campaign(path) as c:
+        text, vkey, origin = c.audit_checkpoint_note(), c.audit_verifier_key, c.audit_origin
+        head = c.audit_tree_head()
+        public_key = c.audit_public_key
+    assert head is not None
+    assert origin == "somi.nl/breachindex/audit/" + hashlib.sha256(public_key).hexdigest()[:16]
+    assert vkey.startswith(origin + "+") and open_checkpoint(text, [vkey], origin=origin).tree_size == N
+    lines = text.split("\n")
+    assert lines[:3] == [origin, str(N), base64.b64encode(head.root_hash).decode()] and lines[3] == ""
+    assert lines[4].startswith(f"\u2014 {origin} ") and lines[5:] == [""]
+    # Ed25519 is deterministic: the same checkpoint, the same note
+    with campaign(path) as c:
+        assert c.audit_checkpoint_note() == text
+    # an origin of the foundation's choosing: the first line and the key name
+    with campaign(path, audit_origin="somi.nl/meta-2025") as c:
+        own = c.audit_checkpoint_note()
+        assert own.startswith("somi.nl/meta-2025\n") and c.audit_verifier_key.startswith("somi.nl/meta-2025+")
+        assert c.verify_audit_log(heads=[parse_checkpoint(own)]).ok
+        assert c.verify_audit_log(heads=[parse_checkpoint(text)]).bad_head == 0  # another log's name
+    for bad in ("", "has space", "a+b", "tab\there", "x" * 256):
+        with pytest.raises(ValueError):
+            campaign(path, audit_origin=bad)
+
+
+def test_no_note_is_signed_over_a_tampered_log(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    note = kept_note(path)
+    rehash_from(path, 12, {"forged": True})
+    with campaign(path) as c, pytest.raises(ValueError, match="not intact"):
+        c.audit_checkpoint_note()  # the stored checkpoint of 12 no longer matches
+    tamper(path, "DELETE FROM audit_checkpoints WHERE tree_size = 12")
+    with campaign(path) as c:
+        assert parse_checkpoint(c.audit_checkpoint_note()).tree_size == 6  # what still holds
+        with pytest.raises(ValueError, match="not intact"):
+            c.audit_checkpoint_note(heads=[note])  # the head kept elsewhere disagrees
+    with campaign(tmp_path / "empty.db") as c, pytest.raises(ValueError, match="no checkpoint"):
+        c.audit_checkpoint_note()
+
+
+def test_an_earlier_trusted_key_still_anchors_after_a_rotation(reference_db, tmp_path):
+    path = copy_of(reference_db, tmp_path)
+    note = kept_note(path, audit_origin="somi.nl/audit")  # signed with the key derived from the secret
+    new_key = Ed25519PrivateKey.generate()
+    old_public = AuditSigner.from_secret(KEY).public_key
+    with campaign(path, audit_key=new_key, audit_origin="somi.nl/audit") as c:
+        assert c.verify_audit_log(heads=[note]).bad_head == 0  # the old key is no longer trusted
+    with campaign(path, audit_key=new_key, audit_origin="somi.nl/audit", trusted_audit_keys=[old_public]) as c:
+        report = c.verify_audit_log(heads=[note])
+        assert report.ok and report.anchored_size == N
+        fresh = parse_checkpoint(c.audit_checkpoint_note())  # now signed with the new key
+    assert fresh.note.signatures[0].key_hash != note.note.signatures[0].key_hash
+    assert open_checkpoint(fresh, [verifier_key("somi.nl/audit", AuditSigner(new_key).public_key)],
+                           origin="somi.nl/audit") == fresh
 
 
 # ---- proofs a third party can check -------------------------------------------------------------------
@@ -507,7 +671,8 @@ def test_the_workflow_logs_every_change_of_state(tmp_path):
         assert all(e.participant == pid for e in c.audit_entries(participant=pid))
         assert export.tree_head.tree_size == 9
         report = c.verify_audit_log()
-        assert report.ok and report.entries == 13 and report.checkpoints >= 2
+        assert report.consistent and report.entries == 13 and report.checkpoints >= 2
+        assert c.verify_audit_log(heads=[export.tree_head]).anchored_size == 9
         with pytest.raises(LookupError):
             c.audit_entry(99)
 

@@ -70,9 +70,13 @@ def campaign(tmp_path, sender):
         yield c
 
 
-def verify(c: Campaign, sender: RecordingSender, phone: str, now: datetime = T0) -> str:
+def verify(c: Campaign, sender: RecordingSender, phone: str, now: datetime = T0, *, identity: str | None = None) -> str:
+    """Confirm a code for ``phone``; ``identity``: also record an ID-check outcome."""
     ch = c.start_verification(phone, now=now)
-    return c.confirm_verification(ch.id, sender.last_code(phone), now=now).participant
+    pid = c.confirm_verification(ch.id, sender.last_code(phone), now=now).participant
+    if identity is not None:
+        c.record_identity_check(pid, provider="idv", reference=f"case-{phone}", status=identity, now=now)
+    return pid
 
 
 def shape(result: CheckResult) -> dict[str, type]:
@@ -138,7 +142,7 @@ def test_the_owner_sees_the_data_classes(campaign, sender, index):
 
 
 def test_the_owner_sees_the_leaked_values_where_the_index_kept_them(campaign, sender, details_index):
-    pid = verify(campaign, sender, NL)
+    pid = verify(campaign, sender, NL, identity="approved")
     result = campaign.check(details_index, "06 12345678", region="NL", participant=pid, now=T0 + S)
     assert result.disclosure == "verified" and result.found
     assert result.details == [{"breach": "facebook-2021", "fields": {
@@ -152,11 +156,35 @@ def test_the_owner_sees_the_leaked_values_where_the_index_kept_them(campaign, se
 
 
 def test_the_owner_of_a_number_not_in_the_index(campaign, sender, index, details_index):
-    pid = verify(campaign, sender, BE)
+    pid = verify(campaign, sender, BE, identity="approved")
     assert campaign.check(index, BE, participant=pid, now=T0 + S) == CheckResult(
         False, (), frozenset(), None, "verified")
     assert campaign.check(details_index, BE, participant=pid, now=T0 + S) == CheckResult(
         False, (), frozenset(), [], "verified")
+
+
+@pytest.mark.parametrize("identity", [None, "declined", "needs_review", "error"])
+def test_a_code_alone_shows_the_data_classes_but_not_the_leaked_values(campaign, sender, details_index, identity):
+    # whoever holds the number today (a recycled number, a swapped SIM) passes the code; the previous
+    # holder's name, e-mail address and birth date need an approved ID check
+    pid = verify(campaign, sender, NL, identity=identity)
+    result = campaign.check(details_index, NL, participant=pid, now=T0 + S)
+    assert result.disclosure == "verified" and result.found
+    assert {"name", "email_address", "location"} <= (result.data_classes or set())
+    assert result.details is None and result.details_withheld is True
+    absent = campaign.check(details_index, BE, participant=verify(campaign, sender, BE), now=T0 + S)
+    assert absent.details is None and absent.details_withheld is True  # the same shape, found or not
+    campaign.record_identity_check(pid, provider="idv", reference="later", status="approved", now=T0 + 2 * S)
+    approved = campaign.check(details_index, NL, participant=pid, now=T0 + 3 * S)
+    assert approved.details and approved.details_withheld is False
+
+
+def test_the_policy_may_show_the_leaked_values_after_a_code_alone(tmp_path, sender, details_index):
+    with Campaign(tmp_path / "p.db", secret=KEY, sender=sender,
+                  policy=CheckPolicy(details_require_identity=False)) as c:
+        pid = verify(c, sender, NL)
+        result = c.check(details_index, NL, participant=pid, now=T0 + S)
+    assert result.details and result.details_withheld is False
 
 
 def test_another_participant_gets_the_public_view(campaign, sender, details_index):
@@ -186,7 +214,7 @@ def test_the_verified_view_lasts_24_hours(campaign, sender, index):
 
 
 def test_the_verified_view_reads_details_only_when_found(campaign, sender, details_index):
-    pid = verify(campaign, sender, NL)
+    pid = verify(campaign, sender, NL, identity="approved")
     spy = Spy(details_index)
     campaign.check(spy, NL, participant=pid, now=T0 + S)  # type: ignore[arg-type]
     assert spy.calls == ["lookup", "has_details", "details"]

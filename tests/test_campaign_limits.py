@@ -5,8 +5,11 @@ Numbers are phonenumbers' metadata examples, shifted by an offset where many are
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
 import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -21,10 +24,12 @@ from breachindex.campaign import (
     EU_OUTERMOST_CALLING_CODES,
     SMS_NUMBER_TYPES,
     Campaign,
+    Challenge,
+    CodeRules,
     Limits,
     RecordingSender,
 )
-from breachindex.errors import CodeInvalid, SmsNotAllowed, Throttled
+from breachindex.errors import CodeInvalid, SmsNotAllowed, Throttled, TooManyAttempts
 
 KEY = Key.generate()
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
@@ -158,59 +163,115 @@ def test_refused_numbers_leave_no_trace(make, tmp_path):
     db.close()
 
 
-# ---- per number -------------------------------------------------------------------------------------
+# ---- per number: never told ---------------------------------------------------------------------------
+
+def sends(c: Campaign, sender: RecordingSender, phone: str, **kw: Any) -> Challenge:
+    """A start that sends a code."""
+    before = len(sender.messages)
+    challenge = c.start_verification(phone, **kw)
+    assert len(sender.messages) == before + 1
+    return challenge
+
+
+def silent(c: Campaign, sender: RecordingSender, phone: str, **kw: Any) -> Challenge:
+    """A start refused because of the number: answered like any other, but nothing is sent."""
+    before = len(sender.messages)
+    challenge = c.start_verification(phone, **kw)
+    assert len(sender.messages) == before
+    assert re.fullmatch(r"[0-9a-f]{32}", challenge.id)
+    return challenge
+
 
 def test_resend_interval(make, sender):
     c = make(limits=only(resend_interval=30 * S))
-    c.start_verification(NL, now=T0)
+    first = sends(c, sender, NL, now=T0)
     first_code = sender.last_code()
-    with pytest.raises(Throttled) as info:
-        c.start_verification(NL, now=T0 + 12 * S)
-    assert info.value.reason == "resend_interval" and info.value.retry_after == 18.0
-    assert "18 s" in str(info.value)
-    # a refused resend sends nothing and does not replace the earlier code
-    assert len(sender.messages) == 1
-    c.start_verification(NL, now=T0 + 30 * S)  # at the interval exactly: allowed
-    assert len(sender.messages) == 2 and sender.codes()[0] == first_code
+    # within the interval the same requester gets its live challenge back, and no new code
+    again = silent(c, sender, NL, now=T0 + 12 * S)
+    assert again == first
+    sends(c, sender, NL, now=T0 + 30 * S)  # at the interval exactly: allowed
+    assert sender.codes()[0] == first_code
 
 
-def test_a_throttled_resend_keeps_the_earlier_code_valid(make, sender):
+def test_a_resend_within_the_interval_keeps_the_earlier_code_valid(make, sender):
     c = make()
-    challenge = c.start_verification(NL, now=T0)
-    with pytest.raises(Throttled):
-        c.start_verification(NL, now=T0 + S)
-    assert c.confirm_verification(challenge.id, sender.last_code(), now=T0 + 2 * S)
+    challenge = sends(c, sender, NL, now=T0)
+    again = silent(c, sender, NL, now=T0 + S)
+    assert c.confirm_verification(again.id, sender.last_code(), now=T0 + 2 * S)
+    assert again.id == challenge.id
 
 
-def test_per_number_per_hour(make):
+def test_a_number_refusal_looks_like_a_send_to_a_stranger(make, sender):
+    c = make(limits=only(number_cap_per_day=1))
+    sends(c, sender, NL, ip="198.51.100.1", now=T0)  # the owner's code
+    stranger = silent(c, sender, NL, ip="203.0.113.9", now=T0 + S)
+    fresh = sends(c, sender, example("NL", offset=1), ip="203.0.113.9", now=T0 + 2 * S)
+    # the same shape and the same expiry as a real send; no code opens it
+    assert stranger.expires_at - (T0 + S) == fresh.expires_at - (T0 + 2 * S)
+    with pytest.raises(CodeInvalid) as info:
+        c.confirm_verification(stranger.id, sender.codes()[0], ip="203.0.113.9", now=T0 + 3 * S)
+    assert type(info.value) is CodeInvalid
+
+
+class SlowSender(RecordingSender):
+    def send(self, e164: str, text: str) -> None:
+        time.sleep(0.05)
+        super().send(e164, text)
+
+
+def test_a_start_that_sends_nothing_takes_as_long_as_a_send(tmp_path):
+    sender = SlowSender()
+    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=only(number_cap_per_day=1)) as c:
+        for i in range(8):  # the campaign learns how long its sender takes
+            c.start_verification(example("NL", offset=1000 * i), now=T0)
+        c.start_verification(NL, now=T0)
+        started = time.perf_counter()
+        silent(c, sender, NL, now=T0 + S)
+        elapsed = time.perf_counter() - started
+    assert elapsed >= 0.03  # a real send took 0.05 s: jittered 0.75-1.25 of the recent average
+
+
+def test_per_number_per_hour_counts_per_requesting_network(make, sender):
     c = make(limits=only(number_per_hour=5))
     for i in range(5):
-        c.start_verification(NL, now=T0 + i * 60 * S)
-    with pytest.raises(Throttled) as info:
-        c.start_verification(NL, now=T0 + 10 * 60 * S)
-    assert info.value.reason == "number_per_hour"
-    assert info.value.retry_after == 50 * 60.0  # the first send leaves the window at T0 + 1 h
-    c.start_verification(NL, now=T0 + H)
-    c.start_verification(example("NL", offset=1), now=T0 + 10 * 60 * S)  # another number is free
+        sends(c, sender, NL, ip="198.51.100.1", now=T0 + i * 60 * S)
+    silent(c, sender, NL, ip="198.51.100.77", now=T0 + 10 * 60 * S)  # the same /24
+    sends(c, sender, NL, ip="203.0.113.1", now=T0 + 10 * 60 * S)  # another network is not held back
+    sends(c, sender, NL, ip="198.51.100.1", now=T0 + H)  # the first send left the window
+    sends(c, sender, example("NL", offset=1), ip="198.51.100.1", now=T0 + 10 * 60 * S)  # another number
 
 
-def test_per_number_per_day(make):
+def test_per_number_per_day(make, sender):
     c = make(limits=only(number_per_day=10))
     for i in range(10):
-        c.start_verification(NL, now=T0 + i * H)
-    with pytest.raises(Throttled) as info:
-        c.start_verification(NL, now=T0 + 10 * H)
-    assert info.value.reason == "number_per_day" and info.value.retry_after == 14 * 3600.0
-    c.start_verification(NL, now=T0 + 24 * H)
+        sends(c, sender, NL, now=T0 + i * H)
+    silent(c, sender, NL, now=T0 + 10 * H)
+    sends(c, sender, NL, now=T0 + 24 * H)
 
 
-def test_default_limits_per_number(make):
+def test_no_phone_gets_more_than_the_daily_cap_from_every_network_together(make, sender):
+    c = make(limits=only(number_cap_per_day=3))
+    for i, ip in enumerate(["198.51.100.1", "203.0.113.1", "2001:db8:1::1"]):
+        sends(c, sender, NL, ip=ip, now=T0 + i * S)
+    silent(c, sender, NL, ip="192.0.2.1", now=T0 + 5 * S)
+    sends(c, sender, NL, ip="192.0.2.1", now=T0 + 24 * H)
+
+
+def test_default_limits_per_number(make, sender):
     c = make()
     for i in range(5):
-        c.start_verification(NL, now=T0 + i * 30 * S)
-    with pytest.raises(Throttled) as info:
-        c.start_verification(NL, now=T0 + 5 * 30 * S)
-    assert info.value.reason == "number_per_hour"
+        sends(c, sender, NL, now=T0 + i * 30 * S)
+    silent(c, sender, NL, now=T0 + 5 * 30 * S)
+
+
+def test_windows_slide(make, sender):
+    c = make(limits=only(number_per_hour=2))
+    sends(c, sender, NL, now=T0)
+    sends(c, sender, NL, now=T0 + 30 * 60 * S)
+    silent(c, sender, NL, now=T0 + 59 * 60 * S)
+    sends(c, sender, NL, now=T0 + H)  # the first left the window
+    silent(c, sender, NL, now=T0 + H + S)
+    sends(c, sender, NL, now=T0 + H + 30 * 60 * S)
 
 
 # ---- per IP -----------------------------------------------------------------------------------------
@@ -223,7 +284,7 @@ def test_per_ip_per_hour(make):
         c.start_verification(example("NL", offset=20_000), ip="192.0.2.7", now=T0 + 20 * S)
     assert info.value.reason == "ip_per_hour" and info.value.retry_after == 3600.0 - 20
     c.start_verification(example("NL", offset=20_000), ip="192.0.2.8", now=T0 + 20 * S)
-    c.start_verification(example("NL", offset=21_000), now=T0 + 21 * S)  # no IP given: not counted
+    c.start_verification(example("NL", offset=21_000), now=T0 + 21 * S)  # no IP: the shared unknown requester
 
 
 def test_per_ip_per_day(make):
@@ -273,22 +334,27 @@ def test_failed_confirmations_per_ip(make):
 
 # ---- per prefix, per country, in total ----------------------------------------------------------
 
-def test_per_number_prefix_per_day(make):
+def test_per_number_prefix_per_day(make, sender):
     c = make(limits=only(prefix_per_day=3))
     for i in range(3):  # +316123456xx: one block of 1000 numbers
-        c.start_verification(example("NL", offset=i), now=T0 + i * S)
-    with pytest.raises(Throttled) as info:
-        c.start_verification(example("NL", offset=3), now=T0 + 3 * S)
-    assert info.value.reason == "prefix_per_day"
-    assert info.value.retry_after == 24 * 3600.0 - 3
-    c.start_verification(example("NL", offset=1000), now=T0 + 4 * S)  # the next block
+        sends(c, sender, example("NL", offset=i), now=T0 + i * S)
+    silent(c, sender, example("NL", offset=3), now=T0 + 3 * S)
+    sends(c, sender, example("NL", offset=3), ip="203.0.113.1", now=T0 + 3 * S)  # another network
+    sends(c, sender, example("NL", offset=1000), now=T0 + 4 * S)  # the next block
+    sends(c, sender, example("NL", offset=4), now=T0 + 24 * H)
 
 
-def test_prefix_width_is_configurable(make):
+def test_a_prefix_has_a_cap_over_every_network(make, sender):
+    c = make(limits=only(prefix_cap_per_day=2))
+    sends(c, sender, example("NL", offset=0), ip="198.51.100.1", now=T0)
+    sends(c, sender, example("NL", offset=1), ip="203.0.113.1", now=T0 + S)
+    silent(c, sender, example("NL", offset=2), ip="192.0.2.1", now=T0 + 2 * S)
+
+
+def test_prefix_width_is_configurable(make, sender):
     c = make(limits=only(prefix_per_day=1, prefix_hidden_digits=5))
-    c.start_verification(example("NL", offset=0), now=T0)
-    with pytest.raises(Throttled):
-        c.start_verification(example("NL", offset=10_000 - 1 - 5678), now=T0 + S)  # same 10^5 block
+    sends(c, sender, example("NL", offset=0), now=T0)
+    silent(c, sender, example("NL", offset=10_000 - 1 - 5678), now=T0 + S)  # same 10^5 block
 
 
 def test_per_country_per_day_with_an_override(make):
@@ -315,24 +381,105 @@ def test_total_per_day(make):
 
 
 def test_the_longest_wait_is_reported(make):
-    c = make(limits=only(resend_interval=30 * S, number_per_hour=1))
-    c.start_verification(NL, now=T0)
+    c = make(limits=only(ip_per_hour=1, ip_per_day=1))
+    c.start_verification(NL, ip="192.0.2.1", now=T0)
     with pytest.raises(Throttled) as info:
-        c.start_verification(NL, now=T0 + 10 * S)
-    assert info.value.reason == "number_per_hour" and info.value.retry_after == 3590.0
+        c.start_verification(example("NL", offset=1000), ip="192.0.2.1", now=T0 + 10 * S)
+    assert info.value.reason == "ip_per_day" and info.value.retry_after == 24 * 3600.0 - 10
 
 
-def test_windows_slide(make):
-    c = make(limits=only(number_per_hour=2))
-    c.start_verification(NL, now=T0)
-    c.start_verification(NL, now=T0 + 30 * 60 * S)
+# ---- nested networks, and caps one network cannot spend -----------------------------------------------
+
+def spread(prefix: str, count: int) -> list[str]:
+    """``count`` addresses in different /64s of an IPv6 ``prefix`` (a /48: ``2001:db8:aa``)."""
+    return [f"{prefix}:{i:x}::1" for i in range(count)]
+
+
+def test_a_missing_address_is_one_shared_requester_never_a_free_pass(make):
+    c = make(limits=only(ip_per_hour=2))
+    c.start_verification(example("NL", offset=0), now=T0)
+    c.start_verification(example("NL", offset=1000), now=T0 + S)
     with pytest.raises(Throttled) as info:
-        c.start_verification(NL, now=T0 + 59 * 60 * S)
-    assert info.value.retry_after == 60.0
-    c.start_verification(NL, now=T0 + H)  # the first left the window
-    with pytest.raises(Throttled) as again:
-        c.start_verification(NL, now=T0 + H + S)
-    assert again.value.retry_after == 30 * 60.0 - 1
+        c.start_verification(example("NL", offset=2000), now=T0 + 2 * S)
+    assert info.value.reason == "ip_per_hour"
+
+
+@pytest.mark.parametrize(("limits", "addresses", "reason"), [
+    (only(site_per_day=3), [f"2001:db8:aa:10{i}::1" for i in range(4)], "site_per_day"),  # 4 /64s of one /56
+    (only(network_per_day=3), spread("2001:db8:aa", 4), "network_per_day"),  # 4 /56s of one /48
+    (only(network_per_day=3), [f"198.51.100.{i}" for i in range(1, 5)], "network_per_day"),  # one IPv4 /24
+])
+def test_sends_count_at_every_network_level(make, limits, addresses, reason):
+    c = make(limits=limits)
+    for i, ip in enumerate(addresses[:-1]):
+        c.start_verification(example("NL", offset=i * 1000), ip=ip, now=T0 + i * S)
+    with pytest.raises(Throttled) as info:
+        c.start_verification(example("NL", offset=9000), ip=addresses[-1], now=T0 + 9 * S)
+    assert info.value.reason == reason
+    c.start_verification(example("NL", offset=9000), ip="192.0.2.200", now=T0 + 10 * S)  # elsewhere: fine
+
+
+def test_an_attacker_spread_over_a_slash_48_cannot_stop_anyone_elses_code(make, sender):
+    """Issue 14's kill switch, with the default limits: one party with a whole IPv6 /48 (65,536
+    /64s, free from a tunnel broker) asks for codes as fast as it is let, for numbers all over
+    the Dutch range. It spends its network's 300 a day and no more; the country's 10,000 stay
+    for everyone else, and a person on another network gets their code."""
+    c = make()
+    refused = sent = 0
+    for i, ip in enumerate(spread("2001:db8:aa", 400)):
+        try:
+            c.start_verification(example("NL", offset=i * 1000), ip=ip, now=T0 + i * S)
+            sent += 1
+        except Throttled as exc:
+            assert exc.reason in ("network_per_day", "site_per_day")
+            refused += 1
+    assert sent == Limits().network_per_day and refused == 100
+    assert len(sender.messages) == sent
+    victim = c.start_verification(NL, ip="198.51.100.23", now=T0 + 500 * S)
+    assert len(sender.messages) == sent + 1
+    assert c.confirm_verification(victim.id, sender.last_code(NL), ip="198.51.100.23", now=T0 + 501 * S)
+
+
+def test_the_last_share_of_a_cap_is_kept_for_networks_that_sent_little(make, sender):
+    # a cap of 100 with a reserve of a fifth: networks that already sent 3 today stop at 80
+    c = make(limits=only(country_per_day=100, network_per_day=30, reserve_share=0.2, reserve_network_sends=3))
+    taken = 0
+    for block in range(3):  # three attackers' /48s, 30 each: the third stops at 80 in all
+        for i in range(30):
+            try:
+                c.start_verification(example("NL", offset=(block * 100 + i) * 1000), ip=f"2001:db8:{block}::{i:x}",
+                                     now=T0 + taken * S)
+                taken += 1
+            except Throttled as exc:
+                assert exc.reason == "country_per_day"
+    assert taken == 80
+    # a network with no sends today still gets codes, up to the whole cap
+    for i in range(20):
+        c.start_verification(example("NL", offset=(900 + i) * 1000), ip=f"203.0.{113 + i}.7", now=T0 + (100 + i) * S)
+    with pytest.raises(Throttled):  # the cap itself holds
+        c.start_verification(example("NL", offset=990_000), ip="192.0.2.99", now=T0 + 200 * S)
+
+
+def test_a_strangers_failures_never_lock_the_owner_out(tmp_path, sender):
+    rules = CodeRules(lock_after_failures=5, free_failures=3)
+    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=Limits.off(), code_rules=rules) as c:
+        now = T0
+        for _ in range(5):  # a stranger asks for the owner's number and guesses until locked
+            ch = c.start_verification(NL, ip="203.0.113.66", now=now)
+            with contextlib.suppress(CodeInvalid, TooManyAttempts):
+                c.confirm_verification(ch.id, "000000" if sender.last_code(NL) != "000000" else "111111",
+                                       ip="203.0.113.66", now=now)
+            now += H
+        held = silent(c, sender, NL, ip="203.0.113.66", now=now)  # the stranger gets no more codes
+        with pytest.raises(CodeInvalid):
+            c.confirm_verification(held.id, sender.last_code(NL), ip="203.0.113.66", now=now)
+        owner = c.start_verification(NL, ip="198.51.100.5", now=now)
+        assert c.confirm_verification(owner.id, sender.last_code(NL), ip="198.51.100.5", now=now)
+        # nor does a stranger's code replace the owner's
+        mine = c.start_verification(NL, ip="198.51.100.5", now=now + H)
+        my_code = sender.last_code(NL)
+        c.start_verification(NL, ip="203.0.113.200", now=now + H + S)
+        assert c.confirm_verification(mine.id, my_code, ip="198.51.100.5", now=now + H + 2 * S)
 
 
 def test_limits_validate():

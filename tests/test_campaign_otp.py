@@ -19,6 +19,7 @@ from breachindex.campaign.otp import clean_code, generate_code
 from breachindex.errors import CampaignError, CodeExpired, CodeInvalid, SmsSendFailed, Throttled, TooManyAttempts
 
 KEY = Key.generate()
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
 US = timedelta(microseconds=1)
 S = timedelta(seconds=1)
@@ -230,10 +231,11 @@ def test_a_resend_for_another_number_does_not_replace(campaign, sender):
 
 # ---- growing waits and the lock ------------------------------------------------------------------
 
-def _fail_once(c: Campaign, sender: RecordingSender, phone: str, state: dict, now: datetime) -> BaseException:
+def _fail_once(c: Campaign, sender: RecordingSender, phone: str, state: dict, now: datetime,
+               ip: str | None = None) -> BaseException:
     """One wrong code for ``phone`` at ``now`` (a new code when the last one is burned or expired)."""
     if state.get("tries", 3) >= 3 or now >= state["challenge"].expires_at:
-        state["challenge"] = c.start_verification(phone, now=now)
+        state["challenge"] = c.start_verification(phone, ip=ip, now=now)
         state["tries"] = 0
     state["tries"] += 1
     with pytest.raises((CodeInvalid, TooManyAttempts)) as info:
@@ -246,17 +248,18 @@ def test_waits_grow_from_30_s_doubling_to_one_hour(open_campaign, sender):
     waits = []
     for _ in range(12):
         _fail_once(c, sender, NL, state, now)
-        try:  # probe with a new code: refused while the number waits
-            state["challenge"], state["tries"] = c.start_verification(NL, now=now), 0
+        (until,) = c._store.conn.execute("SELECT wait_until_us FROM code_failures").fetchone()
+        if until is None:
             waits.append(0.0)
-        except Throttled as exc:
-            assert exc.reason == "failure_wait"
-            waits.append(exc.retry_after)
-            wait = timedelta(seconds=exc.retry_after)
-            with pytest.raises(Throttled):  # even the correct code waits
+        else:
+            wait = timedelta(microseconds=until - int((now - EPOCH) / US))
+            waits.append(wait.total_seconds())
+            with pytest.raises(Throttled) as info:  # even the right code waits
                 c.confirm_verification(state["challenge"].id, sender.last_code(NL), now=now + wait - US)
-            with pytest.raises(Throttled):
-                c.start_verification(NL, now=now + wait - US)
+            assert info.value.reason == "failure_wait" and info.value.retry_after == 1e-6
+            sent = len(sender.messages)
+            c.start_verification(NL, now=now + wait - US)  # a new code waits too, silently: nothing is sent
+            assert len(sender.messages) == sent
             now += wait
         now += S
     # two free failures, then 30 s doubling, capped at one hour
@@ -278,27 +281,29 @@ def test_a_success_resets_the_failures(open_campaign, sender):
     assert c.confirm_verification(ch.id, sender.last_code(), now=now + S)
 
 
-def test_number_locks_at_100_consecutive_failures_until_unlocked(open_campaign, sender):
+def test_a_requester_locks_at_100_consecutive_failures_until_unlocked(open_campaign, sender):
     c, state, now = open_campaign, {}, T0
-    other = DE
     for failure in range(1, 100):
-        error = _fail_once(c, sender, NL, state, now)
+        error = _fail_once(c, sender, NL, state, now, ip="203.0.113.66")
         assert not (isinstance(error, TooManyAttempts) and error.reason == "number_locked"), failure
         now += 2 * timedelta(hours=1)  # past any wait
-    error = _fail_once(c, sender, NL, state, now)
+    error = _fail_once(c, sender, NL, state, now, ip="203.0.113.66")
     assert isinstance(error, TooManyAttempts) and error.reason == "number_locked"
     assert error.retry_after is None
     later = now + timedelta(days=30)
-    with pytest.raises(TooManyAttempts) as locked:
-        c.start_verification(NL, now=later)
-    assert locked.value.reason == "number_locked"
-    # another number is not affected
-    ch = c.start_verification(other, now=later)
-    c.confirm_verification(ch.id, sender.last_code(other), now=later)
-    # the operator unlocks; the number starts afresh
+    sent = len(sender.messages)
+    held = c.start_verification(NL, ip="203.0.113.66", now=later)  # the locked requester: nothing is sent
+    assert len(sender.messages) == sent
+    with pytest.raises(CodeInvalid):
+        c.confirm_verification(held.id, sender.last_code(NL), ip="203.0.113.66", now=later)
+    # the number's owner, elsewhere, is not locked out by a stranger's failures
+    mine = c.start_verification(NL, ip="198.51.100.20", now=later)
+    assert len(sender.messages) == sent + 1
+    assert c.confirm_verification(mine.id, sender.last_code(NL), ip="198.51.100.20", now=later)
+    # the operator unlocks; the requester starts afresh
     assert c.unlock("06 12345678", region="NL") is True
     assert c.unlock(NL) is False
-    ch = c.start_verification(NL, now=later)
+    ch = c.start_verification(NL, ip="203.0.113.66", now=later)
     with pytest.raises(CodeInvalid) as fresh:
         c.confirm_verification(ch.id, wrong(sender.last_code(NL)), now=later)
     assert type(fresh.value) is CodeInvalid
@@ -350,8 +355,8 @@ def test_a_failing_sender_withdraws_the_code(campaign, sender):
     assert NL[1:] not in str(info.value) and info.value.__cause__ is None
     assert info.value.__suppress_context__
     sender.fail_with = None
-    with pytest.raises(Throttled):  # the attempt counted (pumping defence): resend interval
-        campaign.start_verification(NL, now=T0 + S)
+    campaign.start_verification(NL, now=T0 + S)  # the attempt counted (pumping defence): nothing sent
+    assert sender.messages == []
     challenge = campaign.start_verification(NL, now=T0 + 30 * S)
     assert campaign.confirm_verification(challenge.id, sender.last_code(), now=T0 + 31 * S)
 

@@ -4,9 +4,14 @@ eight threads) confirming the same code at once, exactly one wins.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
 import re
 import sqlite3
+import stat
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -50,7 +55,7 @@ def sender() -> RecordingSender:
 
 def test_a_new_store_has_the_schema_wal_and_foreign_keys(tmp_path, sender):
     with Campaign(tmp_path / "c.db", secret=KEY, sender=sender) as c:
-        assert c.schema_version == len(MIGRATIONS) == 3
+        assert c.schema_version == len(MIGRATIONS) >= 4
         conn = c._store.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -59,7 +64,8 @@ def test_a_new_store_has_the_schema_wal_and_foreign_keys(tmp_path, sender):
         assert tables == {"schema_version", "campaign_settings", "participants", "challenges", "rate_events",
                           "identity_checks", "audit_log", "audit_checkpoints", "mandate_texts", "mandates",
                           "mandate_scopes", "batches", "requests", "request_events", "request_pauses",
-                          "vault_keys", "vault_wraps", "vault_items"}
+                          "vault_keys", "vault_wraps", "vault_items", "code_failures", "budget_buckets",
+                          "budget_quotas", "budget_spent", "budget_refusals", "api_key_usage"}
         rows = conn.execute("SELECT version, description FROM schema_version").fetchall()
         assert rows == [(m.version, m.description) for m in MIGRATIONS]
         with pytest.raises(sqlite3.IntegrityError):  # foreign keys are enforced
@@ -137,6 +143,70 @@ def test_missing_folder_and_foreign_file(tmp_path, sender):
     junk.write_bytes(b"this is not a database" * 500)
     with pytest.raises(CampaignStoreError):
         Campaign(junk, secret=KEY, sender=sender)
+
+
+# ---- the files are private -------------------------------------------------------------------------
+
+OPENED_UNDER_UMASK = """
+import json, os, stat, sys
+os.umask(int(sys.argv[2], 8))
+from breachindex.campaign.store import Store
+path = sys.argv[1]
+store = Store(path)
+with store.transaction() as db:
+    db.execute("INSERT INTO campaign_settings (name, value) VALUES ('x', 'y')")
+modes = {suffix: oct(stat.S_IMODE(os.stat(path + suffix).st_mode)) for suffix in ("", "-wal", "-shm")}
+store.close()
+print(json.dumps(modes))
+"""
+
+
+@pytest.mark.parametrize("umask", ["000", "022", "077", "277"])
+def test_the_database_and_its_wal_and_shm_are_0600_whatever_the_umask(tmp_path, umask):
+    # in a child process: the umask belongs to the whole process, the tests' threads included
+    path = tmp_path / "c.db"
+    out = subprocess.run([sys.executable, "-c", OPENED_UNDER_UMASK, str(path), umask], check=True, text=True,
+                         capture_output=True, cwd=Path(__file__).resolve().parent.parent, timeout=120).stdout
+    assert json.loads(out) == {"": "0o600", "-wal": "0o600", "-shm": "0o600"}
+
+
+def test_opening_a_store_leaves_the_umask_alone(tmp_path):
+    before = os.umask(0o022)
+    try:
+        Store(tmp_path / "c.db").close()
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(before)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o700 | 0o001])
+def test_a_store_open_to_others_is_refused(tmp_path, sender, mode):
+    path = tmp_path / "c.db"
+    with Campaign(path, secret=KEY, sender=sender):
+        pass
+    os.chmod(path, mode)
+    with pytest.raises(CampaignStoreError, match=f"chmod 600 {re.escape(str(path))}$") as caught:
+        Campaign(path, secret=KEY, sender=sender)
+    assert f"mode {mode:o}" in str(caught.value)
+    assert stat.S_IMODE(path.stat().st_mode) == mode  # refused, not changed behind the operator's back
+    os.chmod(path, 0o600)
+    with Campaign(path, secret=KEY, sender=sender) as c:
+        assert c.schema_version == len(MIGRATIONS)
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal"])
+def test_an_open_wal_shm_or_journal_beside_the_store_is_refused(tmp_path, sender, suffix):
+    path = tmp_path / "c.db"
+    with Campaign(path, secret=KEY, sender=sender):
+        pass
+    side = Path(str(path) + suffix)
+    side.touch()  # left by an older breachindex, or copied with the store
+    os.chmod(side, 0o644)
+    with pytest.raises(CampaignStoreError, match=f"chmod 600 {re.escape(str(side))}$"):
+        Campaign(path, secret=KEY, sender=sender)
+    os.chmod(side, 0o600)
+    with Campaign(path, secret=KEY, sender=sender) as c:
+        assert c.schema_version == len(MIGRATIONS)
 
 
 def test_the_store_refuses_another_secret(tmp_path, sender):

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from breachindex.campaign.controllers import CONTROLLERS
+from breachindex.campaign.templates import CURRENT_VERSION
 from breachindex.cli import main
 from breachindex.cli_json import error_code, redact_digits
 from breachindex.errors import CodeExpired, CodeInvalid
+from breachindex.server.templates import render
 
 NUMBER = "+31612345678"          # in the tiny index, and the participant's number
 NOT_IN_INDEX = "+31687654329"
@@ -33,7 +36,7 @@ NUMBER_FORMS = ("31612345678", "612345678", "0612345678", "06 12345678", "876543
 LEAK = (b"31612345678:100001:Jan:de Vries:male:Amsterdam:Utrecht:Married:Acme BV:2018-01-01T00-00-00+0000:"
         b"jan@example.nl:\n"
         b"4915112345678:100015:Hans:Muller:male:Berlin::::::1990-01-01\n")
-TEXT = "Ik machtig SOMI om namens mij inzage te vragen (art. 15 AVG).\r\nÇa va: exact bytes, CRLF kept.\n"
+TEXT = render(CURRENT_VERSION, "nl", CONTROLLERS["meta"])[0]  # type: ignore[index]
 T = "2025-03-01T09:00:{:02d}Z"
 
 
@@ -182,7 +185,8 @@ def test_a_subprocess_gets_exit_codes_and_json(world, tmp_path):
     assert start.returncode == 0, start.stderr
     assert set(json.loads(start.stdout)) == {"challenge", "expires_at", "sender"}
     audit = run("campaign", "audit", "verify", "--db", str(db), "--key", key, "--json")
-    assert audit.returncode == 0 and json.loads(audit.stdout)["ok"] is True
+    report = json.loads(audit.stdout)  # an empty log, no head kept elsewhere: consistent, not proved
+    assert audit.returncode == 1 and report["ok"] is False and report["consistent"] is True
     for proc in (found, missing, invalid, start, audit):
         assert_private([proc.stdout, proc.stderr])
 
@@ -221,8 +225,15 @@ def test_the_whole_workflow_from_a_shell(world, sh, tmp_path):
     text_file.write_bytes(TEXT.encode("utf-8"))
     sign_args = ("mandate", "sign", participant, "--controller", "meta", "--scope", "gdpr_access_art15",
                  "--consent", "privacy_notice_read", "--consent", "authorise_access_request",
-                 "--template-version", "2025-03", "--text-file", str(text_file), "--ip", "198.51.100.4",
+                 "--template-version", CURRENT_VERSION, "--text-file", str(text_file), "--ip", "198.51.100.4",
                  "--user-agent", "Mozilla/5.0 (X11; Linux x86_64)", "--signer-name", NAME)
+    # a text that is not the published one, or a scope it does not name, is refused
+    other_text = tmp_path / "other.txt"
+    other_text.write_bytes(TEXT.replace("inzage te vragen", "gegevens te laten wissen").encode("utf-8"))
+    swapped = campaign(*[str(other_text) if a == str(text_file) else a for a in sign_args], at=14)
+    assert swapped.code == 2 and swapped.error()["reason"] == "text_not_template"
+    wider = campaign(*sign_args, "--scope", "gdpr_erasure_art17", "--consent", "authorise_erasure_request", at=14)
+    assert wider.code == 2 and wider.error()["reason"] == "scopes_not_in_text"
     refused = campaign(*sign_args, at=15)
     assert refused.code == 2 and refused.error()["code"] == "mandate_refused"
     assert refused.error()["reason"] == "identity_not_approved"
@@ -239,6 +250,12 @@ def test_the_whole_workflow_from_a_shell(world, sh, tmp_path):
     assert mandate["text_sha256"] == hashlib.sha256(text_file.read_bytes()).hexdigest()  # the file's exact bytes
     assert mandate["status"] == "active" and mandate["controller"] == "meta"
     assert mandate["scopes"] == ["gdpr_access_art15"] and mandate["name_source"] == "signed"
+    # the name typed is not the one the ID check read: held until an operator has looked
+    assert mandate["review"] == "signer_name_mismatch"
+    held = campaign("batch", "prepare", "meta", "--filing-date", "2025-03-03", at="2025-03-02T08:00:00Z")
+    assert held.code == 2 and held.error()["reason"] == "empty"
+    cleared = campaign("mandate", "clear-review", mandate["id"], "--note", "calling name of Johannes", at=32)
+    assert cleared.code == 0 and cleared.json()["review"] is None  # type: ignore[index]
     again = campaign(*sign_args, at=31)
     assert again.code == 2 and again.error()["reason"] == "already_active"
 
@@ -313,8 +330,13 @@ def test_the_whole_workflow_from_a_shell(world, sh, tmp_path):
     assert intact.code == 0, intact.out
     report = intact.json()
     assert isinstance(report, dict) and report["ok"] is True and report["first_bad"] is None
-    assert report["entries"] == head["tree_size"]
-    assert sh("campaign", "audit", "verify", "--db", db, "--key", key).out.startswith("ok: ")
+    assert report["entries"] == head["tree_size"] and report["consistent"] is True
+    assert report["anchored_size"] == json.loads((out / "manifest.json").read_text())["audit_log"]["tree_size"]
+    assert report["unanchored"] == report["entries"] - report["anchored_size"] > 0
+    assert sh("campaign", "audit", "verify", "--head", str(out / "manifest.json"), "--db", db, "--key",
+              key).out.startswith("ok: entries 1 to ")
+    alone = sh("campaign", "audit", "verify", "--db", db, "--key", key)  # no head kept elsewhere: not proved
+    assert alone.code == 1 and alone.out.startswith("NOT PROVED: the chain is internally consistent, but ")
 
     with sqlite3.connect(db) as raw:  # an attacker with the file drops the guard first
         raw.execute("DROP TRIGGER audit_log_no_update")
@@ -323,12 +345,90 @@ def test_the_whole_workflow_from_a_shell(world, sh, tmp_path):
     assert tampered.code == 1 and tampered.err == ""
     report = tampered.json()
     assert isinstance(report, dict) and report["ok"] is False and report["first_bad"] == 4
+    assert report["consistent"] is False
     assert "entry 4" in report["problem"]
     text = sh("campaign", "audit", "verify", "--db", db, "--key", key)
     assert text.code == 1 and text.out.startswith("NOT INTACT: entry 4: ")
 
     assert_private(sh.outputs, code, NAME, CONFIRMED_NAME, "Jan", "Vries")
     assert code in console_line and NUMBER not in console_line
+
+
+def test_audit_heads_kept_elsewhere_from_a_shell(world, sh, tmp_path):
+    """``audit checkpoint --out DIR`` keeps signed checkpoint notes, ``audit verify --heads DIR``
+    checks the log against them; deleting the checkpoints and the tail (issue 14) is named."""
+    from breachindex.campaign import Campaign, Limits, RecordingSender, open_checkpoint
+
+    key = str(world["key"])
+    db, kept = tmp_path / "c.db", tmp_path / "kept"
+    common = ("--db", str(db), "--key", key)
+    sender = RecordingSender()
+
+    def enrol(first: int, count: int) -> None:
+        with Campaign(db, secret=world["key"], sender=sender, limits=Limits.off(), checkpoint_interval=None) as c:
+            for i in range(first, first + count):
+                number = f"+3161234{i:04d}"
+                challenge = c.start_verification(number, now=None)
+                c.confirm_verification(challenge.id, sender.last_code(number))
+
+    enrol(0, 3)
+    vkey = sh("campaign", "audit", "verifier-key", *common)
+    assert vkey.code == 0 and re.fullmatch(r"somi\.nl/breachindex/audit/[0-9a-f]{16}\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}\n",
+                                           vkey.out)
+    described = sh("campaign", "audit", "verifier-key", *common, "--json").json()
+    assert isinstance(described, dict) and described["verifier_key"] == vkey.out.strip()
+    origin = described["origin"]
+
+    first = sh("campaign", "audit", "checkpoint", "--out", str(kept), *common, "--json").json()
+    assert isinstance(first, dict) and first["signed"] is True and first["note_written"] is True
+    note_file = Path(first["note_file"])
+    assert note_file == kept / "checkpoint-3.note" and note_file.read_text() == first["note"]
+    assert open_checkpoint(note_file.read_bytes(), [vkey.out.strip()], origin=origin).tree_size == 3
+    again = sh("campaign", "audit", "checkpoint", "--out", str(kept), *common, "--json").json()
+    assert again["note_file"] == str(note_file) and again["note_written"] is False  # type: ignore[index]
+    enrol(3, 2)
+    later = sh("campaign", "audit", "checkpoint", "--out", str(kept), *common)
+    assert later.code == 0 and later.out.splitlines()[1] == str(kept / "checkpoint-5.note")
+    (kept / "README.txt").write_text("heads kept for the audit log\n")
+    (kept / "manifest.json").write_text(json.dumps({"audit_log": first}))  # a JSON head is read as well
+
+    verified = sh("campaign", "audit", "verify", "--heads", str(kept), *common, "--json")
+    report = verified.json()
+    assert verified.code == 0 and isinstance(report, dict) and report["ok"] is True
+    assert (report["anchored_size"], report["unanchored"], report["kept_heads"]) == (5, 0, 3)
+    assert report["skipped_files"] == [str(kept / "README.txt")] and report["origin"] == origin
+    assert sh("campaign", "audit", "verify", "--head", str(note_file), *common).out.startswith("ok: entries 1 to 3 ")
+
+    # the attack: drop the guard, delete every checkpoint and the last two entries
+    with sqlite3.connect(db) as raw:
+        for trigger in ("audit_log_no_delete", "audit_checkpoints_no_delete"):
+            raw.execute(f"DROP TRIGGER {trigger}")
+        raw.execute("DELETE FROM audit_checkpoints")
+        raw.execute("DELETE FROM audit_log WHERE seq > 3")
+    alone = sh("campaign", "audit", "verify", *common, "--json")
+    assert alone.code == 1 and alone.json()["consistent"] is True and alone.json()["ok"] is False  # type: ignore[index]
+    cut = sh("campaign", "audit", "verify", "--heads", str(kept), *common)
+    assert cut.code == 1 and cut.out == ("NOT INTACT: entry 4: the log ends at entry 3 but a head kept elsewhere "
+                                         "covers 5 entries: the last ones were removed\n")
+    refused = sh("campaign", "audit", "checkpoint", "--out", str(kept), *common, "--json")
+    assert refused.code == 1 and refused.json()["signed"] is False  # type: ignore[index]
+    assert sorted(p.name for p in kept.iterdir()) == ["README.txt", "checkpoint-3.note",
+                                                      "checkpoint-5.note", "manifest.json"]
+
+    # a kept note that does not verify is named; a malformed one is an error naming the file
+    forged = kept / "checkpoint-3.note"
+    text = forged.read_text()
+    forged.write_text(text[:-10] + ("A" if text[-10] != "A" else "B") + text[-9:])
+    bad = sh("campaign", "audit", "verify", "--head", str(forged), *common)
+    assert bad.code == 1 and bad.out.startswith(f"NOT PROVED: {forged}: head 1 of those kept elsewhere does not verify")
+    forged.write_text(text[:40])
+    broken = sh("campaign", "audit", "verify", "--heads", str(kept), *common, "--json")
+    assert broken.code == 2 and broken.error()["code"] == "invalid_argument"
+    assert str(forged) in broken.error()["message"] and broken.error()["reason"] == "malformed"  # type: ignore[operator]
+    assert broken.error()["file"] == str(forged)
+    other_origin = sh("campaign", "audit", "verifier-key", "--origin", "somi.nl/test-log", *common)
+    assert other_origin.out.startswith("somi.nl/test-log+")
+    assert_private(sh.outputs)
 
 
 def test_campaign_errors_are_json_with_stable_codes(world, sh, tmp_path):
@@ -342,10 +442,15 @@ def test_campaign_errors_are_json_with_stable_codes(world, sh, tmp_path):
     start = ("campaign", "verification", "start", NUMBER, "--sender", "none", *common)
     first = sh(*start, "--now", "2025-03-01T09:00:00+01:00")
     assert first.code == 0 and first.json()["expires_at"] == "2025-03-01T08:10:00Z"  # type: ignore[index]
-    throttled = sh(*start, "--now", "2025-03-01T08:00:10Z")
-    error = throttled.error()
-    assert throttled.code == 2 and error["code"] == "throttled" and error["reason"] == "resend_interval"
-    assert error["retry_after"] == 20
+    # a resend within the interval is not refused: the same requester gets its live challenge again
+    again = sh(*start, "--now", "2025-03-01T08:00:10Z")
+    assert again.code == 0 and again.json() == first.json()
+    challenge = first.json()["challenge"]  # type: ignore[index]
+    confirm = ("campaign", "verification", "confirm", challenge, "-", *common)
+    tries = [sh(*confirm, "--now", f"2025-03-01T08:00:2{i}Z", stdin="000000\n") for i in range(3)]
+    burned = tries[2].error()
+    assert tries[2].code == 2 and burned["code"] == "too_many_attempts" and burned["reason"] == "code_burned"
+    assert burned["retry_after"] == 30
     naive = sh(*start, "--now", "2025-03-01T09:00:00")
     assert naive.code == 2 and naive.error()["code"] == "usage" and "time zone" in naive.error()["message"]  # type: ignore[operator]
     abroad = sh("campaign", "verification", "start", "+12025550123", "--sender", "none", *common)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from mandate_texts import registry, version_for
 
 from breachindex import Key
 from breachindex.campaign import (
@@ -49,6 +50,8 @@ TEXT = "Ik machtig Stichting Onderzoek Marktinformatie om namens mij inzage te v
 NAME = "Jan de Vries-Çelik"
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 EVIDENCE = {"ip": "203.0.113.77", "user_agent": UA, "consents": ["privacy_notice_read", "authorise_access_request"]}
+COMPOSED = "Ik, Chloé, machtig SOMI."
+TEMPLATES = registry([TEXT, COMPOSED, unicodedata.normalize("NFD", COMPOSED)], EVIDENCE["consents"], "2024-02")
 
 
 def number(i: int) -> str:
@@ -56,6 +59,7 @@ def number(i: int) -> str:
 
 
 def new_campaign(path: Path, sender: RecordingSender | None = None, **kw: object) -> Campaign:
+    kw.setdefault("templates", TEMPLATES)
     return Campaign(path, secret=KEY, sender=sender or RecordingSender(), limits=OPEN, **kw)
 
 
@@ -69,9 +73,13 @@ def enrol(c: Campaign, sender: RecordingSender, i: int, *, now: datetime = T0, s
 
 
 def sign(c: Campaign, pid: str, *, now: datetime = T0 + 3 * S, **kw: object):
-    args: dict[str, object] = {"controller": "meta", "scopes": ["gdpr_access_art15"], "template_version": "2024-02",
-                               "text": TEXT, "evidence": EVIDENCE, "signer_name": NAME}
+    args: dict[str, object] = {"controller": "meta", "scopes": ["gdpr_access_art15"], "text": TEXT,
+                               "evidence": EVIDENCE, "signer_name": NAME}
     args.update(kw)
+    scopes = args["scopes"]
+    if "template_version" not in args:
+        args["template_version"] = (version_for(scopes, "2024-02")  # type: ignore[arg-type]
+                                    if isinstance(scopes, list | tuple) and scopes else "2024-02")
     return c.sign_mandate(pid, now=now, **args)  # type: ignore[arg-type]
 
 
@@ -112,7 +120,7 @@ def test_a_signed_mandate_keeps_its_evidence(c, sender):
 
 
 def test_the_text_hash_is_of_the_exact_utf8_bytes(c, sender):
-    composed = "Ik, Chloé, machtig SOMI."
+    composed = COMPOSED
     decomposed = unicodedata.normalize("NFD", composed)
     a = sign(c, enrol(c, sender, 1), text=composed, controller="meta")
     b = sign(c, enrol(c, sender, 2), text=decomposed, controller="meta")
@@ -315,12 +323,12 @@ def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path, sender):
     assert store.schema_version == 1
     store.close()
     with new_campaign(path, sender) as c:
-        assert c.schema_version == len(MIGRATIONS) == 3
+        assert c.schema_version == len(MIGRATIONS) >= 4
         assert c.identity_status(pid).reference == "old" and c.phone_of(pid) == number(1)  # type: ignore[union-attr]
         m = sign(c, pid)
         assert m.identity_reference == "old" and m.verified_at == T0 + S
         assert [e.kind for e in c.audit_entries()] == ["mandate_signed"]  # the log starts at the upgrade
-        assert c.verify_audit_log().ok
+        assert c.verify_audit_log().consistent
 
 
 # ---- a crash while signing ----------------------------------------------------------------------------------
@@ -328,9 +336,10 @@ def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path, sender):
 def _signing_worker(db: str, secret: bytes, participants: list[str], ids_file: str) -> None:
     """Sign a mandate for each participant; after each one returns, append its id to ids_file (fsynced)."""
     fd = os.open(ids_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with Campaign(db, secret=secret, sender=RecordingSender(), checkpoint_interval=timedelta(milliseconds=5)) as c:
+    with Campaign(db, secret=secret, sender=RecordingSender(), checkpoint_interval=timedelta(milliseconds=5),
+                  templates=TEMPLATES) as c:
         for i, pid in enumerate(participants):
-            mandate = c.sign_mandate(pid, controller="meta", scopes=["gdpr_access_art15"], template_version="v1",
+            mandate = c.sign_mandate(pid, controller="meta", scopes=["gdpr_access_art15"], template_version="2024-02",
                                      text=TEXT, evidence=EVIDENCE, signer_name=f"Signer {i}",
                                      now=T0 + timedelta(minutes=1, milliseconds=i))
             os.write(fd, (mandate.id + "\n").encode("ascii"))
@@ -363,7 +372,7 @@ def test_a_process_killed_while_signing_loses_no_committed_mandate(tmp_path, sen
         assert len(stored) - len(returned) in (0, 1)  # at most the one committed as the child died
         assert len(stored) < len(participants)
         report = c.verify_audit_log()
-        assert report.ok, report
+        assert report.consistent, report
         assert report.entries == 2 * len(participants) + len(stored)
         assert all(c.mandate_evidence(mandate_id).intact for mandate_id in returned[-5:])
         assert c._store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -20,7 +20,7 @@ from breachindex.campaign.controllers import CONTROLLERS
 from breachindex.server import OPERATIONS, create_api_key, create_app
 from breachindex.server.schemas import ERROR
 from breachindex.server.templates import CURRENT_VERSION, render
-from breachindex.server.testing import ABSENT_NUMBER, make_sandbox
+from breachindex.server.testing import ABSENT_NUMBER, make_sandbox, page_client
 from breachindex.server.validation import validate
 
 ANNEKE = "+31612340001"
@@ -36,7 +36,7 @@ class Server:
         self.app = create_app(self.sandbox.config(**overrides), sender=self.sender, log_stream=self.logs)
 
     def client(self, host: str = CLIENT[0]) -> TestClient:
-        return TestClient(self.app, client=(host, 50000))
+        return page_client(self.app, host)  # type: ignore[no-any-return]
 
     @property
     def campaign(self):  # type: ignore[no-untyped-def]
@@ -89,9 +89,9 @@ def test_check_with_an_api_key_gives_the_public_view(server: Server) -> None:
                           headers=server.sandbox.auth("check"))
         leak_form = c.post("/v1/check", json={"phone": "31612340001"}, headers=server.sandbox.auth("check"))
     assert found.json() == {"found": True, "breaches": ["facebook-2021", "other-2019"], "disclosure": "public",
-                            "data_classes": None, "details": None}
+                            "data_classes": None, "details": None, "details_withheld": False}
     assert absent.json() == {"found": False, "breaches": [], "disclosure": "public", "data_classes": None,
-                             "details": None}
+                             "details": None, "details_withheld": False}
     assert national.json() == found.json() == leak_form.json()
     assert found.headers["cache-control"] == "no-store"
 
@@ -116,10 +116,17 @@ def test_a_service_gets_the_verified_view_only_for_the_numbers_own_participant(s
                            json={"challenge": started.json()["challenge"], "code": server.sender.last_code(),
                                  "ip": "198.51.100.7"})
         participant = confirmed.json()["participant"]
+        before_id = c.post("/v1/check", json={"phone": ANNEKE, "participant": participant}, headers=check)
+        body, headers = server.sandbox.webhook(participant, "approved")
+        assert c.post("/v1/identity/webhook", content=body, headers=headers).status_code == 200
         mine = c.post("/v1/check", json={"phone": ANNEKE, "participant": participant}, headers=check)
         other = c.post("/v1/check", json={"phone": "+31612340002", "participant": participant}, headers=check)
     assert participant == server.participant(ANNEKE)
-    assert mine.json()["disclosure"] == "verified"
+    # a code alone shows the data classes; the leaked values wait for an approved ID check
+    assert before_id.json()["disclosure"] == "verified" and before_id.json()["details"] is None
+    assert before_id.json()["details_withheld"] is True
+    assert {"name", "email_address", "phone_number"} <= set(before_id.json()["data_classes"])
+    assert mine.json()["disclosure"] == "verified" and mine.json()["details_withheld"] is False
     assert {"name", "email_address", "phone_number"} <= set(mine.json()["data_classes"])
     assert {d["breach"] for d in mine.json()["details"]} == {"facebook-2021", "other-2019"}
     assert other.json()["disclosure"] == "public" and other.json()["data_classes"] is None
@@ -154,14 +161,18 @@ def test_page_checks_are_rate_limited_per_address_and_per_number(tmp_path: Path)
         assert [a.post("/v1/check", json={"phone": n}).status_code
                 for n in ("+31612340002", ABSENT_NUMBER, "+4915112340003")] == [200] * 3
         limited = a.post("/v1/check", json={"phone": "+31612349998"})
+        invalid = a.post("/v1/check", json={"phone": "12"})  # an invalid number costs the same
         assert b.post("/v1/check", json={"phone": ANNEKE}).status_code == 200
         assert c.post("/v1/check", json={"phone": "06 12340001", "region": "NL"}).status_code == 200
         per_number = b.post("/v1/check", json={"phone": ANNEKE})
-        # a service with an API key is not limited
-        assert a.post("/v1/check", json={"phone": ANNEKE}, headers=server.sandbox.auth("check")).status_code == 200
+        # a service with an API key is charged to its key, not to the page's budgets
+        keyed = a.post("/v1/check", json={"phone": ANNEKE}, headers=server.sandbox.auth("check"))
     err = error_of(limited, 429, "throttled")
-    assert err["reason"] == "check_rate" and int(limited.headers["retry-after"]) >= 1
+    assert err["reason"] == "check:host" and int(limited.headers["retry-after"]) >= 1
+    assert error_of(invalid, 429, "throttled")["reason"] == "check:host"
+    assert error_of(per_number, 429, "throttled")["reason"] == "check:number"
     assert error_of(per_number, 429, "throttled")["retry_after"] >= 1
+    assert keyed.status_code == 200 and keyed.headers["ratelimit-limit"] == "100000000"
 
 
 # ---- keys and scopes ---------------------------------------------------------------------------
@@ -210,11 +221,16 @@ def test_wrong_codes_answer_code_invalid_then_too_many_attempts(server: Server) 
         unknown = c.post("/v1/verification/confirm", json={"challenge": "no-such-challenge", "code": code})
         c.post("/v1/verification/confirm", json={"challenge": challenge, "code": wrong})
         burned = c.post("/v1/verification/confirm", json={"challenge": challenge, "code": wrong})
+        sent = len(server.sender.messages)
         resend = c.post("/v1/verification/start", json={"phone": ANNEKE})
+        decoy = c.post("/v1/verification/confirm", json={"challenge": resend.json()["challenge"], "code": code})
     # a wrong code and an unknown challenge look the same
     assert error_of(first, 400, "code_invalid")["message"] == error_of(unknown, 400, "code_invalid")["message"]
     assert error_of(burned, 429, "too_many_attempts")["reason"] == "code_burned"
-    assert error_of(resend, 429, "throttled")["reason"] in ("resend_interval", "failure_wait")
+    # a resend within the interval is answered like any start, but nothing is sent and no code opens it
+    assert resend.status_code == 200 and set(resend.json()) == {"challenge", "expires_at"}
+    assert len(server.sender.messages) == sent
+    error_of(decoy, 400, "code_invalid")
     assert "set-cookie" not in first.headers
 
 
@@ -406,7 +422,7 @@ def test_unknown_paths_methods_and_query_parameters_are_json_errors(server: Serv
 def test_health_readiness_and_the_openapi_document(server: Server) -> None:
     with server.client() as c:
         assert c.get("/healthz").json() == {"status": "ok"}
-        ready = c.get("/readyz").json()
+        ready = c.get("/readyz", headers=server.sandbox.auth("check")).json()
         document = c.get("/openapi.json").json()
         server.campaign.close()
         not_ready = c.get("/readyz")

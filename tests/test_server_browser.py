@@ -62,7 +62,7 @@ def test_the_whole_flow_in_chromium(tmp_path: Path, browser) -> None:
     sandbox = make_sandbox(tmp_path / "sandbox")
     sender = RecordingSender()
     logs = io.StringIO()
-    app = create_app(sandbox.config(), sender=sender, log_stream=logs)
+    app = create_app(sandbox.config(defaults=True), sender=sender, log_stream=logs)  # the real budgets and puzzles
     shots = tmp_path / "screenshots"
     shots.mkdir()
     wait = WebDriverWait(browser, 10)
@@ -84,7 +84,7 @@ def test_the_whole_flow_in_chromium(tmp_path: Path, browser) -> None:
         assert browser.title.startswith("Staat mijn nummer")
         shot("01-start")
 
-        # 1. check: in the leak, in two breaches
+        # 1. check: in the leak, in two breaches (the page solves the server's puzzle first)
         browser.find_element(By.ID, "phone").send_keys(NUMBER_TYPED)
         browser.find_element(By.ID, "check-button").click()
         visible("check-result")
@@ -102,13 +102,13 @@ def test_the_whole_flow_in_chromium(tmp_path: Path, browser) -> None:
         browser.find_element(By.ID, "code").send_keys(sender.last_code())
         browser.find_element(By.ID, "confirm-button").click()
 
-        # 3. the verified view: data classes and the leaked values
+        # 3. the verified view: the data classes; the leaked values wait for the ID check
         visible("step-data")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#data-classes li"))
         classes = {li.get_attribute("data-class") for li in browser.find_elements(By.CSS_SELECTOR, "#data-classes li")}
         assert {"phone_number", "name", "email_address", "gender", "location"} <= classes
         assert "e-mailadres" in text_of("data-classes")
-        assert "Anneke" in text_of("details") and "anneke@example.org" in text_of("details")
+        assert "Anneke" not in text_of("details") and "identiteitsbewijs" in text_of("details")
         shot("04-your-data")
 
         # 4. no ID check yet: the page asks for it
@@ -122,9 +122,10 @@ def test_the_whole_flow_in_chromium(tmp_path: Path, browser) -> None:
         assert answer.status_code == 200, answer.text
         browser.find_element(By.ID, "identity-refresh").click()
 
-        # 5. the mandate: Dutch first, then switch to English
+        # 5. the mandate: Dutch first, then switch to English; the leaked values are shown now
         visible("step-mandate")
         wait.until(lambda d: text_of("mandate-text"))
+        assert "Anneke" in text_of("details") and "anneke@example.org" in text_of("details")
         dutch = text_of("mandate-text")
         assert dutch.startswith("Machtiging") and "Meta Platforms Ireland Limited" in dutch
         assert text_of("mandate-hash") == hashlib.sha256(dutch.encode("utf-8")).hexdigest()

@@ -65,7 +65,7 @@ def test_requests_never_fail_while_the_index_is_rebuilt_in_place(tmp_path: Path)
         finally:
             stop.set()
             worker.join(15)
-        ready = httpx.get(base + "/readyz").json()
+        ready = httpx.get(base + "/readyz", headers=sb.auth("check")).json()
     assert failures == []
     assert {a[1] for a in answers} == {200}, "a request failed during the swap"
     assert generations.current.number == 2 and generations.swaps == 1 and ready["index"]["generation"] == 2

@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("starlette")
-from starlette.testclient import TestClient
 
 from breachindex.campaign import RecordingSender
 from breachindex.server import create_app
 from breachindex.server.logs import scrub
 from breachindex.server.templates import CURRENT_VERSION
-from breachindex.server.testing import make_sandbox
+from breachindex.server.testing import make_sandbox, page_client
 
 NUMBER_FORMS = ["+31612340001", "31612340001", "0612340001", "06 12340001", "06-1234 0001", "612340001",
                 "+31 6 1234 0001", "0031612340001", "1234 0001"]
@@ -31,7 +30,7 @@ def test_the_logs_of_a_whole_flow_hold_no_number_code_or_name(tmp_path: Path) ->
     app = create_app(sb.config(log_level="debug"), sender=sender, log_stream=logs)
     admin, workflow, check = sb.auth("admin"), sb.auth("workflow"), sb.auth("check")
     consents = ["privacy_notice_read", "authorise_access_request"]
-    with TestClient(app, client=("203.0.113.40", 1234)) as c:
+    with page_client(app, "203.0.113.40") as c:
         for form in NUMBER_FORMS[:6]:
             region = None if form.startswith(("+", "31")) else "NL"
             c.post("/v1/check", json={"phone": form, "region": region} if region else {"phone": form})
@@ -62,7 +61,7 @@ def test_the_logs_of_a_whole_flow_hold_no_number_code_or_name(tmp_path: Path) ->
                headers=admin)
         c.get("/v1/requests/overdue", headers=workflow)
         c.post(f"/v1/mandates/{mandate['id']}/revoke", json={"reason": f"{NAME} moved, new number 0612340001"})
-        c.post("/v1/session/end")
+        c.post("/v1/session/end", json={})
         c.get("/readyz")
     text = logs.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]

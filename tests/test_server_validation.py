@@ -167,6 +167,6 @@ def test_errors_never_hold_a_stack_trace(tmp_path: Path) -> None:
 
 def test_operations_without_a_body_refuse_one(client) -> None:
     c, auth = client
-    r = c.post("/v1/session/end", content=b'{"all": true}', headers={**auth, **JSON})
+    r = c.post("/v1/batches/nosuchbatch/export", content=b'{"all": true}', headers={**auth, **JSON})
     assert code_of(r) == (422, "invalid_request")
-    assert c.post("/v1/session/end", headers=auth).status_code == 200
+    assert code_of(c.post("/v1/batches/nosuchbatch/export", headers=auth)) == (404, "unknown_batch")

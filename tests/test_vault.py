@@ -24,6 +24,8 @@ import pytest
 from breachindex import Key
 from breachindex.campaign import Campaign, Limits, RecordingSender
 from breachindex.campaign.clock import to_us
+from breachindex.campaign.controllers import CONTROLLERS
+from breachindex.campaign.templates import CURRENT_VERSION
 from breachindex.errors import (
     IllegalTransition,
     ItemTampered,
@@ -39,6 +41,7 @@ from breachindex.errors import (
     WrongPassphrase,
     WrongRecoveryCode,
 )
+from breachindex.server.templates import render
 from breachindex.vault import HEADER_SIZE, KdfParams, Vault
 from breachindex.vault.stream import encrypt, item_context
 
@@ -53,7 +56,6 @@ CHUNK = 1024
 PASS = "correct horse battery staple"
 OTHER_PASS = "tr0ub4dor & three more words"
 OPEN = Limits.off()
-TEXT = "Ik machtig SOMI om namens mij inzage te vragen (art. 15 AVG)."
 EVIDENCE = {"ip": "192.0.2.7", "user_agent": "test", "consents": ["privacy_notice_read", "authorise_access_request"]}
 REQUEST_PATHS = {
     "draft": [], "queued": ["queued"], "sent": ["queued", "sent"], "fulfilled": ["queued", "sent", "fulfilled"],
@@ -93,8 +95,10 @@ class Env:
         return pid, self.v.setup(pid, passphrase, now=T0 + 3 * S)
 
     def request_in(self, pid: str, state: str, controller: str = "meta") -> str:
-        self.c.sign_mandate(pid, controller=controller, scopes=["gdpr_access_art15"], template_version="v1",
-                            text=TEXT, evidence=EVIDENCE, signer_name="Jan Jansen", now=T0 + 4 * S)
+        text, _ = render(CURRENT_VERSION, "en", CONTROLLERS[controller])  # type: ignore[misc]
+        self.c.sign_mandate(pid, controller=controller, scopes=["gdpr_access_art15"],
+                            template_version=CURRENT_VERSION, text=text, evidence=EVIDENCE, signer_name="Jan Jansen",
+                            now=T0 + 4 * S)
         batch = self.c.prepare_batch(controller, filing_date=T0.date(), now=T0 + 5 * S)
         (request,) = [r for r in self.c.requests(batch=batch.id) if r.participant == pid]
         for step in REQUEST_PATHS[state]:
@@ -235,7 +239,7 @@ def test_a_recovery_code_works_once(env):
     env.v.recover(pid, replaced, OTHER_PASS, now=T0 + 3 * DAY)
     kinds = [e.kind for e in env.c.audit_entries(participant=pid)]
     assert kinds.count("vault_recovered") == 3 and "vault_recovery_replaced" in kinds
-    assert env.c.verify_audit_log().ok
+    assert env.c.verify_audit_log().consistent
 
 
 def test_a_recovery_code_spent_by_a_concurrent_recovery_is_refused(env, monkeypatch):
@@ -541,7 +545,7 @@ def test_an_edited_row_and_log_entry_are_still_refused_by_the_ciphertext(one):
     from breachindex.campaign.audit import canonical_json
     env.write_sql("UPDATE audit_log SET payload = ? WHERE seq = ?", canonical_json(payload), item.log_seq)
     tampered(env, pid, item, "bad_chunk")
-    assert not env.c.verify_audit_log().ok
+    assert not env.c.verify_audit_log().consistent
 
 
 def test_a_stream_hands_out_plaintext_before_a_later_failure_but_open_to_writes_nothing(one):
@@ -617,7 +621,7 @@ def test_storing_an_answer_fulfils_the_request_in_the_same_transaction(env):
     second = stored(env, pid, b"part two", request=rid, now=T0 + 11 * DAY)
     assert env.c.request(rid).state == "fulfilled" and len(env.c.request_history(rid)) == events
     assert [i.id for i in env.v.items(pid)] == [item.id, second.id]
-    assert env.c.verify_audit_log().ok
+    assert env.c.verify_audit_log().consistent
 
 
 def test_a_partial_answer_then_the_rest(env):
@@ -631,7 +635,7 @@ def test_a_partial_answer_then_the_rest(env):
     assert env.c.request(rid).state == "fulfilled"
     with pytest.raises(IllegalTransition):
         stored(env, pid, b"partial after complete", request=rid, partial=True, now=T0 + 4 * DAY)
-    assert env.c.verify_audit_log().ok
+    assert env.c.verify_audit_log().consistent
 
 
 @pytest.mark.parametrize("state", ["draft", "queued", "refused", "closed", "cancelled"])
@@ -684,7 +688,7 @@ def test_a_request_cancelled_while_the_item_streams_in_is_rolled_back(env):
     with pytest.raises(IllegalTransition):
         env.v.store(pid, "meta", source(), request=rid, now=T0 + 2 * DAY)
     assert env.files() == [] and env.v.items(pid) == [] and env.c.request(rid).state == "cancelled"
-    assert env.c.verify_audit_log().ok
+    assert env.c.verify_audit_log().consistent
 
 
 # ---- erasure -------------------------------------------------------------------------------------------
@@ -718,7 +722,7 @@ def test_erasure_destroys_the_key_and_items_and_keeps_the_evidence(env):
     entry = env.c.audit_entry(erasure.log_seq)
     assert entry.kind == "participant_erased" and entry.payload["vault_items"] == 2
     assert number(1) not in json.dumps(entry.payload) and "Jan" not in json.dumps(entry.payload)
-    assert env.c.verify_audit_log().ok
+    assert env.c.verify_audit_log().consistent
     for path in [env.db, env.db.with_name("c.db-wal")]:
         if path.exists():
             blob = path.read_bytes()
@@ -736,7 +740,7 @@ def test_erasure_of_someone_without_mandates_deletes_the_row(env):
     assert env.sql("SELECT COUNT(*) FROM identity_checks WHERE participant = ?", pid) == [(0,)]
     with pytest.raises(UnknownParticipant):
         env.v.erase(pid)
-    assert env.c.verify_audit_log().ok
+    assert env.c.verify_audit_log().consistent
 
 
 def test_erasure_without_the_folder_leaves_noise_that_the_sweep_removes(env):
@@ -812,7 +816,7 @@ def test_a_crash_during_store_leaves_at_most_an_orphan_that_the_sweep_removes(en
     # no row without its whole file: every recorded item opens
     assert [i.id for i in env.v.items(pid)] == [before.id]
     assert read_all(env, pid, before) == b"stored before the crash"
-    assert env.c.request(rid).state == "sent" and env.c.verify_audit_log().ok
+    assert env.c.request(rid).state == "sent" and env.c.verify_audit_log().consistent
     leftovers = [p for p in env.files() if p.name != Path(before.file_name).name]
     assert len(leftovers) == 1
     assert leftovers[0].name.endswith(".tmp" if mode != "after_rename" else ".item")

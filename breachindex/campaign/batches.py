@@ -6,7 +6,8 @@ ending before it), unless the participant already has an open request (any state
 and cancelled) to that controller for that scope.
 
 ``export`` writes a new folder (never over an existing one: it is built in a hidden sibling
-folder and renamed into place, files fsynced, mode 0600 as they hold personal data):
+folder and renamed into place, files fsynced; the folder mode 0700 and its files 0600,
+whatever the umask, as they hold personal data):
 
 * ``participants.csv`` (UTF-8, RFC 4180, header row, one row per request, sorted by request
   id) with only what a request needs: ``request_id``, ``mandate_id`` (SOMI's references),
@@ -111,7 +112,7 @@ def prepare_batch(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys
     final = ", ".join(f"'{s}'" for s in sorted(FINAL_STATES))
     mandate_ids = [r[0] for r in db.execute(
         "SELECT m.id FROM mandates m JOIN mandate_scopes s ON s.mandate = m.id AND s.scope = ? "
-        "WHERE m.controller = ? AND m.revoked_us IS NULL AND m.signed_us < ? AND m.ends_us >= ? "
+        "WHERE m.controller = ? AND m.revoked_us IS NULL AND m.review IS NULL AND m.signed_us < ? AND m.ends_us >= ? "
         "AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.participant = m.participant AND r.controller = m.controller "
         f"AND r.scope = ? AND r.state NOT IN ({final})) ORDER BY m.signed_us, m.id",
         (scope, controller.key, end, end, scope))]
@@ -142,13 +143,16 @@ def _check_target(out_dir: Path) -> None:
 
 
 def _write_folder(out_dir: Path, files: Mapping[str, bytes]) -> None:
-    """Write ``files`` into a new folder ``out_dir``, all or nothing."""
+    """Write ``files`` into a new folder ``out_dir``, all or nothing: the folder mode 0700 and
+    its files 0600, exactly (``chmod``, whatever the umask): they hold names and numbers."""
     _check_target(out_dir)
     partial = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
+        os.chmod(partial, 0o700)
         for name, data in files.items():
             fd = os.open(partial / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o600)
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -180,6 +184,10 @@ def export_batch(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys,
             # revocation cancels drafts itself; this guards against a store changed by other means
             transition(db, audit=audit, keys=keys, t=t, request_id=request_id, to_state="cancelled", on=today,
                        note="the mandate was no longer active at export", holidays=holidays)
+            continue
+        if mandate.review is not None:  # held after the batch was prepared: not filed on this text
+            transition(db, audit=audit, keys=keys, t=t, request_id=request_id, to_state="cancelled", on=today,
+                       note=f"the mandate is held for review ({mandate.review})", holidays=holidays)
             continue
         name = keys.open("signer_name", mandate.id, db.execute(
             "SELECT signer_name_sealed FROM mandates WHERE id = ?", (mandate.id,)).fetchone()[0])

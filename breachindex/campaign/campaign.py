@@ -19,9 +19,11 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import random
 import secrets
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -45,7 +47,9 @@ from ..phone import normalize
 from ..secret import KeyLike, as_key
 from .audit import AuditEntry, AuditLog, AuditReport, ConsistencyProof, InclusionProof
 from .batches import Batch, Export, export_batch, load_batch, prepare_batch
-from .check import CheckPolicy, CheckResult, Disclosure, evaluate
+from .budgets import BudgetStore
+from .check import CheckPolicy, CheckResult, evaluate
+from .checkpoints import SignedCheckpoint
 from .clock import MICROSECOND, from_us, now_us, seconds
 from .controllers import CONTROLLERS, Controller, check_registry, lookup_controller
 from .identity import (
@@ -63,15 +67,19 @@ from .limits import (
     NEVER_SMS_NUMBER_TYPES,
     SMS_NUMBER_TYPES,
     Limits,
+    cap_limit,
     check_sms_allowed,
     enforce,
     number_prefix,
     record_event,
+    worst_wait,
 )
 from .mandates import (
     Evidence,
     Mandate,
     MandateEvidence,
+    check_recorded_mandates,
+    clear_review,
     iso,
     load_mandate,
     mandate_evidence,
@@ -79,6 +87,7 @@ from .mandates import (
     record_mandate,
     revoke_mandate,
 )
+from .networks import LEVELS, Origin, origin_of
 from .otp import Challenge, CodeRules, Verification, clean_code, generate_code
 from .pseudonyms import CampaignKeys
 from .requests import (
@@ -95,6 +104,7 @@ from .requests import (
 from .sealing import EvidenceKeys
 from .sms import DEFAULT_MESSAGE, SmsSender, render_message
 from .store import Store
+from .templates import TEMPLATES, MandateTemplate, check_templates
 from .treehead import AuditSigner, TreeHead
 
 if TYPE_CHECKING:
@@ -107,7 +117,11 @@ log = logging.getLogger("breachindex.campaign")
 
 #: how long a challenge row is kept after it expired (then purged; answers stay CodeInvalid)
 CHALLENGE_RETENTION = timedelta(days=1)
+#: how long a requester's count of failed codes for a number is kept without a new failure
+FAILURE_RETENTION = timedelta(days=30)
 _MAX_CHALLENGE_ID = 64
+#: the requester of a challenge made before schema version 5 (which did not record one)
+_LEGACY_HOST = "legacy"
 
 
 class Campaign:
@@ -122,14 +136,17 @@ class Campaign:
     SMS template, with ``{code}`` (and optionally ``{minutes}``).
 
     Mandates and requests: ``controllers`` (default ``CONTROLLERS``) is the registry of
-    controllers; ``mandate_months`` how long a mandate lasts (12); ``deadline_holidays`` the
+    controllers; ``templates`` (default ``TEMPLATES``) the published mandate texts and what
+    each authorises; ``mandate_months`` how long a mandate lasts (12); ``deadline_holidays`` the
     public holidays for the GDPR deadlines (``"NL"``; see ``breachindex.gdpr``).
 
     The audit log: ``audit_key`` signs its checkpoints (default: an Ed25519 key derived from
     the secret, see ``treehead``); ``trusted_audit_keys`` are earlier public keys still
     accepted when verifying; ``checkpoint_interval``: a change that finds the latest
     checkpoint older than this signs a new one (None: only ``checkpoint_audit_log`` and
-    exports do).
+    exports do); ``audit_origin``: the log's name in its signed checkpoint notes (default
+    ``somi.nl/breachindex/audit/`` and the first 16 hex digits of the audit key id, see
+    ``checkpoints``; set it, and keep it, if the key rotates or one secret serves several stores).
 
     Every method that depends on time takes ``now=``: a timezone-aware datetime (naive ones are
     refused with ValueError), default the current UTC time. A request's dates (``on=``,
@@ -156,9 +173,12 @@ class Campaign:
         audit_key: Ed25519PrivateKey | None = None,
         trusted_audit_keys: Iterable[bytes] = (),
         checkpoint_interval: timedelta | None = timedelta(hours=1),
+        audit_origin: str | None = None,
+        templates: Mapping[str, MandateTemplate] = TEMPLATES,
     ) -> None:
         key = as_key(secret)
         self._controllers = check_registry(controllers)
+        self._templates = check_templates(templates)
         if isinstance(mandate_months, bool) or not isinstance(mandate_months, int) or not 1 <= mandate_months <= 120:
             raise ValueError("mandate_months must be an int from 1 to 120")
         self._mandate_months = mandate_months
@@ -169,7 +189,7 @@ class Campaign:
         signer = AuditSigner.from_secret(key) if audit_key is None else AuditSigner(audit_key)
         self._audit = AuditLog(signer, trusted_keys=trusted_audit_keys,
                                checkpoint_interval_us=None if checkpoint_interval is None
-                               else checkpoint_interval // MICROSECOND)
+                               else checkpoint_interval // MICROSECOND, origin=audit_origin)
         self._evidence = EvidenceKeys(key)
         if not isinstance(sender, SmsSender):
             raise TypeError("sender must have a send(e164, text) method")
@@ -184,7 +204,9 @@ class Campaign:
         self._minutes = max(1, round(self._rules.lifetime / timedelta(minutes=1)))
         render_message(message, "0" * self._rules.digits, self._minutes)  # validates the template
         self._message = message
+        self._send_seconds = 0.0  # the SMS sender's recent time a send (see _pause_like_a_send)
         self._keys = CampaignKeys(key)
+        self._budget_key = key.subkey(b"bi.cmp-budgets")
         self._store = Store(path_or_url, busy_timeout=busy_timeout)
         try:
             stored = self._store.bind_setting("key_fingerprint", self._keys.fingerprint)
@@ -194,6 +216,11 @@ class Campaign:
         if not hmac.compare_digest(stored, self._keys.fingerprint):
             self._store.close()
             raise WrongKey("the secret is not the one this campaign store was created with")
+        try:
+            self._check_unchecked_mandates(now_us(None))
+        except BaseException:
+            self._store.close()
+            raise
 
     # ---- lifetime ------------------------------------------------------------------------
     def close(self) -> None:
@@ -223,6 +250,11 @@ class Campaign:
     def policy(self) -> CheckPolicy:
         return self._policy
 
+    def open_budgets(self) -> BudgetStore:
+        """The budgets every worker of a server shares, in this campaign's store (see
+        ``budgets``): a connection of their own, closed by the caller."""
+        return BudgetStore(self._store.path, self._budget_key)
+
     # ---- participants --------------------------------------------------------------------
     def participant_id(self, phone: str, region: str | None = None) -> str:
         """The participant id of a number: the keyed hash of its E.164 form (stable)."""
@@ -250,14 +282,16 @@ class Campaign:
         return self._keys.open_phone(participant, bytes(row[0]))
 
     def unlock(self, phone: str, region: str | None = None, *, now: datetime | None = None) -> bool:
-        """Operator action: clear a number's failures, wait and lock. True if there was any."""
+        """Operator action: clear the failures, waits and locks every requester of a number
+        earned. True if there was any."""
         t = now_us(now)
         pid = self.participant_id(phone, region)
         with self._store.transaction() as db:
-            cur = db.execute(
+            changed = db.execute("DELETE FROM code_failures WHERE participant = ?", (pid,)).rowcount > 0
+            changed = db.execute(  # the state of schema versions before 5, kept per number
                 "UPDATE participants SET failures = 0, wait_until_us = NULL, locked_us = NULL "
-                "WHERE id = ? AND (failures > 0 OR wait_until_us IS NOT NULL OR locked_us IS NOT NULL)", (pid,))
-            changed = cur.rowcount == 1
+                "WHERE id = ? AND (failures > 0 OR wait_until_us IS NOT NULL OR locked_us IS NOT NULL)",
+                (pid,)).rowcount == 1 or changed
             if changed:
                 self._audit.append(db, "participant_unlocked", t, participant=pid, payload={"unlocked_at": iso(t)})
         if changed:
@@ -293,21 +327,38 @@ class Campaign:
     # ---- one-time codes ------------------------------------------------------------------
     def start_verification(self, phone: str, region: str | None = None, *, ip: str | None = None,
                            now: datetime | None = None) -> Challenge:
-        """Send a new code to the number; it replaces any earlier code of that number.
+        """Send a new code to the number; it replaces the earlier code this requester (``ip``'s
+        host: IPv4 address or IPv6 /64) asked for that number, and no one else's.
 
-        Raises InvalidPhoneNumber, SmsNotAllowed (country or number type), TooManyAttempts
-        (the number is locked), Throttled (a rate limit or a growing wait), SmsSendFailed.
+        ``ip``: the end user's address (None: unknown; all unknown requesters share one budget).
+        Raises InvalidPhoneNumber, SmsNotAllowed (country or number type), Throttled (a limit
+        of the requester's networks, or a daily cap: see ``limits``), SmsSendFailed; ValueError
+        if ``ip`` is not an IP address.
+
+        What is never told: a refusal because of the number itself (its own limits, its
+        prefix's, a wait or lock after failed codes). Then no code is sent and the answer is a
+        challenge like any other, which no code opens (or, for the same requester within the
+        resend interval, its live challenge again), given after about as long as a real send
+        takes, so the answer says nothing about what others did with that number.
         """
         t = now_us(now)
         e164 = normalize(phone, region)
         calling_code = check_sms_allowed(e164, self._calling_codes, self._number_types)
+        origin = self._origin(ip)
         pid = self._keys.participant_id(e164)
+        host, site, network = (None if origin.subject(level) is None else
+                               self._keys.subject("net", str(origin.subject(level))) for level in LEVELS)
+        assert host is not None and network is not None
+        prefix = number_prefix(e164, self._limits.prefix_hidden_digits)
+        caller = {"send:host": host, "send:site": site, "send:network": network}
         subjects: dict[str, str | None] = {
-            "send:number": pid,
-            "send:ip": None if ip is None else self._keys.ip_subject(ip),
-            "send:prefix": self._keys.subject("prefix", number_prefix(e164, self._limits.prefix_hidden_digits)),
+            **caller,
             "send:country": str(calling_code),
             "send:all": "all",
+            "send:number-net": self._keys.subject("number-net", f"{pid}|{network}"),
+            "send:number": pid,
+            "send:prefix-net": self._keys.subject("prefix-net", f"{prefix}|{network}"),
+            "send:prefix": self._keys.subject("prefix", prefix),
         }
         # hex like every other id here: a base64url id starts with '-' one time in 64, and a
         # shell command line then reads it as an option
@@ -315,18 +366,31 @@ class Campaign:
         code = generate_code(self._rules.digits)
         expires = t + self._rules.lifetime // MICROSECOND
         refusal: CampaignError | None = None
+        hidden: str | None = None
+        answer = Challenge(challenge_id, from_us(expires))
         with self._store.transaction() as db:
             self._purge_expired(db, t)  # committed even when the send is refused
-            refusal = self._lock_or_wait(db, pid, t)
+            try:  # the requester's networks, then the caps (with their reserve): told
+                enforce(db, self._limits.caller_rules(), subjects, t)
+                enforce(db, self._limits.cap_rules(calling_code), subjects, t,
+                        limit_of=lambda rule: cap_limit(db, self._limits, rule, network, t))
+            except Throttled as exc:
+                refusal = exc
             if refusal is None:
-                try:
-                    enforce(db, self._limits.send_rules(calling_code), subjects, t)
-                except Throttled as exc:
-                    refusal = exc
-            if refusal is None:
-                self._store_challenge(db, pid, e164, challenge_id, code, subjects, t, expires)
+                record_event(db, caller, t)  # every start counts against the requester, sent or not
+                hidden = self._number_refusal(db, pid, host, subjects, t)
+                if hidden is None:
+                    self._store_challenge(db, pid, e164, challenge_id, code, host, network, t, expires)
+                    record_event(db, {k: v for k, v in subjects.items() if k not in caller}, t)
+                else:
+                    answer = self._live_challenge(db, pid, host, t) or answer
         if refusal is not None:
             raise refusal
+        if hidden is not None:
+            log.debug("a start for participant %s sent nothing (%s)", pid[:8], hidden)
+            self._pause_like_a_send()
+            return answer
+        started = time.perf_counter()
         try:
             self._sender.send(e164, render_message(self._message, code, self._minutes))
         except Exception as exc:
@@ -335,104 +399,147 @@ class Campaign:
                            "AND used_us IS NULL AND replaced_us IS NULL", (t, challenge_id))
             log.warning("the SMS sender failed (%s); the code was withdrawn", type(exc).__name__)
             raise SmsSendFailed(f"the SMS sender failed ({type(exc).__name__}); the code was withdrawn") from None
+        finally:
+            self._send_seconds = 0.8 * self._send_seconds + 0.2 * min(5.0, time.perf_counter() - started)
         log.debug("a code was sent to participant %s", pid[:8])
-        return Challenge(challenge_id, from_us(expires))
+        return answer
+
+    def _origin(self, ip: str | None) -> Origin:
+        """The requester's networks; ValueError for an ``ip`` that is not an address."""
+        if ip is not None:
+            self._keys.ip_subject(ip)  # ValueError (without the value) if it is not an IP address
+        return origin_of(ip)
+
+    def _number_refusal(self, db: sqlite3.Connection, pid: str, host: str, subjects: dict[str, str | None],
+                        t: int) -> str | None:
+        """Why the number may not get a code from this requester now (None: it may). Never told."""
+        state = self._lock_or_wait(db, pid, host, t)
+        if state is not None:
+            return str(getattr(state, "reason", "failure_wait"))
+        worst = worst_wait(db, self._limits.number_rules(), subjects, t)
+        return None if worst is None else worst[1]
+
+    def _live_challenge(self, db: sqlite3.Connection, pid: str, host: str, t: int) -> Challenge | None:
+        """The challenge this requester already holds for the number, if it is still usable."""
+        row = db.execute(
+            "SELECT id, expires_us FROM challenges WHERE participant = ? AND host = ? AND used_us IS NULL "
+            "AND replaced_us IS NULL AND expires_us > ? AND attempts < ? ORDER BY created_us DESC LIMIT 1",
+            (pid, host, t, self._rules.attempts_per_code)).fetchone()
+        return None if row is None else Challenge(str(row[0]), from_us(int(row[1])))
+
+    def _pause_like_a_send(self) -> None:
+        """Take about as long as a real send does, so that a start that sent nothing cannot be
+        told apart by its timing (the sender's recent average, jittered)."""
+        pause = self._send_seconds * random.uniform(0.75, 1.25)
+        if pause > 0:
+            time.sleep(pause)
 
     def _store_challenge(self, db: sqlite3.Connection, pid: str, e164: str, challenge_id: str, code: str,
-                         subjects: dict[str, str | None], t: int, expires: int) -> None:
-        """Replace the number's live challenge by a new one and count the send."""
+                         host: str, network: str, t: int, expires: int) -> None:
+        """Replace this requester's live challenge for the number by a new one."""
         db.execute("INSERT INTO participants (id, created_us) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", (pid, t))
         db.execute("UPDATE challenges SET replaced_us = ?, phone_sealed = NULL "
-                   "WHERE participant = ? AND used_us IS NULL AND replaced_us IS NULL", (t, pid))
-        db.execute("INSERT INTO challenges (id, participant, code_hash, phone_sealed, created_us, expires_us) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   "WHERE participant = ? AND host = ? AND used_us IS NULL AND replaced_us IS NULL", (t, pid, host))
+        db.execute("INSERT INTO challenges (id, participant, code_hash, phone_sealed, created_us, expires_us, host, "
+                   "network) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (challenge_id, pid, self._keys.code_hash(challenge_id, code), self._keys.seal_phone(pid, e164),
-                    t, expires))
-        record_event(db, subjects, t)
+                    t, expires, host, network))
 
     def confirm_verification(self, challenge_id: str, code: str, *, ip: str | None = None,
                              now: datetime | None = None) -> Verification:
         """Confirm a challenge with the code the person received; succeeds once.
 
         Raises CodeInvalid (wrong code, unknown/used/replaced challenge: one message for all),
-        CodeExpired (a CodeInvalid with the same message), TooManyAttempts (the code is burned
-        or the number locked), Throttled (a growing wait, or too many failures from the IP).
+        CodeExpired (a CodeInvalid with the same message), TooManyAttempts (the code is burned,
+        or the requester who asked for it is locked out of that number), Throttled (a growing
+        wait, or too many failures from the ``ip``'s networks).
         """
         t = now_us(now)
         typed = clean_code(code)
         if not isinstance(challenge_id, str):
             raise TypeError(f"a challenge id must be a str, not {type(challenge_id).__name__}")
-        ip_subject = None if ip is None else self._keys.ip_subject(ip)
+        origin = self._origin(ip)
+        fail = {f"fail:{level}": self._keys.subject("net", str(origin.subject(level)))
+                for level in ("host", "network")}
         with self._store.transaction() as db:
-            outcome = self._confirm(db, challenge_id, typed, ip_subject, t)
+            outcome = self._confirm(db, challenge_id, typed, fail, t)
         if isinstance(outcome, Verification):
             log.debug("participant %s confirmed a code", outcome.participant[:8])
             return outcome
         raise outcome
 
-    def _confirm(self, db: sqlite3.Connection, challenge_id: str, typed: str, ip_subject: str | None,
+    def _confirm(self, db: sqlite3.Connection, challenge_id: str, typed: str, fail: Mapping[str, str | None],
                  t: int) -> Verification | CampaignError:
         """The outcome of a confirmation; what it wrote commits even when it is an error."""
-        fail_ip = {"fail:ip": ip_subject}
         try:
-            enforce(db, self._limits.failure_rules(), fail_ip, t)
+            enforce(db, self._limits.failure_rules(), fail, t)
         except Throttled as exc:
             return exc
         row = None
         if len(challenge_id) <= _MAX_CHALLENGE_ID:
             row = db.execute("SELECT participant, code_hash, expires_us, attempts, used_us, replaced_us, "
-                             "phone_sealed FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
+                             "phone_sealed, host FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
         if row is None:
-            record_event(db, fail_ip, t)
+            record_event(db, fail, t)
             return CodeInvalid()
-        pid, code_hash, expires, attempts, used, replaced, sealed = row
-        refusal = self._lock_or_wait(db, pid, t)
+        pid, code_hash, expires, attempts, used, replaced, sealed, host = row
+        host = str(host or _LEGACY_HOST)
+        refusal = self._lock_or_wait(db, pid, host, t)
         if refusal is not None:
             return refusal
         if used is not None or replaced is not None:
-            record_event(db, fail_ip, t)
+            record_event(db, fail, t)
             return CodeInvalid()
         if attempts >= self._rules.attempts_per_code:
             return TooManyAttempts("code_burned")
         if t >= expires:
-            record_event(db, fail_ip, t)
+            record_event(db, fail, t)
             return CodeExpired()
         if not hmac.compare_digest(self._keys.code_hash(challenge_id, typed), bytes(code_hash)):
-            record_event(db, fail_ip, t)
-            return self._wrong_code(db, challenge_id, pid, attempts + 1, t)
+            record_event(db, fail, t)
+            return self._wrong_code(db, challenge_id, pid, host, attempts + 1, t)
         done = db.execute(
             "UPDATE challenges SET used_us = ?, phone_sealed = NULL WHERE id = ? AND used_us IS NULL "
             "AND replaced_us IS NULL AND attempts < ? AND expires_us > ?",
             (t, challenge_id, self._rules.attempts_per_code, t))
         if done.rowcount != 1:  # another process confirmed it first
             return CodeInvalid()
-        db.execute("UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(?, phone_sealed), failures = 0, "
-                   "wait_until_us = NULL WHERE id = ?", (t, sealed, pid))
+        db.execute("UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(?, phone_sealed) WHERE id = ?",
+                   (t, sealed, pid))
+        db.execute("DELETE FROM code_failures WHERE participant = ? AND host = ?", (pid, host))
         self._audit.append(db, "verification_confirmed", t, participant=pid, payload={"verified_at": iso(t)})
         return Verification(pid, from_us(t))
 
-    def _wrong_code(self, db: sqlite3.Connection, challenge_id: str, pid: str, attempts: int,
+    def _wrong_code(self, db: sqlite3.Connection, challenge_id: str, pid: str, host: str, attempts: int,
                     t: int) -> CampaignError:
+        """Count a wrong code against the requester who asked for the challenge (its host), so
+        that a stranger's failures never make the number's owner wait or lock them out."""
         rules = self._rules
         burned = attempts >= rules.attempts_per_code
         db.execute("UPDATE challenges SET attempts = ? WHERE id = ?", (attempts, challenge_id))
         if burned:
             db.execute("UPDATE challenges SET phone_sealed = NULL WHERE id = ?", (challenge_id,))
-        failures = int(db.execute("SELECT failures FROM participants WHERE id = ?", (pid,)).fetchone()[0]) + 1
-        if failures >= rules.lock_after_failures:
-            db.execute("UPDATE participants SET failures = ?, wait_until_us = NULL, locked_us = ? WHERE id = ?",
-                       (failures, t, pid))
-            log.warning("participant %s locked after %d consecutive failures", pid[:8], failures)
-            return TooManyAttempts("number_locked")
+        row = db.execute("SELECT failures FROM code_failures WHERE participant = ? AND host = ?",
+                         (pid, host)).fetchone()
+        failures = (0 if row is None else int(row[0])) + 1
         wait = rules.wait_after(failures)
-        wait_until = None if wait is None else t + wait // MICROSECOND
-        db.execute("UPDATE participants SET failures = ?, wait_until_us = ? WHERE id = ?", (failures, wait_until, pid))
+        locked = failures >= rules.lock_after_failures
+        wait_until = None if wait is None or locked else t + wait // MICROSECOND
+        db.execute("INSERT INTO code_failures (participant, host, failures, wait_until_us, locked_us, updated_us) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (participant, host) DO UPDATE SET "
+                   "failures = excluded.failures, wait_until_us = excluded.wait_until_us, "
+                   "locked_us = excluded.locked_us, updated_us = excluded.updated_us",
+                   (pid, host, failures, wait_until, t if locked else None, t))
+        if locked:
+            log.warning("a requester of participant %s locked after %d consecutive failures", pid[:8], failures)
+            return TooManyAttempts("number_locked")
         if burned:
             return TooManyAttempts("code_burned", None if wait is None else wait.total_seconds())
         return CodeInvalid()
 
-    def _lock_or_wait(self, db: sqlite3.Connection, pid: str, t: int) -> CampaignError | None:
-        row = db.execute("SELECT wait_until_us, locked_us FROM participants WHERE id = ?", (pid,)).fetchone()
+    def _lock_or_wait(self, db: sqlite3.Connection, pid: str, host: str, t: int) -> CampaignError | None:
+        row = db.execute("SELECT wait_until_us, locked_us FROM code_failures WHERE participant = ? AND host = ?",
+                         (pid, host)).fetchone()
         if row is None:
             return None
         wait_until, locked = row
@@ -460,44 +567,50 @@ class Campaign:
 
     def purge(self, *, now: datetime | None = None) -> int:
         """Delete what is no longer needed: challenges a day past expiry, rate events past
-        every window, participants that never verified and hold no state. Returns rows deleted.
+        every window, failure counts untouched for ``FAILURE_RETENTION`` (30 days; locks stay
+        until ``unlock``), participants that never verified and hold no state. Returns rows deleted.
         (Sending a code also does the first two, so calling this is optional.)"""
         t = now_us(now)
         with self._store.transaction() as db:
             gone = self._purge_expired(db, t)
+            gone += db.execute("DELETE FROM code_failures WHERE locked_us IS NULL AND updated_us <= ?",
+                               (t - FAILURE_RETENTION // MICROSECOND,)).rowcount
             gone += db.execute(
                 "DELETE FROM participants WHERE verified_us IS NULL AND failures = 0 AND locked_us IS NULL "
                 "AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.participant = participants.id) "
+                "AND NOT EXISTS (SELECT 1 FROM code_failures f WHERE f.participant = participants.id) "
                 "AND NOT EXISTS (SELECT 1 FROM identity_checks i WHERE i.participant = participants.id)").rowcount
         return int(gone)
 
     # ---- the ID-verification gate --------------------------------------------------------
     def record_identity_check(self, participant: str, *, provider: str, reference: str, status: str,
-                              confirmed_name: str | None = None, now: datetime | None = None) -> IdentityCheck:
+                              confirmed_name: str | None = None, now: datetime | None = None,
+                              checked_at: datetime | None = None) -> IdentityCheck:
         """Record the outcome of an ID-document check: only provider, reference, status, time.
 
-        ``status``: approved, declined, needs_review or error (ValueError otherwise). The same
-        outcome recorded twice is stored (and logged) once. UnknownParticipant if there is no
-        such participant (one exists from its first code request; ask for the ID check after
-        ``confirm_verification``). ``confirmed_name``: the name the provider read from the
-        document, if it gives one: stored sealed, used as the signer name of a mandate signed
-        without one (the log records only that a name was confirmed).
+        ``status``: approved, declined, needs_review or error (ValueError otherwise).
+        ``checked_at``: the outcome's time (the provider's; default ``now``): the latest outcome
+        by this time counts, whatever the order of recording. Every change of status of a case
+        (participant, provider, reference) is stored and logged; an outcome that repeats the
+        case's outcome in force at its time (a replay) is not, and that outcome is returned.
+        UnknownParticipant if there is no such participant (one exists from its first code
+        request; ask for the ID check after ``confirm_verification``). ``confirmed_name``: the
+        name the provider read from the document, if it gives one: stored sealed, used as the
+        signer name of a mandate signed without one (the log records only that a name was
+        confirmed).
         """
         t = now_us(now)
+        checked_us = t if checked_at is None else now_us(checked_at)
         if status not in IDENTITY_STATUSES:
             raise ValueError("status must be one of approved, declined, needs_review, error")
         event = IdentityEvent(check_text("participant", participant), check_text("provider", provider),
                               check_text("reference", reference), status)
         if confirmed_name is not None:
             check_text("confirmed_name", confirmed_name)
-        key = (event.participant, event.provider, event.reference, event.status)
-        find = "SELECT id FROM identity_checks WHERE participant = ? AND provider = ? AND reference = ? AND status = ?"
         with self._store.transaction() as db:
             if db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone() is None:
                 raise UnknownParticipant("no such participant")
-            new = db.execute(find, key).fetchone() is None
-            check = insert_identity_check(db, event, t)
-            check_id = int(db.execute(find, key).fetchone()[0])
+            check, check_id, new = insert_identity_check(db, event, checked_us)
             if confirmed_name is not None:
                 db.execute("UPDATE identity_checks SET name_sealed = ? WHERE id = ? AND name_sealed IS NULL",
                            (self._evidence.seal("confirmed_name", str(check_id), confirmed_name), check_id))
@@ -505,7 +618,7 @@ class Campaign:
                 self._audit.append(db, "identity_check_recorded", t, participant=event.participant,
                                    ref=str(check_id), payload={
                                        "check": check_id, "provider": event.provider, "reference": event.reference,
-                                       "status": event.status, "checked_at": iso(t),
+                                       "status": event.status, "checked_at": iso(checked_us),
                                        "name_confirmed": confirmed_name is not None})
             return check
 
@@ -517,16 +630,19 @@ class Campaign:
     def handle_identity_webhook(self, raw_body: bytes, signature_header: str, *, secret: bytes,
                                 now: datetime | None = None,
                                 tolerance: timedelta = WEBHOOK_TOLERANCE) -> IdentityCheck:
-        """Verify a provider's webhook (see ``breachindex.campaign.identity``) and record it.
+        """Verify a provider's webhook (see ``breachindex.campaign.identity``) and record it, as
+        of its signed timestamp (so out-of-order deliveries end in the provider's latest outcome).
 
         WebhookRejected (with ``reason``) unless the signature over the raw body holds, the
         timestamp is within ``tolerance``, the body is well-formed and its participant known.
         """
         t = now_us(now)
         event = verify_webhook(raw_body, signature_header, secret=secret, now_us=t, tolerance=tolerance)
+        signed = None if event.signed_us is None else from_us(event.signed_us)
         try:
             return self.record_identity_check(event.participant, provider=event.provider,
-                                              reference=event.reference, status=event.status, now=now)
+                                              reference=event.reference, status=event.status, now=from_us(t),
+                                              checked_at=signed)
         except UnknownParticipant:
             raise WebhookRejected("unknown_participant", "the webhook names an unknown participant") from None
 
@@ -544,21 +660,22 @@ class Campaign:
         """
         t = now_us(now)
         e164 = normalize(phone, region)
-        disclosure: Disclosure = "verified" if self._owner_verified(e164, participant, t) else "public"
-        return evaluate(index, e164, disclosure, self._policy)
+        verified, approved = self._owner_verified(e164, participant, t)
+        return evaluate(index, e164, "verified" if verified else "public", self._policy, identity_approved=approved)
 
-    def _owner_verified(self, e164: str, participant: Any, t: int) -> bool:
+    def _owner_verified(self, e164: str, participant: Any, t: int) -> tuple[bool, bool]:
+        """(the participant verified this number and may see the verified view, and their
+        latest ID check is approved)."""
         if not isinstance(participant, str) or not participant.isascii():
-            return False
+            return False, False
         if not hmac.compare_digest(participant.encode("ascii"), self._keys.participant_id(e164).encode("ascii")):
-            return False
+            return False, False
         with self._store.read() as db:
             if not self._verified_now(db, participant, t):
-                return False
-            if not self._policy.require_identity:
-                return True
+                return False, False
             latest = latest_identity_check(db, participant)
-        return latest is not None and latest.status == "approved"
+        approved = latest is not None and latest.status == "approved"
+        return (approved or not self._policy.require_identity), approved
 
     # ---- mandates ------------------------------------------------------------------------
     @property
@@ -588,7 +705,7 @@ class Campaign:
                 db, keys=self._evidence, audit=self._audit, t=t,
                 verified_for_us=self._policy.verified_for // MICROSECOND, months=self._mandate_months,
                 participant=participant, controller=entry, scopes=scopes, template_version=template_version,
-                text=text, evidence=evidence, signer_name=signer_name)
+                text=text, evidence=evidence, signer_name=signer_name, templates=self._templates)
         log.info("participant %s signed mandate %s", participant[:8], mandate.id[:8])
         return mandate
 
@@ -628,6 +745,35 @@ class Campaign:
         with self._store.read() as db:
             return mandate_evidence(db, self._evidence, self._audit, mandate_id)
 
+    @property
+    def templates(self) -> Mapping[str, MandateTemplate]:
+        """The published mandate texts this campaign records mandates on."""
+        return self._templates
+
+    def clear_mandate_review(self, mandate_id: str, *, note: str, now: datetime | None = None) -> Mandate:
+        """Operator action after looking at a mandate held for ``signer_name_mismatch`` (e.g.
+        a calling name typed for the given names on the ID document): it may then be filed.
+        ``note`` (why it is fine, free text) is stored sealed; the clearing is logged. A
+        mandate held because its text or scopes do not match a template cannot be cleared
+        (InvalidMandate): the person must sign again. ValueError if it is not held."""
+        t = now_us(now)
+        with self._store.transaction() as db:
+            mandate = load_mandate(db, mandate_id)
+            clear_review(db, keys=self._evidence, audit=self._audit, t=t, mandate=mandate, note=note)
+            cleared = load_mandate(db, mandate.id)
+        log.info("mandate %s cleared after review", cleared.id[:8])
+        return cleared
+
+    def _check_unchecked_mandates(self, t: int) -> None:
+        """Check mandates recorded before their text was checked at signing (schema version 5)
+        against the templates: a mismatch holds the mandate for review and is logged."""
+        with self._store.transaction() as db:
+            flagged = check_recorded_mandates(db, keys=self._evidence, audit=self._audit, t=t,
+                                              templates=self._templates, controllers=self._controllers)
+        if flagged:
+            log.warning("%d mandate(s) recorded before this version do not match their text: held for review",
+                        flagged)
+
     # ---- the audit log -------------------------------------------------------------------
     @property
     def audit_public_key(self) -> bytes:
@@ -639,9 +785,22 @@ class Campaign:
         """The same public key as PEM."""
         return self._audit.signer.public_key_pem
 
-    def verify_audit_log(self, *, heads: Iterable[TreeHead] = ()) -> AuditReport:
+    @property
+    def audit_origin(self) -> str:
+        """The audit log's name in its signed checkpoint notes (their first line and key name)."""
+        return self._audit.origin
+
+    @property
+    def audit_verifier_key(self) -> str:
+        """The verifier key (vkey) of the checkpoint notes: ``<origin>+<key hash>+<base64 key>``,
+        what a witness or ``golang.org/x/mod/sumdb/note`` is configured with."""
+        return self._audit.verifier_key
+
+    def verify_audit_log(self, *, heads: Iterable[TreeHead | SignedCheckpoint] = ()) -> AuditReport:
         """Recompute the hash chain and check it against every signed checkpoint and against
-        ``heads`` (tree heads kept elsewhere, e.g. from export manifests): see ``audit``."""
+        ``heads``: tree heads kept elsewhere (a manifest's ``TreeHead.from_json``, a checkpoint
+        note read with ``checkpoints.parse_checkpoint``). ``report.ok`` needs at least one of
+        them: the store alone proves only ``report.consistent`` (see ``audit.AuditReport``)."""
         with self._store.read() as db:
             return self._audit.verify(db, heads)
 
@@ -651,6 +810,13 @@ class Campaign:
         t = now_us(now)
         with self._store.transaction() as db:
             return self._audit.checkpoint(db, t)
+
+    def audit_checkpoint_note(self, *, heads: Iterable[TreeHead | SignedCheckpoint] = ()) -> str:
+        """The latest checkpoint as a signed note (C2SP tlog-checkpoint), to keep elsewhere.
+        ValueError if there is no checkpoint yet, or if the log is not consistent (also with
+        ``heads``, e.g. the notes kept so far): nothing is signed over a tampered log."""
+        with self._store.read() as db:
+            return self._audit.checkpoint_note(db, heads)
 
     def audit_tree_head(self) -> TreeHead | None:
         """The latest signed checkpoint, or None."""

@@ -8,8 +8,12 @@ Two views, chosen before the index is read and filled by one code path:
 * ``verified``: the person asking proved, by a one-time code, that they own this very number
   (their participant id is the keyed hash of the number checked) within ``verified_for``
   (24 hours by default), and, if ``require_identity``, passed an ID check. They also learn the
-  data classes of their record and, if the index was built with ``--details``, the leaked
-  values themselves. A participant id that does not belong to the number gets the public view,
+  data classes of their record and, if the index was built with ``--details`` and their latest
+  ID check is ``approved`` (``details_require_identity``, the default), the leaked values
+  themselves. A code proves only who holds the number *today*: a recycled number or a
+  swapped SIM would otherwise show a stranger the previous holder's name, e-mail address and
+  birth date. Without that ID check ``details`` is None and ``details_withheld`` is True.
+  A participant id that does not belong to the number gets the public view,
   never an error (an error would tell that the id is not the number's).
 """
 from __future__ import annotations
@@ -34,6 +38,8 @@ class CheckPolicy:
     ``verified_data_classes`` / ``verified_details``: what the verified view adds.
     ``verified_for``: how long after a confirmed code the verified view is given.
     ``require_identity``: the verified view also needs an approved ID check (latest outcome).
+    ``details_require_identity``: the leaked values need an approved ID check (the data
+    classes stay behind the code alone).
     """
 
     public_breaches: bool = True
@@ -41,6 +47,7 @@ class CheckPolicy:
     verified_details: bool = True
     verified_for: timedelta = timedelta(hours=24)
     require_identity: bool = False
+    details_require_identity: bool = True
 
     def __post_init__(self) -> None:
         if self.verified_for <= timedelta(0):
@@ -56,7 +63,8 @@ class CheckResult:
     view (empty when not found), else None. ``details``: in the verified view of an index built
     with ``--details``, per record its breach and leaked field values (empty when not found);
     else None. ``details`` is left out of ``repr`` (it is the leaked data itself).
-    ``disclosure``: ``"public"`` or ``"verified"``.
+    ``disclosure``: ``"public"`` or ``"verified"``. ``details_withheld``: the index has the
+    values and the verified view would show them, but they need an approved ID check first.
     """
 
     found: bool
@@ -64,10 +72,13 @@ class CheckResult:
     data_classes: frozenset[str] | None
     details: list[dict[str, Any]] | None = field(repr=False, hash=False)
     disclosure: Disclosure
+    details_withheld: bool = False
 
 
-def evaluate(index: Index, e164: str, disclosure: Disclosure, policy: CheckPolicy) -> CheckResult:
-    """Look ``e164`` up and shape the answer for ``disclosure``: the same steps, found or not."""
+def evaluate(index: Index, e164: str, disclosure: Disclosure, policy: CheckPolicy, *,
+             identity_approved: bool = False) -> CheckResult:
+    """Look ``e164`` up and shape the answer for ``disclosure``: the same steps, found or not.
+    ``identity_approved``: the participant's latest ID check is ``approved``."""
     match = index.lookup(e164)
     found = match is not None
     breaches: tuple[str, ...] = tuple(match.breaches) if match is not None else ()
@@ -75,6 +86,11 @@ def evaluate(index: Index, e164: str, disclosure: Disclosure, policy: CheckPolic
         return CheckResult(found, breaches if policy.public_breaches else (), None, None, "public")
     classes: frozenset[str] = frozenset(match.data_classes) if match is not None else frozenset()
     details: list[dict[str, Any]] | None = None
+    withheld = False
     if policy.verified_details and index.has_details:
-        details = (index.details(e164) if found else None) or []
-    return CheckResult(found, breaches, classes if policy.verified_data_classes else None, details, "verified")
+        if policy.details_require_identity and not identity_approved:
+            withheld = True
+        else:
+            details = (index.details(e164) if found else None) or []
+    return CheckResult(found, breaches, classes if policy.verified_data_classes else None, details, "verified",
+                       withheld)

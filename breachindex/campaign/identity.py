@@ -12,11 +12,18 @@ format (as Stripe's)::
 
 Several ``v1=`` entries may be given (a provider rotating its secret); one matching is enough.
 The timestamp must be within ``tolerance`` (5 minutes) of ``now`` either way, so a captured
-request cannot be replayed later; within the window a replay is harmless (recording the same
-outcome twice stores it once). The body is JSON::
+request cannot be replayed later; within the window a replay is harmless (see below). The body
+is JSON::
 
     {"participant": "<participant id>", "provider": "idcheck-bv", "reference": "case-123",
      "status": "approved" | "declined" | "needs_review" | "error"}
+
+Outcomes are ordered by their time: a webhook's signed timestamp (the provider's time of the
+outcome, so deliveries out of order still end in the provider's latest outcome), or the time
+an outcome is recorded directly. Every change of status of a case (participant, provider,
+reference) is stored, ``needs_review``, ``approved``, ``needs_review`` again included; an
+outcome that repeats the case's outcome in force at its time (a replayed webhook, the same
+outcome recorded twice) stores nothing. The latest outcome by time counts.
 """
 from __future__ import annotations
 
@@ -61,12 +68,14 @@ class IdentityCheck:
 
 @dataclass(frozen=True)
 class IdentityEvent:
-    """What a verified webhook says (not yet recorded)."""
+    """What a verified webhook says (not yet recorded); ``signed_us``: its signed timestamp
+    (epoch microseconds), the outcome's time."""
 
     participant: str
     provider: str
     reference: str
     status: str
+    signed_us: int | None = None
 
 
 def check_text(name: str, value: object) -> str:
@@ -129,7 +138,7 @@ def verify_webhook(raw_body: bytes, signature_header: str, *, secret: bytes, now
         raise WebhookRejected("stale", "the webhook timestamp is outside the accepted window")
     try:
         body = json.loads(bytes(raw_body).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurd nesting
         raise WebhookRejected("malformed_body", "the webhook body is not JSON") from None
     if not isinstance(body, dict):
         raise WebhookRejected("malformed_body", "the webhook body is not a JSON object")
@@ -143,19 +152,24 @@ def verify_webhook(raw_body: bytes, signature_header: str, *, secret: bytes, now
     if status not in IDENTITY_STATUSES:
         raise WebhookRejected("unknown_status", "the webhook status is not one of approved, declined, "
                                                 "needs_review, error")
-    return IdentityEvent(participant, provider, reference, str(status))
+    return IdentityEvent(participant, provider, reference, str(status), timestamp * 1_000_000)
 
 
-def insert_identity_check(conn: sqlite3.Connection, event: IdentityEvent, now_us: int) -> IdentityCheck:
-    """Record an outcome (the participant must exist); the same outcome twice is stored once."""
-    conn.execute(
-        "INSERT INTO identity_checks (participant, provider, reference, status, checked_us) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (participant, provider, reference, status) DO NOTHING",
-        (event.participant, event.provider, event.reference, event.status, now_us))
+def insert_identity_check(conn: sqlite3.Connection, event: IdentityEvent,
+                          checked_us: int) -> tuple[IdentityCheck, int, bool]:
+    """Record an outcome of ``checked_us`` (the participant must exist) unless the case's outcome
+    in force at that time (its latest at or before it) has the same status: then nothing is
+    stored and that outcome is returned. Returns (the outcome, its row id, whether it was stored)."""
+    case = (event.participant, event.provider, event.reference)
     row = conn.execute(
-        "SELECT checked_us FROM identity_checks WHERE participant = ? AND provider = ? AND reference = ? "
-        "AND status = ?", (event.participant, event.provider, event.reference, event.status)).fetchone()
-    return IdentityCheck(event.participant, event.provider, event.reference, event.status, from_us(int(row[0])))
+        "SELECT id, status, checked_us FROM identity_checks WHERE participant = ? AND provider = ? AND reference = ? "
+        "AND checked_us <= ? ORDER BY checked_us DESC, id DESC LIMIT 1", (*case, checked_us)).fetchone()
+    if row is not None and row[1] == event.status:
+        return IdentityCheck(*case, event.status, from_us(int(row[2]))), int(row[0]), False
+    stored = conn.execute(
+        "INSERT INTO identity_checks (participant, provider, reference, status, checked_us) VALUES (?, ?, ?, ?, ?) "
+        "RETURNING id", (*case, event.status, checked_us)).fetchall()[0]
+    return IdentityCheck(*case, event.status, from_us(checked_us)), int(stored[0]), True
 
 
 def latest_identity_check(conn: sqlite3.Connection, participant: str) -> IdentityCheck | None:

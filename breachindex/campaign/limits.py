@@ -1,4 +1,5 @@
-"""Who may receive a code, and how often: the defences against SMS pumping (toll fraud).
+"""Who may receive a code, and how often: the defences against SMS pumping (toll fraud), against
+a kill switch (one party spending the daily caps), and against locking a stranger out.
 
 SMS pumping is a fraudster making a service send texts to numbers whose operator pays them a
 share. The defences, all configurable:
@@ -11,16 +12,31 @@ share. The defences, all configurable:
 * the number's type (phonenumbers' metadata): premium-rate and shared-cost numbers are always
   refused, numbers phonenumbers does not consider valid too, and by default only mobile,
   fixed-line and VoIP numbers are accepted (``SMS_NUMBER_TYPES``);
-* counts in sliding windows (``Limits``), per number, per IP address (IPv6: per /64), per
-  number prefix (the number without its last 3 digits: one operator's block), per country
-  (calling code) and in total. Subjects are stored as keyed hashes (the calling code as is).
+* counts in sliding windows (``Limits``), each a ``RateRule`` of one *scope*:
 
-A refused limit raises ``Throttled`` with the seconds until the window lets one more through.
+  - the requester, at every level of ``networks`` (host: IPv4 /32 or IPv6 /64; site: IPv6
+    /56; network: IPv4 /24 or IPv6 /48). A missing address is the shared ``unknown``
+    requester, never a reason to skip a limit;
+  - the number, per requesting network (``resend_interval``, ``number_per_hour``,
+    ``number_per_day``), and for every network together (``number_cap_per_day``: how many
+    texts anyone's phone can receive from the campaign in a day);
+  - the number's prefix (the number without its last 3 digits: one operator's block), per
+    requesting network and for every network together;
+  - the country (calling code) and the total, whose last ``reserve_share`` is kept for
+    networks that sent fewer than ``reserve_network_sends`` codes that day: one network, or
+    one /48 or /24, can never spend the whole cap and so stop everyone else's codes.
+
+A refusal about the requester or the caps raises ``Throttled`` (``reason`` names the rule,
+``retry_after`` the seconds until it lets one more through). A refusal about the number (its
+own limits, its prefix's, or a wait or lock from failed codes) is *not* told: the caller gets
+a challenge that no code opens, so starting a verification never reveals whether someone else
+asked for that number lately (``Campaign.start_verification``). Subjects are stored as keyed
+hashes (the calling code as is).
 """
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -31,6 +47,7 @@ from ..errors import SmsNotAllowed, Throttled
 from .clock import MICROSECOND, seconds
 
 __all__ = [
+    "CALLER_SCOPES",
     "EEA_REGIONS",
     "EEA_CALLING_CODES",
     "EU_OUTERMOST_CALLING_CODES",
@@ -41,7 +58,9 @@ __all__ = [
     "check_sms_allowed",
     "number_prefix",
     "retry_after_us",
+    "cap_limit",
     "enforce",
+    "worst_wait",
     "record_event",
 ]
 
@@ -72,62 +91,108 @@ class Limits:
     """How many codes may be sent, in sliding windows. ``None`` switches a count off.
 
     ``country_per_day_overrides`` maps a calling code to its own daily limit (e.g. a higher
-    one for the campaign's home country: ``{31: 50_000}``).
+    one for the campaign's home country: ``{31: 50_000}``). See the module documentation for
+    what each scope counts.
     """
 
     resend_interval: timedelta = timedelta(seconds=30)
     number_per_hour: int | None = 5
     number_per_day: int | None = 10
+    number_cap_per_day: int | None = 20
     ip_per_hour: int | None = 20
     ip_per_day: int | None = 100
+    site_per_day: int | None = 200
+    network_per_day: int | None = 300
     prefix_per_day: int | None = 30
+    prefix_cap_per_day: int | None = 200
     prefix_hidden_digits: int = 3
     country_per_day: int | None = 10_000
     country_per_day_overrides: Mapping[int, int | None] = field(default_factory=dict, hash=False)
     total_per_day: int | None = 50_000
+    reserve_share: float = 0.2
+    reserve_network_sends: int = 3
     ip_failures_per_hour: int | None = 30
+    network_failures_per_hour: int | None = 300
 
     def __post_init__(self) -> None:
         if self.resend_interval < timedelta(0):
             raise ValueError("resend_interval must not be negative")
-        counts = [self.number_per_hour, self.number_per_day, self.ip_per_hour, self.ip_per_day,
-                  self.prefix_per_day, self.country_per_day, self.total_per_day, self.ip_failures_per_hour,
-                  *self.country_per_day_overrides.values()]
-        if any(c is not None and (not isinstance(c, int) or c < 1) for c in counts):
+        counts = [self.number_per_hour, self.number_per_day, self.number_cap_per_day, self.ip_per_hour,
+                  self.ip_per_day, self.site_per_day, self.network_per_day, self.prefix_per_day,
+                  self.prefix_cap_per_day, self.country_per_day, self.total_per_day, self.ip_failures_per_hour,
+                  self.network_failures_per_hour, *self.country_per_day_overrides.values()]
+        if any(c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 1) for c in counts):
             raise ValueError("every limit is a positive int or None")
         if not 1 <= self.prefix_hidden_digits <= 6:
             raise ValueError("prefix_hidden_digits must be between 1 and 6")
+        if not 0.0 <= self.reserve_share < 1.0:
+            raise ValueError("reserve_share must be at least 0 and below 1")
+        if isinstance(self.reserve_network_sends, bool) or not isinstance(self.reserve_network_sends, int) \
+                or self.reserve_network_sends < 1:
+            raise ValueError("reserve_network_sends must be a positive int")
 
     @classmethod
     def off(cls) -> Limits:
         """Every count switched off and no wait between resends: for tests, benchmarks and
         back-office tools, never for a public endpoint."""
-        return cls(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, ip_per_hour=None,
-                   ip_per_day=None, prefix_per_day=None, country_per_day=None, total_per_day=None,
-                   ip_failures_per_hour=None)
+        return cls(resend_interval=timedelta(0), number_per_hour=None, number_per_day=None, number_cap_per_day=None,
+                   ip_per_hour=None, ip_per_day=None, site_per_day=None, network_per_day=None, prefix_per_day=None,
+                   prefix_cap_per_day=None, country_per_day=None, total_per_day=None, reserve_share=0.0,
+                   ip_failures_per_hour=None, network_failures_per_hour=None)
 
     def country_limit(self, calling_code: int) -> int | None:
         return self.country_per_day_overrides.get(calling_code, self.country_per_day)
 
-    def send_rules(self, calling_code: int) -> list[RateRule]:
-        """The rules a send is checked against (``ip`` rules apply only when an IP is given)."""
+    def caller_rules(self) -> list[RateRule]:
+        """The rules about the requester (its networks): a refusal is told (``Throttled``)."""
         rules = [
-            RateRule("send:number", self.resend_interval, 1, "resend_interval"),
-            RateRule("send:number", _HOUR, self.number_per_hour, "number_per_hour"),
-            RateRule("send:number", _DAY, self.number_per_day, "number_per_day"),
-            RateRule("send:ip", _HOUR, self.ip_per_hour, "ip_per_hour"),
-            RateRule("send:ip", _DAY, self.ip_per_day, "ip_per_day"),
-            RateRule("send:prefix", _DAY, self.prefix_per_day, "prefix_per_day"),
+            RateRule("send:host", _HOUR, self.ip_per_hour, "ip_per_hour"),
+            RateRule("send:host", _DAY, self.ip_per_day, "ip_per_day"),
+            RateRule("send:site", _DAY, self.site_per_day, "site_per_day"),
+            RateRule("send:network", _DAY, self.network_per_day, "network_per_day"),
+        ]
+        return [r for r in rules if r.limit is not None]
+
+    def cap_rules(self, calling_code: int) -> list[RateRule]:
+        """The campaign-wide caps (with their reserve, see ``reserve_limit``): told too."""
+        rules = [
             RateRule("send:country", _DAY, self.country_limit(calling_code), "country_per_day"),
             RateRule("send:all", _DAY, self.total_per_day, "total_per_day"),
         ]
+        return [r for r in rules if r.limit is not None]
+
+    def reserve_limit(self, cap: int) -> int:
+        """How much of ``cap`` a network that already sent ``reserve_network_sends`` codes
+        today may use: the cap without its reserve (at least 1)."""
+        return max(1, cap - int(cap * self.reserve_share))
+
+    def number_rules(self) -> list[RateRule]:
+        """The rules about the number and its prefix: a refusal is never told."""
+        rules = [
+            RateRule("send:number-net", self.resend_interval, 1, "resend_interval"),
+            RateRule("send:number-net", _HOUR, self.number_per_hour, "number_per_hour"),
+            RateRule("send:number-net", _DAY, self.number_per_day, "number_per_day"),
+            RateRule("send:number", _DAY, self.number_cap_per_day, "number_cap_per_day"),
+            RateRule("send:prefix-net", _DAY, self.prefix_per_day, "prefix_per_day"),
+            RateRule("send:prefix", _DAY, self.prefix_cap_per_day, "prefix_cap_per_day"),
+        ]
         return [r for r in rules if r.limit is not None and r.window > timedelta(0)]
 
+    def send_rules(self, calling_code: int) -> list[RateRule]:
+        """Every rule a send is checked against."""
+        return [*self.caller_rules(), *self.cap_rules(calling_code), *self.number_rules()]
+
     def failure_rules(self) -> list[RateRule]:
-        """The rules a confirmation from an IP is checked against."""
-        if self.ip_failures_per_hour is None:
-            return []
-        return [RateRule("fail:ip", _HOUR, self.ip_failures_per_hour, "ip_failures_per_hour")]
+        """The rules a confirmation from a requester is checked against."""
+        rules = [
+            RateRule("fail:host", _HOUR, self.ip_failures_per_hour, "ip_failures_per_hour"),
+            RateRule("fail:network", _HOUR, self.network_failures_per_hour, "network_failures_per_hour"),
+        ]
+        return [r for r in rules if r.limit is not None]
+
+
+#: the scopes that count the requester's networks (recorded for every start, sent or not)
+CALLER_SCOPES: tuple[str, ...] = ("send:host", "send:site", "send:network")
 
 
 @dataclass(frozen=True)
@@ -178,19 +243,39 @@ def retry_after_us(conn: sqlite3.Connection, scope: str, subject: str, now_us: i
     return int(rows[limit - 1][0]) + window_us - now_us
 
 
-def enforce(conn: sqlite3.Connection, rules: list[RateRule], subjects: Mapping[str, str | None],
-            now_us: int) -> None:
-    """Throttled with the longest wait among the rules exceeded (subjects by scope; None skips)."""
+def worst_wait(conn: sqlite3.Connection, rules: list[RateRule], subjects: Mapping[str, str | None],
+               now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> tuple[int, str] | None:
+    """The longest wait among the rules exceeded, with its reason (None: every rule fits).
+    ``subjects`` by scope (None skips a rule); ``limit_of`` may lower a rule's limit."""
     worst: tuple[int, str] | None = None
     for rule in rules:
         subject = subjects.get(rule.scope)
-        if subject is None or rule.limit is None:
+        limit = rule.limit if limit_of is None else limit_of(rule)
+        if subject is None or limit is None:
             continue
-        wait = retry_after_us(conn, rule.scope, subject, now_us, rule.window, rule.limit)
+        wait = retry_after_us(conn, rule.scope, subject, now_us, rule.window, limit)
         if wait is not None and (worst is None or wait > worst[0]):
             worst = (wait, rule.reason)
+    return worst
+
+
+def enforce(conn: sqlite3.Connection, rules: list[RateRule], subjects: Mapping[str, str | None],
+            now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> None:
+    """Throttled with the longest wait among the rules exceeded (see ``worst_wait``)."""
+    worst = worst_wait(conn, rules, subjects, now_us, limit_of=limit_of)
     if worst is not None:
         raise Throttled(seconds(worst[0]), worst[1])
+
+
+def cap_limit(conn: sqlite3.Connection, limits: Limits, rule: RateRule, network: str | None,
+              now_us: int) -> int | None:
+    """A cap rule's limit for a requester whose network subject is ``network``: the whole cap
+    while that network sent fewer than ``reserve_network_sends`` codes in the last day, else
+    the cap without its reserve."""
+    if rule.limit is None or network is None or limits.reserve_share == 0:
+        return rule.limit
+    busy = retry_after_us(conn, "send:network", network, now_us, _DAY, limits.reserve_network_sends) is not None
+    return limits.reserve_limit(rule.limit) if busy else rule.limit
 
 
 def record_event(conn: sqlite3.Connection, subjects: Mapping[str, str | None], now_us: int) -> None:

@@ -18,9 +18,16 @@ court); nothing personal is stored in clear, nor written to the audit log.
 
 Rules: a participant may sign only within the check policy's ``verified_for`` (24 hours) of
 confirming a code, while their latest ID check is ``approved``, and while they hold no active
-mandate for the same controller. A mandate is active from its signing until its end
-(``Campaign(mandate_months=12)``: the same date and time a year later, or the month's last
-day) unless revoked. Revoked and expired mandates stay on record and are never reused.
+mandate for the same controller. The text must be a published template's text for the
+controller, and the scopes and boxes exactly those the template declares (``templates``).
+When the ID check confirmed a name and the name typed differs from it (compared with
+``same_name``: case, accents, punctuation and word order aside), the mandate is recorded with
+``review = "signer_name_mismatch"``: it is on record, but no batch files it until an operator
+has looked and cleared it (``Campaign.clear_mandate_review``, logged).
+
+A mandate is active from its signing until its end (``Campaign(mandate_months=12)``: the
+same date and time a year later, or the month's last day) unless revoked. Revoked and
+expired mandates stay on record and are never reused.
 """
 from __future__ import annotations
 
@@ -28,11 +35,12 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidMandate, MandateRefused, UnknownMandate, UnknownParticipant
 from ..gdpr import add_months
@@ -40,6 +48,9 @@ from .audit import AuditLog
 from .clock import from_us, to_us
 from .controllers import Controller
 from .sealing import EvidenceKeys, normalize_ip
+
+if TYPE_CHECKING:
+    from .templates import MandateTemplate
 
 __all__ = [
     "ALWAYS_REQUIRED_CONSENTS",
@@ -56,6 +67,9 @@ __all__ = [
     "participant_mandates",
     "record_mandate",
     "revoke_mandate",
+    "same_name",
+    "check_recorded_mandates",
+    "clear_review",
 ]
 
 #: what a mandate may authorise
@@ -161,7 +175,9 @@ class Mandate:
     """A signed mandate (no personal data: see ``MandateEvidence`` for that). Times are aware UTC.
 
     ``log_seq`` and ``log_hash`` (hex) name the audit-log entry that recorded it;
-    ``revoked_at`` is None unless it was revoked.
+    ``revoked_at`` is None unless it was revoked. ``review``: why no batch may file it until
+    an operator clears it (``signer_name_mismatch``, ``unknown_template``,
+    ``text_not_template``, ``scopes_not_in_text``, ``consents_not_in_text``), else None.
     """
 
     id: str
@@ -181,6 +197,7 @@ class Mandate:
     log_seq: int
     log_hash: str
     revoked_at: datetime | None = None
+    review: str | None = None
 
     def status(self, at: datetime) -> str:
         """``revoked``, ``expired``, ``active`` or ``not_yet`` (before its signing) at ``at``."""
@@ -208,7 +225,7 @@ class MandateEvidence:
 
 _COLUMNS = ("m.id, m.participant, m.controller, m.template_version, m.text_sha256, m.signed_us, m.ends_us, "
             "m.consents, m.name_source, m.verified_us, i.provider, i.reference, i.checked_us, m.log_seq, "
-            "m.log_hash, m.revoked_us")
+            "m.log_hash, m.revoked_us, m.review")
 _FROM = "FROM mandates m JOIN identity_checks i ON i.id = m.identity_check"
 
 
@@ -218,7 +235,7 @@ def _mandate_of(db: sqlite3.Connection, row: Sequence[Any]) -> Mandate:
     return Mandate(str(row[0]), str(row[1]), str(row[2]), scopes, str(row[3]), str(row[4]), from_us(int(row[5])),
                    from_us(int(row[6])), tuple(json.loads(row[7])), str(row[8]), from_us(int(row[9])), str(row[10]),
                    str(row[11]), from_us(int(row[12])), int(row[13]), bytes(row[14]).hex(),
-                   None if row[15] is None else from_us(int(row[15])))
+                   None if row[15] is None else from_us(int(row[15])), None if row[16] is None else str(row[16]))
 
 
 def load_mandate(db: sqlite3.Connection, mandate_id: object) -> Mandate:
@@ -250,6 +267,25 @@ def _check_scopes(scopes: object, consents: tuple[str, ...]) -> tuple[str, ...]:
     return chosen
 
 
+_FOLDED = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
+                         "ı": "i", "ĳ": "ij"})
+
+
+def _name_words(name: str) -> list[str]:
+    """A name's words, compared without case, accents, punctuation or order."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold().translate(_FOLDED))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_FOLDED)
+    return sorted("".join(ch if ch.isalnum() else " " for ch in plain).split())
+
+
+def same_name(typed: str, confirmed: str) -> bool:
+    """True if a typed name is the name an ID check confirmed, once case, accents (``é`` = ``e``,
+    ``ß`` = ``ss``), punctuation, spacing and word order are set aside (``"DE VRIES, Jan"`` is
+    ``"Jan de Vries"``). Anything else (a calling name for a given name, a missing middle
+    name) is not the same: the mandate then waits for an operator's review."""
+    return bool(_name_words(typed)) and _name_words(typed) == _name_words(confirmed)
+
+
 def _evidence_record(mandate_id: str, participant: str, controller: str, scopes: Sequence[str], template_version: str,
                      text_sha256: str, signed_us: int, signer_name: str, evidence: Evidence) -> dict[str, Any]:
     """What the evidence HMAC covers."""
@@ -261,13 +297,18 @@ def _evidence_record(mandate_id: str, participant: str, controller: str, scopes:
 
 def record_mandate(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog, t: int, verified_for_us: int,
                    months: int, participant: str, controller: Controller, scopes: object, template_version: object,
-                   text: object, evidence: Evidence | Mapping[str, Any], signer_name: object) -> Mandate:
+                   text: object, evidence: Evidence | Mapping[str, Any], signer_name: object,
+                   templates: Mapping[str, MandateTemplate]) -> Mandate:
     """Check the rules and record a signed mandate with its log entry, in the caller's transaction."""
     checked = Evidence.of(evidence)
     chosen = _check_scopes(scopes, checked.consents)
     version = _short_text("template_version", template_version, limit=64)
     if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT:
         raise InvalidMandate(f"the mandate text must be non-empty text of at most {_MAX_TEXT} characters")
+    template = templates.get(version)
+    if template is None:
+        raise InvalidMandate("no published mandate text has that template version", reason="unknown_template")
+    template.check(controller, text, chosen, checked.consents)
     if signer_name is not None:
         signer_name = _short_text("signer_name", signer_name)
     row = db.execute("SELECT verified_us, phone_sealed FROM participants WHERE id = ?", (participant,)).fetchone()
@@ -282,10 +323,14 @@ def record_mandate(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLo
         raise MandateRefused("identity_not_approved", "the participant's latest ID check is not approved")
     check_id = int(check[0])
     name_source = "signed"
+    review: str | None = None
+    confirmed = None if check[5] is None else keys.open("confirmed_name", str(check_id), bytes(check[5]))
     if signer_name is None:
-        if check[5] is None:
+        if confirmed is None:
             raise MandateRefused("no_signer_name", "no signer name was given and the ID check confirmed none")
-        signer_name, name_source = keys.open("confirmed_name", str(check_id), bytes(check[5])), "identity_check"
+        signer_name, name_source = confirmed, "identity_check"
+    elif confirmed is not None and not same_name(str(signer_name), confirmed):
+        review = "signer_name_mismatch"
     active = db.execute("SELECT 1 FROM mandates WHERE participant = ? AND controller = ? AND revoked_us IS NULL "
                         "AND ends_us > ? LIMIT 1", (participant, controller.key, t)).fetchone()
     if active is not None:
@@ -302,20 +347,86 @@ def record_mandate(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLo
         "name_source": name_source, "verified_at": iso(int(verified_us)),
         "identity_check": {"id": check_id, "provider": check[1], "reference": check[2],
                            "checked_at": iso(int(check[4]))},
-        "evidence_mac": evidence_mac})
+        "evidence_mac": evidence_mac, "review": review})
     db.execute("INSERT INTO mandate_texts (sha256, text_sealed) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING",
                (text_sha256, keys.seal("mandate_text", text_sha256, text)))
     db.execute(
         "INSERT INTO mandates (id, participant, controller, template_version, text_sha256, signed_us, ends_us, "
         "signer_name_sealed, name_source, ip_sealed, ip_lookup, user_agent_sealed, consents, verified_us, "
-        "identity_check, evidence_mac, log_seq, log_hash) VALUES (" + ", ".join("?" * 18) + ")",
+        "identity_check, evidence_mac, log_seq, log_hash, review, template_checked) VALUES ("
+        + ", ".join("?" * 20) + ")",
         (mandate_id, participant, controller.key, version, text_sha256, t, ends_us,
          keys.seal("signer_name", mandate_id, str(signer_name)), name_source,
          keys.seal("ip", mandate_id, checked.ip), keys.ip_lookup(checked.ip),
          keys.seal("user_agent", mandate_id, checked.user_agent), json.dumps(list(checked.consents)),
-         int(verified_us), check_id, evidence_mac, entry.seq, entry.entry_hash))
+         int(verified_us), check_id, evidence_mac, entry.seq, entry.entry_hash, review, 1))
     db.executemany("INSERT INTO mandate_scopes (mandate, scope) VALUES (?, ?)", [(mandate_id, s) for s in chosen])
     return load_mandate(db, mandate_id)
+
+
+def _template_problem(db: sqlite3.Connection, keys: EvidenceKeys, mandate: Mandate,
+                      templates: Mapping[str, MandateTemplate], controllers: Mapping[str, Controller]) -> str | None:
+    """Why a recorded mandate's text, scopes or boxes are not those of its template (None: they are)."""
+    template = templates.get(mandate.template_version)
+    if template is None:
+        return "unknown_template"
+    controller = controllers.get(mandate.controller)
+    row = db.execute("SELECT text_sealed FROM mandate_texts WHERE sha256 = ?", (mandate.text_sha256,)).fetchone()
+    if controller is None or row is None:
+        return "text_not_template"
+    text = keys.open("mandate_text", mandate.text_sha256, bytes(row[0]))
+    try:
+        template.check(controller, text, mandate.scopes, mandate.consents)
+    except InvalidMandate as exc:
+        return exc.reason
+    return None
+
+
+def _name_problem(db: sqlite3.Connection, keys: EvidenceKeys, mandate: Mandate) -> str | None:
+    row = db.execute("SELECT m.signer_name_sealed, m.identity_check, i.name_sealed FROM mandates m "
+                     "JOIN identity_checks i ON i.id = m.identity_check WHERE m.id = ?", (mandate.id,)).fetchone()
+    if mandate.name_source != "signed" or row is None or row[2] is None:
+        return None
+    typed = keys.open("signer_name", mandate.id, bytes(row[0]))
+    confirmed = keys.open("confirmed_name", str(row[1]), bytes(row[2]))
+    return None if same_name(typed, confirmed) else "signer_name_mismatch"
+
+
+def check_recorded_mandates(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog, t: int,
+                            templates: Mapping[str, MandateTemplate], controllers: Mapping[str, Controller]) -> int:
+    """Check the mandates recorded before signing checked them (``template_checked`` unset):
+    text, scopes and boxes against their template, the typed name against the ID check's. A
+    mismatch holds the mandate (``review``) and is logged as ``mandate_flagged``. Returns how
+    many were held."""
+    held = 0
+    for (mandate_id,) in db.execute("SELECT id FROM mandates WHERE template_checked IS NULL "
+                                    "ORDER BY signed_us, id").fetchall():
+        mandate = load_mandate(db, mandate_id)
+        problem = _template_problem(db, keys, mandate, templates, controllers) or _name_problem(db, keys, mandate)
+        db.execute("UPDATE mandates SET template_checked = 1, review = COALESCE(review, ?) WHERE id = ?",
+                   (problem, mandate.id))
+        if problem is not None:
+            held += 1
+            audit.append(db, "mandate_flagged", t, participant=mandate.participant, ref=mandate.id, payload={
+                "mandate": mandate.id, "review": problem, "template_version": mandate.template_version,
+                "scopes": list(mandate.scopes), "text_sha256": mandate.text_sha256, "flagged_at": iso(t)})
+    return held
+
+
+def clear_review(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog, t: int, mandate: Mandate,
+                 note: object) -> None:
+    """Clear a mandate held for ``signer_name_mismatch`` (see ``Campaign.clear_mandate_review``)."""
+    if mandate.review is None:
+        raise ValueError("this mandate is not held for review")
+    if mandate.review != "signer_name_mismatch":
+        raise InvalidMandate("a mandate whose text or scopes do not match its template cannot be cleared: the "
+                             "participant must sign a published text again", reason=mandate.review)
+    note_text = _short_text("note", note, limit=1000)
+    db.execute("UPDATE mandates SET review = NULL, review_note_sealed = ? WHERE id = ?",
+               (keys.seal("review_note", mandate.id, note_text), mandate.id))
+    audit.append(db, "mandate_review_cleared", t, participant=mandate.participant, ref=mandate.id, payload={
+        "mandate": mandate.id, "review": mandate.review, "cleared_at": iso(t),
+        "note_mac": keys.mac("review_note", {"mandate": mandate.id, "note": note_text})})
 
 
 def revoke_mandate(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog, t: int, mandate_id: object,

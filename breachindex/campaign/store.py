@@ -11,6 +11,19 @@ at once migrate it exactly once. A database whose version is newer than this cod
 refused (``CampaignStoreError``), never downgraded. To change the schema, append a
 ``Migration`` (never edit a released one).
 
+A migration that rebuilds a table other tables refer to (SQLite cannot drop a constraint in
+place) follows SQLite's 12-step procedure (https://www.sqlite.org/lang_altertable.html#otheralter):
+it sets ``foreign_keys_off``, so foreign keys are switched off around its transaction (the
+pragma has no effect inside one), and ``PRAGMA foreign_key_check`` must find nothing broken
+before its commit, else it is rolled back.
+
+The files are private: a new database file is created mode 0600 (``os.open`` with ``O_EXCL``,
+then ``fchmod``, whatever the umask; the umask itself is never changed, other threads rely on
+it), and SQLite gives its ``-wal``, ``-shm`` and ``-journal`` files the database file's mode. A
+database file, or an existing ``-wal``, ``-shm`` or ``-journal`` beside it, that the group or
+others may read, write or execute is refused (``CampaignStoreError``: ``chmod 600`` it), as key
+files are: the store holds the vault's wrapped keys, which a local reader could attack offline.
+
 The SQL is kept portable (``BIGINT``/``TEXT``/``BLOB`` columns, ``ON CONFLICT``, no SQLite-only
 functions) so a PostgreSQL store can follow; only ``INTEGER PRIMARY KEY`` (an identity column
 there) and the pragmas are SQLite's.
@@ -19,6 +32,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +42,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import CampaignStoreError
+from ..private_files import is_open
 from .clock import now_us
 
 __all__ = ["Migration", "MIGRATIONS", "Store", "sqlite_path"]
@@ -35,11 +50,13 @@ __all__ = ["Migration", "MIGRATIONS", "Store", "sqlite_path"]
 
 @dataclass(frozen=True)
 class Migration:
-    """One forward step of the schema: its version (1, 2, ...), what it does, its statements."""
+    """One forward step of the schema: its version (1, 2, ...), what it does, its statements;
+    ``foreign_keys_off``: run with foreign keys off, checked before commit (a table rebuild)."""
 
     version: int
     description: str
     statements: tuple[str, ...]
+    foreign_keys_off: bool = False
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -263,6 +280,77 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX vault_items_by_participant ON vault_items (participant, received_us)",
         "CREATE INDEX vault_items_by_request ON vault_items (request)",
     )),
+    Migration(4, "identity checks: every change of an outcome's status is kept (no UNIQUE on the status)", (
+        # SQLite's 12-step rebuild: a new table without UNIQUE (participant, provider, reference,
+        # status), the rows copied with their ids (mandates.identity_check refers to them), the old
+        # table dropped, the new one renamed, its index made again. No trigger or view uses it.
+        """CREATE TABLE identity_checks_new (
+            id INTEGER PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('approved', 'declined', 'needs_review', 'error')),
+            checked_us BIGINT NOT NULL,
+            name_sealed BLOB
+        )""",
+        """INSERT INTO identity_checks_new (id, participant, provider, reference, status, checked_us, name_sealed)
+            SELECT id, participant, provider, reference, status, checked_us, name_sealed FROM identity_checks""",
+        "DROP TABLE identity_checks",
+        "ALTER TABLE identity_checks_new RENAME TO identity_checks",
+        "CREATE INDEX identity_checks_by_participant ON identity_checks (participant, checked_us)",
+    ), foreign_keys_off=True),
+    Migration(5, "requesters of codes and their failures, shared budgets, mandates held for review", (
+        # who asked for a challenge (keyed hashes of the requester's host and network, see
+        # networks.py): a new code replaces only the same requester's, failures count against it
+        "ALTER TABLE challenges ADD COLUMN host TEXT",
+        "ALTER TABLE challenges ADD COLUMN network TEXT",
+        "CREATE INDEX challenges_by_requester ON challenges (participant, host)",
+        # wrong codes per number and requester: a stranger's failures never make the owner wait
+        # (participants.failures/wait_until_us/locked_us, per number, are no longer used)
+        """CREATE TABLE code_failures (
+            participant TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+            host TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            wait_until_us BIGINT,
+            locked_us BIGINT,
+            updated_us BIGINT NOT NULL,
+            PRIMARY KEY (participant, host)
+        )""",
+        "CREATE INDEX code_failures_by_update ON code_failures (updated_us)",
+        # the budgets every worker shares (budgets.py): token buckets and fixed-window quotas per
+        # hashed subject, single-use tokens (solved puzzles), refusals by rule, keys' last use
+        """CREATE TABLE budget_buckets (
+            subject TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            at_us BIGINT NOT NULL,
+            full_us BIGINT NOT NULL
+        )""",
+        "CREATE INDEX budget_buckets_by_full ON budget_buckets (full_us)",
+        """CREATE TABLE budget_quotas (
+            subject TEXT PRIMARY KEY,
+            window_us BIGINT NOT NULL,
+            used BIGINT NOT NULL
+        )""",
+        """CREATE TABLE budget_spent (
+            token TEXT PRIMARY KEY,
+            expires_us BIGINT NOT NULL
+        )""",
+        "CREATE INDEX budget_spent_by_expiry ON budget_spent (expires_us)",
+        """CREATE TABLE budget_refusals (
+            reason TEXT PRIMARY KEY,
+            refused BIGINT NOT NULL
+        )""",
+        """CREATE TABLE api_key_usage (
+            key_id TEXT PRIMARY KEY,
+            last_used_us BIGINT NOT NULL
+        )""",
+        # a mandate held before any filing (mandates.py): why, the operator's sealed note when
+        # cleared, and whether its text was checked against its template (NULL: recorded before
+        # this version; Campaign checks those when it opens the store and logs any mismatch)
+        "ALTER TABLE mandates ADD COLUMN review TEXT",
+        "ALTER TABLE mandates ADD COLUMN review_note_sealed BLOB",
+        "ALTER TABLE mandates ADD COLUMN template_checked INTEGER",
+    )),
 )
 
 
@@ -300,6 +388,41 @@ def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> str:
             time.sleep(0.02)
 
 
+#: the files SQLite keeps beside the database; each gets the database file's mode when created
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _create_private(path: str) -> None:
+    """Create the database file, empty and mode 0600, unless it exists (then it is checked)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise CampaignStoreError(f"cannot create the campaign store: {exc.strerror}") from None
+    try:
+        if os.name == "posix":
+            os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask took away
+    finally:
+        os.close(fd)
+
+
+def _refuse_open_files(path: str) -> None:
+    """CampaignStoreError if the database file, or a -wal, -shm or -journal beside it, has any
+    permission for the group or others (as key files are refused, ``secret.Key.load``)."""
+    for name in (path, *(path + suffix for suffix in _SIDE_FILES)):
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise CampaignStoreError(f"cannot check the campaign store's file {name!r}: {exc.strerror}") from None
+        if is_open(mode):
+            raise CampaignStoreError(
+                f"the campaign store's file {name!r} is open to other users (mode {stat.S_IMODE(mode):o}); "
+                f"make it private first: chmod 600 {name}")
+
+
 class Store:
     """A connection to the campaign database, migrated to the latest schema on open.
 
@@ -313,6 +436,8 @@ class Store:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise CampaignStoreError("the folder of the campaign store does not exist")
+        _create_private(path)
+        _refuse_open_files(path)
         self._lock = threading.RLock()
         try:
             self._conn: sqlite3.Connection | None = sqlite3.connect(
@@ -409,11 +534,34 @@ class Store:
                 raise CampaignStoreError(
                     f"the campaign store has schema version {current}; this breachindex knows up to "
                     f"{len(migrations)}: upgrade breachindex")
-            for migration in migrations[current:]:
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_version (version, description, applied_us) VALUES (?, ?, ?)",
-                             (migration.version, migration.description, now_us(None)))
+        for migration in migrations[current:]:
+            self._apply(migration)
+
+    def _apply(self, migration: Migration) -> None:
+        """One migration and its version row in one transaction, unless another process applied
+        it meanwhile; with ``foreign_keys_off``, foreign keys are off around the transaction and
+        ``PRAGMA foreign_key_check`` must find nothing before the commit."""
+        with self._lock:
+            conn = self.conn
+            if migration.foreign_keys_off:
+                conn.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with self.transaction() as db:
+                    current = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+                    if current >= migration.version:
+                        return
+                    for statement in migration.statements:
+                        db.execute(statement)
+                    if migration.foreign_keys_off:
+                        broken = db.execute("PRAGMA foreign_key_check").fetchone()
+                        if broken is not None:
+                            raise CampaignStoreError(f"migration {migration.version} would break a foreign key "
+                                                     f"of the table {broken[0]}: rolled back")
+                    db.execute("INSERT INTO schema_version (version, description, applied_us) VALUES (?, ?, ?)",
+                               (migration.version, migration.description, now_us(None)))
+            finally:
+                if migration.foreign_keys_off:
+                    conn.execute("PRAGMA foreign_keys = ON")
 
     @property
     def schema_version(self) -> int:

@@ -13,6 +13,9 @@ to keep, and whoever holds the campaign secret can already rewrite the store. A 
 that wants the signing key apart (an offline key, a hardware token's export) passes its own
 ``Ed25519PrivateKey``. Either way the *public* key (raw 32 bytes, or PEM) is what third
 parties need: publish it, and every manifest repeats it.
+
+The same key signs the log's C2SP checkpoints (``checkpoints``: signed notes, whose texts
+can never hold the 0x00 byte of the message above).
 """
 from __future__ import annotations
 
@@ -119,6 +122,18 @@ class AuditSigner:
     def sign(self, tree_size: int, root_hash: bytes, timestamp_us: int) -> TreeHead:
         signature = self._private.sign(tree_head_message(tree_size, timestamp_us, root_hash))
         return TreeHead(tree_size, bytes(root_hash), timestamp_us, signature, self.key_id)
+
+    def sign_note_text(self, text: bytes) -> bytes:
+        """The raw Ed25519 signature over a signed note's text (``checkpoints``). Only texts a
+        note can hold are signed: UTF-8 ending in a newline, no control character but newline.
+        A tree-head message always holds 0x00, so no signature of one passes for the other."""
+        try:
+            decoded = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("a note text is UTF-8") from None
+        if not decoded.endswith("\n") or any(ord(ch) < 0x20 and ch != "\n" for ch in decoded):
+            raise ValueError("a note text ends in a newline and holds no control character but newline")
+        return self._private.sign(bytes(text))
 
     def __repr__(self) -> str:
         return f"AuditSigner(key_id={self.key_id[:16]}...)"

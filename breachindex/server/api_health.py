@@ -2,7 +2,9 @@
 
 ``/healthz`` answers as long as the process serves. ``/readyz`` answers 200 only when an index
 generation is open and the campaign store answers a query, else 503: a load balancer sends no
-traffic to a worker that could not serve it. The page (``/``, ``/static/...``) is served from
+traffic to a worker that could not serve it. Anyone gets only ``{"status": "ready"}``; the
+details (the generation, its rows, breaches and build time, the store's schema version) need a
+valid API key of any scope. The page (``/``, ``/static/...``) is served from
 the package's ``static`` folder with a strict Content-Security-Policy: its own scripts and
 styles only, no third-party script, style, font or frame.
 """
@@ -35,7 +37,14 @@ async def healthz(call: Call) -> Reply:
     return Reply({"status": "ok"})
 
 
+def _has_valid_key(call: Call) -> bool:
+    """True if the request carries ``Authorization: Bearer <a valid API key>`` (any scope)."""
+    scheme, _, token = call.request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and call.state.api_keys.verify(token.strip()) is not None
+
+
 async def readyz(call: Call) -> Reply:
+    """503 unless ready; the details only for a caller with a valid API key."""
     state = call.state
     try:
         schema_version = await run_in_threadpool(lambda: state.campaign.schema_version)
@@ -48,6 +57,8 @@ async def readyz(call: Call) -> Reply:
             info = dict(state.generations.current.info)
     except Exception as exc:
         raise ApiError("unavailable", "no index answers") from exc
+    if not _has_valid_key(call):
+        return Reply({"status": "ready"})
     return Reply({"status": "ready", "index": info, "campaign": {"schema_version": schema_version}})
 
 

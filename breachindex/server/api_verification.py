@@ -1,8 +1,10 @@
 """Prove it is you: send and confirm a one-time code, the session it opens, and the ID
 provider's webhook.
 
-The page's calls pass the client's address to the campaign (its per-IP limits for sends and
-failed confirmations); a service passes its end user's address in ``ip``. A confirmed code
+The page's calls pass the client's address to the campaign (its limits per network for sends
+and failed confirmations; a missing address is the shared ``unknown`` requester); a service
+passes its end user's address in ``ip``. Before a code is sent for the page, it must solve a
+puzzle (``puzzles``) and its budgets are charged like any page call. A confirmed code
 on the page sets the session cookie (``sessions``) and the answer carries no participant id; a
 service gets the participant id back and keeps it in its own session.
 """
@@ -13,6 +15,7 @@ from datetime import datetime, timezone
 
 from starlette.concurrency import run_in_threadpool
 
+from .api_check import solved_puzzle
 from .errors import ApiError
 from .routing import Call, Reply
 from .views import iso_time, mandate_view
@@ -43,6 +46,10 @@ async def start_verification(call: Call) -> Reply:
     state = call.state
     if state.sender is None:
         raise ApiError("not_configured", "this server has no SMS sender configured")
+    if call.person:  # a solved puzzle and the page's budgets, in one transaction
+        state.budgets.page_call(state.origin(call.request), solved_puzzle(state, call.body, "verification"))
+    elif "puzzle" in call.body:
+        raise ApiError("invalid_request", "a puzzle is for the page's calls, not for services")
     ip = client_ip(call)
     challenge = await run_in_threadpool(state.campaign.start_verification, call.body["phone"],
                                         call.body.get("region"), ip=ip)

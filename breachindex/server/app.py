@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ..campaign import SmsSender
 from ..campaign.requests import REQUEST_STATES
-from . import api_check, api_health, api_mandates, api_requests, api_verification
+from . import api_check, api_health, api_mandates, api_puzzles, api_requests, api_verification
 from . import schemas as s
 from .config import ServerConfig
 from .errors import ApiError
@@ -42,19 +42,33 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/healthz", "healthz", "Liveness: the process answers", api_health.healthz, "health",
               s.HEALTH_RESPONSE),
     Operation("GET", "/readyz", "readyz", "Readiness: an index is open and the campaign store answers",
-              api_health.readyz, "health", s.READY_RESPONSE, errors=("unavailable",)),
+              api_health.readyz, "health", s.READY_RESPONSE, errors=("unavailable",),
+              description=("Anyone gets `{\"status\": \"ready\"}` (or 503). With `Authorization: Bearer <API key>` "
+                           "(a valid key of any scope) the answer adds the index generation (rows, breaches, build "
+                           "time) and the campaign store's schema version; an invalid key gets the short answer.")),
+    Operation("POST", "/v1/puzzles", "newPuzzle", "A puzzle to solve before a page check or code request",
+              api_puzzles.new_puzzle, "check", s.PUZZLE_RESPONSE, person=True, body=s.PUZZLE_REQUEST,
+              errors=("throttled", "unavailable"),
+              description=("Find a decimal `solution` such that SHA-256(challenge + \".\" + solution) starts with "
+                           "`bits` zero bits; send it with the next check or code request as `puzzle`. Single "
+                           "use; it expires at `expires_at`. The difficulty rises as the global budget of "
+                           "unauthenticated checks empties.")),
     Operation("POST", "/v1/check", "check", "Is a number in the leak, and in which breaches?", api_check.check,
               "check", s.CHECK_RESPONSE, scope="check", person=True, person_limit=False, body=s.CHECK_REQUEST,
-              errors=("invalid_phone_number", "unavailable"),
+              errors=("invalid_phone_number", "puzzle_required", "throttled", "unavailable"),
               description=("The public view tells whether the number is in the index and in which breaches. The "
                            "verified view (the number's own verified participant: the page's session, or the "
-                           "`participant` a service verified) adds the data classes and, when the index has them, "
-                           "the leaked values.")),
+                           "`participant` a service verified) adds the data classes and, when the index has them "
+                           "and the participant's ID check is approved, the leaked values. The page's calls need a "
+                           "solved `puzzle` and are limited per network, per number and in total.")),
     Operation("POST", "/v1/verification/start", "startVerification", "Send a one-time code by SMS",
               api_verification.start_verification, "verification", s.START_RESPONSE, scope="workflow", person=True,
-              body=s.START_REQUEST,
-              errors=("invalid_phone_number", "sms_not_allowed", "too_many_attempts", "sms_send_failed",
-                      "not_configured", "unavailable")),
+              person_limit=False, body=s.START_REQUEST,
+              errors=("invalid_phone_number", "sms_not_allowed", "puzzle_required", "throttled", "sms_send_failed",
+                      "not_configured", "unavailable"),
+              description=("The answer is the same whether or not a code was sent: a refusal because of the number "
+                           "itself (its limits, a wait or lock after failed codes) is never told. The page's calls "
+                           "need a solved `puzzle`.")),
     Operation("POST", "/v1/verification/confirm", "confirmVerification", "Confirm the code: opens the session",
               api_verification.confirm_verification, "verification", s.CONFIRM_RESPONSE, scope="workflow",
               person=True, body=s.CONFIRM_REQUEST, errors=("code_invalid", "too_many_attempts", "unavailable"),
@@ -64,7 +78,9 @@ OPERATIONS: tuple[Operation, ...] = (
               api_verification.session_info, "verification", s.SESSION_RESPONSE, person=True,
               errors=("unavailable",)),
     Operation("POST", "/v1/session/end", "endSession", "End the page's session (clears the cookie)",
-              api_verification.end_session, "verification", s.ENDED_RESPONSE, person=True),
+              api_verification.end_session, "verification", s.ENDED_RESPONSE, person=True, body=s.END_REQUEST,
+              description="The body is `{}` sent as application/json, like every person-facing write, so that a "
+                          "cross-site form cannot send it."),
     Operation("POST", "/v1/identity/webhook", "identityWebhook", "The ID provider's signed outcome of an ID check",
               api_verification.identity_webhook, "verification", s.WEBHOOK_RESPONSE, raw_body=True,
               body=s.WEBHOOK_BODY,

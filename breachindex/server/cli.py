@@ -8,17 +8,30 @@ secret). Exit codes: 0 after a clean shutdown, 2 for a configuration error.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
+from typing import Any
 
+from ..campaign.budgets import read_last_used
+from ..campaign.mandates import iso
 from ..errors import BreachIndexError
-from .auth import SCOPES, create_api_key, list_api_keys, revoke_api_key
+from .auth import (
+    DEFAULT_EXPIRY,
+    DEFAULT_PER_DAY,
+    DEFAULT_PER_SECOND,
+    SCOPES,
+    create_api_key,
+    list_api_keys,
+    revoke_api_key,
+)
 from .config import CONFIG_ENV, ServerConfig
 
-__all__ = ["serve_main", "api_key_main", "serve_parser", "config_from_args"]
+__all__ = ["serve_main", "api_key_main", "serve_parser", "config_from_args", "check_forwarded_allow_ips"]
 
 
 def serve_parser() -> argparse.ArgumentParser:
@@ -35,14 +48,22 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="processes sharing the memory-mapped index (1)")
-    p.add_argument("--forwarded-allow-ips", help="proxies whose X-Forwarded-For is trusted (uvicorn's option)")
+    p.add_argument("--forwarded-allow-ips",
+                   help="the reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is "
+                        "trusted; '*' is refused: it would let every client choose its own address")
     p.add_argument("--insecure-cookies", action="store_true",
                    help="plain-HTTP session cookies (development only; default: Secure, __Host-)")
     p.add_argument("--reload-interval", type=float, default=1.0, help="seconds between checks for a new index (1)")
     p.add_argument("--require-identity", action="store_true",
                    help="the verified view of a check also needs an approved ID check")
-    p.add_argument("--check-ip-rate", type=float, default=1.0, help="page checks a second per address (1)")
+    p.add_argument("--check-ip-rate", type=float, default=0.05,
+                   help="page checks a second per address: IPv4 or IPv6 /64 (0.05: one per 20 s)")
     p.add_argument("--check-ip-burst", type=int, default=30)
+    p.add_argument("--check-global-rate", type=float, default=50.0,
+                   help="unauthenticated checks a second from everyone together (50)")
+    p.add_argument("--check-global-burst", type=int, default=3000)
+    p.add_argument("--puzzle-bits", type=int, default=12,
+                   help="the page's proof of work: leading zero bits of SHA-256 at rest (12; 0 switches it off)")
     p.add_argument("--prefault", action="store_true",
                    help="read the whole index into memory (2 MB pages where possible) before serving, "
                         "and each new generation before it is swapped in")
@@ -58,8 +79,24 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                         webhook_secret=args.webhook_secret, export_dir=args.export_dir, sms_sender=args.sms_sender,
                         secure_cookies=not args.insecure_cookies, reload_interval=args.reload_interval,
                         require_identity=args.require_identity, check_ip_rate=args.check_ip_rate,
-                        check_ip_burst=args.check_ip_burst, prefault=args.prefault, lock=args.lock,
-                        log_level=args.log_level)
+                        check_ip_burst=args.check_ip_burst, check_global_rate=args.check_global_rate,
+                        check_global_burst=args.check_global_burst, puzzle_bits=args.puzzle_bits,
+                        prefault=args.prefault, lock=args.lock, log_level=args.log_level)
+
+
+def check_forwarded_allow_ips(value: str | None) -> None:
+    """ValueError unless ``value`` lists proxies by address or network: ``*`` (any client may
+    name its own address in X-Forwarded-For, and so pick a fresh budget for every request) and
+    anything that is not an address or network are refused."""
+    if value is None:
+        return
+    for item in (part.strip() for part in value.split(",")):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError("--forwarded-allow-ips takes the proxies' addresses or networks (e.g. 127.0.0.1 or "
+                             "10.0.0.0/8), not '*' or names: a proxy trusted for every client lets each client "
+                             "choose its own address, and so escape every limit per network") from None
 
 
 def _check_config(config: ServerConfig) -> None:
@@ -80,6 +117,7 @@ def serve_main(argv: Sequence[str]) -> int:
         print("breachindex serve: error: --workers must be at least 1", file=sys.stderr)
         return 2
     try:
+        check_forwarded_allow_ips(args.forwarded_allow_ips)
         config = config_from_args(args)
         _check_config(config)
     except (BreachIndexError, OSError, ValueError, TypeError, ImportError, AttributeError) as exc:
@@ -105,9 +143,18 @@ def _api_key_parser() -> argparse.ArgumentParser:
     c.add_argument("file")
     c.add_argument("--name", required=True, help="a label: which service uses the key")
     c.add_argument("--scope", action="append", choices=SCOPES, required=True, help="repeat for several scopes")
+    c.add_argument("--per-second", type=float, default=DEFAULT_PER_SECOND,
+                   help=f"requests a second, over every worker ({DEFAULT_PER_SECOND:g})")
+    c.add_argument("--per-day", type=int, default=DEFAULT_PER_DAY,
+                   help=f"requests a UTC day, over every worker ({DEFAULT_PER_DAY})")
+    expiry = c.add_mutually_exclusive_group()
+    expiry.add_argument("--expires-in-days", type=int, default=DEFAULT_EXPIRY.days,
+                        help=f"days until the key expires ({DEFAULT_EXPIRY.days})")
+    expiry.add_argument("--no-expiry", action="store_true", help="the key is valid until it is revoked")
     c.add_argument("--json", action="store_true")
-    ls = sub.add_parser("list", help="list the keys (ids, names, scopes; never the keys)")
+    ls = sub.add_parser("list", help="list the keys (ids, names, scopes, quotas, expiry; never the keys)")
     ls.add_argument("file")
+    ls.add_argument("--campaign", help="the campaign store: also show when each key was last used")
     ls.add_argument("--json", action="store_true")
     r = sub.add_parser("revoke", help="remove a key by its id")
     r.add_argument("file")
@@ -120,17 +167,27 @@ def api_key_main(argv: Sequence[str]) -> int:
     args = _api_key_parser().parse_args(list(argv))
     try:
         if args.action == "create":
-            token = create_api_key(args.file, name=args.name, scopes=args.scope)
+            if args.expires_in_days < 1:
+                raise ValueError("--expires-in-days must be at least 1 (or give --no-expiry)")
+            token = create_api_key(args.file, name=args.name, scopes=args.scope, per_second=args.per_second,
+                                   per_day=args.per_day,
+                                   expires_in=None if args.no_expiry else timedelta(days=args.expires_in_days))
             print(json.dumps({"key": token, "scopes": sorted(set(args.scope))}) if args.json else token)
             return 0
         if args.action == "list":
             keys = list_api_keys(args.file)
+            used = {} if args.campaign is None else read_last_used(args.campaign, [k.id for k in keys])
+            views: list[dict[str, Any]] = [
+                {"id": k.id, "name": k.name, "scopes": sorted(k.scopes), "created_at": k.created_at,
+                 "per_second": k.per_second, "per_day": k.per_day, "expires_at": k.expires_at, "expired": k.expired(),
+                 "last_used_at": None if k.id not in used else iso(used[k.id])} for k in keys]
             if args.json:
-                print(json.dumps([{"id": k.id, "name": k.name, "scopes": sorted(k.scopes), "created_at": k.created_at}
-                                  for k in keys]))
+                print(json.dumps(views))
             else:
-                for k in keys:
-                    print(f"{k.id}  {','.join(sorted(k.scopes)):<22} {k.created_at}  {k.name}")
+                for v in views:
+                    state = "EXPIRED" if v["expired"] else f"until {v['expires_at'] or 'revoked'}"
+                    print(f"{v['id']}  {','.join(v['scopes']):<22} {v['per_second']:g}/s {v['per_day']}/day  "
+                          f"{state}  last used {v['last_used_at'] or '-'}  {v['name']}")
             return 0
         return 0 if revoke_api_key(args.file, args.id) else 1
     except (OSError, ValueError) as exc:

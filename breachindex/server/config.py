@@ -30,9 +30,15 @@ class ServerConfig:
     ``"module:callable"`` returning an ``SmsSender``; None: verification answers 503.
     ``secure_cookies``: Secure, ``__Host-`` session cookies (turn off only for plain HTTP in
     development). ``reload_interval``: seconds between checks for a new index generation.
-    The ``*_rate`` (tokens a second) and ``*_burst`` fields are the per-worker token buckets of
-    the person-facing endpoints. ``body_limit``: the largest request body, in bytes.
-    ``require_identity``: the verified view of a check also needs an approved ID check.
+    The ``*_rate`` (tokens a second) and ``*_burst`` fields are the token buckets of the
+    page's calls, shared by every worker (``budgets``): ``check_ip``/``check_site``/
+    ``check_network`` per requester at each network level, ``check_global`` for all
+    unauthenticated checks together, ``check_number`` per number checked, ``person_ip`` and
+    ``person_network`` for the page's other calls. ``puzzle_bits`` (0: off),
+    ``puzzle_max_extra_bits`` and ``puzzle_ttl``: the page's puzzles (``puzzles``).
+    ``body_limit``: the largest request body, in bytes. ``require_identity``: the verified view
+    of a check also needs an approved ID check; ``details_require_identity``: the leaked values
+    in it do (the default).
     """
 
     index: str
@@ -48,13 +54,25 @@ class ServerConfig:
     prefault: bool = False
     lock: bool = False
     body_limit: int = 16 * 1024
-    check_ip_rate: float = 1.0
+    check_ip_rate: float = 0.05
     check_ip_burst: int = 30
+    check_site_rate: float = 0.1
+    check_site_burst: int = 60
+    check_network_rate: float = 0.5
+    check_network_burst: int = 300
+    check_global_rate: float = 50.0
+    check_global_burst: int = 3000
     check_number_rate: float = 0.1
     check_number_burst: int = 10
     person_ip_rate: float = 0.5
     person_ip_burst: int = 20
+    person_network_rate: float = 5.0
+    person_network_burst: int = 200
+    puzzle_bits: int = 12
+    puzzle_max_extra_bits: int = 4
+    puzzle_ttl: float = 120.0
     require_identity: bool = False
+    details_require_identity: bool = True
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -62,6 +80,11 @@ class ServerConfig:
             raise ValueError("reload_interval must be positive")
         if not 1024 <= self.body_limit <= 1 << 20:
             raise ValueError("body_limit must be between 1 KiB and 1 MiB")
+        for name in ("check_ip", "check_site", "check_network", "check_global", "check_number", "person_ip",
+                     "person_network"):
+            rate, burst = getattr(self, f"{name}_rate"), getattr(self, f"{name}_burst")
+            if not rate > 0 or not burst >= 1:
+                raise ValueError(f"{name}: the rate must be positive and the burst at least 1")
 
     @property
     def exports(self) -> Path:

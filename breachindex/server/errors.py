@@ -52,6 +52,7 @@ ERROR_CODES: dict[str, int] = {
     "sms_not_allowed": 422,
     "unknown_controller": 422,
     "invalid_mandate": 422,
+    "puzzle_required": 428,
     "throttled": 429,
     "too_many_attempts": 429,
     "internal_error": 500,

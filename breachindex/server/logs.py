@@ -3,9 +3,12 @@
 Every record becomes ``{"time", "level", "logger", "event", ...fields}``. The server logs one
 ``request`` event per request (method, route template, status, duration, request id, error
 code), never a path's query, a body, a header or a client address. As a last guard the
-formatter masks any run of 6 or more digits (with the separators people type; ISO dates and
-times excepted) in the message and in string fields: a phone number or a one-time code that
-some library put into a message would come out as ``[digits]``. Names cannot be recognised
+formatter masks any run of 6 or more digits in the message and in string fields, whatever
+joins them (spaces, ``.``, ``-``, ``_``, ``/``, ``:``, brackets; a leading ``+``): a phone
+number or a one-time code that some library put into a message would come out as ``[digits]``.
+Only a run that is, as a whole, an ISO date, date and time, or time (``2025-04-03``,
+``2025-04-03T10:00:00.123``, ``10:00:00``, with a plausible year, month, day, hour) is left
+alone, so a date can never shield the digits around it. Names cannot be recognised
 that way: no code path here logs anything a person typed, and the tests grep the logs of a
 whole flow for the name used.
 """
@@ -22,19 +25,28 @@ __all__ = ["JsonFormatter", "configure_logging", "uvicorn_log_config", "scrub", 
 
 LOGGER_NAME = "breachindex.server"
 
-# ISO dates and times are left alone; any other run of 6+ digits, possibly split by spaces,
-# dots, dashes, slashes or brackets, with an optional + or (, is masked
-_DIGIT_RUN = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?)(?!\d)"
-                        r"|[+(]?\d(?:[\s.\-/()]*\d){5,}")
+# a run of 6+ digits joined by any number of spaces, dots, dashes, underscores, slashes, colons
+# or brackets (or one T), with an optional + or ( before it: the longest such run is taken whole
+_DIGIT_RUN = re.compile(r"[+(]?\d(?:(?:[\s._\-/:()]*|T)\d){5,}")
+# what such a run may be and still be left alone: exactly an ISO date, date and time, or time
+_DATE = r"(?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?"
+_DATE_OR_TIME = re.compile(rf"{_DATE}(?:[T ]{_TIME})?|{_TIME}")
 # fields the server itself fills with ids, names of routes and codes: no need to scrub them
 _SAFE_FIELDS = frozenset({"route", "status", "duration_ms", "request_id", "error_code", "exception"})
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "color_message"}  # uvicorn's copy of the message with terminal colours
 
 
+def _mask(match: re.Match[str]) -> str:
+    run = match.group(0)
+    return run if _DATE_OR_TIME.fullmatch(run.lstrip("+(")) else "[digits]"
+
+
 def scrub(text: str) -> str:
-    """``text`` with every run of 6 or more digits replaced by ``[digits]``."""
-    return _DIGIT_RUN.sub(lambda m: m.group(1) or "[digits]", text)
+    """``text`` with every run of 6 or more digits replaced by ``[digits]`` (ISO dates and times
+    excepted, see the module documentation)."""
+    return _DIGIT_RUN.sub(_mask, text)
 
 
 def _clean(value: Any) -> Any:

@@ -4,8 +4,10 @@ operation into a Starlette endpoint that authenticates, rate-limits, reads and v
 request, calls the handler, and answers library errors as JSON (``errors``).
 
 Who may call: an operation with a ``scope`` accepts ``Authorization: Bearer <API key>`` with
-that scope; ``person=True`` also lets the check page call it without a key (then the per-IP
-bucket applies, and the participant comes from the session cookie, never from the body).
+that scope; ``person=True`` also lets the check page call it without a key (then the page's
+budgets per network apply, shared by every worker, and the participant comes from the session
+cookie, never from the body). A call with a key is charged to the key's own budgets and
+answered with its RateLimit headers (``budgets``).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from starlette.responses import Response
 from .auth import ApiKey
 from .errors import ApiError, api_error_for, error_body
 from .logs import LOGGER_NAME, log_event
+from .origin import check_same_origin
 from .sessions import Session
 from .state import ServerState
 from .validation import check_content_type, parse_json, read_json, read_limited, validate
@@ -172,21 +175,24 @@ def endpoint(operation: Operation, state: ServerState) -> Callable[[Request], Aw
     """The Starlette endpoint of ``operation``."""
 
     async def handle(request: Request) -> Response:
+        limits: dict[str, str] = {}  # a key's RateLimit headers, on every answer once it was charged
         try:
             api_key = _authenticate(request, state, operation)
+            if api_key is not None:
+                limits = state.budgets.key_call(api_key)
+            if api_key is None and operation.person and operation.method == "POST":
+                check_same_origin(request)  # the page's writes: from its own site only
             session = None
             if api_key is None and operation.person:
                 session = state.sessions.read(request.cookies.get(state.sessions.cookie_name))
             if api_key is None and operation.person and operation.person_limit:
-                wait = state.person_ip.take(state.ip_subject(request.client.host if request.client else None))
-                if wait is not None:
-                    raise ApiError("throttled", "too many requests from this address", reason="ip_rate",
-                                   retry_after=wait)
+                state.budgets.page_call(state.origin(request))
             query = _query(request, operation) if request.scope.get("query_string") or operation.required_query else {}
             path = _path(request, operation)
             body, raw = await _body(request, state, operation)
             reply = await operation.handler(Call(request, state, operation, api_key, session, body, query, path, raw))
         except ApiError as exc:
+            exc.headers = {**limits, **exc.headers}
             return error_response(request, exc)
         except Exception as exc:
             mapped = api_error_for(exc)
@@ -194,8 +200,9 @@ def endpoint(operation: Operation, state: ServerState) -> Callable[[Request], Aw
                 raise  # the middleware answers internal_error and logs the type
             if mapped.status >= 500:
                 log_event(log, logging.ERROR, "dependency_error", route=operation.path, error=type(exc).__name__)
+            mapped.headers = {**limits, **mapped.headers}
             return error_response(request, mapped)
-        return json_response(reply.body, reply.status or operation.status, reply.headers)
+        return json_response(reply.body, reply.status or operation.status, {**limits, **reply.headers})
 
     handle.__name__ = operation.operation_id
     return handle

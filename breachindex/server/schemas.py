@@ -15,8 +15,9 @@ from .templates import LANGUAGES
 
 __all__ = [
     "PHONE", "REGION", "ID", "CONTROLLER", "DATE", "TIME", "IP", "TEXT_PATTERN",
-    "CHECK_REQUEST", "CHECK_RESPONSE",
-    "START_REQUEST", "START_RESPONSE", "CONFIRM_REQUEST", "CONFIRM_RESPONSE", "SESSION_RESPONSE", "ENDED_RESPONSE",
+    "CHECK_REQUEST", "CHECK_RESPONSE", "PUZZLE", "PUZZLE_REQUEST", "PUZZLE_RESPONSE",
+    "START_REQUEST", "START_RESPONSE", "CONFIRM_REQUEST", "CONFIRM_RESPONSE", "SESSION_RESPONSE",
+    "END_REQUEST", "ENDED_RESPONSE",
     "WEBHOOK_BODY", "WEBHOOK_RESPONSE",
     "TEMPLATE_RESPONSE", "SIGN_REQUEST", "MANDATE", "MANDATES_RESPONSE", "REVOKE_REQUEST",
     "BATCH_REQUEST", "BATCH", "EXPORT", "REQUEST_RECORD", "REQUESTS_RESPONSE", "OVERDUE_RESPONSE",
@@ -48,9 +49,20 @@ def _object(properties: dict[str, Schema], required: tuple[str, ...] = (), **ext
             **extra}
 
 
+PUZZLE: Schema = _object({
+    "challenge": {"type": "string", "minLength": 1, "maxLength": 128},
+    "solution": {"type": "string", "minLength": 1, "maxLength": 20, "pattern": "^[0-9]+$"},
+}, ("challenge", "solution"), description="the page's calls only: a solved puzzle from POST /v1/puzzles")
+PUZZLE_REQUEST = _object({"purpose": {"type": "string", "enum": ["check", "verification"]}}, ("purpose",))
+PUZZLE_RESPONSE = _object({
+    "challenge": {"type": "string"}, "bits": {"type": "integer", "minimum": 0},
+    "algorithm": {"type": "string", "enum": ["sha256-leading-zero-bits"]}, "expires_at": TIME,
+}, ("challenge", "bits", "algorithm", "expires_at"))
+
 CHECK_REQUEST = _object({
     "phone": PHONE, "region": REGION,
     "participant": {**ID, "description": "service calls only: the participant the calling service verified"},
+    "puzzle": PUZZLE,
 }, ("phone",))
 CHECK_RESPONSE = _object({
     "found": {"type": "boolean"},
@@ -60,9 +72,11 @@ CHECK_RESPONSE = _object({
     "details": {"type": ["array", "null"], "items": {"type": "object", "properties": {
         "breach": {"type": "string"},
         "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}},
-}, ("found", "breaches", "disclosure", "data_classes", "details"))
+    "details_withheld": {"type": "boolean",
+                         "description": "the leaked values are shown only after an approved ID check"},
+}, ("found", "breaches", "disclosure", "data_classes", "details", "details_withheld"))
 
-START_REQUEST = _object({"phone": PHONE, "region": REGION, "ip": IP}, ("phone",))
+START_REQUEST = _object({"phone": PHONE, "region": REGION, "ip": IP, "puzzle": PUZZLE}, ("phone",))
 START_RESPONSE = _object({"challenge": {"type": "string"}, "expires_at": TIME}, ("challenge", "expires_at"))
 CONFIRM_REQUEST = _object({
     "challenge": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -80,6 +94,8 @@ MANDATE = _object({
     "signed_at": TIME, "ends_at": TIME, "revoked_at": _NULLABLE_TIME,
     "status": {"type": "string", "enum": ["active", "revoked", "expired", "not_yet"]},
     "consents": _STRINGS, "name_source": {"type": "string"}, "log_seq": {"type": "integer"},
+    "review": {"type": ["string", "null"],
+               "description": "why the mandate is held for an operator's review before any filing, else null"},
 }, ("id", "controller", "scopes", "template_version", "text_sha256", "signed_at", "ends_at", "revoked_at", "status",
     "consents", "name_source", "log_seq"))
 MANDATES_RESPONSE = _object({"mandates": {"type": "array", "items": MANDATE}}, ("mandates",))
@@ -89,6 +105,8 @@ SESSION_RESPONSE = _object({
     "identity_status": {"type": ["string", "null"], "enum": [*sorted(IDENTITY_STATUSES), None]},
     "mandates": {"type": "array", "items": MANDATE},
 }, ("verified", "verified_until", "identity_status", "mandates"))
+#: ending the session takes an empty JSON object: a JSON body, so a cross-site form cannot send it
+END_REQUEST = _object({})
 ENDED_RESPONSE = _object({"ended": {"type": "boolean"}}, ("ended",))
 
 WEBHOOK_BODY = _object({
@@ -160,7 +178,7 @@ READY_RESPONSE = _object({
                       "created_at": {"type": ["string", "null"]}, "breaches": _STRINGS,
                       "details": {"type": "boolean"}}, ("generation", "rows", "created_at", "breaches", "details")),
     "campaign": _object({"schema_version": {"type": "integer"}}, ("schema_version",)),
-}, ("status", "index", "campaign"))
+}, ("status",), description="`index` and `campaign` only for a caller with a valid API key (any scope)")
 
 ERROR = _object({"error": _object({
     "code": {"type": "string", "enum": sorted(ERROR_CODES)},

@@ -4,20 +4,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
-import ipaddress
 import logging
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.requests import Request
+
 from ..campaign import Campaign, CheckPolicy, ConsoleSender, SmsSender
+from ..campaign.networks import Origin, origin_of
 from ..secret import Key, as_key
 from .auth import ApiKeyStore
+from .budgets import ServerBudgets
 from .config import ServerConfig
 from .generations import IndexGenerations
 from .logs import LOGGER_NAME, log_event
-from .ratelimit import BucketRule, RateLimiter
+from .puzzles import PuzzleRules, Puzzles
 from .sessions import SessionSigner
 
 __all__ = ["ServerState", "load_sender", "read_webhook_secret"]
@@ -58,7 +61,7 @@ def read_webhook_secret(path: str | None) -> bytes | None:
 
 @dataclass
 class ServerState:
-    """The opened index generations, campaign, keys, session signer and rate limiters."""
+    """The opened index generations, campaign, keys, session signer, shared budgets and puzzles."""
 
     config: ServerConfig
     key: Key
@@ -68,9 +71,8 @@ class ServerState:
     sessions: SessionSigner
     sender: SmsSender | None
     webhook_secret: bytes | None
-    check_ip: RateLimiter
-    check_number: RateLimiter
-    person_ip: RateLimiter
+    budgets: ServerBudgets
+    puzzles: Puzzles
     _number_key: bytes
 
     @classmethod
@@ -80,42 +82,45 @@ class ServerState:
         generations = IndexGenerations(config.index, key=key, access=config.access, interval=config.reload_interval,
                                        prefault=config.prefault, lock=config.lock)
         chosen = sender if sender is not None else load_sender(config.sms_sender)
-        policy = CheckPolicy(require_identity=config.require_identity)
+        policy = CheckPolicy(require_identity=config.require_identity,
+                             details_require_identity=config.details_require_identity)
         try:
             # without a sender the campaign still serves checks, mandates and requests; verification answers 503
             campaign = Campaign(config.campaign, secret=key, sender=chosen or ConsoleSender(), policy=policy)
         except BaseException:
             generations.close()
             raise
-        return cls(
-            config=config, key=key, generations=generations, campaign=campaign,
-            api_keys=ApiKeyStore(config.api_keys),
-            sessions=SessionSigner(key.subkey(b"bi.srv-session"), max_age=policy.verified_for.total_seconds(),
-                                   secure=config.secure_cookies),
-            sender=chosen, webhook_secret=read_webhook_secret(config.webhook_secret),
-            check_ip=RateLimiter(BucketRule(config.check_ip_rate, config.check_ip_burst)),
-            check_number=RateLimiter(BucketRule(config.check_number_rate, config.check_number_burst)),
-            person_ip=RateLimiter(BucketRule(config.person_ip_rate, config.person_ip_burst)),
-            _number_key=key.subkey(b"bi.srv-ratenum"),
-        )
+        try:
+            budgets = campaign.open_budgets()
+            return cls(
+                config=config, key=key, generations=generations, campaign=campaign,
+                api_keys=ApiKeyStore(config.api_keys),
+                sessions=SessionSigner(key.subkey(b"bi.srv-session"), max_age=policy.verified_for.total_seconds(),
+                                       secure=config.secure_cookies),
+                sender=chosen, webhook_secret=read_webhook_secret(config.webhook_secret),
+                budgets=ServerBudgets(config, budgets),
+                puzzles=Puzzles(key.subkey(b"bi.srv-puzzle"),
+                                PuzzleRules(config.puzzle_bits, config.puzzle_max_extra_bits, config.puzzle_ttl)),
+                _number_key=key.subkey(b"bi.srv-ratenum"),
+            )
+        except BaseException:
+            campaign.close()
+            generations.close()
+            raise
 
     def number_subject(self, text: str) -> str:
         """A rate-limit subject for a number as typed (a keyed hash: no number in memory)."""
         return hmac.new(self._number_key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
     @staticmethod
-    def ip_subject(host: str | None) -> str:
-        """A rate-limit subject for a client address: the address (IPv4) or its /64 (IPv6)."""
-        try:
-            address = ipaddress.ip_address(host or "")
-        except ValueError:
-            return "unknown"
-        if isinstance(address, ipaddress.IPv6Address):
-            if address.ipv4_mapped is not None:
-                return str(address.ipv4_mapped)
-            return str(ipaddress.IPv6Network((address, 64), strict=False))
-        return str(address)
+    def origin(request: Request) -> Origin:
+        """Where a request comes from, at every network level (``campaign.networks``): the
+        connection's address, or the one a trusted proxy passed on. A missing or unreadable
+        address is the shared ``unknown`` origin, never a way around a limit."""
+        client = request.client
+        return origin_of(None if client is None else client.host)
 
     def close(self) -> None:
+        self.budgets.store.close()
         self.campaign.close()
         self.generations.close()

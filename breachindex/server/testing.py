@@ -23,8 +23,10 @@ from ..ingest import Source, build_index
 from ..secret import Key
 from .auth import create_api_key
 from .config import ServerConfig
+from .puzzles import solve
 
-__all__ = ["Sandbox", "make_sandbox", "rebuild_index", "serve_in_thread", "PEOPLE", "ABSENT_NUMBER"]
+__all__ = ["Sandbox", "make_sandbox", "rebuild_index", "serve_in_thread", "page_client", "with_puzzle", "solved",
+           "PEOPLE", "ABSENT_NUMBER", "GENEROUS_BUDGETS"]
 
 #: (E.164, leak line fields after the phone in the fb12 layout): synthetic people
 PEOPLE: dict[str, str] = {
@@ -49,10 +51,15 @@ class Sandbox:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def config(self, **overrides: Any) -> ServerConfig:
-        """A ServerConfig for this sandbox (plain-HTTP cookies, fast generation checks)."""
+        """A ServerConfig for this sandbox (plain-HTTP cookies, fast generation checks, and
+        page budgets large enough for a test's many calls from one address: the tests of the
+        limits set their own, or ``defaults=True`` keeps the production defaults)."""
+        defaults = bool(overrides.pop("defaults", False))
         base = ServerConfig(index=str(self.index_path), key=str(self.key_path), campaign=str(self.campaign_path),
                             api_keys=str(self.api_keys_path), webhook_secret=str(self.webhook_secret_path),
                             export_dir=str(self.folder / "exports"), secure_cookies=False, reload_interval=0.05)
+        if not defaults:
+            base = replace(base, **GENEROUS_BUDGETS)
         return replace(base, **overrides)
 
     def auth(self, scope: str) -> dict[str, str]:
@@ -66,6 +73,49 @@ class Sandbox:
                            "status": status}).encode("utf-8")
         header = sign_webhook(body, self.webhook_secret, int(time.time()) if timestamp is None else timestamp)
         return body, {"Signature": header, "Content-Type": "application/json"}
+
+
+#: page budgets a test's hundreds of calls from one address never reach
+GENEROUS_BUDGETS: dict[str, Any] = {
+    f"{name}_{part}": value for name in ("check_ip", "check_site", "check_network", "check_global", "check_number",
+                                         "person_ip", "person_network")
+    for part, value in (("rate", 1000.0), ("burst", 100_000))}
+
+#: the page's calls that need a solved puzzle, and its purpose for each
+PUZZLE_PATHS: dict[str, str] = {"/v1/check": "check", "/v1/verification/start": "verification"}
+
+
+def solved(client: Any, purpose: str) -> dict[str, str]:
+    """A puzzle fetched from the server through ``client`` and solved as the page does."""
+    answer = client.post("/v1/puzzles", json={"purpose": purpose})
+    if answer.status_code != 200:
+        raise RuntimeError(f"no puzzle: {answer.status_code} {answer.text}")
+    issued = answer.json()
+    return {"challenge": issued["challenge"], "solution": solve(issued["challenge"], issued["bits"])}
+
+
+def with_puzzle(client: Any, path: str, body: Any, headers: Any = None) -> Any:
+    """``body`` with a solved puzzle added when ``path`` is a page call that needs one (no
+    Authorization header, a JSON object without a puzzle)."""
+    purpose = PUZZLE_PATHS.get(path)
+    keyed = headers is not None and any(str(k).lower() == "authorization" for k in dict(headers))
+    if purpose is None or keyed or not isinstance(body, dict) or "puzzle" in body:
+        return body
+    return {**body, "puzzle": solved(client, purpose)}
+
+
+def page_client(app: Any, host: str = "203.0.113.9", **kwargs: Any) -> Any:
+    """A Starlette TestClient that calls like the page: from ``host``, and solving a puzzle
+    before each check and code request (as ``static/app.js`` does)."""
+    from starlette.testclient import TestClient
+
+    class PageClient(TestClient):
+        def post(self, url: Any, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+            if "json" in kw:
+                kw["json"] = with_puzzle(self, str(url).split("?", 1)[0], kw["json"], kw.get("headers"))
+            return super().post(url, *args, **kw)
+
+    return PageClient(app, client=(host, 50000), **kwargs)
 
 
 def _write_leak(path: Path, people: dict[str, str]) -> None:
@@ -106,8 +156,9 @@ def make_sandbox(folder: str | os.PathLike[str], *, people: dict[str, str] | Non
         f.write(secret + b"\n")
     sandbox = Sandbox(base, key_path, base / "index", base / "campaign.db", base / "api-keys.json", secret_path,
                       secret)
-    for scope in ("check", "workflow", "admin"):
-        sandbox.tokens[scope] = create_api_key(sandbox.api_keys_path, name=f"test {scope}", scopes=[scope])
+    for scope in ("check", "workflow", "admin"):  # quotas no test reaches (the quota tests make their own keys)
+        sandbox.tokens[scope] = create_api_key(sandbox.api_keys_path, name=f"test {scope}", scopes=[scope],
+                                               per_second=10_000.0, per_day=100_000_000)
     return sandbox
 
 

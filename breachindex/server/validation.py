@@ -3,8 +3,14 @@
 Every failure is a 4xx ``ApiError``, never a 500: a body over the limit is 413 (checked from
 Content-Length before reading, and again while reading a chunked body), a content type other
 than ``application/json`` 415, bytes that are not UTF-8 JSON (or hold NaN, Infinity, lone
-surrogates, absurd nesting or integers past Python's digit limit) 400, and a document that does
-not match the schema (wrong types, missing or unknown fields, lengths, patterns) 422.
+surrogates, integers past Python's digit limit, or arrays and objects nested more than
+``MAX_JSON_DEPTH`` = 32 levels deep) 400, and a document that does not match the schema (wrong
+types, missing or unknown fields, lengths, patterns) 422.
+
+The depth is bounded once, in ``parse_json``, by a walk with its own stack (no recursion), so
+that no later recursive walk of a document (the schema check, the handlers) can run out of
+stack: the deepest request schema needs 2 levels; 32 leaves room and stays far below Python's
+recursion limit.
 
 The schemas are the ones the OpenAPI document publishes (``schemas``), checked by the small
 validator below: it knows exactly the keywords those schemas use, so the document and the
@@ -23,9 +29,12 @@ from starlette.requests import Request
 
 from .errors import ApiError
 
-__all__ = ["DEFAULT_BODY_LIMIT", "read_json", "read_limited", "validate", "check_content_type", "parse_json"]
+__all__ = ["DEFAULT_BODY_LIMIT", "MAX_JSON_DEPTH", "read_json", "read_limited", "validate", "check_content_type",
+           "parse_json"]
 
 DEFAULT_BODY_LIMIT = 16 * 1024
+#: the most levels of arrays and objects a body may nest (a bare value is 0, ``{}`` is 1)
+MAX_JSON_DEPTH = 32
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
@@ -147,30 +156,47 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _check_text(value: Any, depth: int = 0) -> bool:
-    """True if every string in the document encodes as UTF-8 (no lone surrogates)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(_check_text(k) and _check_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_check_text(v) for v in value)
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
     return True
 
 
+def _check_document(document: Any) -> str | None:
+    """What is wrong with a parsed document (nesting past ``MAX_JSON_DEPTH``, a string that does
+    not encode as UTF-8: a lone surrogate), or None. Iterative: its own stack, never recursion."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not _is_text(value):
+                return "the body holds text that is not valid Unicode"
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                return f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not _is_text(key):
+                        return "the body holds text that is not valid Unicode"
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+    return None
+
+
 def parse_json(raw: bytes) -> Any:
-    """The JSON document in ``raw``; 400 ``malformed_json`` for anything that is not strict JSON."""
+    """The JSON document in ``raw``; 400 ``malformed_json`` for anything that is not strict JSON
+    or nests deeper than ``MAX_JSON_DEPTH``."""
     try:
         text = raw.decode("utf-8")
         document = json.loads(text, parse_constant=_no_constants)
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, the int digit limit
         raise ApiError("malformed_json", "the body is not valid JSON") from None
-    if not _check_text(document):
-        raise ApiError("malformed_json", "the body holds text that is not valid Unicode")
+    problem = _check_document(document)
+    if problem is not None:
+        raise ApiError("malformed_json", problem)
     return document
 
 

@@ -28,7 +28,7 @@ def mandate_view(mandate: Mandate, now: datetime | None = None) -> dict[str, Any
             "text_sha256": mandate.text_sha256, "signed_at": iso_time(mandate.signed_at),
             "ends_at": iso_time(mandate.ends_at), "revoked_at": iso_time(mandate.revoked_at),
             "status": mandate.status(at), "consents": list(mandate.consents), "name_source": mandate.name_source,
-            "log_seq": mandate.log_seq}
+            "log_seq": mandate.log_seq, "review": mandate.review}
 
 
 def batch_view(batch: Batch) -> dict[str, Any]:

@@ -15,6 +15,14 @@ never takes a file whose row is being committed.
 
 The marker holds the store's vault id (a random setting of the campaign store): a folder of
 another campaign is refused rather than swept.
+
+The folder is private: folders are made mode 0700 and files 0600, exactly (``chmod``/``fchmod``,
+whatever the umask; the umask is never changed). A new or empty folder that becomes a vault is
+set to 0700. An existing vault whose folder, ``items/`` or a bucket folder grants the group or
+others anything is refused (``VaultCorrupted``, reason ``too_open``) rather than tightened
+quietly: its files may have been read already, which the operator should know and look into
+before fixing the modes (``chmod -R go-rwx FOLDER``). Item files themselves are not checked on
+open (there may be many); the vault writes them 0600.
 """
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ from pathlib import Path
 
 from ..errors import VaultCorrupted
 from ..indexfiles import fsync_dir
+from ..private_files import make_private_folders, open_mode
 
 __all__ = ["MARKER", "VaultFolder"]
 
@@ -42,7 +51,8 @@ class VaultFolder:
     """A vault folder bound to ``vault_id``: created (mode 0700) if it does not exist.
 
     VaultCorrupted (``foreign_folder``) if it holds another store's marker, is a non-empty
-    folder without one, or is new while the store already records ``stored_items`` items.
+    folder without one, or is new while the store already records ``stored_items`` items;
+    VaultCorrupted (``too_open``) if it is a vault whose folders other users may enter.
     """
 
     def __init__(self, path: str | os.PathLike[str], vault_id: str, *, stored_items: int) -> None:
@@ -53,6 +63,7 @@ class VaultFolder:
         if marker.is_file():
             if marker.read_text(encoding="ascii", errors="replace") != expected:
                 raise VaultCorrupted("foreign_folder", "this vault folder belongs to another campaign store")
+            self._refuse_open()
             return
         if self.path.exists():
             if not self.path.is_dir() or any(self.path.iterdir()):
@@ -62,11 +73,15 @@ class VaultFolder:
         if stored_items:
             raise VaultCorrupted("foreign_folder", f"the campaign store records {stored_items} vault item(s) but "
                                                    "this folder is new: point the vault at its folder")
-        self.path.mkdir(mode=0o700, exist_ok=True)
-        (self.path / _ITEMS).mkdir(mode=0o700, exist_ok=True)
+        make_private_folders(self.path)
+        if os.name == "posix":
+            os.chmod(self.path, 0o700)  # an empty folder made by someone else becomes private too
+        make_private_folders(self.path / _ITEMS)
         temp = self.path / f".{MARKER}.{secrets.token_hex(8)}.tmp"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
+            if os.name == "posix":
+                os.fchmod(fd, 0o600)
             os.write(fd, expected.encode("ascii"))
             os.fsync(fd)
         finally:
@@ -74,6 +89,17 @@ class VaultFolder:
         os.replace(temp, marker)
         fsync_dir(self.path)
         fsync_dir(self.path.parent)
+
+    def _refuse_open(self) -> None:
+        """VaultCorrupted (``too_open``) if the folder, ``items/`` or a bucket folder is open to others."""
+        items = self.path / _ITEMS
+        buckets = sorted(p for p in items.iterdir() if p.is_dir()) if items.is_dir() else []
+        for folder in (self.path, items, *buckets):
+            mode = open_mode(folder)
+            if mode is not None:
+                where = "the vault folder" if folder == self.path else f"the vault's {folder.relative_to(self.path)}"
+                raise VaultCorrupted("too_open", f"{where} is open to other users (mode {mode:o}): its files may "
+                                                 f"have been read; make it private first: chmod -R go-rwx {self.path}")
 
     def __repr__(self) -> str:
         return f"VaultFolder({str(self.path)!r})"
@@ -99,11 +125,13 @@ class VaultFolder:
         final = self.path / _ITEMS / self.file_name(item_id)
         bucket = final.parent
         if not bucket.is_dir():
-            bucket.parent.mkdir(mode=0o700, exist_ok=True)
-            bucket.mkdir(mode=0o700, exist_ok=True)
+            make_private_folders(bucket)
             fsync_dir(bucket.parent)
         temp = bucket / f".{item_id}.{secrets.token_hex(8)}.tmp"
-        return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if os.name == "posix":
+            os.fchmod(fd, 0o600)
+        return temp, fd
 
     def place(self, temp: Path, item_id: str) -> Path:
         """Rename a written, fsynced temporary file into the item's place and make it durable."""

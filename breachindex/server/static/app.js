@@ -99,6 +99,7 @@
     }));
     const details = $("details");
     details.replaceChildren();
+    if (result.details_withheld) details.append(el("p", t("details_withheld")));
     (result.details || []).forEach((record) => {
       const table = el("table");
       table.append(el("caption", t("details_caption") + " · " + record.breach));
@@ -112,12 +113,45 @@
     $("mandate-button").hidden = !result.found;
   }
 
+  // The server's puzzle (proof of work): find a decimal solution whose SHA-256 of
+  // "<challenge>.<solution>" starts with `bits` zero bits. Web Crypto, 256 digests at a time.
+  function leadingZeroBits(bytes) {
+    let bits = 0;
+    for (const byte of bytes) {
+      if (byte === 0) { bits += 8; continue; }
+      return bits + Math.clz32(byte) - 24;
+    }
+    return bits;
+  }
+
+  async function solvePuzzle(purpose) {
+    const puzzle = await api("POST", "/v1/puzzles", { purpose });
+    const encoder = new TextEncoder();
+    const prefix = puzzle.challenge + ".";
+    for (let base = 0; ; base += 256) {
+      const digests = await Promise.all(Array.from({ length: 256 }, (_, i) =>
+        crypto.subtle.digest("SHA-256", encoder.encode(prefix + (base + i)))));
+      const found = digests.findIndex((d) => leadingZeroBits(new Uint8Array(d)) >= puzzle.bits);
+      if (found >= 0) return { challenge: puzzle.challenge, solution: String(base + found) };
+    }
+  }
+
+  // A page call that needs a solved puzzle; a puzzle that expired or was used is fetched again once.
+  async function withPuzzle(path, purpose, body) {
+    try {
+      return await api("POST", path, { ...body, puzzle: await solvePuzzle(purpose) });
+    } catch (err) {
+      if (err.code !== "puzzle_required") throw err;
+      return api("POST", path, { ...body, puzzle: await solvePuzzle(purpose) });
+    }
+  }
+
   async function check() {
     state.phone = $("phone").value.trim();
     state.region = $("region").value;
     const body = { phone: state.phone };
     if (state.region) body.region = state.region;
-    return api("POST", "/v1/check", body);
+    return withPuzzle("/v1/check", "check", body);
   }
 
   async function loadTemplate() {
@@ -146,6 +180,7 @@
     state.identity = status || "none";
     $("identity-status").textContent = t("identity_" + state.identity);
     if (status !== "approved") { show("step-identity"); return; }
+    if (state.verified && state.verified.details_withheld) renderData(await check());  // now with the values
     await loadTemplate();
     show("step-mandate");
   }
@@ -170,7 +205,7 @@
     $("prove-button").addEventListener("click", () => busy($("prove-button"), async () => {
       const body = { phone: state.phone };
       if (state.region) body.region = state.region;
-      const started = await api("POST", "/v1/verification/start", body);
+      const started = await withPuzzle("/v1/verification/start", "verification", body);
       state.challenge = started.challenge;
       $("code").value = "";
       show("step-code");
@@ -200,6 +235,7 @@
           consents, signer_name: name });
         $("mandate-id").textContent = mandate.id;
         $("mandate-result-hash").textContent = mandate.text_sha256;
+        $("mandate-review").hidden = !mandate.review;
         show("step-done");
       });
     });

@@ -1,0 +1,305 @@
+"""Budgets every worker shares: token buckets, daily quotas and single-use tokens, in the
+campaign store.
+
+A server runs several worker processes (and, with a shared database, several hosts); a limit
+kept in each worker's memory lets N workers allow N times the rate. So the limits of the
+public endpoints live where every worker already looks: the campaign's database file, through
+a connection of their own (``BudgetStore``).
+
+One call, ``charge``, is one short write transaction that checks and takes everything a
+request costs at once, all or nothing:
+
+* token buckets (``Bucket``: ``burst`` tokens, refilled at ``rate`` a second), one per
+  subject: a network at each level, a number, the global budget of unauthenticated checks,
+  an API key's per-second budget;
+* fixed-window quotas (``Quota``: ``limit`` events per UTC day, say): an API key's daily quota;
+* a single-use token (a solved puzzle's nonce): refused if it was spent before;
+* the last-used time of an API key.
+
+If any bucket or quota is short, nothing is taken and the answer names the worst one with the
+seconds to wait. Subjects are stored only as keyed hashes (BLAKE2b-128 under a subkey of the
+campaign secret): the table holds no address, number or key id in clear.
+
+Speed. The transaction is a handful of indexed reads and upserts on a connection with
+``synchronous = NORMAL`` (WAL: a commit is not fsynced; the budgets survive a crash of the
+process, and a power cut may give back the last second of spent tokens, which is harmless).
+Its busy timeout is zero: a worker that finds the write lock taken retries after a few tens
+of microseconds itself instead of SQLite's millisecond sleeps, so a contended budget costs
+microseconds, not milliseconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CampaignStoreError
+
+__all__ = ["Bucket", "Quota", "Charge", "Outcome", "BudgetStore", "read_last_used"]
+
+_DAY_US = 86_400_000_000
+_PURGE_EVERY = 30.0  # seconds between purges of full buckets, old windows and expired tokens
+_LOCK_DEADLINE = 5.0  # seconds a charge waits for the write lock before giving up
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket rule: ``burst`` tokens at most, ``rate`` tokens a second. ``name``
+    keeps rules apart in the table and names the limit in a refusal."""
+
+    name: str
+    rate: float
+    burst: float
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0 or not self.burst >= 1:
+            raise ValueError(f"bucket {self.name}: needs rate > 0 and burst >= 1")
+
+
+@dataclass(frozen=True)
+class Quota:
+    """At most ``limit`` events per fixed window of ``window_us`` microseconds (aligned to the
+    epoch, so a day is a UTC day)."""
+
+    name: str
+    limit: int
+    window_us: int = _DAY_US
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.window_us < 1_000_000:
+            raise ValueError(f"quota {self.name}: needs limit >= 1 and a window of at least a second")
+
+
+@dataclass
+class Charge:
+    """What one request costs: ``buckets`` and ``quotas`` as (rule, subject) pairs, a
+    single-use ``token`` with its expiry, and an API key whose last-used time to record."""
+
+    buckets: list[tuple[Bucket, str]] = field(default_factory=list)
+    quotas: list[tuple[Quota, str]] = field(default_factory=list)
+    token: tuple[str, int] | None = None
+    touch_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer of ``charge``. ``allowed``: everything was taken. Otherwise ``reason`` names
+    the rule that refused (``token_spent`` for a token used before) and ``retry_after`` the
+    seconds until it would allow (None for a spent token). ``remaining`` and ``reset_after``
+    give, per quota name, what is left and the seconds until the window turns over; ``left``
+    per bucket name the tokens left (after this request's, when it was allowed)."""
+
+    allowed: bool
+    reason: str | None = None
+    retry_after: float | None = None
+    remaining: dict[str, int] = field(default_factory=dict)
+    reset_after: dict[str, float] = field(default_factory=dict)
+    left: dict[str, float] = field(default_factory=dict)
+
+
+class BudgetStore:
+    """The shared budgets of one campaign store (see the module documentation).
+
+    ``path``: the campaign's SQLite file (already created and migrated by its ``Store``);
+    ``subject_key``: 32 bytes to hash subjects with. Safe for several threads (one connection,
+    one lock) and several processes (SQLite's write lock).
+    """
+
+    def __init__(self, path: str | Path, subject_key: bytes) -> None:
+        if len(subject_key) < 16:
+            raise ValueError("the subject key needs at least 16 bytes")
+        self._key = bytes(subject_key)
+        self._lock = threading.Lock()
+        try:
+            conn = sqlite3.connect(str(path), timeout=0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise CampaignStoreError(f"cannot open the budgets of the campaign store: {exc}") from None
+        self._conn: sqlite3.Connection | None = conn
+        self._next_purge = 0.0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def subject(self, name: str, value: str) -> str:
+        """The stored form of a subject: a keyed hash of the rule's name and the value."""
+        data = name.encode("utf-8") + b"\x00" + value.encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(data, key=self._key, digest_size=16).hexdigest()
+
+    # ---- the transaction ------------------------------------------------------------------
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, retried with short randomized sleeps while another writer holds
+        the lock (see the module documentation)."""
+        deadline = time.monotonic() + _LOCK_DEADLINE
+        pause = 20e-6
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise CampaignStoreError(f"the budgets are not writable now: {exc}") from None
+                if time.monotonic() > deadline:
+                    raise CampaignStoreError("the budgets are busy: another writer held the lock too long") from None
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, 2e-3)
+
+    def charge(self, charge: Charge, now_us: int) -> Outcome:
+        """Take everything ``charge`` costs at ``now_us``, or nothing (see ``Outcome``)."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise CampaignStoreError("the campaign store is closed")
+            self._begin(conn)
+            try:
+                outcome = self._charge(conn, charge, now_us)
+                if time.monotonic() >= self._next_purge:
+                    self._purge(conn, now_us)
+                    self._next_purge = time.monotonic() + _PURGE_EVERY
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise CampaignStoreError(f"a budget transaction failed: {exc}") from None
+                raise
+        return outcome
+
+    def _charge(self, conn: sqlite3.Connection, charge: Charge, now_us: int) -> Outcome:
+        if charge.token is not None:
+            token, _ = charge.token
+            if conn.execute("SELECT 1 FROM budget_spent WHERE token = ?", (token,)).fetchone() is not None:
+                self._count(conn, "token_spent")
+                return Outcome(False, "token_spent", None)
+        worst: tuple[float, str] | None = None
+        left_after: dict[str, float] = {}
+        bucket_rows: list[tuple[str, float, int]] = []
+        for rule, value in charge.buckets:
+            subject = self.subject(rule.name, value)
+            row = conn.execute("SELECT tokens, at_us FROM budget_buckets WHERE subject = ?", (subject,)).fetchone()
+            tokens = float(rule.burst)
+            if row is not None:
+                elapsed = max(0, now_us - int(row[1])) / 1e6
+                tokens = min(float(rule.burst), float(row[0]) + elapsed * rule.rate)
+            if tokens < 1.0:
+                wait = (1.0 - tokens) / rule.rate
+                if worst is None or wait > worst[0]:
+                    worst = (wait, rule.name)
+            left = tokens - 1.0
+            left_after[rule.name] = max(0.0, left) if tokens >= 1.0 else tokens
+            full_us = now_us + int(max(0.0, rule.burst - left) / rule.rate * 1e6)
+            bucket_rows.append((subject, left, full_us))
+        remaining: dict[str, int] = {}
+        reset_after: dict[str, float] = {}
+        quota_rows: list[tuple[str, int, int]] = []
+        for quota, value in charge.quotas:
+            subject = self.subject(quota.name, value)
+            window = now_us - now_us % quota.window_us
+            row = conn.execute("SELECT window_us, used FROM budget_quotas WHERE subject = ?", (subject,)).fetchone()
+            used = int(row[1]) if row is not None and int(row[0]) == window else 0
+            reset = (window + quota.window_us - now_us) / 1e6
+            reset_after[quota.name] = reset
+            if used >= quota.limit:
+                remaining[quota.name] = 0
+                if worst is None or reset > worst[0]:
+                    worst = (reset, quota.name)
+            else:
+                remaining[quota.name] = quota.limit - used - 1
+            quota_rows.append((subject, window, used + 1))
+        if worst is not None:
+            self._count(conn, worst[1])
+            return Outcome(False, worst[1], worst[0], remaining, reset_after, left_after)
+        conn.executemany(
+            "INSERT INTO budget_buckets (subject, tokens, at_us, full_us) VALUES (?, ?, ?, ?) ON CONFLICT (subject) "
+            "DO UPDATE SET tokens = excluded.tokens, at_us = excluded.at_us, full_us = excluded.full_us",
+            [(subject, left, now_us, full_us) for subject, left, full_us in bucket_rows])
+        conn.executemany(
+            "INSERT INTO budget_quotas (subject, window_us, used) VALUES (?, ?, ?) ON CONFLICT (subject) "
+            "DO UPDATE SET window_us = excluded.window_us, used = excluded.used", quota_rows)
+        if charge.token is not None:
+            conn.execute("INSERT INTO budget_spent (token, expires_us) VALUES (?, ?)", charge.token)
+        if charge.touch_key is not None:
+            conn.execute("INSERT INTO api_key_usage (key_id, last_used_us) VALUES (?, ?) ON CONFLICT (key_id) "
+                         "DO UPDATE SET last_used_us = excluded.last_used_us", (charge.touch_key, now_us))
+        return Outcome(True, None, None, remaining, reset_after, left_after)
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, reason: str) -> None:
+        """One more refusal for ``reason`` (a rule's name: never a subject)."""
+        conn.execute("INSERT INTO budget_refusals (reason, refused) VALUES (?, 1) ON CONFLICT (reason) "
+                     "DO UPDATE SET refused = budget_refusals.refused + 1", (reason,))
+
+    def _purge(self, conn: sqlite3.Connection, now_us: int) -> None:
+        """Forget what no longer limits anything: full buckets, past windows, expired tokens."""
+        conn.execute("DELETE FROM budget_buckets WHERE full_us <= ?", (now_us,))
+        conn.execute("DELETE FROM budget_quotas WHERE window_us + ? <= ?", (_DAY_US, now_us))
+        conn.execute("DELETE FROM budget_spent WHERE expires_us <= ?", (now_us,))
+
+    # ---- reading --------------------------------------------------------------------------
+    def level(self, rule: Bucket, value: str, now_us: int) -> float:
+        """The tokens a bucket holds at ``now_us`` (``rule.burst`` when it was never used)."""
+        subject = self.subject(rule.name, value)
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise CampaignStoreError("the campaign store is closed")
+            try:
+                row = conn.execute("SELECT tokens, at_us FROM budget_buckets WHERE subject = ?",
+                                   (subject,)).fetchone()
+            except sqlite3.Error as exc:
+                raise CampaignStoreError(f"the budgets are not readable now: {exc}") from None
+        if row is None:
+            return float(rule.burst)
+        return min(float(rule.burst), float(row[0]) + max(0, now_us - int(row[1])) / 1e6 * rule.rate)
+
+    def refusals(self) -> dict[str, int]:
+        """How many requests each rule refused, over every worker, since the store was created."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise CampaignStoreError("the campaign store is closed")
+            try:
+                rows = conn.execute("SELECT reason, refused FROM budget_refusals").fetchall()
+            except sqlite3.Error as exc:
+                raise CampaignStoreError(f"the budgets are not readable now: {exc}") from None
+        return {str(reason): int(count) for reason, count in rows}
+
+    def last_used(self, key_ids: Sequence[str]) -> dict[str, int]:
+        """When each of ``key_ids`` was last used (epoch microseconds); absent: never."""
+        if not key_ids:
+            return {}
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise CampaignStoreError("the campaign store is closed")
+            marks = ", ".join("?" * len(key_ids))
+            rows = conn.execute(f"SELECT key_id, last_used_us FROM api_key_usage WHERE key_id IN ({marks})",
+                                tuple(key_ids)).fetchall()
+        return {str(k): int(v) for k, v in rows}
+
+
+def read_last_used(path: str | Path, key_ids: Sequence[str]) -> dict[str, int]:
+    """When each API key was last used (epoch microseconds), read from a campaign store
+    without its secret (key ids are not secrets; nothing else is read)."""
+    try:
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise CampaignStoreError(f"cannot open the campaign store: {exc}") from None
+    try:
+        marks = ", ".join("?" * len(key_ids))
+        rows = conn.execute(f"SELECT key_id, last_used_us FROM api_key_usage WHERE key_id IN ({marks})",
+                            tuple(key_ids)).fetchall() if key_ids else []
+    except sqlite3.Error as exc:
+        raise CampaignStoreError(f"the campaign store has no API key usage to read: {exc}") from None
+    finally:
+        conn.close()
+    return {str(k): int(v) for k, v in rows}
