@@ -49,5 +49,5 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
     output = result.stdout + result.stderr
     (tmp_path / "schemathesis.txt").write_text(output)
     assert result.returncode == 0, output[-8000:]
-    assert "Tested: 18" in output and " passed" in output
+    assert "Tested: 19" in output and " passed" in output
     assert '"status":5' not in logs.getvalue()  # the server logged no 5xx either

@@ -34,13 +34,40 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import CampaignStoreError
 
 __all__ = ["Bucket", "Quota", "Charge", "Outcome", "BudgetStore", "read_last_used"]
+
+T = TypeVar("T")
+
+
+def _retry(step: Callable[[], T], what: str) -> T:
+    """``step``, retried with short randomized sleeps (20 us doubling to 2 ms) while SQLite
+    answers busy or locked, up to ``_LOCK_DEADLINE`` seconds (see the module documentation)."""
+    deadline = time.monotonic() + _LOCK_DEADLINE
+    pause = 20e-6
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise CampaignStoreError(f"the budgets are not {what} now: {exc}") from None
+            if time.monotonic() > deadline:
+                raise CampaignStoreError("the budgets are busy: another writer held the lock too long") from None
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 2e-3)
+        except sqlite3.Error as exc:
+            raise CampaignStoreError(f"the budgets are not {what} now: {exc}") from None
+
+
+def _read(step: Callable[[], T]) -> T:
+    return _retry(step, "readable")
+
 
 _DAY_US = 86_400_000_000
 _PURGE_EVERY = 30.0  # seconds between purges of full buckets, old windows and expired tokens
@@ -115,10 +142,10 @@ class BudgetStore:
             raise ValueError("the subject key needs at least 16 bytes")
         self._key = bytes(subject_key)
         self._lock = threading.Lock()
-        try:
-            conn = sqlite3.connect(str(path), timeout=0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 0")
+        try:  # opened with SQLite's own waiting (another worker may be writing); charges wait themselves
+            conn = sqlite3.connect(str(path), timeout=_LOCK_DEADLINE, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA busy_timeout = 0")
         except sqlite3.Error as exc:
             raise CampaignStoreError(f"cannot open the budgets of the campaign store: {exc}") from None
         self._conn: sqlite3.Connection | None = conn
@@ -137,21 +164,8 @@ class BudgetStore:
 
     # ---- the transaction ------------------------------------------------------------------
     def _begin(self, conn: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE, retried with short randomized sleeps while another writer holds
-        the lock (see the module documentation)."""
-        deadline = time.monotonic() + _LOCK_DEADLINE
-        pause = 20e-6
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise CampaignStoreError(f"the budgets are not writable now: {exc}") from None
-                if time.monotonic() > deadline:
-                    raise CampaignStoreError("the budgets are busy: another writer held the lock too long") from None
-                time.sleep(pause * (0.5 + random.random()))
-                pause = min(pause * 2, 2e-3)
+        """BEGIN IMMEDIATE, retried while another writer holds the lock (see ``_retry``)."""
+        _retry(lambda: conn.execute("BEGIN IMMEDIATE"), "writable")
 
     def charge(self, charge: Charge, now_us: int) -> Outcome:
         """Take everything ``charge`` costs at ``now_us``, or nothing (see ``Outcome``)."""
@@ -181,7 +195,7 @@ class BudgetStore:
                 self._count(conn, "token_spent")
                 return Outcome(False, "token_spent", None)
         worst: tuple[float, str] | None = None
-        left_after: dict[str, float] = {}
+        levels: dict[str, float] = {}
         bucket_rows: list[tuple[str, float, int]] = []
         for rule, value in charge.buckets:
             subject = self.subject(rule.name, value)
@@ -195,7 +209,7 @@ class BudgetStore:
                 if worst is None or wait > worst[0]:
                     worst = (wait, rule.name)
             left = tokens - 1.0
-            left_after[rule.name] = max(0.0, left) if tokens >= 1.0 else tokens
+            levels[rule.name] = tokens
             full_us = now_us + int(max(0.0, rule.burst - left) / rule.rate * 1e6)
             bucket_rows.append((subject, left, full_us))
         remaining: dict[str, int] = {}
@@ -215,9 +229,9 @@ class BudgetStore:
             else:
                 remaining[quota.name] = quota.limit - used - 1
             quota_rows.append((subject, window, used + 1))
-        if worst is not None:
+        if worst is not None:  # nothing is taken: every bucket keeps its level
             self._count(conn, worst[1])
-            return Outcome(False, worst[1], worst[0], remaining, reset_after, left_after)
+            return Outcome(False, worst[1], worst[0], remaining, reset_after, levels)
         conn.executemany(
             "INSERT INTO budget_buckets (subject, tokens, at_us, full_us) VALUES (?, ?, ?, ?) ON CONFLICT (subject) "
             "DO UPDATE SET tokens = excluded.tokens, at_us = excluded.at_us, full_us = excluded.full_us",
@@ -230,7 +244,7 @@ class BudgetStore:
         if charge.touch_key is not None:
             conn.execute("INSERT INTO api_key_usage (key_id, last_used_us) VALUES (?, ?) ON CONFLICT (key_id) "
                          "DO UPDATE SET last_used_us = excluded.last_used_us", (charge.touch_key, now_us))
-        return Outcome(True, None, None, remaining, reset_after, left_after)
+        return Outcome(True, None, None, remaining, reset_after, {name: level - 1.0 for name, level in levels.items()})
 
     @staticmethod
     def _count(conn: sqlite3.Connection, reason: str) -> None:
@@ -252,11 +266,8 @@ class BudgetStore:
             conn = self._conn
             if conn is None:
                 raise CampaignStoreError("the campaign store is closed")
-            try:
-                row = conn.execute("SELECT tokens, at_us FROM budget_buckets WHERE subject = ?",
-                                   (subject,)).fetchone()
-            except sqlite3.Error as exc:
-                raise CampaignStoreError(f"the budgets are not readable now: {exc}") from None
+            row = _read(lambda: conn.execute("SELECT tokens, at_us FROM budget_buckets WHERE subject = ?",
+                                             (subject,)).fetchone())
         if row is None:
             return float(rule.burst)
         return min(float(rule.burst), float(row[0]) + max(0, now_us - int(row[1])) / 1e6 * rule.rate)
@@ -267,10 +278,7 @@ class BudgetStore:
             conn = self._conn
             if conn is None:
                 raise CampaignStoreError("the campaign store is closed")
-            try:
-                rows = conn.execute("SELECT reason, refused FROM budget_refusals").fetchall()
-            except sqlite3.Error as exc:
-                raise CampaignStoreError(f"the budgets are not readable now: {exc}") from None
+            rows = _read(lambda: conn.execute("SELECT reason, refused FROM budget_refusals").fetchall())
         return {str(reason): int(count) for reason, count in rows}
 
     def last_used(self, key_ids: Sequence[str]) -> dict[str, int]:
@@ -282,8 +290,8 @@ class BudgetStore:
             if conn is None:
                 raise CampaignStoreError("the campaign store is closed")
             marks = ", ".join("?" * len(key_ids))
-            rows = conn.execute(f"SELECT key_id, last_used_us FROM api_key_usage WHERE key_id IN ({marks})",
-                                tuple(key_ids)).fetchall()
+            rows = _read(lambda: conn.execute(f"SELECT key_id, last_used_us FROM api_key_usage WHERE key_id IN "
+                                              f"({marks})", tuple(key_ids)).fetchall())
         return {str(k): int(v) for k, v in rows}
 
 

@@ -5,8 +5,9 @@
 ``routing`` (authentication, validation, error answers per operation), ``api_*`` (the
 handlers), ``schemas`` and ``validation`` (the JSON schemas, published and enforced),
 ``openapi`` (the document), ``errors`` (stable error codes), ``auth`` (hashed, scoped API
-keys), ``sessions`` (the page's signed cookie), ``ratelimit`` (token buckets),
-``generations`` (new index builds picked up without downtime), ``logs`` (JSON lines without
+keys with quotas), ``sessions`` (the page's signed cookie), ``budgets`` (what each call costs,
+in budgets every worker shares), ``puzzles`` (the page's proof of work), ``origin`` (same-site
+writes), ``generations`` (new index builds picked up without downtime), ``logs`` (JSON lines without
 personal data), ``middleware`` (request ids, headers, the log line, the last-resort 500),
 ``templates`` (mandate texts), ``views`` (records as JSON), ``state``, ``config``.
 """

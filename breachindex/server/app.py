@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ..campaign import SmsSender
 from ..campaign.requests import REQUEST_STATES
-from . import api_check, api_health, api_mandates, api_puzzles, api_requests, api_verification
+from . import api_check, api_health, api_mandates, api_metrics, api_puzzles, api_requests, api_verification
 from . import schemas as s
 from .config import ServerConfig
 from .errors import ApiError
@@ -41,6 +41,11 @@ _STATE_QUERY = {"type": "string", "enum": list(REQUEST_STATES)}
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/healthz", "healthz", "Liveness: the process answers", api_health.healthz, "health",
               s.HEALTH_RESPONSE),
+    Operation("GET", "/metrics", "metrics", "The public budgets and refusals, in Prometheus' text format",
+              api_metrics.metrics, "health", {"type": "string"}, scope="admin", media_type=api_metrics.CONTENT_TYPE,
+              errors=("unavailable",),
+              description=("Read from the budgets every worker shares: the global check budget's level, the puzzle "
+                           "difficulty, and refusals by rule. Labels name rules, never an address, number or id.")),
     Operation("GET", "/readyz", "readyz", "Readiness: an index is open and the campaign store answers",
               api_health.readyz, "health", s.READY_RESPONSE, errors=("unavailable",),
               description=("Anyone gets `{\"status\": \"ready\"}` (or 503). With `Authorization: Bearer <API key>` "

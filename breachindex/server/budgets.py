@@ -11,9 +11,9 @@ Defaults (``ServerConfig``; per level: burst, then the refill):
 ==================  ===================  ===================  ===================
                     check                other page calls
 ==================  ===================  ===================  ===================
-host (/32, /64)     30, 1 per 20 s       20, 1 per 2 s
+host (/32, /64)     30, 1 per 20 s       60, 1 per 2 s
 site (IPv6 /56)     60, 1 per 10 s       (not counted)
-network (/24, /48)  300, 1 per 2 s       200, 5 a second
+network (/24, /48)  300, 1 per 2 s       600, 5 a second
 one number          10, 1 per 10 s       (not counted)
 everyone            3,000, 50 a second   (not counted)
 ==================  ===================  ===================  ===================
@@ -24,7 +24,7 @@ key was last used. Its answers carry ``RateLimit-Limit``, ``RateLimit-Remaining`
 ``RateLimit-Reset`` (the daily quota) and ``RateLimit-Policy``.
 
 As the global check budget empties, the puzzles get harder (``puzzles``), and below a fifth
-left the server logs ``check_budget_low`` (at most once a minute a worker); ``/metrics``
+left the server logs ``check_budget_low`` (at most once a minute a process); ``/metrics``
 shows the level and every refusal by rule.
 """
 from __future__ import annotations
@@ -62,6 +62,8 @@ class _Levels:
 class ServerBudgets:
     """The budgets of one server (see the module documentation)."""
 
+    _low_logged = -_LOW_EVERY  # when this process last logged check_budget_low (monotonic)
+
     def __init__(self, config: ServerConfig, store: BudgetStore) -> None:
         self.store = store
         self._check = _Levels(Bucket("check:host", config.check_ip_rate, config.check_ip_burst),
@@ -72,7 +74,6 @@ class ServerBudgets:
         self.global_check = Bucket(GLOBAL_CHECK, config.check_global_rate, config.check_global_burst)
         self._number = Bucket("check:number", config.check_number_rate, config.check_number_burst)
         self._global_seen: tuple[float, float] | None = None  # (tokens left, monotonic time)
-        self._low_logged = 0.0
 
     # ---- the page ---------------------------------------------------------------------------
     def _levels(self, levels: _Levels, origin: Origin) -> list[tuple[Bucket, str]]:
@@ -103,8 +104,8 @@ class ServerBudgets:
             return
         self._global_seen = (left, time.monotonic())
         used = self.used(left)
-        if used >= 1 - _LOW and time.monotonic() - self._low_logged >= _LOW_EVERY:
-            self._low_logged = time.monotonic()
+        if used >= 1 - _LOW and time.monotonic() - ServerBudgets._low_logged >= _LOW_EVERY:
+            ServerBudgets._low_logged = time.monotonic()  # per process, however many apps it holds
             log_event(log, logging.WARNING, "check_budget_low", used_ratio=round(used, 3),
                       burst=self.global_check.burst, rate=self.global_check.rate)
 

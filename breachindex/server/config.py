@@ -65,9 +65,9 @@ class ServerConfig:
     check_number_rate: float = 0.1
     check_number_burst: int = 10
     person_ip_rate: float = 0.5
-    person_ip_burst: int = 20
+    person_ip_burst: int = 60
     person_network_rate: float = 5.0
-    person_network_burst: int = 200
+    person_network_burst: int = 600
     puzzle_bits: int = 12
     puzzle_max_extra_bits: int = 4
     puzzle_ttl: float = 120.0

@@ -19,7 +19,17 @@ _ALWAYS = ("internal_error",)
 _WITH_BODY = ("malformed_json", "payload_too_large", "unsupported_media_type", "invalid_request")
 _REASONS = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
             409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Unprocessable",
-            429: "Too many requests", 500: "Internal error", 502: "Bad gateway", 503: "Unavailable"}
+            428: "Precondition required", 429: "Too many requests", 500: "Internal error", 502: "Bad gateway",
+            503: "Unavailable"}
+
+
+#: what a call with an API key is answered with (budgets.ratelimit_headers)
+_RATELIMIT_HEADERS: dict[str, Any] = {
+    "RateLimit-Limit": {"schema": {"type": "string"}, "description": "the key's quota a UTC day (key calls)"},
+    "RateLimit-Remaining": {"schema": {"type": "string"}, "description": "what is left of it today"},
+    "RateLimit-Reset": {"schema": {"type": "string"}, "description": "seconds until the next UTC day"},
+    "RateLimit-Policy": {"schema": {"type": "string"}, "description": "the key's quotas: `<day>;w=86400, <s>;w=1`"},
+}
 
 
 def _codes(operation: Operation) -> list[str]:
@@ -31,7 +41,7 @@ def _codes(operation: Operation) -> list[str]:
     if operation.path_params:
         codes.add("not_found")
     if operation.scope is not None:
-        codes |= {"unauthorized", "forbidden"}
+        codes |= {"unauthorized", "forbidden", "throttled"}
     if operation.person:
         codes |= {"throttled", "forbidden"}
     return sorted(codes)
@@ -89,9 +99,12 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.body is not None:
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": dict(operation.body)}}}
     success: dict[str, Any] = {"description": "OK" if operation.status == 200 else "Created",
-                               "content": {"application/json": {"schema": dict(operation.response)}}}
-    if operation.response_headers:
-        success["headers"] = {k: dict(v) for k, v in operation.response_headers.items()}
+                               "content": {operation.media_type: {"schema": dict(operation.response)}}}
+    headers = {k: dict(v) for k, v in operation.response_headers.items()}
+    if operation.scope is not None:
+        headers.update(_RATELIMIT_HEADERS)
+    if headers:
+        success["headers"] = headers
     doc["responses"] = {str(operation.status): success, **_error_responses(_codes(operation))}
     return doc
 

@@ -59,6 +59,7 @@ class Operation:
     person_limit: bool = True  # False: the handler applies its own buckets
     description: str = ""
     response_headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    media_type: str = "application/json"  # anything else: the handler's Reply.body is the bytes to send
 
 
 @dataclass
@@ -202,7 +203,10 @@ def endpoint(operation: Operation, state: ServerState) -> Callable[[Request], Aw
                 log_event(log, logging.ERROR, "dependency_error", route=operation.path, error=type(exc).__name__)
             mapped.headers = {**limits, **mapped.headers}
             return error_response(request, mapped)
-        return json_response(reply.body, reply.status or operation.status, {**limits, **reply.headers})
+        status, headers = reply.status or operation.status, {**limits, **reply.headers}
+        if operation.media_type != "application/json":
+            return Response(reply.body, status_code=status, headers=headers, media_type=operation.media_type)
+        return json_response(reply.body, status, headers)
 
     handle.__name__ = operation.operation_id
     return handle

@@ -1,0 +1,157 @@
+"""The budgets every worker shares (``breachindex.campaign.budgets``): token buckets, daily
+quotas and single-use tokens against a plain model, all or nothing, several processes taking
+from one bucket at once, nothing in clear in the table, and the purge.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from breachindex import Key
+from breachindex.campaign import Campaign, RecordingSender
+from breachindex.campaign.budgets import Bucket, BudgetStore, Charge, Quota
+from breachindex.campaign.clock import to_us
+from breachindex.campaign.networks import origin_of
+
+KEY = Key(b"budget tests secret, 32 bytes!!!")
+T0 = to_us(datetime(2026, 12, 3, 10, 0, tzinfo=timezone.utc))
+SECOND = 1_000_000
+
+
+def store_at(path: Path) -> BudgetStore:
+    Campaign(path, secret=KEY, sender=RecordingSender()).close()  # creates and migrates the store
+    return BudgetStore(path, KEY.subkey(b"bi.cmp-budgets"))
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = store_at(tmp_path / "c.db")
+    yield s
+    s.close()
+
+
+class ModelBucket:
+    """A token bucket written out plainly."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, None
+
+    def level(self, t: int) -> float:
+        if self.at is None:
+            return self.burst
+        return min(self.burst, self.tokens + (t - self.at) / SECOND * self.rate)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3 * SECOND)), min_size=1, max_size=60))
+def test_buckets_against_a_plain_model(tmp_path_factory, steps):
+    rules = [Bucket("a", 1.0, 3), Bucket("b", 0.5, 2), Bucket("c", 4.0, 5)]
+    store = store_at(tmp_path_factory.mktemp("model") / "c.db")
+    model = {r.name: ModelBucket(r.rate, r.burst) for r in rules}
+    t = T0
+    try:
+        for which, gap in steps:
+            t += gap
+            # a request costs a token from rule ``which`` and from rule c (the global one), all or nothing
+            charged = [rules[which], rules[2]] if which != 2 else [rules[2]]
+            outcome = store.charge(Charge(buckets=[(r, "subject") for r in charged]), t)
+            levels = {r.name: model[r.name].level(t) for r in charged}
+            allowed = all(level >= 1.0 for level in levels.values())
+            assert outcome.allowed == allowed, (outcome, levels)
+            if allowed:
+                for r in charged:
+                    model[r.name].tokens, model[r.name].at = levels[r.name] - 1.0, t
+            else:
+                waits = {r.name: (1.0 - levels[r.name]) / r.rate for r in charged if levels[r.name] < 1.0}
+                worst = max(waits, key=lambda name: waits[name])
+                assert outcome.reason == worst and outcome.retry_after == pytest.approx(waits[worst])
+            for r in charged:  # the level the answer reports is the model's
+                assert outcome.left[r.name] == pytest.approx(max(0.0, model[r.name].level(t)), abs=1e-9)
+    finally:
+        store.close()
+
+
+def test_a_refused_charge_takes_nothing(store):
+    small, large = Bucket("small", 0.001, 1), Bucket("large", 0.001, 10)
+    assert store.charge(Charge(buckets=[(small, "x"), (large, "x")]), T0).allowed
+    refused = store.charge(Charge(buckets=[(small, "x"), (large, "x")]), T0)
+    assert not refused.allowed and refused.reason == "small"
+    assert store.level(large, "x", T0) == pytest.approx(9.0)  # the large bucket kept its token
+    assert store.refusals() == {"small": 1}
+
+
+def test_daily_quotas_turn_over_at_midnight_utc(store):
+    day = Quota("key:day", 3)
+    noon = to_us(datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc))
+    answers = [store.charge(Charge(quotas=[(day, "k")]), noon + i) for i in range(4)]
+    assert [a.allowed for a in answers] == [True, True, True, False]
+    assert [a.remaining["key:day"] for a in answers] == [2, 1, 0, 0]
+    assert answers[3].reason == "key:day" and answers[3].retry_after == pytest.approx(12 * 3600, abs=1e-3)
+    midnight = to_us(datetime(2026, 12, 4, 0, 0, tzinfo=timezone.utc))
+    assert store.charge(Charge(quotas=[(day, "k")]), midnight).allowed
+    assert store.charge(Charge(quotas=[(day, "other")]), noon).allowed  # per subject
+
+
+def test_a_token_is_spent_once(store):
+    once = Charge(token=("nonce-1", T0 + 60 * SECOND))
+    assert store.charge(once, T0).allowed
+    again = store.charge(once, T0 + SECOND)
+    assert not again.allowed and again.reason == "token_spent" and again.retry_after is None
+
+
+def test_a_refused_charge_does_not_spend_its_token(store):
+    tight = Bucket("tight", 0.001, 1)
+    assert store.charge(Charge(buckets=[(tight, "x")]), T0).allowed
+    assert not store.charge(Charge(buckets=[(tight, "x")], token=("nonce-2", T0 + SECOND * 60)), T0).allowed
+    assert store.charge(Charge(token=("nonce-2", T0 + SECOND * 60)), T0).allowed  # still good once
+
+
+def test_the_table_holds_no_subject_in_clear(tmp_path, store):
+    origin = origin_of("2001:db8:aa:1::7")
+    rule = Bucket("check:network", 1.0, 5)
+    store.charge(Charge(buckets=[(rule, str(origin.subject("network"))), (rule, "+31612345678")],
+                        touch_key="0123456789ab"), T0)
+    raw = (tmp_path / "c.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("c.db-*"))
+    for needle in (b"2001:db8", b"31612345678", b"network:v6"):
+        assert needle not in raw
+    assert store.last_used(["0123456789ab", "ffffffffffff"]) == {"0123456789ab": T0}
+
+
+def test_full_buckets_spent_tokens_and_old_windows_are_purged(store):
+    store.charge(Charge(buckets=[(Bucket("x", 1.0, 2), "s")], quotas=[(Quota("q", 5), "s")],
+                        token=("n", T0 + SECOND)), T0)
+    conn = store._conn
+    assert conn is not None
+    store._next_purge = 0.0
+    store.charge(Charge(), T0 + 2 * 86_400 * SECOND)
+    counts = [conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+              for table in ("budget_buckets", "budget_quotas", "budget_spent")]
+    assert counts == [0, 0, 0]
+
+
+def _take_many(path: str, count: int, out: multiprocessing.Queue) -> None:
+    store = BudgetStore(path, KEY.subkey(b"bi.cmp-budgets"))
+    rule = Bucket("shared", 0.000001, 50)
+    allowed = sum(store.charge(Charge(buckets=[(rule, "one")]), T0).allowed for _ in range(count))
+    store.close()
+    out.put(allowed)
+
+
+def test_several_processes_take_from_one_bucket_exactly_its_burst(tmp_path):
+    path = tmp_path / "c.db"
+    store_at(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue = ctx.Queue()
+    workers = [ctx.Process(target=_take_many, args=(str(path), 40, out)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    taken = [out.get(timeout=5) for _ in workers]
+    assert sum(taken) == 50  # 160 tries from four processes: the burst exactly, not four bursts
