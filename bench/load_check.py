@@ -86,7 +86,9 @@ def prepare(work: Path, rows: int, seed: int) -> dict[str, Any]:
         sample = {"present": ["+" + n for n in rng.sample(present, 1000)], "absent": ["+" + n for n in absent[:1000]]}
         numbers_path.write_text(json.dumps(sample))
     if not token_path.exists():
-        token = create_api_key(work / "api-keys.json", name="load test", scopes=["check"])
+        # the key's quotas are the largest a key can have: this measures the server, not a quota
+        token = create_api_key(work / "api-keys.json", name="load test", scopes=["check"], per_second=10_000.0,
+                               per_day=1_000_000_000)
         fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(token)
@@ -95,12 +97,16 @@ def prepare(work: Path, rows: int, seed: int) -> dict[str, Any]:
             "campaign": work / "campaign.db"}
 
 
-def start_server(setup: dict[str, Any], port: int, workers: int, log_path: Path) -> subprocess.Popen[bytes]:
+def start_server(setup: dict[str, Any], port: int, workers: int, log_path: Path,
+                 server_path: str | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "breachindex.server", "serve", str(setup["index"]), "--key", str(setup["key"]),
            "--campaign", str(setup["campaign"]), "--api-keys", str(setup["api_keys"]), "--host", HOST,
            "--port", str(port), "--workers", str(workers)]
+    env = dict(os.environ)
+    if server_path is not None:  # another checkout of breachindex (its compiled parts in place): an A/B
+        env["PYTHONPATH"] = os.pathsep.join([server_path, *filter(None, [env.get("PYTHONPATH")])])
     with open(log_path, "ab") as log:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -157,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--work", default="/tmp/breachindex-load", help="where the index and keys are kept")
+    p.add_argument("--server-path", help="serve from this checkout of breachindex instead (an A/B of two versions)")
     p.add_argument("--target-rps", type=float, default=5000)
     p.add_argument("--target-p99-ms", type=float, default=20)
     p.add_argument("--json", help="also write the result here")
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://{HOST}:{port}"
     log_path = work / "server.log"
     log_path.write_bytes(b"")
-    proc = start_server(setup, port, args.workers, log_path)
+    proc = start_server(setup, port, args.workers, log_path, args.server_path)
     try:
         wait_ready(base, proc)
         check_answers(base, setup)

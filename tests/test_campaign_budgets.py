@@ -122,16 +122,28 @@ def test_the_table_holds_no_subject_in_clear(tmp_path, store):
     assert store.last_used(["0123456789ab", "ffffffffffff"]) == {"0123456789ab": T0}
 
 
-def test_full_buckets_spent_tokens_and_old_windows_are_purged(store):
-    store.charge(Charge(buckets=[(Bucket("x", 1.0, 2), "s")], quotas=[(Quota("q", 5), "s")],
-                        token=("n", T0 + SECOND)), T0)
+def test_full_buckets_spent_tokens_and_old_windows_are_swept_a_slice_at_a_time(store, monkeypatch):
+    import breachindex.campaign.budgets as budgets
+
+    monkeypatch.setattr(budgets, "_SWEEP_ROWS", 7)
+    for i in range(20):
+        store.charge(Charge(buckets=[(Bucket("x", 1.0, 2), f"s{i}")], quotas=[(Quota("q", 5), f"s{i}")],
+                            token=(f"n{i}", T0 + SECOND)), T0)
+    store.charge(Charge(buckets=[(Bucket("slow", 1e-6, 2), "kept")], token=("later", T0 + 10**12)), T0)
     conn = store._conn
     assert conn is not None
-    store._next_purge = 0.0
-    store.charge(Charge(), T0 + 2 * 86_400 * SECOND)
-    counts = [conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-              for table in ("budget_buckets", "budget_quotas", "budget_spent")]
-    assert counts == [0, 0, 0]
+
+    def counts() -> list[int]:
+        return [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("budget_buckets", "budget_quotas", "budget_spent")]
+
+    assert counts() == [21, 20, 21]
+    store._sweep(conn, T0 + 2 * 86_400 * SECOND)  # 7 rows of each table looked at, in key order
+    after = counts()
+    assert after[1] == 13 and all(n in (14, 15) for n in (after[0], after[2]))  # a kept row may be among them
+    for _ in range(3):
+        store._sweep(conn, T0 + 2 * 86_400 * SECOND)
+    assert counts() == [1, 0, 1]  # what still limits stays: the slow bucket, the unexpired token
 
 
 def _take_many(path: str, count: int, out: multiprocessing.Queue) -> None:

@@ -318,24 +318,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX code_failures_by_update ON code_failures (updated_us)",
         # the budgets every worker shares (budgets.py): token buckets and fixed-window quotas per
-        # hashed subject, single-use tokens (solved puzzles), refusals by rule, keys' last use
+        # hashed subject, single-use tokens (solved puzzles), refusals by rule, keys' last use.
+        # One B-tree each (WITHOUT ROWID, no second index): a charge writes as few pages as it can;
+        # what is old is swept in the background, a slice at a time
         """CREATE TABLE budget_buckets (
             subject TEXT PRIMARY KEY,
             tokens DOUBLE PRECISION NOT NULL,
             at_us BIGINT NOT NULL,
             full_us BIGINT NOT NULL
-        )""",
-        "CREATE INDEX budget_buckets_by_full ON budget_buckets (full_us)",
+        ) WITHOUT ROWID""",
         """CREATE TABLE budget_quotas (
             subject TEXT PRIMARY KEY,
             window_us BIGINT NOT NULL,
             used BIGINT NOT NULL
-        )""",
+        ) WITHOUT ROWID""",
         """CREATE TABLE budget_spent (
             token TEXT PRIMARY KEY,
             expires_us BIGINT NOT NULL
-        )""",
-        "CREATE INDEX budget_spent_by_expiry ON budget_spent (expires_us)",
+        ) WITHOUT ROWID""",
         """CREATE TABLE budget_refusals (
             reason TEXT PRIMARY KEY,
             refused BIGINT NOT NULL

@@ -20,7 +20,7 @@ everyone            3,000, 50 a second   (not counted)
 
 A call with an API key instead takes from the key's own budgets: ``per_second`` (a bucket
 as large as one second's worth) and ``per_day`` (a quota per UTC day), and records when the
-key was last used. Its answers carry ``RateLimit-Limit``, ``RateLimit-Remaining``,
+key was last used (to the second). Its answers carry ``RateLimit-Limit``, ``RateLimit-Remaining``,
 ``RateLimit-Reset`` (the daily quota) and ``RateLimit-Policy``.
 
 As the global check budget empties, the puzzles get harder (``puzzles``), and below a fifth
@@ -50,6 +50,7 @@ GLOBAL_CHECK = "check:everyone"
 _LOW = 0.2  # below this share of the global budget left, log check_budget_low
 _LOW_EVERY = 60.0
 _STALE = 2.0  # seconds a worker trusts the global level it last saw
+_TOUCH_EVERY = 1.0  # a key's last-used time is written at most once a second a process
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class ServerBudgets:
         self.global_check = Bucket(GLOBAL_CHECK, config.check_global_rate, config.check_global_burst)
         self._number = Bucket("check:number", config.check_number_rate, config.check_number_burst)
         self._global_seen: tuple[float, float] | None = None  # (tokens left, monotonic time)
+        self._touched: dict[str, float] = {}  # key id -> when this process last recorded its use
 
     # ---- the page ---------------------------------------------------------------------------
     def _levels(self, levels: _Levels, origin: Origin) -> list[tuple[Bucket, str]]:
@@ -127,8 +129,11 @@ class ServerBudgets:
         (carrying them) when its per-second budget or daily quota is spent."""
         day = Quota("key:day", key.per_day)
         second = Bucket("key:second", key.per_second, max(1.0, key.per_second))
-        outcome = self.store.charge(Charge(buckets=[(second, key.id)], quotas=[(day, key.id)], touch_key=key.id),
-                                    now_us(None))
+        touch = time.monotonic() - self._touched.get(key.id, -_TOUCH_EVERY) >= _TOUCH_EVERY
+        outcome = self.store.charge(Charge(buckets=[(second, key.id)], quotas=[(day, key.id)],
+                                           touch_key=key.id if touch else None), now_us(None))
+        if touch and outcome.allowed:
+            self._touched[key.id] = time.monotonic()
         headers = ratelimit_headers(key, outcome)
         _refuse(outcome, headers)
         return headers
