@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import CampaignStoreError
+from .store import committed
 
 __all__ = ["Bucket", "Quota", "Charge", "Outcome", "BudgetStore", "read_last_used"]
 
@@ -250,18 +251,11 @@ class BudgetStore:
                 self._refused[str(looked.reason)] = self._refused.get(str(looked.reason), 0) + 1
                 return looked
             self._begin(conn)
-            try:
+            with committed(conn, "a budget transaction failed"):
                 outcome = self._charge(conn, charge, now_us, write=True)
                 if not outcome.allowed:  # another worker took the last token in between
                     self._refused[str(outcome.reason)] = self._refused.get(str(outcome.reason), 0) + 1
                 self._flush_refusals(conn)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise CampaignStoreError(f"a budget transaction failed: {exc}") from None
-                raise
         return outcome
 
     def _flush_refusals(self, conn: sqlite3.Connection) -> None:

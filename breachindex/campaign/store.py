@@ -45,7 +45,7 @@ from ..errors import CampaignStoreError
 from ..private_files import is_open
 from .clock import now_us
 
-__all__ = ["Migration", "MIGRATIONS", "Store", "sqlite_path"]
+__all__ = ["Migration", "MIGRATIONS", "Store", "committed", "sqlite_path"]
 
 
 @dataclass(frozen=True)
@@ -354,6 +354,22 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+@contextmanager
+def committed(conn: sqlite3.Connection, failure: str) -> Iterator[None]:
+    """Commit the open transaction when the block ends; on any error roll it back, and raise
+    SQLite's own errors as CampaignStoreError(``failure``: ...). The caller's exceptions pass
+    through unchanged."""
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise CampaignStoreError(f"{failure}: {exc}") from None
+        raise
+
+
 def sqlite_path(path_or_url: str | os.PathLike[str]) -> str:
     """The file path of a plain path or a ``sqlite:///path`` URL; other schemes are refused."""
     if isinstance(path_or_url, os.PathLike):
@@ -491,15 +507,8 @@ class Store:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise CampaignStoreError(f"the campaign store is not writable now: {exc}") from None
-            try:
+            with committed(conn, "a campaign store transaction failed"):
                 yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise CampaignStoreError(f"a campaign store transaction failed: {exc}") from None
-                raise
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -10,6 +10,7 @@ from datetime import date, datetime, timezone
 
 from starlette.concurrency import run_in_threadpool
 
+from ..private_files import make_private_folders
 from .errors import ApiError
 from .routing import Call, Reply
 from .views import batch_view, export_view, request_view
@@ -33,7 +34,7 @@ async def export_batch(call: Call) -> Reply:
     def export() -> Reply:
         batch = campaign.batch(batch_id)  # BatchError unknown_batch -> 404
         folder = state.config.exports
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_folders(folder)  # 0700 for every folder it makes, whatever the umask
         target = folder / f"{batch.controller}-{batch.filing_date.isoformat()}-{batch.id[:8]}"
         return Reply(export_view(campaign.export_batch(batch, target)), status=201)
 
