@@ -147,10 +147,11 @@ def _sorted_unique(recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _append(writer: IndexFilesWriter, keys: np.ndarray, meta: np.ndarray,
-            regions: np.ndarray | None = None, details: list[bytes] | None = None) -> int:
+            details: list[bytes] | None = None) -> int:
+    """Append rows whose breaches, leak data classes and country are packed in ``meta`` (the
+    record word of a build: the classes of ``DATA_CLASSES``, at most 16 bits)."""
     writer.append(keys, ((meta >> _BREACH_SHIFT) & _BREACH_MASK).astype(np.uint32),
-                  (meta & _CLASS_MASK).astype(np.uint32),
-                  region_ids(meta >> _CC_SHIFT) if regions is None else regions, details)
+                  (meta & _CLASS_MASK).astype(np.uint32), region_ids(meta >> _CC_SHIFT), details)
     return len(keys)
 
 
@@ -590,20 +591,23 @@ def add_breach(
                         blobs_new = [[spill.read(r) for r in part[a:b, 3].tolist() if r != _NO_DETAILS]
                                      for a, b in zip(starts_new.tolist(), ends_new.tolist(), strict=True)]
                     regions_new = region_ids(meta_new >> _CC_SHIFT)
-                    meta_new = ((meta_new & np.uint64(~0xFFFF & (2**48 - 1)))
-                                | remap[(meta_new & _CLASS_MASK).astype(np.intp)])
+                    # breaches and classes apart: the index may have up to 32 classes, which do
+                    # not fit beside 32 breaches in the record word (its classes have 16 bits)
+                    breaches_new = (meta_new >> _BREACH_SHIFT) & _BREACH_MASK
+                    classes_new = remap[(meta_new & _CLASS_MASK).astype(np.intp)]
                     ids = profiles_all[lo:hi].astype(np.intp)
-                    meta_old = profile_c[ids] | (profile_b[ids] << _BREACH_SHIFT)
                     regions_old = np.zeros(hi - lo, dtype=np.uint16)
                     window = BitMap(range(lo, hi))
                     for region, bitmap in countries:
                         rows = np.array((bitmap & window).to_array(), dtype=np.int64) - lo
                         regions_old[rows] = region
                     keys = np.concatenate([old_table.keys(lo, hi), keys_new])
-                    meta = np.concatenate([meta_old, meta_new])
+                    breaches = np.concatenate([profile_b[ids], breaches_new])
+                    classes = np.concatenate([profile_c[ids], classes_new])
                     regions = np.concatenate([regions_old, regions_new])
                     order = np.argsort(keys, kind="stable")  # old row first among equals
-                    keys, meta, regions = keys[order], meta[order], regions[order]
+                    keys, regions = keys[order], regions[order]
+                    breaches, classes = breaches[order], classes[order]
                     same = keys[1:] == keys[:-1]
                     report.updated_rows += int(same.sum())
                     starts = np.flatnonzero(np.concatenate(([True], ~same)))
@@ -619,8 +623,10 @@ def add_breach(
                                     for x, y in zip(starts.tolist(), ends.tolist(), strict=True)]
                     if same.any():
                         keys, regions = keys[starts], regions[starts]
-                        meta = np.bitwise_or.reduceat(meta, starts)
-                    report.rows += _append(writer, keys, meta, regions, payloads)
+                        breaches = np.bitwise_or.reduceat(breaches, starts)
+                        classes = np.bitwise_or.reduceat(classes, starts)
+                    writer.append(keys, breaches.astype(np.uint32), classes.astype(np.uint32), regions, payloads)
+                    report.rows += len(keys)
             except BaseException:
                 writer.abort()
                 raise

@@ -98,3 +98,35 @@ def test_cli_add(tmp_path, leaks, capsys):
                      "--quiet"]) == 0
     with bi.open(tmp_path / "idx", key=KEY) as index:
         assert index.breaches == ("first", "second")
+
+
+def test_an_index_with_more_than_sixteen_data_classes_keeps_them_apart_from_its_breaches(tmp_path):
+    """The merge packs a row's breaches and data classes into one word; classes past bit 15 must
+    neither vanish nor turn into breaches (issue 15)."""
+    classes = [f"class_{i:02d}" for i in range(20)]
+    numbers = [f"+3161234{i:04d}" for i in range(40)]
+    records = [(n, "first", [classes[i % 20], classes[19]]) for i, n in enumerate(numbers)]
+    built = tmp_path / "built"
+    bi.build(built, records, key=KEY)
+    leak = tmp_path / "leak"
+    leak.mkdir()
+    # the new breach meets the first number and adds one (leak form: digits, then the fb12 fields)
+    (leak / "second.txt").write_text(f"{numbers[0][1:]}:100001:Anne:Example:female:Utrecht::::::\n"
+                                     "31612349999:100002:Bob:Example:male:Zwolle::::::\n", encoding="utf-8")
+    before = _content(built)
+    add_breach(built, Source("second", [leak]), key=KEY)
+    after = _content(built)
+    assert set(after["breaches"]) == {"first", "second"}
+    assert after["breaches"]["first"] == 40 and after["breaches"]["second"] == 2
+    for key_, (breaches, data, _country) in before["rows"].items():
+        new_breaches, new_data, _ = after["rows"][key_]
+        assert set(new_breaches) - {"second"} == set(breaches)  # no class turned into a breach
+        assert data <= new_data  # no class lost
+    assert after["classes"]["class_19"] == 40 and after["classes"]["class_16"] == 2
+
+
+def test_the_leak_data_classes_fit_the_record_words_class_field():
+    from breachindex.ingest import _CLASS_MASK
+    from breachindex.layouts import DATA_CLASSES
+
+    assert (1 << len(DATA_CLASSES)) - 1 <= int(_CLASS_MASK)
