@@ -11,7 +11,9 @@ See README.md for the on-disk format, the threat model and the benchmarks.
 """
 from __future__ import annotations
 
-from .campaign import AuditReport, Batch, Campaign, CheckResult, Evidence, Export, Mandate, RequestRecord, TreeHead
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BatchError,
     BreachIndexError,
@@ -49,15 +51,49 @@ from .errors import (
     WrongPassphrase,
     WrongRecoveryCode,
 )
-from .gdpr import response_due
 from .index import Index, Match, VerifyReport, open_index
 from .keying import phone_keys
 from .phone import normalize
 from .secret import Key
-from .vault import Vault, VaultItem
 from .writer import BuildReport, IndexWriter, build
 
+if TYPE_CHECKING:
+    from .campaign import (
+        AuditReport,
+        Batch,
+        Campaign,
+        CheckResult,
+        Evidence,
+        Export,
+        Mandate,
+        RequestRecord,
+        TreeHead,
+    )
+    from .gdpr import response_due
+    from .vault import Vault, VaultItem
+
 open = open_index
+
+# The workflow's names, loaded on first use: ``import breachindex`` is the engine alone, and an
+# engine user never pays for (or needs installed) nacl, argon2, holidays, starlette or uvicorn.
+_LAZY = {
+    **dict.fromkeys(("AuditReport", "Batch", "Campaign", "CheckResult", "Evidence", "Export", "Mandate",
+                     "RequestRecord", "TreeHead"), ".campaign"),
+    "Vault": ".vault", "VaultItem": ".vault", "response_due": ".gdpr",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __version__ = "0.1.0"
 

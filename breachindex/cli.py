@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .cli_json import EXIT_NO, EXIT_OK, JsonArgumentParser, UsageError, print_json, report_error
@@ -348,6 +349,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the packages of the optional parts (pyproject's extras: [campaign], and [server] with them)
+_OPTIONAL = frozenset({"nacl", "argon2", "holidays", "starlette", "uvicorn", "prometheus_client"})
+
+
+class _MissingExtra(Exception):
+    def __init__(self, extra: str, module: str) -> None:
+        super().__init__(f"breachindex {extra} needs the optional package {module!r}: "
+                         f"pip install 'breachindex[{extra}]' (or [all])")
+
+
+@contextlib.contextmanager
+def _extra(extra: str) -> Iterator[None]:
+    """Import the part of an optional extra; a missing package is a clear message, not a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in _OPTIONAL:
+            raise
+        raise _MissingExtra(extra, top) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -358,17 +381,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv[:1] == ["lookup"]:
             return _cmd_lookup(argv[1:])
         if argv[:1] == ["campaign"]:
-            from .cli_campaign import main as campaign_main
+            with _extra("campaign"):  # its packages load when a command needs them
+                from .cli_campaign import main as campaign_main
 
-            return campaign_main(argv[1:])
+                return campaign_main(argv[1:])
         if argv[:1] == ["serve"]:
-            from .server.cli import serve_main
+            with _extra("server"):
+                from .server.cli import serve_main
 
-            return serve_main(argv[1:])
+                return serve_main(argv[1:])
         if argv[:1] == ["api-key"]:
-            from .server.cli import api_key_main
+            with _extra("server"):
+                from .server.cli import api_key_main
 
-            return api_key_main(argv[1:])
+                return api_key_main(argv[1:])
         if argv[:1] == ["bench"]:
             from .benchmark import main as bench_main
 
@@ -381,6 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.fn(args))
     except BreachIndexError as exc:
         return report_error(exc, as_json="--json" in argv)
+    except _MissingExtra as exc:
+        print(f"breachindex: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
