@@ -19,11 +19,8 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import random
-import secrets
 import shutil
 import sqlite3
-import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -32,12 +29,6 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import (
-    CampaignError,
-    CodeExpired,
-    CodeInvalid,
-    SmsSendFailed,
-    Throttled,
-    TooManyAttempts,
     UnknownParticipant,
     WebhookRejected,
     WrongKey,
@@ -48,9 +39,10 @@ from ..secret import KeyLike, as_key
 from .audit import AuditEntry, AuditLog, AuditReport, ConsistencyProof, InclusionProof
 from .batches import Batch, Export, export_batch, load_batch, prepare_batch
 from .budgets import BudgetStore
-from .check import CheckPolicy, CheckResult, evaluate
+from .check import CheckPolicy, CheckResult, evaluate, owner_view, verified_now
 from .checkpoints import SignedCheckpoint
-from .clock import MICROSECOND, from_us, now_us, seconds
+from .clock import MICROSECOND, from_us, now_us
+from .context import WorkflowContext
 from .controllers import CONTROLLERS, Controller, check_registry, lookup_controller
 from .identity import (
     IDENTITY_STATUSES,
@@ -58,21 +50,14 @@ from .identity import (
     IdentityCheck,
     IdentityEvent,
     check_text,
-    insert_identity_check,
     latest_identity_check,
+    record_outcome,
     verify_webhook,
 )
 from .limits import (
     EEA_CALLING_CODES,
-    NEVER_SMS_NUMBER_TYPES,
     SMS_NUMBER_TYPES,
     Limits,
-    cap_limit,
-    check_sms_allowed,
-    enforce,
-    number_prefix,
-    record_event,
-    worst_wait,
 )
 from .mandates import (
     Evidence,
@@ -80,32 +65,33 @@ from .mandates import (
     MandateEvidence,
     check_recorded_mandates,
     clear_review,
-    iso,
     load_mandate,
     mandate_evidence,
     participant_mandates,
     record_mandate,
     revoke_mandate,
 )
-from .networks import LEVELS, Origin, origin_of
-from .otp import Challenge, CodeRules, Verification, clean_code, generate_code
+from .otp import Challenge, CodeRules, Verification
 from .pseudonyms import CampaignKeys
 from .requests import (
-    CLOCK_RUNNING_STATES,
     RequestEvent,
     RequestRecord,
     cancel_for_revocation,
+    find_requests,
     load_request,
+    mark_notice_sent,
+    past_due,
     request_history,
-    select_requests,
     summary,
     transition,
+    unsent_notices,
 )
 from .sealing import EvidenceKeys
-from .sms import DEFAULT_MESSAGE, SmsSender, render_message
+from .sms import DEFAULT_MESSAGE, SmsSender
 from .store import Store
 from .templates import TEMPLATES, MandateTemplate, check_templates
 from .treehead import AuditSigner, TreeHead
+from .verification import Codes, CodeSettings
 
 if TYPE_CHECKING:
     from ..index import Index
@@ -114,14 +100,6 @@ if TYPE_CHECKING:
 __all__ = ["Campaign"]
 
 log = logging.getLogger("breachindex.campaign")
-
-#: how long a challenge row is kept after it expired (then purged; answers stay CodeInvalid)
-CHALLENGE_RETENTION = timedelta(days=1)
-#: how long a requester's count of failed codes for a number is kept without a new failure
-FAILURE_RETENTION = timedelta(days=30)
-_MAX_CHALLENGE_ID = 64
-#: the requester of a challenge made before schema version 5 (which did not record one)
-_LEGACY_HOST = "legacy"
 
 
 class Campaign:
@@ -191,23 +169,12 @@ class Campaign:
                                checkpoint_interval_us=None if checkpoint_interval is None
                                else checkpoint_interval // MICROSECOND, origin=audit_origin)
         self._evidence = EvidenceKeys(key)
-        if not isinstance(sender, SmsSender):
-            raise TypeError("sender must have a send(e164, text) method")
-        self._sender = sender
-        self._limits = limits if limits is not None else Limits()
-        self._rules = code_rules if code_rules is not None else CodeRules()
+        codes = CodeSettings.of(sender, limits, code_rules, allowed_calling_codes, allowed_number_types, message)
         self._policy = policy if policy is not None else CheckPolicy()
-        self._calling_codes = frozenset(int(cc) for cc in allowed_calling_codes)
-        self._number_types = frozenset(int(t) for t in allowed_number_types)
-        if self._number_types & NEVER_SMS_NUMBER_TYPES:
-            raise ValueError("premium-rate and shared-cost numbers can never receive a code")
-        self._minutes = max(1, round(self._rules.lifetime / timedelta(minutes=1)))
-        render_message(message, "0" * self._rules.digits, self._minutes)  # validates the template
-        self._message = message
-        self._send_seconds = 0.0  # the SMS sender's recent time a send (see _pause_like_a_send)
         self._keys = CampaignKeys(key)
         self._budget_key = key.subkey(b"bi.cmp-budgets")
         self._store = Store(path_or_url, busy_timeout=busy_timeout)
+        self._codes = Codes(self._store, self._audit, self._keys, codes)
         try:
             stored = self._store.bind_setting("key_fingerprint", self._keys.fingerprint)
         except BaseException:
@@ -221,6 +188,8 @@ class Campaign:
         except BaseException:
             self._store.close()
             raise
+        self._context = WorkflowContext(self._store, self._audit, self._evidence, self._holidays, self._controllers,
+                                        self._policy.verified_for)
 
     # ---- lifetime ------------------------------------------------------------------------
     def close(self) -> None:
@@ -250,6 +219,11 @@ class Campaign:
     def policy(self) -> CheckPolicy:
         return self._policy
 
+    @property
+    def context(self) -> WorkflowContext:
+        """What the vault (and any part built on the campaign) may use of it."""
+        return self._context
+
     def open_budgets(self) -> BudgetStore:
         """The budgets every worker of a server shares, in this campaign's store (see
         ``budgets``): a connection of their own, closed by the caller."""
@@ -270,7 +244,7 @@ class Campaign:
         """True if the participant confirmed a code within the policy's ``verified_for``."""
         t = now_us(now)
         with self._store.read() as db:
-            return self._verified_now(db, participant, t)
+            return verified_now(db, participant, t, self._policy)
 
     def phone_of(self, participant: str) -> str:
         """The verified number of a participant (E.164), for the workflow steps that need it
@@ -284,19 +258,7 @@ class Campaign:
     def unlock(self, phone: str, region: str | None = None, *, now: datetime | None = None) -> bool:
         """Operator action: clear the failures, waits and locks every requester of a number
         earned. True if there was any."""
-        t = now_us(now)
-        pid = self.participant_id(phone, region)
-        with self._store.transaction() as db:
-            changed = db.execute("DELETE FROM code_failures WHERE participant = ?", (pid,)).rowcount > 0
-            changed = db.execute(  # the state of schema versions before 5, kept per number
-                "UPDATE participants SET failures = 0, wait_until_us = NULL, locked_us = NULL "
-                "WHERE id = ? AND (failures > 0 OR wait_until_us IS NOT NULL OR locked_us IS NOT NULL)",
-                (pid,)).rowcount == 1 or changed
-            if changed:
-                self._audit.append(db, "participant_unlocked", t, participant=pid, payload={"unlocked_at": iso(t)})
-        if changed:
-            log.info("participant %s unlocked by an operator", pid[:8])
-        return changed
+        return self._codes.unlock(self.participant_id(phone, region), now_us(now))
 
     # ---- the vault and erasure -----------------------------------------------------------
     def vault(self, folder: str | os.PathLike[str], *, kdf: KdfParams | None = None, chunk_size: int | None = None,
@@ -341,109 +303,7 @@ class Campaign:
         resend interval, its live challenge again), given after about as long as a real send
         takes, so the answer says nothing about what others did with that number.
         """
-        t = now_us(now)
-        e164 = normalize(phone, region)
-        calling_code = check_sms_allowed(e164, self._calling_codes, self._number_types)
-        origin = self._origin(ip)
-        pid = self._keys.participant_id(e164)
-        host, site, network = (None if origin.subject(level) is None else
-                               self._keys.subject("net", str(origin.subject(level))) for level in LEVELS)
-        assert host is not None and network is not None
-        prefix = number_prefix(e164, self._limits.prefix_hidden_digits)
-        caller = {"send:host": host, "send:site": site, "send:network": network}
-        subjects: dict[str, str | None] = {
-            **caller,
-            "send:country": str(calling_code),
-            "send:all": "all",
-            "send:number-net": self._keys.subject("number-net", f"{pid}|{network}"),
-            "send:number": pid,
-            "send:prefix-net": self._keys.subject("prefix-net", f"{prefix}|{network}"),
-            "send:prefix": self._keys.subject("prefix", prefix),
-        }
-        # hex like every other id here: a base64url id starts with '-' one time in 64, and a
-        # shell command line then reads it as an option
-        challenge_id = secrets.token_hex(16)
-        code = generate_code(self._rules.digits)
-        expires = t + self._rules.lifetime // MICROSECOND
-        refusal: CampaignError | None = None
-        hidden: str | None = None
-        answer = Challenge(challenge_id, from_us(expires))
-        with self._store.transaction() as db:
-            self._purge_expired(db, t)  # committed even when the send is refused
-            try:  # the requester's networks, then the caps (with their reserve): told
-                enforce(db, self._limits.caller_rules(), subjects, t)
-                enforce(db, self._limits.cap_rules(calling_code), subjects, t,
-                        limit_of=lambda rule: cap_limit(db, self._limits, rule, network, t))
-            except Throttled as exc:
-                refusal = exc
-            if refusal is None:
-                record_event(db, caller, t)  # every start counts against the requester, sent or not
-                hidden = self._number_refusal(db, pid, host, subjects, t)
-                if hidden is None:
-                    self._store_challenge(db, pid, e164, challenge_id, code, host, network, t, expires)
-                    record_event(db, {k: v for k, v in subjects.items() if k not in caller}, t)
-                else:
-                    answer = self._live_challenge(db, pid, host, t) or answer
-        if refusal is not None:
-            raise refusal
-        if hidden is not None:
-            log.debug("a start for participant %s sent nothing (%s)", pid[:8], hidden)
-            self._pause_like_a_send()
-            return answer
-        started = time.perf_counter()
-        try:
-            self._sender.send(e164, render_message(self._message, code, self._minutes))
-        except Exception as exc:
-            with self._store.transaction() as db:
-                db.execute("UPDATE challenges SET replaced_us = ?, phone_sealed = NULL WHERE id = ? "
-                           "AND used_us IS NULL AND replaced_us IS NULL", (t, challenge_id))
-            log.warning("the SMS sender failed (%s); the code was withdrawn", type(exc).__name__)
-            raise SmsSendFailed(f"the SMS sender failed ({type(exc).__name__}); the code was withdrawn") from None
-        finally:
-            self._send_seconds = 0.8 * self._send_seconds + 0.2 * min(5.0, time.perf_counter() - started)
-        log.debug("a code was sent to participant %s", pid[:8])
-        return answer
-
-    def _origin(self, ip: str | None) -> Origin:
-        """The requester's networks; ValueError for an ``ip`` that is not an address."""
-        if ip is not None:
-            self._keys.ip_subject(ip)  # ValueError (without the value) if it is not an IP address
-        return origin_of(ip)
-
-    def _number_refusal(self, db: sqlite3.Connection, pid: str, host: str, subjects: dict[str, str | None],
-                        t: int) -> str | None:
-        """Why the number may not get a code from this requester now (None: it may). Never told."""
-        state = self._lock_or_wait(db, pid, host, t)
-        if state is not None:
-            return str(getattr(state, "reason", "failure_wait"))
-        worst = worst_wait(db, self._limits.number_rules(), subjects, t)
-        return None if worst is None else worst[1]
-
-    def _live_challenge(self, db: sqlite3.Connection, pid: str, host: str, t: int) -> Challenge | None:
-        """The challenge this requester already holds for the number, if it is still usable."""
-        row = db.execute(
-            "SELECT id, expires_us FROM challenges WHERE participant = ? AND host = ? AND used_us IS NULL "
-            "AND replaced_us IS NULL AND expires_us > ? AND attempts < ? ORDER BY created_us DESC LIMIT 1",
-            (pid, host, t, self._rules.attempts_per_code)).fetchone()
-        return None if row is None else Challenge(str(row[0]), from_us(int(row[1])))
-
-    def _pause_like_a_send(self) -> None:
-        """Take about as long as a real send does, so that a start that sent nothing cannot be
-        told apart by its timing (the sender's recent average, jittered)."""
-        pause = self._send_seconds * random.uniform(0.75, 1.25)
-        if pause > 0:
-            time.sleep(pause)
-
-    def _store_challenge(self, db: sqlite3.Connection, pid: str, e164: str, challenge_id: str, code: str,
-                         host: str, network: str, t: int, expires: int) -> None:
-        """Replace this requester's live challenge for the number by a new one."""
-        db.execute("INSERT INTO participants (id, created_us) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", (pid, t))
-        db.execute("UPDATE challenges SET replaced_us = ?, phone_sealed = NULL "
-                   "WHERE participant = ? AND host = ? AND used_us IS NULL AND replaced_us IS NULL", (t, pid, host))
-        db.execute("INSERT INTO challenges (id, participant, code_hash, phone_sealed, created_us, expires_us, host, "
-                   "network) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (challenge_id, pid, self._keys.code_hash(challenge_id, code), self._keys.seal_phone(pid, e164),
-                    t, expires, host, network))
+        return self._codes.start_verification(phone, region, ip=ip, now=now)
 
     def confirm_verification(self, challenge_id: str, code: str, *, ip: str | None = None,
                              now: datetime | None = None) -> Verification:
@@ -454,133 +314,15 @@ class Campaign:
         or the requester who asked for it is locked out of that number), Throttled (a growing
         wait, or too many failures from the ``ip``'s networks).
         """
-        t = now_us(now)
-        typed = clean_code(code)
-        if not isinstance(challenge_id, str):
-            raise TypeError(f"a challenge id must be a str, not {type(challenge_id).__name__}")
-        origin = self._origin(ip)
-        fail = {f"fail:{level}": self._keys.subject("net", str(origin.subject(level)))
-                for level in ("host", "network")}
-        with self._store.transaction() as db:
-            outcome = self._confirm(db, challenge_id, typed, fail, t)
-        if isinstance(outcome, Verification):
-            log.debug("participant %s confirmed a code", outcome.participant[:8])
-            return outcome
-        raise outcome
-
-    def _confirm(self, db: sqlite3.Connection, challenge_id: str, typed: str, fail: Mapping[str, str | None],
-                 t: int) -> Verification | CampaignError:
-        """The outcome of a confirmation; what it wrote commits even when it is an error."""
-        try:
-            enforce(db, self._limits.failure_rules(), fail, t)
-        except Throttled as exc:
-            return exc
-        row = None
-        if len(challenge_id) <= _MAX_CHALLENGE_ID:
-            row = db.execute("SELECT participant, code_hash, expires_us, attempts, used_us, replaced_us, "
-                             "phone_sealed, host FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
-        if row is None:
-            record_event(db, fail, t)
-            return CodeInvalid()
-        pid, code_hash, expires, attempts, used, replaced, sealed, host = row
-        host = str(host or _LEGACY_HOST)
-        refusal = self._lock_or_wait(db, pid, host, t)
-        if refusal is not None:
-            return refusal
-        if used is not None or replaced is not None:
-            record_event(db, fail, t)
-            return CodeInvalid()
-        if attempts >= self._rules.attempts_per_code:
-            return TooManyAttempts("code_burned")
-        if t >= expires:
-            record_event(db, fail, t)
-            return CodeExpired()
-        if not hmac.compare_digest(self._keys.code_hash(challenge_id, typed), bytes(code_hash)):
-            record_event(db, fail, t)
-            return self._wrong_code(db, challenge_id, pid, host, attempts + 1, t)
-        done = db.execute(
-            "UPDATE challenges SET used_us = ?, phone_sealed = NULL WHERE id = ? AND used_us IS NULL "
-            "AND replaced_us IS NULL AND attempts < ? AND expires_us > ?",
-            (t, challenge_id, self._rules.attempts_per_code, t))
-        if done.rowcount != 1:  # another process confirmed it first
-            return CodeInvalid()
-        db.execute("UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(?, phone_sealed) WHERE id = ?",
-                   (t, sealed, pid))
-        db.execute("DELETE FROM code_failures WHERE participant = ? AND host = ?", (pid, host))
-        self._audit.append(db, "verification_confirmed", t, participant=pid, payload={"verified_at": iso(t)})
-        return Verification(pid, from_us(t))
-
-    def _wrong_code(self, db: sqlite3.Connection, challenge_id: str, pid: str, host: str, attempts: int,
-                    t: int) -> CampaignError:
-        """Count a wrong code against the requester who asked for the challenge (its host), so
-        that a stranger's failures never make the number's owner wait or lock them out."""
-        rules = self._rules
-        burned = attempts >= rules.attempts_per_code
-        db.execute("UPDATE challenges SET attempts = ? WHERE id = ?", (attempts, challenge_id))
-        if burned:
-            db.execute("UPDATE challenges SET phone_sealed = NULL WHERE id = ?", (challenge_id,))
-        row = db.execute("SELECT failures FROM code_failures WHERE participant = ? AND host = ?",
-                         (pid, host)).fetchone()
-        failures = (0 if row is None else int(row[0])) + 1
-        wait = rules.wait_after(failures)
-        locked = failures >= rules.lock_after_failures
-        wait_until = None if wait is None or locked else t + wait // MICROSECOND
-        db.execute("INSERT INTO code_failures (participant, host, failures, wait_until_us, locked_us, updated_us) "
-                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (participant, host) DO UPDATE SET "
-                   "failures = excluded.failures, wait_until_us = excluded.wait_until_us, "
-                   "locked_us = excluded.locked_us, updated_us = excluded.updated_us",
-                   (pid, host, failures, wait_until, t if locked else None, t))
-        if locked:
-            log.warning("a requester of participant %s locked after %d consecutive failures", pid[:8], failures)
-            return TooManyAttempts("number_locked")
-        if burned:
-            return TooManyAttempts("code_burned", None if wait is None else wait.total_seconds())
-        return CodeInvalid()
-
-    def _lock_or_wait(self, db: sqlite3.Connection, pid: str, host: str, t: int) -> CampaignError | None:
-        row = db.execute("SELECT wait_until_us, locked_us FROM code_failures WHERE participant = ? AND host = ?",
-                         (pid, host)).fetchone()
-        if row is None:
-            return None
-        wait_until, locked = row
-        if locked is not None:
-            return TooManyAttempts("number_locked")
-        if wait_until is not None and wait_until > t:
-            return Throttled(seconds(int(wait_until) - t), "failure_wait")
-        return None
-
-    def _verified_now(self, db: sqlite3.Connection, participant: str, t: int) -> bool:
-        row = db.execute("SELECT verified_us FROM participants WHERE id = ?", (participant,)).fetchone()
-        if row is None or row[0] is None:
-            return False
-        return t < int(row[0]) + self._policy.verified_for // MICROSECOND
+        return self._codes.confirm_verification(challenge_id, code, ip=ip, now=now)
 
     # ---- housekeeping --------------------------------------------------------------------
-    def _purge_expired(self, db: sqlite3.Connection, t: int) -> int:
-        """Erase sealed numbers of expired challenges, drop old challenges and rate events."""
-        longest = max([timedelta(days=1), self._limits.resend_interval])
-        db.execute("UPDATE challenges SET phone_sealed = NULL WHERE phone_sealed IS NOT NULL AND expires_us <= ?", (t,))
-        gone = db.execute("DELETE FROM challenges WHERE expires_us <= ?",
-                          (t - CHALLENGE_RETENTION // MICROSECOND,)).rowcount
-        gone += db.execute("DELETE FROM rate_events WHERE at_us <= ?", (t - longest // MICROSECOND,)).rowcount
-        return int(gone)
-
     def purge(self, *, now: datetime | None = None) -> int:
         """Delete what is no longer needed: challenges a day past expiry, rate events past
         every window, failure counts untouched for ``FAILURE_RETENTION`` (30 days; locks stay
         until ``unlock``), participants that never verified and hold no state. Returns rows deleted.
         (Sending a code also does the first two, so calling this is optional.)"""
-        t = now_us(now)
-        with self._store.transaction() as db:
-            gone = self._purge_expired(db, t)
-            gone += db.execute("DELETE FROM code_failures WHERE locked_us IS NULL AND updated_us <= ?",
-                               (t - FAILURE_RETENTION // MICROSECOND,)).rowcount
-            gone += db.execute(
-                "DELETE FROM participants WHERE verified_us IS NULL AND failures = 0 AND locked_us IS NULL "
-                "AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.participant = participants.id) "
-                "AND NOT EXISTS (SELECT 1 FROM code_failures f WHERE f.participant = participants.id) "
-                "AND NOT EXISTS (SELECT 1 FROM identity_checks i WHERE i.participant = participants.id)").rowcount
-        return int(gone)
+        return self._codes.purge(now=now)
 
     # ---- the ID-verification gate --------------------------------------------------------
     def record_identity_check(self, participant: str, *, provider: str, reference: str, status: str,
@@ -608,19 +350,8 @@ class Campaign:
         if confirmed_name is not None:
             check_text("confirmed_name", confirmed_name)
         with self._store.transaction() as db:
-            if db.execute("SELECT 1 FROM participants WHERE id = ?", (participant,)).fetchone() is None:
-                raise UnknownParticipant("no such participant")
-            check, check_id, new = insert_identity_check(db, event, checked_us)
-            if confirmed_name is not None:
-                db.execute("UPDATE identity_checks SET name_sealed = ? WHERE id = ? AND name_sealed IS NULL",
-                           (self._evidence.seal("confirmed_name", str(check_id), confirmed_name), check_id))
-            if new:
-                self._audit.append(db, "identity_check_recorded", t, participant=event.participant,
-                                   ref=str(check_id), payload={
-                                       "check": check_id, "provider": event.provider, "reference": event.reference,
-                                       "status": event.status, "checked_at": iso(checked_us),
-                                       "name_confirmed": confirmed_name is not None})
-            return check
+            return record_outcome(db, audit=self._audit, keys=self._evidence, t=t, event=event, checked_us=checked_us,
+                                  confirmed_name=confirmed_name)
 
     def identity_status(self, participant: str) -> IdentityCheck | None:
         """The participant's latest ID-check outcome, or None."""
@@ -660,22 +391,12 @@ class Campaign:
         """
         t = now_us(now)
         e164 = normalize(phone, region)
-        verified, approved = self._owner_verified(e164, participant, t)
+        verified, approved = False, False
+        if isinstance(participant, str) and participant.isascii() and hmac.compare_digest(
+                participant.encode("ascii"), self._keys.participant_id(e164).encode("ascii")):
+            with self._store.read() as db:
+                verified, approved = owner_view(db, participant, t, self._policy)
         return evaluate(index, e164, "verified" if verified else "public", self._policy, identity_approved=approved)
-
-    def _owner_verified(self, e164: str, participant: Any, t: int) -> tuple[bool, bool]:
-        """(the participant verified this number and may see the verified view, and their
-        latest ID check is approved)."""
-        if not isinstance(participant, str) or not participant.isascii():
-            return False, False
-        if not hmac.compare_digest(participant.encode("ascii"), self._keys.participant_id(e164).encode("ascii")):
-            return False, False
-        with self._store.read() as db:
-            if not self._verified_now(db, participant, t):
-                return False, False
-            latest = latest_identity_check(db, participant)
-        approved = latest is not None and latest.status == "approved"
-        return (approved or not self._policy.require_identity), approved
 
     # ---- mandates ------------------------------------------------------------------------
     @property
@@ -765,8 +486,7 @@ class Campaign:
         return cleared
 
     def _check_unchecked_mandates(self, t: int) -> None:
-        """Check mandates recorded before their text was checked at signing (schema version 5)
-        against the templates: a mismatch holds the mandate for review and is logged."""
+        """Check mandates recorded before signing checked them (schema 5): a mismatch is held, logged."""
         with self._store.transaction() as db:
             flagged = check_recorded_mandates(db, keys=self._evidence, audit=self._audit, t=t,
                                               templates=self._templates, controllers=self._controllers)
@@ -918,14 +638,9 @@ class Campaign:
                  state: str | None = None, now: datetime | None = None) -> list[RequestRecord]:
         """The requests matching every filter given, by id."""
         today = from_us(now_us(now)).date()
-        clauses, args = ["1 = 1"], []
-        for column, value in (("batch", batch), ("participant", participant), ("controller", controller),
-                              ("state", state)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                args.append(value)
         with self._store.read() as db:
-            return select_requests(db, " AND ".join(clauses), tuple(args), today=today, holidays=self._holidays)
+            return find_requests(db, today=today, holidays=self._holidays, batch=batch, participant=participant,
+                                 controller=controller, state=state)
 
     def request_history(self, request_id: str) -> list[RequestEvent]:
         """Every state change of a request, oldest first (notes opened: do not log them)."""
@@ -951,23 +666,17 @@ class Campaign:
     def overdue(self, today: date) -> list[RequestRecord]:
         """Requests waiting for an answer (sent or extended) whose due date is before ``today``."""
         day = self._day(today, "today")
-        states = ", ".join(f"'{s}'" for s in sorted(CLOCK_RUNNING_STATES))
         with self._store.read() as db:
-            waiting = select_requests(db, f"state IN ({states})", (), today=day, holidays=self._holidays)
-        return [r for r in waiting if r.due_on is not None and r.due_on < day]
+            return past_due(db, today=day, holidays=self._holidays)
 
     def mark_overdue(self, today: date, *, now: datetime | None = None) -> list[RequestRecord]:
         """Move every request ``overdue(today)`` lists to ``overdue``; the requests moved."""
         t = now_us(now)
         day = self._day(today, "today")
-        moved = []
         with self._store.transaction() as db:
-            states = ", ".join(f"'{s}'" for s in sorted(CLOCK_RUNNING_STATES))
-            for record in select_requests(db, f"state IN ({states})", (), today=day, holidays=self._holidays):
-                if record.due_on is not None and record.due_on < day:
-                    moved.append(transition(db, audit=self._audit, keys=self._evidence, t=t, request_id=record.id,
-                                            to_state="overdue", on=day, note=None, holidays=self._holidays))
-        return moved
+            return [transition(db, audit=self._audit, keys=self._evidence, t=t, request_id=record.id,
+                               to_state="overdue", on=day, note=None, holidays=self._holidays)
+                    for record in past_due(db, today=day, holidays=self._holidays)]
 
     def request_summary(self, controller: str | None = None) -> dict[str, int]:
         """How many requests are in each state (every state listed), for one controller or all."""
@@ -981,22 +690,11 @@ class Campaign:
         person out of a filing (``withdraw_from_filing``) or tell the controller
         (``notify_controller``); then call ``mark_notice_sent``."""
         today = from_us(now_us(now)).date()
-        clauses, args = "notice IS NOT NULL AND notice_sent_us IS NULL", tuple[str, ...]()
-        if controller is not None:
-            clauses, args = clauses + " AND controller = ?", (controller,)
         with self._store.read() as db:
-            return select_requests(db, clauses, args, today=today, holidays=self._holidays)
+            return unsent_notices(db, controller, today=today, holidays=self._holidays)
 
     def mark_notice_sent(self, request_id: str, *, now: datetime | None = None) -> RequestRecord:
         """Record that the revocation notice of a request was passed on (logged)."""
         t = now_us(now)
         with self._store.transaction() as db:
-            record = load_request(db, request_id, today=from_us(t).date(), holidays=self._holidays)
-            if record.notice is None:
-                raise ValueError("this request has no notice to send")
-            if record.notice_sent_at is None:
-                db.execute("UPDATE requests SET notice_sent_us = ? WHERE id = ?", (t, record.id))
-                self._audit.append(db, "notice_sent", t, participant=record.participant, ref=record.id, payload={
-                    "request": record.id, "controller": record.controller, "notice": record.notice,
-                    "sent_at": iso(t)})
-            return load_request(db, record.id, today=from_us(t).date(), holidays=self._holidays)
+            return mark_notice_sent(db, audit=self._audit, t=t, request_id=request_id, holidays=self._holidays)

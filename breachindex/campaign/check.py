@@ -18,14 +18,18 @@ Two views, chosen before the index is read and filled by one code path:
 """
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from .clock import MICROSECOND
+from .identity import latest_identity_check
+
 if TYPE_CHECKING:
     from ..index import Index
 
-__all__ = ["CheckPolicy", "CheckResult", "Disclosure", "evaluate"]
+__all__ = ["CheckPolicy", "CheckResult", "Disclosure", "evaluate", "owner_view", "verified_now"]
 
 Disclosure = Literal["public", "verified"]
 
@@ -94,3 +98,21 @@ def evaluate(index: Index, e164: str, disclosure: Disclosure, policy: CheckPolic
             details = (index.details(e164) if found else None) or []
     return CheckResult(found, breaches, classes if policy.verified_data_classes else None, details, "verified",
                        withheld)
+
+
+def verified_now(db: sqlite3.Connection, participant: str, t: int, policy: CheckPolicy) -> bool:
+    """True if ``participant`` confirmed a code within the policy's ``verified_for`` before ``t``."""
+    row = db.execute("SELECT verified_us FROM participants WHERE id = ?", (participant,)).fetchone()
+    if row is None or row[0] is None:
+        return False
+    return t < int(row[0]) + policy.verified_for // MICROSECOND
+
+
+def owner_view(db: sqlite3.Connection, participant: str, t: int, policy: CheckPolicy) -> tuple[bool, bool]:
+    """For the participant of the number checked: (may see the verified view, latest ID check
+    approved)."""
+    if not verified_now(db, participant, t, policy):
+        return False, False
+    latest = latest_identity_check(db, participant)
+    approved = latest is not None and latest.status == "approved"
+    return (approved or not policy.require_identity), approved

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["EPOCH", "MICROSECOND", "utc_now", "to_us", "from_us", "now_us", "seconds"]
+__all__ = ["EPOCH", "MICROSECOND", "utc_now", "to_us", "from_us", "now_us", "seconds", "iso"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MICROSECOND = timedelta(microseconds=1)
@@ -44,3 +44,12 @@ def from_us(us: int) -> datetime:
 def seconds(us: int) -> float:
     """Microseconds as float seconds (for ``retry_after``)."""
     return us / 1_000_000
+
+
+def iso(us: int) -> str:
+    """An instant as ISO-8601 UTC text (``Z``; microseconds only when there are any)."""
+    moment = from_us(us)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"

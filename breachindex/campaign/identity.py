@@ -34,10 +34,13 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..errors import InvalidKey, WebhookRejected
-from .clock import MICROSECOND, from_us
+from ..errors import InvalidKey, UnknownParticipant, WebhookRejected
+from .audit import AuditLog
+from .clock import MICROSECOND, from_us, iso
+from .sealing import EvidenceKeys
 
 __all__ = [
+    "record_outcome",
     "IDENTITY_STATUSES",
     "IdentityCheck",
     "IdentityEvent",
@@ -180,3 +183,21 @@ def latest_identity_check(conn: sqlite3.Connection, participant: str) -> Identit
     if row is None:
         return None
     return IdentityCheck(participant, str(row[0]), str(row[1]), str(row[2]), from_us(int(row[3])))
+
+
+def record_outcome(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, event: IdentityEvent,
+                   checked_us: int, confirmed_name: str | None) -> IdentityCheck:
+    """Store an outcome (unless it repeats the one in force at its time), the confirmed name
+    sealed, and log it, in the caller's transaction (see ``Campaign.record_identity_check``).
+    UnknownParticipant if the participant does not exist."""
+    if db.execute("SELECT 1 FROM participants WHERE id = ?", (event.participant,)).fetchone() is None:
+        raise UnknownParticipant("no such participant")
+    check, check_id, new = insert_identity_check(db, event, checked_us)
+    if confirmed_name is not None:
+        db.execute("UPDATE identity_checks SET name_sealed = ? WHERE id = ? AND name_sealed IS NULL",
+                   (keys.seal("confirmed_name", str(check_id), confirmed_name), check_id))
+    if new:
+        audit.append(db, "identity_check_recorded", t, participant=event.participant, ref=str(check_id), payload={
+            "check": check_id, "provider": event.provider, "reference": event.reference, "status": event.status,
+            "checked_at": iso(checked_us), "name_confirmed": confirmed_name is not None})
+    return check

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidMandate, MandateRefused, UnknownMandate, UnknownParticipant
 from ..gdpr import add_months
 from .audit import AuditLog
-from .clock import from_us, to_us
+from .clock import from_us, iso, to_us
 from .controllers import Controller
 from .sealing import EvidenceKeys, normalize_ip
 
@@ -106,15 +106,6 @@ ALWAYS_REQUIRED_CONSENTS: tuple[str, ...] = ("privacy_notice_read",)
 _MAX_TEXT = 200_000
 _MAX_SHORT = 200
 _MAX_USER_AGENT = 1024
-
-
-def iso(us: int) -> str:
-    """An instant as ISO-8601 UTC text (``Z``; microseconds only when there are any)."""
-    moment = from_us(us)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
 
 
 def day_end_us(day: date) -> int:

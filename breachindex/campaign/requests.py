@@ -51,10 +51,14 @@ from ..errors import ExtensionTooLate, IllegalTransition, UnknownRequest
 from ..gdpr import HolidaySpec, extension_in_time, extension_notice_due, response_due
 from .audit import AuditLog
 from .clock import from_us
-from .mandates import Mandate
+from .mandates import Mandate, iso
 from .sealing import EvidenceKeys
 
 __all__ = [
+    "find_requests",
+    "mark_notice_sent",
+    "past_due",
+    "unsent_notices",
     "CLOCK_RUNNING_STATES",
     "FINAL_STATES",
     "NOTICES",
@@ -319,3 +323,45 @@ def summary(db: sqlite3.Connection, controller: str | None) -> dict[str, int]:
     for state, count in rows:
         counts[str(state)] = int(count)
     return counts
+
+
+def find_requests(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec,
+                  **filters: str | None) -> list[RequestRecord]:
+    """The requests whose ``batch``, ``participant``, ``controller`` and ``state`` equal every
+    filter given (None: any), by id."""
+    unknown = set(filters) - {"batch", "participant", "controller", "state"}
+    if unknown:
+        raise TypeError(f"no such request filter: {', '.join(sorted(unknown))}")
+    given = [(column, value) for column, value in filters.items() if value is not None]
+    where = " AND ".join(["1 = 1", *(f"{column} = ?" for column, _ in given)])
+    return select_requests(db, where, tuple(value for _, value in given), today=today, holidays=holidays)
+
+
+def past_due(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec) -> list[RequestRecord]:
+    """Requests waiting for an answer (sent or extended) whose due date is before ``today``."""
+    states = ", ".join(f"'{s}'" for s in sorted(CLOCK_RUNNING_STATES))
+    waiting = select_requests(db, f"state IN ({states})", (), today=today, holidays=holidays)
+    return [r for r in waiting if r.due_on is not None and r.due_on < today]
+
+
+def unsent_notices(db: sqlite3.Connection, controller: str | None, *, today: date,
+                   holidays: HolidaySpec) -> list[RequestRecord]:
+    """Cancelled requests whose revocation notice was not passed on yet (one controller or all)."""
+    where, args = "notice IS NOT NULL AND notice_sent_us IS NULL", tuple[str, ...]()
+    if controller is not None:
+        where, args = where + " AND controller = ?", (controller,)
+    return select_requests(db, where, args, today=today, holidays=holidays)
+
+
+def mark_notice_sent(db: sqlite3.Connection, *, audit: AuditLog, t: int, request_id: object,
+                     holidays: HolidaySpec) -> RequestRecord:
+    """Record (and log) that a request's revocation notice was passed on; ValueError if it has none."""
+    today = from_us(t).date()
+    record = load_request(db, request_id, today=today, holidays=holidays)
+    if record.notice is None:
+        raise ValueError("this request has no notice to send")
+    if record.notice_sent_at is None:
+        db.execute("UPDATE requests SET notice_sent_us = ? WHERE id = ?", (t, record.id))
+        audit.append(db, "notice_sent", t, participant=record.participant, ref=record.id, payload={
+            "request": record.id, "controller": record.controller, "notice": record.notice, "sent_at": iso(t)})
+    return load_request(db, record.id, today=today, holidays=holidays)

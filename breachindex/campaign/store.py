@@ -572,6 +572,16 @@ class Store:
                 if migration.foreign_keys_off:
                     conn.execute("PRAGMA foreign_keys = ON")
 
+    def checkpoint_wal(self) -> bool:
+        """Fold the write-ahead log into the database and truncate it (so that what a change
+        overwrote leaves the WAL now); False if a reader kept it busy."""
+        with self._lock:
+            try:
+                row = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error:
+                return False
+        return row is not None and int(row[0]) == 0
+
     @property
     def schema_version(self) -> int:
         with self.read() as conn:

@@ -31,7 +31,6 @@ wrapped, and opening it needs the person's passphrase or recovery code.
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from ..campaign.audit import AuditLog
 from ..campaign.clock import from_us
@@ -54,12 +53,7 @@ ERASURE_REASON = "the participant asked for erasure of their data"
 
 def checkpoint_wal(store: Store) -> bool:
     """Fold the write-ahead log into the database and truncate it; False if a reader kept it busy."""
-    with store._lock:
-        try:
-            row = store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except sqlite3.Error:
-            return False
-    return row is not None and int(row[0]) == 0
+    return store.checkpoint_wal()
 
 
 def erase_participant(store: Store, *, audit: AuditLog, keys: EvidenceKeys, holidays: HolidaySpec, participant: str,

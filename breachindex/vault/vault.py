@@ -32,6 +32,7 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from ..campaign.clock import MICROSECOND, from_us, now_us, to_us
+from ..campaign.context import WorkflowContext
 from ..campaign.controllers import lookup_controller
 from ..campaign.mandates import iso
 from ..campaign.requests import RequestRecord, check_transition, load_request, transition
@@ -137,8 +138,8 @@ class ItemReader(io.RawIOBase):
 class Vault:
     """The encrypted per-person vault of one campaign: keys in its store, item files in ``folder``.
 
-    ``campaign``: an open ``Campaign`` (its store holds the keys and item rows, its audit log
-    records every change). ``folder``: the item files (created, mode 0700, if it does not exist;
+    ``campaign``: an open ``Campaign``, or its ``context`` (its store holds the keys and item
+    rows, its audit log records every change). ``folder``: the item files (created, mode 0700, if it does not exist;
     bound to this campaign store by a marker file). ``kdf``: the Argon2id parameters for new
     wraps (default RFC 9106's second recommendation: t=3, p=4, 64 MiB); wraps made under other
     parameters still open. ``chunk_size``: plaintext bytes per encrypted chunk (256 KiB).
@@ -147,15 +148,15 @@ class Vault:
     Every method that depends on time takes ``now=`` (aware datetime; default: now, UTC).
     """
 
-    def __init__(self, campaign: Campaign, folder: str | os.PathLike[str], *, kdf: KdfParams = RFC9106_LOW_MEMORY,
+    def __init__(self, campaign: Campaign | WorkflowContext, folder: str | os.PathLike[str], *,
+                 kdf: KdfParams = RFC9106_LOW_MEMORY,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, policy: PassphrasePolicy | None = None) -> None:
         if not isinstance(kdf, KdfParams):
             raise TypeError("kdf must be a KdfParams")
-        self._campaign = campaign
-        self._store = campaign._store
-        self._audit = campaign._audit
-        self._evidence = campaign._evidence
-        self._holidays = campaign._holidays
+        context = campaign if isinstance(campaign, WorkflowContext) else campaign.context
+        self._context = context
+        self._store, self._audit, self._evidence = context.store, context.audit, context.evidence
+        self._holidays = context.holidays
         self._kdf = kdf
         self._chunk_size = check_chunk_size(chunk_size)
         self._policy = policy if policy is not None else PassphrasePolicy()
@@ -225,7 +226,7 @@ class Vault:
         if db.execute("SELECT 1 FROM vault_keys WHERE participant = ?", (pid,)).fetchone() is not None:
             raise VaultRefused("already_set_up", "this participant already has a vault key: change the passphrase "
                                                  "or recover instead")
-        verified_for = self._campaign.policy.verified_for // MICROSECOND
+        verified_for = self._context.verified_for // MICROSECOND
         if row[0] is None or not t < int(row[0]) + verified_for:
             raise VaultRefused("not_verified", "the participant must confirm a one-time code shortly before setting "
                                                "up the vault")
@@ -365,7 +366,7 @@ class Vault:
         """
         t = now_us(now)
         pid = _check_participant(participant)
-        controller = lookup_controller(self._campaign.controllers, source).key
+        controller = lookup_controller(self._context.controllers, source).key
         label = _check_name(name)
         if not isinstance(partial, bool):
             raise TypeError("partial must be a bool")

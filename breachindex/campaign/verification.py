@@ -1,0 +1,329 @@
+"""One-time codes in the campaign store: sending one (the limits of ``limits``, the decoy when the
+number itself is held back) and confirming it (the rules of ``otp``: tries, waits, locks per
+requester), with the SQL they need. ``Campaign`` holds one ``Codes`` and documents the rules.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import random
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..errors import CampaignError, CodeExpired, CodeInvalid, SmsSendFailed, Throttled, TooManyAttempts
+from ..phone import normalize
+from .audit import AuditLog
+from .clock import MICROSECOND, from_us, now_us, seconds
+from .limits import (
+    NEVER_SMS_NUMBER_TYPES,
+    Limits,
+    cap_limit,
+    check_sms_allowed,
+    enforce,
+    number_prefix,
+    record_event,
+    worst_wait,
+)
+from .mandates import iso
+from .networks import LEVELS, Origin, origin_of
+from .otp import Challenge, CodeRules, Verification, clean_code, generate_code
+from .pseudonyms import CampaignKeys
+from .sms import SmsSender, render_message
+from .store import Store
+
+__all__ = ["CHALLENGE_RETENTION", "FAILURE_RETENTION", "Codes", "CodeSettings"]
+
+log = logging.getLogger("breachindex.campaign")
+
+#: how long a challenge row is kept after it expired (then purged; answers stay CodeInvalid)
+CHALLENGE_RETENTION = timedelta(days=1)
+#: how long a requester's count of failed codes for a number is kept without a new failure
+FAILURE_RETENTION = timedelta(days=30)
+_MAX_CHALLENGE_ID = 64
+#: the requester of a challenge made before schema version 5 (which did not record one)
+_LEGACY_HOST = "legacy"
+
+
+@dataclass(frozen=True)
+class CodeSettings:
+    """Who may receive a code, how often, and what it says (``Campaign``'s arguments, checked)."""
+
+    sender: SmsSender
+    limits: Limits
+    rules: CodeRules
+    calling_codes: frozenset[int]
+    number_types: frozenset[int]
+    message: str
+    minutes: int
+
+    @classmethod
+    def of(cls, sender: object, limits: Limits | None, rules: CodeRules | None, calling_codes: Iterable[int],
+           number_types: Iterable[int], message: str) -> CodeSettings:
+        """The settings, with the defaults filled in; TypeError or ValueError for a bad one."""
+        if not isinstance(sender, SmsSender):
+            raise TypeError("sender must have a send(e164, text) method")
+        chosen_rules = rules if rules is not None else CodeRules()
+        types = frozenset(int(t) for t in number_types)
+        if types & NEVER_SMS_NUMBER_TYPES:
+            raise ValueError("premium-rate and shared-cost numbers can never receive a code")
+        minutes = max(1, round(chosen_rules.lifetime / timedelta(minutes=1)))
+        render_message(message, "0" * chosen_rules.digits, minutes)  # validates the template
+        return cls(sender, limits if limits is not None else Limits(), chosen_rules,
+                   frozenset(int(cc) for cc in calling_codes), types, message, minutes)
+
+
+class Codes:
+    """Sends and confirms one-time codes (see ``Campaign.start_verification``)."""
+
+    def __init__(self, store: Store, audit: AuditLog, keys: CampaignKeys, settings: CodeSettings) -> None:
+        self._store, self._audit, self._keys, self._sender = store, audit, keys, settings.sender
+        self._limits, self._rules = settings.limits, settings.rules
+        self._calling_codes, self._number_types = settings.calling_codes, settings.number_types
+        self._message, self._minutes = settings.message, settings.minutes
+        self._send_seconds = 0.0  # the SMS sender's recent time a send (see _pause_like_a_send)
+
+    def unlock(self, pid: str, t: int) -> bool:
+        """Clear the failures, waits and locks every requester of a participant earned; logged."""
+        with self._store.transaction() as db:
+            changed = db.execute("DELETE FROM code_failures WHERE participant = ?", (pid,)).rowcount > 0
+            changed = db.execute(  # the state of schema versions before 5, kept per number
+                "UPDATE participants SET failures = 0, wait_until_us = NULL, locked_us = NULL "
+                "WHERE id = ? AND (failures > 0 OR wait_until_us IS NOT NULL OR locked_us IS NOT NULL)",
+                (pid,)).rowcount == 1 or changed
+            if changed:
+                self._audit.append(db, "participant_unlocked", t, participant=pid, payload={"unlocked_at": iso(t)})
+        if changed:
+            log.info("participant %s unlocked by an operator", pid[:8])
+        return changed
+
+    def start_verification(self, phone: str, region: str | None = None, *, ip: str | None = None,
+                           now: datetime | None = None) -> Challenge:
+        """See ``Campaign.start_verification``."""
+        t = now_us(now)
+        e164 = normalize(phone, region)
+        calling_code = check_sms_allowed(e164, self._calling_codes, self._number_types)
+        origin = self._origin(ip)
+        pid = self._keys.participant_id(e164)
+        host, site, network = (None if origin.subject(level) is None else
+                               self._keys.subject("net", str(origin.subject(level))) for level in LEVELS)
+        assert host is not None and network is not None
+        prefix = number_prefix(e164, self._limits.prefix_hidden_digits)
+        caller = {"send:host": host, "send:site": site, "send:network": network}
+        subjects: dict[str, str | None] = {
+            **caller,
+            "send:country": str(calling_code),
+            "send:all": "all",
+            "send:number-net": self._keys.subject("number-net", f"{pid}|{network}"),
+            "send:number": pid,
+            "send:prefix-net": self._keys.subject("prefix-net", f"{prefix}|{network}"),
+            "send:prefix": self._keys.subject("prefix", prefix),
+        }
+        # hex like every other id here: a base64url id starts with '-' one time in 64, and a
+        # shell command line then reads it as an option
+        challenge_id = secrets.token_hex(16)
+        code = generate_code(self._rules.digits)
+        expires = t + self._rules.lifetime // MICROSECOND
+        refusal: CampaignError | None = None
+        hidden: str | None = None
+        answer = Challenge(challenge_id, from_us(expires))
+        with self._store.transaction() as db:
+            self._purge_expired(db, t)  # committed even when the send is refused
+            try:  # the requester's networks, then the caps (with their reserve): told
+                enforce(db, self._limits.caller_rules(), subjects, t)
+                enforce(db, self._limits.cap_rules(calling_code), subjects, t,
+                        limit_of=lambda rule: cap_limit(db, self._limits, rule, network, t))
+            except Throttled as exc:
+                refusal = exc
+            if refusal is None:
+                record_event(db, caller, t)  # every start counts against the requester, sent or not
+                hidden = self._number_refusal(db, pid, host, subjects, t)
+                if hidden is None:
+                    self._store_challenge(db, pid, e164, challenge_id, code, host, network, t, expires)
+                    record_event(db, {k: v for k, v in subjects.items() if k not in caller}, t)
+                else:
+                    answer = self._live_challenge(db, pid, host, t) or answer
+        if refusal is not None:
+            raise refusal
+        if hidden is not None:
+            log.debug("a start for participant %s sent nothing (%s)", pid[:8], hidden)
+            self._pause_like_a_send()
+            return answer
+        started = time.perf_counter()
+        try:
+            self._sender.send(e164, render_message(self._message, code, self._minutes))
+        except Exception as exc:
+            with self._store.transaction() as db:
+                db.execute("UPDATE challenges SET replaced_us = ?, phone_sealed = NULL WHERE id = ? "
+                           "AND used_us IS NULL AND replaced_us IS NULL", (t, challenge_id))
+            log.warning("the SMS sender failed (%s); the code was withdrawn", type(exc).__name__)
+            raise SmsSendFailed(f"the SMS sender failed ({type(exc).__name__}); the code was withdrawn") from None
+        finally:
+            self._send_seconds = 0.8 * self._send_seconds + 0.2 * min(5.0, time.perf_counter() - started)
+        log.debug("a code was sent to participant %s", pid[:8])
+        return answer
+
+    def _origin(self, ip: str | None) -> Origin:
+        """The requester's networks; ValueError for an ``ip`` that is not an address."""
+        if ip is not None:
+            self._keys.ip_subject(ip)  # ValueError (without the value) if it is not an IP address
+        return origin_of(ip)
+
+    def _number_refusal(self, db: sqlite3.Connection, pid: str, host: str, subjects: dict[str, str | None],
+                        t: int) -> str | None:
+        """Why the number may not get a code from this requester now (None: it may). Never told."""
+        state = self._lock_or_wait(db, pid, host, t)
+        if state is not None:
+            return str(getattr(state, "reason", "failure_wait"))
+        worst = worst_wait(db, self._limits.number_rules(), subjects, t)
+        return None if worst is None else worst[1]
+
+    def _live_challenge(self, db: sqlite3.Connection, pid: str, host: str, t: int) -> Challenge | None:
+        """The challenge this requester already holds for the number, if it is still usable."""
+        row = db.execute(
+            "SELECT id, expires_us FROM challenges WHERE participant = ? AND host = ? AND used_us IS NULL "
+            "AND replaced_us IS NULL AND expires_us > ? AND attempts < ? ORDER BY created_us DESC LIMIT 1",
+            (pid, host, t, self._rules.attempts_per_code)).fetchone()
+        return None if row is None else Challenge(str(row[0]), from_us(int(row[1])))
+
+    def _pause_like_a_send(self) -> None:
+        """Take about as long as a real send does, so that a start that sent nothing cannot be
+        told apart by its timing (the sender's recent average, jittered)."""
+        pause = self._send_seconds * random.uniform(0.75, 1.25)
+        if pause > 0:
+            time.sleep(pause)
+
+    def _store_challenge(self, db: sqlite3.Connection, pid: str, e164: str, challenge_id: str, code: str,
+                         host: str, network: str, t: int, expires: int) -> None:
+        """Replace this requester's live challenge for the number by a new one."""
+        db.execute("INSERT INTO participants (id, created_us) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", (pid, t))
+        db.execute("UPDATE challenges SET replaced_us = ?, phone_sealed = NULL "
+                   "WHERE participant = ? AND host = ? AND used_us IS NULL AND replaced_us IS NULL", (t, pid, host))
+        db.execute("INSERT INTO challenges (id, participant, code_hash, phone_sealed, created_us, expires_us, host, "
+                   "network) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (challenge_id, pid, self._keys.code_hash(challenge_id, code), self._keys.seal_phone(pid, e164),
+                    t, expires, host, network))
+
+    def confirm_verification(self, challenge_id: str, code: str, *, ip: str | None = None,
+                             now: datetime | None = None) -> Verification:
+        """See ``Campaign.confirm_verification``."""
+        t = now_us(now)
+        typed = clean_code(code)
+        if not isinstance(challenge_id, str):
+            raise TypeError(f"a challenge id must be a str, not {type(challenge_id).__name__}")
+        origin = self._origin(ip)
+        fail = {f"fail:{level}": self._keys.subject("net", str(origin.subject(level)))
+                for level in ("host", "network")}
+        with self._store.transaction() as db:
+            outcome = self._confirm(db, challenge_id, typed, fail, t)
+        if isinstance(outcome, Verification):
+            log.debug("participant %s confirmed a code", outcome.participant[:8])
+            return outcome
+        raise outcome
+
+    def _confirm(self, db: sqlite3.Connection, challenge_id: str, typed: str, fail: Mapping[str, str | None],
+                 t: int) -> Verification | CampaignError:
+        """The outcome of a confirmation; what it wrote commits even when it is an error."""
+        try:
+            enforce(db, self._limits.failure_rules(), fail, t)
+        except Throttled as exc:
+            return exc
+        row = None
+        if len(challenge_id) <= _MAX_CHALLENGE_ID:
+            row = db.execute("SELECT participant, code_hash, expires_us, attempts, used_us, replaced_us, "
+                             "phone_sealed, host FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
+        if row is None:
+            record_event(db, fail, t)
+            return CodeInvalid()
+        pid, code_hash, expires, attempts, used, replaced, sealed, host = row
+        host = str(host or _LEGACY_HOST)
+        refusal = self._lock_or_wait(db, pid, host, t)
+        if refusal is not None:
+            return refusal
+        if used is not None or replaced is not None:
+            record_event(db, fail, t)
+            return CodeInvalid()
+        if attempts >= self._rules.attempts_per_code:
+            return TooManyAttempts("code_burned")
+        if t >= expires:
+            record_event(db, fail, t)
+            return CodeExpired()
+        if not hmac.compare_digest(self._keys.code_hash(challenge_id, typed), bytes(code_hash)):
+            record_event(db, fail, t)
+            return self._wrong_code(db, challenge_id, pid, host, attempts + 1, t)
+        done = db.execute(
+            "UPDATE challenges SET used_us = ?, phone_sealed = NULL WHERE id = ? AND used_us IS NULL "
+            "AND replaced_us IS NULL AND attempts < ? AND expires_us > ?",
+            (t, challenge_id, self._rules.attempts_per_code, t))
+        if done.rowcount != 1:  # another process confirmed it first
+            return CodeInvalid()
+        db.execute("UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(?, phone_sealed) WHERE id = ?",
+                   (t, sealed, pid))
+        db.execute("DELETE FROM code_failures WHERE participant = ? AND host = ?", (pid, host))
+        self._audit.append(db, "verification_confirmed", t, participant=pid, payload={"verified_at": iso(t)})
+        return Verification(pid, from_us(t))
+
+    def _wrong_code(self, db: sqlite3.Connection, challenge_id: str, pid: str, host: str, attempts: int,
+                    t: int) -> CampaignError:
+        """Count a wrong code against the requester who asked for the challenge (its host), so
+        that a stranger's failures never make the number's owner wait or lock them out."""
+        rules = self._rules
+        burned = attempts >= rules.attempts_per_code
+        db.execute("UPDATE challenges SET attempts = ? WHERE id = ?", (attempts, challenge_id))
+        if burned:
+            db.execute("UPDATE challenges SET phone_sealed = NULL WHERE id = ?", (challenge_id,))
+        row = db.execute("SELECT failures FROM code_failures WHERE participant = ? AND host = ?",
+                         (pid, host)).fetchone()
+        failures = (0 if row is None else int(row[0])) + 1
+        wait = rules.wait_after(failures)
+        locked = failures >= rules.lock_after_failures
+        wait_until = None if wait is None or locked else t + wait // MICROSECOND
+        db.execute("INSERT INTO code_failures (participant, host, failures, wait_until_us, locked_us, updated_us) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (participant, host) DO UPDATE SET "
+                   "failures = excluded.failures, wait_until_us = excluded.wait_until_us, "
+                   "locked_us = excluded.locked_us, updated_us = excluded.updated_us",
+                   (pid, host, failures, wait_until, t if locked else None, t))
+        if locked:
+            log.warning("a requester of participant %s locked after %d consecutive failures", pid[:8], failures)
+            return TooManyAttempts("number_locked")
+        if burned:
+            return TooManyAttempts("code_burned", None if wait is None else wait.total_seconds())
+        return CodeInvalid()
+
+    def _lock_or_wait(self, db: sqlite3.Connection, pid: str, host: str, t: int) -> CampaignError | None:
+        row = db.execute("SELECT wait_until_us, locked_us FROM code_failures WHERE participant = ? AND host = ?",
+                         (pid, host)).fetchone()
+        if row is None:
+            return None
+        wait_until, locked = row
+        if locked is not None:
+            return TooManyAttempts("number_locked")
+        if wait_until is not None and wait_until > t:
+            return Throttled(seconds(int(wait_until) - t), "failure_wait")
+        return None
+
+    def _purge_expired(self, db: sqlite3.Connection, t: int) -> int:
+        """Erase sealed numbers of expired challenges, drop old challenges and rate events."""
+        longest = max([timedelta(days=1), self._limits.resend_interval])
+        db.execute("UPDATE challenges SET phone_sealed = NULL WHERE phone_sealed IS NOT NULL AND expires_us <= ?", (t,))
+        gone = db.execute("DELETE FROM challenges WHERE expires_us <= ?",
+                          (t - CHALLENGE_RETENTION // MICROSECOND,)).rowcount
+        gone += db.execute("DELETE FROM rate_events WHERE at_us <= ?", (t - longest // MICROSECOND,)).rowcount
+        return int(gone)
+
+    def purge(self, *, now: datetime | None = None) -> int:
+        """See ``Campaign.purge``."""
+        t = now_us(now)
+        with self._store.transaction() as db:
+            gone = self._purge_expired(db, t)
+            gone += db.execute("DELETE FROM code_failures WHERE locked_us IS NULL AND updated_us <= ?",
+                               (t - FAILURE_RETENTION // MICROSECOND,)).rowcount
+            gone += db.execute(
+                "DELETE FROM participants WHERE verified_us IS NULL AND failures = 0 AND locked_us IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.participant = participants.id) "
+                "AND NOT EXISTS (SELECT 1 FROM code_failures f WHERE f.participant = participants.id) "
+                "AND NOT EXISTS (SELECT 1 FROM identity_checks i WHERE i.participant = participants.id)").rowcount
+        return int(gone)
