@@ -7,7 +7,8 @@ A keyed, memory-mapped index of breached phone numbers with a C core::
     with breachindex.open("fb2021.idx", key=key) as index:
         match = index.lookup("06 12345678", region="NL")
 
-See README.md for the on-disk format, the threat model and the benchmarks.
+See README.md and docs/: engine.md (the on-disk format), security.md (the threat model),
+benchmarks.md.
 """
 from __future__ import annotations
 

@@ -106,7 +106,7 @@ def _in_turns(methods: dict[str, Callable[[int], Any]], repeat: int,
     its cost). With ``settle`` > 0 they go on until no method runs more than 5 % faster than in
     all its untimed runs before, or ``settle`` seconds have passed: on this virtual machine memory that was just
     read or allocated runs several times slower for a minute or two, until the host maps it with
-    large pages (README, "The harness"), and a benchmark should time the steady state a service
+    large pages (docs/benchmarks.md, "The harness"), and a benchmark should time the steady state a service
     runs in. Then each timed round runs every method once, in reversed order every other round:
     the speed also drifts by 10-30 % between stretches of minutes, and in turns two methods in
     one round run in the same stretch. A method is called with the round number, so that single
@@ -293,7 +293,7 @@ def _bench_size(n: int, args: argparse.Namespace, workdir: Path, key: Key) -> di
     r["open_ms"] = round((time.perf_counter() - t) * 1e3, 2)
     # bring the files in as a service does with prefault="reload": pages the table's writer or
     # an earlier run left in small folios are read back 2 MB at a time, so that every run maps
-    # the index the same way (README, "Huge pages": 40 vs 52 ns a batch lookup at 533M)
+    # the index the same way (docs/benchmarks.md, "Huge pages")
     t = time.perf_counter()
     index.prefault(reload=True)
     r["prefault_s"] = round(time.perf_counter() - t, 2)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
 import json
 import os
 import secrets
@@ -58,7 +59,9 @@ from .campaign import (
 from .campaign.audit import Head as KeptHead
 from .campaign.checkpoints import NoteError, parse_checkpoint
 from .campaign.clock import utc_now
+from .campaign.controllers import lookup_controller
 from .campaign.store import sqlite_path
+from .campaign.templates import CURRENT_VERSION
 from .cli_json import (
     EXIT_ERROR,
     EXIT_NO,
@@ -227,6 +230,22 @@ def _mandate_list(c: Campaign, args: argparse.Namespace) -> Answer:
     mandates = [_mandate_view(m, args) for m in c.mandates(participant)]
     return Answer({"participant": participant, "mandates": mandates},
                   ["\t".join((m["id"], m["controller"], m["status"], m["signed_at"], m["ends_at"])) for m in mandates])
+
+
+def _mandate_text(c: Campaign, args: argparse.Namespace) -> Answer:
+    # the exact bytes a mandate is signed on, for `mandate sign --text-file`; never over a file
+    template = c.templates.get(args.template_version)
+    if template is None:
+        raise ValueError("no published mandate text has that template version")
+    text = template.render(args.lang, lookup_controller(c.controllers, args.controller))
+    if text is None:
+        raise ValueError("that template has no text in that language")
+    with open(args.out, "xb") as f:
+        f.write(text.encode("utf-8"))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return Answer({"template_version": template.version, "lang": args.lang, "controller": args.controller,
+                   "scopes": list(template.scopes), "consents": list(template.consents), "text_sha256": digest,
+                   "file": args.out}, [f"{digest}  {args.out}"])
 
 
 def _mandate_show(c: Campaign, args: argparse.Namespace) -> Answer:
@@ -517,6 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--participant")
     who.add_argument("--number", help="the phone number instead of the participant id (- reads stdin)")
     p.add_argument("--region", help="default region for a national --number")
+    p = leaf(mandate, "text", _mandate_text, "write a published mandate text, exactly as it is signed, to a new file")
+    p.add_argument("--controller", required=True)
+    p.add_argument("--lang", required=True, help="a language of the template, e.g. nl or en")
+    p.add_argument("--template-version", default=CURRENT_VERSION, help=f"default {CURRENT_VERSION}")
+    p.add_argument("--out", required=True, help="the new file (never overwritten)")
     p = leaf(mandate, "show", _mandate_show, "one mandate (no personal data)")
     p.add_argument("mandate")
 

@@ -3,7 +3,7 @@
 A random lookup over a multi-GB file costs a TLB miss as well as a cache miss. When the page
 cache holds a file in 2 MB folios (ext4 and xfs do on Linux 6.x, if free memory allows) and the
 mapping is aligned, the kernel maps it with 2 MB page-table entries, and lookups run about a
-fifth faster (README, "Huge pages"). Which folios the page cache holds depends on how the pages
+fifth faster (docs/benchmarks.md, "Huge pages"). Which folios the page cache holds depends on how the pages
 were read:
 
 * a fault in a ``MADV_HUGEPAGE`` mapping reads 2 MB at a time (into a 2 MB folio);
@@ -150,7 +150,7 @@ def _libc() -> ctypes.CDLL:
 def lock(mm: mmap.mmap, name: str) -> None:
     """Pin every page of ``mm`` in memory (``mlock(2)``): read in if not yet, then kept resident
     and mapped until the mapping goes, whatever the kernel's reclaim does meanwhile: an index
-    that sits idle between checks is not paged out (README, "Locking the index in memory"; on a
+    that sits idle between checks is not paged out (docs/benchmarks.md, "Locking the index in memory"; on a
     virtual machine the host may still slow idle memory down, which no guest call prevents).
 
     Raises ``PermissionError``/``OSError`` with what to change when the system refuses: locked

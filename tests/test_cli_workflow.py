@@ -221,8 +221,12 @@ def test_the_whole_workflow_from_a_shell(world, sh, tmp_path):
     assert re.fullmatch(r"[0-9a-f]{32}", participant)
 
     # no mandate before the ID check
-    text_file = tmp_path / "mandate.txt"
-    text_file.write_bytes(TEXT.encode("utf-8"))
+    text_file = tmp_path / "mandate.txt"  # the published text, exactly as signed
+    written = campaign("mandate", "text", "--controller", "meta", "--lang", "nl", "--out", str(text_file), at=12)
+    assert written.code == 0 and text_file.read_bytes() == TEXT.encode("utf-8")
+    assert written.json()["scopes"] == ["gdpr_access_art15"]  # type: ignore[index]
+    again_text = campaign("mandate", "text", "--controller", "meta", "--lang", "nl", "--out", str(text_file), at=13)
+    assert again_text.code == 2  # never over a file
     sign_args = ("mandate", "sign", participant, "--controller", "meta", "--scope", "gdpr_access_art15",
                  "--consent", "privacy_notice_read", "--consent", "authorise_access_request",
                  "--template-version", CURRENT_VERSION, "--text-file", str(text_file), "--ip", "198.51.100.4",

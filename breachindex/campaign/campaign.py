@@ -108,7 +108,7 @@ class Campaign:
     ``secret``: a ``Key``, raw secret bytes or a key file path (the same secret as the index's
     is fine: every use derives its own subkey). The store remembers the secret's fingerprint
     and refuses another one (WrongKey). ``sender``: an ``SmsSender``. ``limits``,
-    ``code_rules``, ``policy``: the rules (defaults: see the README). ``allowed_calling_codes``
+    ``code_rules``, ``policy``: the rules (defaults: docs/campaign.md, "Rules adopted"). ``allowed_calling_codes``
     (default EU/EEA) and ``allowed_number_types`` (default mobile, fixed line, VoIP; premium
     rate and shared cost can never be allowed) decide who may receive a code. ``message``: the
     SMS template, with ``{code}`` (and optionally ``{minutes}``).
