@@ -1,10 +1,12 @@
-"""Build glue: ``pip install .`` compiles the C core with cffi (API mode, out of line), and
-the small CPython module for single lookups (``native/fastcall.c``) that calls into it."""
+"""Build glue: ``pip install .`` compiles the C core with cffi (API mode, out of line: every unit
+that ``native/build_native.py`` lists, behind ``native/breachindex.h``), and the small CPython
+module for single lookups (``native/fastcall.c``) that calls into it."""
 from setuptools import Extension, setup
 
 fastcall = Extension(
     "breachindex._fastcall",
     sources=["native/fastcall.c"],
+    depends=["native/breachindex.h"],
     include_dirs=["native"],
     define_macros=[("Py_LIMITED_API", "0x030A0000")],
     py_limited_api=True,

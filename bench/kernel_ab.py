@@ -1,9 +1,10 @@
-"""Interleaved A/B of the C batch-lookup kernel: variants of native/breachindex.c, same process.
+"""Interleaved A/B of the C batch-lookup kernel: variants of native/table.c, same process.
 
     python bench/kernel_ab.py INDEX_FOLDER VARIANT [VARIANT ...]
 
-A VARIANT is a path to a copy of ``native/breachindex.c`` or ``git:REV`` (that revision's file,
-e.g. ``git:HEAD~1``). Each is compiled as written in ``native/build_native.py`` (-O3) into a
+A VARIANT is a path to a copy of ``native/table.c`` (compiled with the tree's other units) or
+``git:REV`` (that revision's whole core, e.g. ``git:HEAD~1``; before the split, its one
+``native/breachindex.c``). Each is compiled as written in ``native/build_native.py`` (-O3) into a
 shared library; ``bench/kernel_ab.c`` maps the index once, as ``Index.prefault()`` does, and
 runs every variant over the same 2M queries (half present, random order), alternating, for 12
 rounds (``KERNEL_AB_ROUNDS=N`` for more), checking that all give the same rows
@@ -30,22 +31,25 @@ NATIVE = ROOT / "native"
 CFLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 
 
-def _source(variant: str, into: Path, i: int) -> Path:
-    target = into / f"variant{i}" / "breachindex.c"
-    target.parent.mkdir()
+def _sources(variant: str, into: Path, i: int) -> list[Path]:
+    """The variant's core: a copy of native/ (the tree's, or REV's) with its C units."""
+    target = into / f"variant{i}"
     if variant.startswith("git:"):
-        text = subprocess.run(["git", "show", f"{variant[4:]}:native/breachindex.c"], cwd=ROOT,
-                              check=True, capture_output=True, text=True).stdout
-        target.write_text(text)
+        target.mkdir()
+        archive = subprocess.run(["git", "archive", variant[4:], "native"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        target = target / "native"
     else:
-        shutil.copyfile(variant, target)
-    return target
+        shutil.copytree(NATIVE, target, ignore=shutil.ignore_patterns("fuzz"))
+        shutil.copyfile(variant, target / "table.c")
+    return sorted(p for p in target.glob("*.c") if p.name != "fastcall.c")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("index", type=Path, help="an index folder (keys.bin, directory.u32, ...)")
-    parser.add_argument("variants", nargs="+", help="paths to breachindex.c variants, or git:REV")
+    parser.add_argument("variants", nargs="+", help="paths to table.c variants, or git:REV")
     args = parser.parse_args(argv)
     if shutil.which("cc") is None:
         parser.error("needs a C compiler (cc)")
@@ -54,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         libs = []
         for i, variant in enumerate(args.variants):
-            source = _source(variant, work, i)
+            sources = _sources(variant, work, i)
             lib = work / f"{i}-{variant.replace('/', '_').replace(':', '_')}.so"
-            # the variant's own header if it sits beside it, else the tree's
-            subprocess.run(["cc", *CFLAGS, "-shared", "-fPIC", "-I", str(source.parent), "-I", str(NATIVE),
-                            str(source), "-o", str(lib), "-pthread"], check=True)
+            # each variant with its own headers
+            subprocess.run(["cc", *CFLAGS, "-shared", "-fPIC", "-I", str(sources[0].parent),
+                            *map(str, sources), "-o", str(lib), "-pthread"], check=True)
             libs.append(str(lib))
         driver = work / "kernel_ab"
         subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-I", str(NATIVE),

@@ -15,17 +15,17 @@ import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 
 from . import format as fmt
-from ._core import CORRUPT_MESSAGES, Lookups, ffi, lib, new_reason, raise_status, single_lookups
+from ._core import Lookups, check_status, ffi, lib, new_reason, single_lookups
 from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE, DetailsSealer, unpack_row
 from .errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
 from .keying import key_numbers
 from .pages import MappingPages, lock, mapping_pages, populate
-from .phone import FAST_REJECTIONS, _check_region, normalize, normalize_reference, region_of, rules
+from .phone import _check_region, normalize, normalize_reference, region_of, rules
 from .secret import KeyLike, as_key
 
 __all__ = ["Index", "Match", "VerifyReport", "open_index", "MAX_THREADS"]
 
-MAX_THREADS = 64  # BI_MAX_THREADS in the C core
+MAX_THREADS: int = lib.BI_MAX_THREADS
 ACCESS_ADVICE: dict[str, int | None] = {
     "random": getattr(mmap, "MADV_RANDOM", None),
     "hugepage": getattr(mmap, "MADV_HUGEPAGE", None),
@@ -123,7 +123,8 @@ class _Mapped:
         dir_h = self.headers[fmt.DIRECTORY_FILE]
         prof_h = self.headers[fmt.PROFILES_FILE]
         bits = dir_h.param
-        if dir_h.width != 4 or not 1 <= bits <= 32 or dir_h.count != (1 << bits) + 1:
+        if (dir_h.width != 4 or not lib.BI_MIN_DIR_BITS <= bits <= lib.BI_MAX_DIR_BITS
+                or dir_h.count != (1 << bits) + 1):
             raise IndexCorrupted(fmt.DIRECTORY_FILE, "header does not describe a directory")
         if bits != manifest.get("dir_bits"):
             raise IndexCorrupted(fmt.DIRECTORY_FILE, "directory bits differ from the manifest")
@@ -145,9 +146,7 @@ class _Mapped:
         self.table.profile_width = prof_h.width
         self.table.n_profiles = len(manifest["profiles"])
         reason = new_reason()
-        status = lib.bi_table_check(self.table, reason)
-        if status != lib.BI_OK:
-            raise_status(status, reason, file=fmt.DIRECTORY_FILE)
+        check_status(lib.bi_table_check(self.table, reason), reason)
         self.rows = rows
         self.profiles = np.frombuffer(self.maps[fmt.PROFILES_FILE], dtype=f"<u{prof_h.width}",
                                       count=rows, offset=fmt.HEADER_SIZE)
@@ -216,17 +215,14 @@ class _Mapped:
         out = np.empty(stop - start, dtype=np.uint64)
         reason = new_reason()
         status = lib.bi_table_keys(self.table, start, stop - start, ffi.from_buffer("uint64_t[]", out), reason)
-        if status != lib.BI_OK:
-            raise_status(status, reason, file=fmt.DIRECTORY_FILE)
+        check_status(status, reason)
         return out
 
     def lower_bound(self, key: int) -> int:
         """The first row whose key is at least ``key`` (the row count if none)."""
         row = ffi.new("uint64_t *")
         reason = new_reason()
-        status = lib.bi_lower_bound(self.table, key, row, reason)
-        if status != lib.BI_OK:
-            raise_status(status, reason, file=fmt.DIRECTORY_FILE)
+        check_status(lib.bi_lower_bound(self.table, key, row, reason), reason)
         return int(row[0])
 
 
@@ -348,25 +344,17 @@ class Index:
         else:
             region = _check_region(region)
             flags = self._rules.flags_for(region)
-        found = single.phone(data, flags)
-        if found >= 0:
-            return found & 0xFFFFFFFF, found >> 32
-        if found == -1:
-            return -1, 0
-        if found in CORRUPT_MESSAGES:
-            raise IndexCorrupted(*CORRUPT_MESSAGES[found])
-        status = -2 - found
-        if status != lib.BI_PHONE_FALLBACK:
-            reason, message = FAST_REJECTIONS[status]
-            raise InvalidPhoneNumber(reason, message)
+        found = single.phone(data, flags)  # raises InvalidPhoneNumber, IndexCorrupted
+        if found is not None:
+            return (found & 0xFFFFFFFF, found >> 32) if found >= 0 else (-1, 0)
+        # the fast path left it to the reference
         digits = normalize_reference(raw, region)[1:].encode("ascii")
         row = single.key(lib.bi_siphash24(self._siphash_key, digits, len(digits)))  # raises if damaged
         if row < 0:
             return -1, 0
-        profile = lib.bi_profile_of(mapped.table, row)
-        if profile >= len(self._profiles):
-            raise IndexCorrupted(*CORRUPT_MESSAGES[lib.BI_LOOKUP_CORRUPT])
-        return row, profile
+        profile = ffi.new("uint32_t *")
+        check_status(lib.bi_profile_of(mapped.table, row, profile))
+        return row, profile[0]
 
     def lookup(self, raw: str, region: str | None = None) -> Match | None:
         """The Match for a phone number, or None if it is not in the index.
@@ -378,13 +366,13 @@ class Index:
         if single is not None and region is None and type(raw) is str:
             # the common case inline (one C call, no helper frame): E.164 or leak digits
             data = raw.encode("utf-8", "surrogatepass")
-            found = single.phone(data, _ACCEPT_BARE)
-            if found >= 0:
+            found = single.phone(data, _ACCEPT_BARE)  # raises InvalidPhoneNumber, IndexCorrupted
+            if found is not None:
+                if found < 0:
+                    return None
                 breaches, classes = self._profiles[found >> 32]
                 return Match(found & 0xFFFFFFFF, breaches, classes, (raw, None))
-            if found == -1:
-                return None
-        row, profile = self._find(raw, region)  # everything else, errors included
+        row, profile = self._find(raw, region)  # everything else
         if row < 0:
             return None
         breaches, classes = self._profiles[profile]
@@ -424,8 +412,7 @@ class Index:
         reason = new_reason()
         status = lib.bi_lookup_many(mapped.table, ffi.from_buffer("uint64_t[]", q), len(q),
                                     ffi.from_buffer("int64_t[]", rows), threads, reason)
-        if status != lib.BI_OK:
-            raise_status(status, reason, file=fmt.DIRECTORY_FILE)
+        check_status(status, reason)
         return rows
 
     def phone_keys(self, numbers: Sequence[str], *, region: str | None = None) -> np.ndarray:
@@ -542,12 +529,8 @@ class Index:
                 raise IndexCorrupted(rel, "checksum mismatch: the file's content was changed")
             total += entry["bytes"]
         reason = new_reason()
-        for check, name in ((lib.bi_directory_verify, fmt.DIRECTORY_FILE),
-                            (lib.bi_table_verify, fmt.KEYS_FILE),
-                            (lib.bi_profiles_verify, fmt.PROFILES_FILE)):
-            status = check(mapped.table, reason)
-            if status != lib.BI_OK:
-                raise_status(status, reason, file=name)
+        for content_check in (lib.bi_directory_verify, lib.bi_table_verify, lib.bi_profiles_verify):
+            check_status(content_check(mapped.table, reason), reason)  # IndexCorrupted names the file
         # the bitmaps must say exactly what the profile column says
         profile_masks = [
             (sum(1 << i for i in b), sum(1 << i for i in c)) for b, c in self.manifest["profiles"]

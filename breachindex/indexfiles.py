@@ -24,6 +24,7 @@ import phonenumbers
 from pyroaring import BitMap
 
 from . import format as fmt
+from ._core import lib
 from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE
 from .errors import BuildError
 from .secret import Key
@@ -47,8 +48,9 @@ _FULL_KEYS = "keys.full.tmp"
 
 
 def key_width(dir_bits: int) -> int:
-    """Bytes a stored key takes: the 64 - dir_bits bits its directory bucket does not imply."""
-    return (64 - dir_bits + 7) // 8
+    """Bytes a stored key takes: the 64 - dir_bits bits its directory bucket does not imply
+    (``bi_key_width``: the C core reads the keys, so it says how wide they are)."""
+    return int(lib.bi_key_width(dir_bits))
 
 
 def table_bytes(rows: int, dir_bits: int) -> int:
@@ -137,7 +139,7 @@ class IndexFilesWriter:
         if self._last_key is not None and int(keys[0]) <= self._last_key:
             raise BuildError("internal error: chunks out of key order")
         self._last_key = int(keys[-1])
-        if self.rows + n > 0xFFFFFFFF:
+        if self.rows + n > lib.BI_MAX_ROWS:
             raise BuildError("an index holds at most 2^32-1 distinct numbers")
         self._keys.write(keys.tobytes())
 

@@ -26,7 +26,7 @@ import numpy as np
 from pyroaring import BitMap
 
 from . import format as fmt
-from ._core import ffi, lib
+from ._core import PHONE_REASONS, check_status, ffi, lib
 from .details import DetailsSealer, pack_row, unpack_row
 from .errors import BuildError
 from .indexfiles import (
@@ -40,7 +40,7 @@ from .indexfiles import (
 )
 from .layouts import DATA_CLASSES, Layout
 from .leakfiles import FileTotals, ParsedBlock, detect_layout, leak_files, read_leak_file, record_fields
-from .phone import FAST_REJECTIONS, normalize, rules
+from .phone import normalize, rules
 from .secret import Key, KeyLike, as_key
 
 __all__ = ["IngestReport", "build_index", "add_breach", "Source", "DEFAULT_MEMORY", "MAX_TWEAKS"]
@@ -404,12 +404,12 @@ def _ingest_synthetic(src: Source, breach_bit: int, siphash_key: bytes, check_ke
         check = np.empty(n, np.uint64)
         cc = np.empty(n, np.uint16)
         status = np.empty(n, np.uint8)
-        lib.bi_value_keys(r.table, siphash_key, check_key, ffi.from_buffer("int64_t[]", values), n,
-                          ffi.from_buffer("uint64_t[]", keys), ffi.from_buffer("uint64_t[]", check),
-                          ffi.from_buffer("uint16_t[]", cc), ffi.from_buffer("uint8_t[]", status))
-        ok = status == lib.BI_PHONE_OK
+        check_status(lib.bi_value_keys(r.table, siphash_key, check_key, ffi.from_buffer("int64_t[]", values), n,
+                                       ffi.from_buffer("uint64_t[]", keys), ffi.from_buffer("uint64_t[]", check),
+                                       ffi.from_buffer("uint16_t[]", cc), ffi.from_buffer("uint8_t[]", status)))
+        ok = status == lib.BI_OK
         for st, count in Counter(status[~ok].tolist()).items():
-            reason = FAST_REJECTIONS[st][0] if st in FAST_REJECTIONS else "needs_reference"
+            reason = PHONE_REASONS.get(st, "needs_reference")
             report.rejected[reason] = report.rejected.get(reason, 0) + count
         refs = None if collector.width == REC_WIDTH else np.full(int(ok.sum()), _NO_DETAILS, np.uint64)
         collector.add(_records(keys[ok], check[ok], np.asarray(masks, np.uint32)[ok], cc[ok],
@@ -539,8 +539,8 @@ def add_breach(
         for name in DATA_CLASSES:
             if name not in class_names:
                 class_names.append(name)
-        if len(class_names) > 32:
-            raise BuildError("an index holds at most 32 data classes")
+        if len(class_names) > lib.BI_MAX_CLASSES:
+            raise BuildError(f"an index holds at most {lib.BI_MAX_CLASSES} data classes")
         # new records carry DATA_CLASSES bits: map them to the index's class numbering
         class_bit = np.array([class_names.index(n) for n in DATA_CLASSES], dtype=np.uint64)
         remap = np.zeros(1 << len(DATA_CLASSES), dtype=np.uint64)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import ffi, lib
+from ._core import PHONE_REASONS, check_status, ffi, lib
 from .errors import InvalidPhoneNumber
-from .phone import FAST_REJECTIONS, _check_region, calling_code, normalize_reference, rules
+from .phone import _check_region, calling_code, normalize_reference, rules
 from .secret import KeyLike, as_key
 
 __all__ = ["KeyedBatch", "key_numbers", "phone_keys", "hash_e164_digits"]
@@ -48,8 +48,8 @@ def hash_e164_digits(digits: np.ndarray, siphash_key: bytes) -> np.ndarray:
     """SipHash of each NUL-padded 'S20' slot (E.164 digits without '+')."""
     digits = np.ascontiguousarray(digits, dtype=f"S{E164_WIDTH}")
     keys = np.empty(len(digits), dtype=np.uint64)
-    lib.bi_siphash_slots(siphash_key, ffi.from_buffer(digits), E164_WIDTH, len(digits),
-                         ffi.from_buffer("uint64_t[]", keys))
+    check_status(lib.bi_siphash_slots(siphash_key, ffi.from_buffer(digits), E164_WIDTH, len(digits),
+                                      ffi.from_buffer("uint64_t[]", keys)))
     return keys
 
 
@@ -72,7 +72,7 @@ def key_numbers(
     check = np.zeros(n, dtype=np.uint64) if check_key is not None else None
     e164 = np.zeros(n, dtype=f"S{E164_WIDTH}") if want_e164 else None
     cc = np.zeros(n, dtype=np.uint16) if want_cc else None
-    lib.bi_phone_keys(
+    check_status(lib.bi_phone_keys(
         r.table, siphash_key, check_key if check_key is not None else ffi.NULL,
         buf, ffi.from_buffer("uint64_t[]", offsets), n, r.flags_for(region),
         ffi.from_buffer("uint64_t[]", keys),
@@ -80,12 +80,12 @@ def key_numbers(
         ffi.from_buffer("uint8_t[]", status),
         ffi.from_buffer("char[]", e164) if e164 is not None else ffi.NULL,
         ffi.from_buffer("uint16_t[]", cc) if cc is not None else ffi.NULL,
-    )
+    ))
     reasons: list[str | None] = [None] * n
-    for i in np.flatnonzero(status != lib.BI_PHONE_OK).tolist():
+    for i in np.flatnonzero(status != lib.BI_OK).tolist():
         st = int(status[i])
-        if st != lib.BI_PHONE_FALLBACK:
-            reasons[i] = FAST_REJECTIONS[st][0]
+        if st != lib.BI_FALLBACK:
+            reasons[i] = PHONE_REASONS[st]
             continue
         if not is_text[i]:
             reasons[i] = "not_text"
@@ -102,8 +102,8 @@ def key_numbers(
             e164[i] = digits
         if cc is not None:
             cc[i] = calling_code(digits.decode("ascii"))
-        status[i] = lib.BI_PHONE_OK
-    return KeyedBatch(keys=keys, ok=status == lib.BI_PHONE_OK, reasons=reasons, check=check, e164=e164,
+        status[i] = lib.BI_OK
+    return KeyedBatch(keys=keys, ok=status == lib.BI_OK, reasons=reasons, check=check, e164=e164,
                       cc=cc)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import ffi, lib
+from ._core import check_status, ffi, lib
 from .errors import BreachIndexError, InvalidPhoneNumber
 from .layouts import DATA_CLASSES, FB12, FB17, LAYOUTS, Layout, csv_layout
 from .phone import calling_code, normalize_reference, rules
@@ -140,7 +140,9 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
     """Parse buf[:size] (all of buf by default): whole lines only."""
     r = rules()
     size = len(buf) if size is None else size
-    cap = max(1, lib.bi_count_lines(buf, size))
+    counted = ffi.new("size_t *")
+    check_status(lib.bi_count_lines(buf, size, counted))
+    cap = max(1, counted[0])
     status = np.empty(cap, np.uint8)
     keys = np.empty(cap, np.uint64)
     check = np.empty(cap, np.uint64)
@@ -156,7 +158,9 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
     out.cc = ffi.from_buffer("uint16_t[]", cc)
     out.phone_off = ffi.from_buffer("uint64_t[]", off)
     out.phone_len = ffi.from_buffer("uint32_t[]", plen)
-    n = lib.bi_parse_lines(layout_c, r.table, siphash_key, check_key, buf, size, cap, out)
+    parsed = ffi.new("size_t *")
+    check_status(lib.bi_parse_lines(layout_c, r.table, siphash_key, check_key, buf, size, cap, out, parsed))
+    n = parsed[0]
     status = status[:n]
     rejected: Counter[str] = Counter()
     rejects: list[tuple[int, str]] = []

@@ -22,7 +22,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from ._core import ffi, lib
+from ._core import error, ffi, lib
 from .errors import InvalidPhoneNumber
 
 try:  # Python 3.11+
@@ -51,15 +51,6 @@ _LEN_CODE_OF_VALIDATION = {
     ValidationResult.TOO_SHORT: lib.BI_LEN_TOO_SHORT,
     ValidationResult.TOO_LONG: lib.BI_LEN_TOO_LONG,
     ValidationResult.INVALID_LENGTH: lib.BI_LEN_INVALID,
-}
-# fast-path status -> (reason, what to say)
-FAST_REJECTIONS = {
-    lib.BI_PHONE_TOO_SHORT: ("too_short", "too short to be a possible number for its country"),
-    lib.BI_PHONE_TOO_LONG: ("too_long", "too long to be a possible number for its country"),
-    lib.BI_PHONE_INVALID_LENGTH: (
-        "invalid_length",
-        "its length is not possible for its country",
-    ),
 }
 _MESSAGES = {
     "not_a_number": "does not look like a phone number",
@@ -259,12 +250,11 @@ def normalize_fast(raw: str, region: str | None = None) -> str | None:
     data = raw.encode("utf-8", "surrogatepass")
     out, out_len, cc = _buffers()
     status = lib.bi_phone_fast(r.table, data, len(data), r.flags_for(region), out, out_len, cc)
-    if status == lib.BI_PHONE_OK:
+    if status == lib.BI_OK:
         return "+" + ffi.unpack(out, out_len[0]).decode("ascii")
-    if status == lib.BI_PHONE_FALLBACK:
+    if status == lib.BI_FALLBACK:
         return None
-    reason, message = FAST_REJECTIONS[status]
-    raise InvalidPhoneNumber(reason, message)
+    raise error(status)  # InvalidPhoneNumber
 
 
 def normalize(raw: str, region: str | None = None) -> str:

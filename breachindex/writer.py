@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import format as fmt
+from ._core import lib
 from .errors import BuildError
 from .indexfiles import (
     IndexFilesWriter,
@@ -34,11 +35,17 @@ __all__ = ["build", "BuildReport", "IndexWriter", "write_sorted", "write_sorted_
            "MAX_BREACHES", "MAX_DATA_CLASSES"]
 
 MAX_BREACHES = 32
-MAX_DATA_CLASSES = 32
+MAX_DATA_CLASSES: int = lib.BI_MAX_CLASSES  # class bits in a uint32 mask, in C as here
 MAX_TWEAKS = 8
 _CHUNK = 1 << 16
 _CLASS_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 Record = tuple[str, str, Iterable[str]]
+
+
+def _check_dir_bits(dir_bits: int | None) -> None:
+    """dir_bits within what the C core reads (None: chosen from the row count)."""
+    if dir_bits is not None and not lib.BI_MIN_DIR_BITS <= dir_bits <= lib.BI_MAX_DIR_BITS:
+        raise BuildError(f"dir_bits must be between {lib.BI_MIN_DIR_BITS} and {lib.BI_MAX_DIR_BITS}")
 
 
 @dataclass
@@ -95,8 +102,7 @@ class IndexWriter:
         self.out_dir = Path(out_dir)
         self.key: Key = as_key(key)
         self.overwrite = overwrite
-        if dir_bits is not None and not 1 <= dir_bits <= 32:
-            raise BuildError("dir_bits must be between 1 and 32")
+        _check_dir_bits(dir_bits)
         self.dir_bits = dir_bits
         if self.out_dir.exists() and not overwrite:
             raise BuildError(f"{str(self.out_dir)!r} exists; pass overwrite=True to replace it")
@@ -285,8 +291,7 @@ def write_sorted_chunks(
         raise BuildError(f"{str(out)!r} exists; pass overwrite=True to replace it")
     if overwrite:
         check_replaceable(out)
-    if dir_bits is not None and not 1 <= dir_bits <= 32:
-        raise BuildError("dir_bits must be between 1 and 32")
+    _check_dir_bits(dir_bits)
     tmp = temp_folder(out)
     try:
         files = IndexFilesWriter(tmp, key=key, tweak=tweak, breach_names=breach_names,

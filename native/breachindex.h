@@ -1,10 +1,21 @@
-/* breachindex C core: keyed phone hashing, the phone fast path and the sorted key table.
+/* breachindex C core: keyed phone hashing, the phone fast path, the sorted key table and the
+ * leak line parser. This is the public header and the one native/build_native.py hands to cffi;
+ * the units (status.c, siphash.c, phone.c, table.c, lines.c) share native/internal.h.
  *
- * Conventions (one error path to Python): functions that can fail return an int status
- * (BI_OK or a BI_E* code) and write a NUL-terminated reason into a caller buffer of
- * BI_REASON_LEN bytes. Nothing here prints, aborts or allocates memory that outlives a call.
- * Everything reads caller-owned memory (numpy arrays, mmaps); no globals, so every function is
- * safe to call from many threads at once.
+ * Conventions (one error path to Python): every entry point returns a bi_status, BI_OK or a
+ * named failure, and hands its results back through out-parameters. Where a failure has details
+ * to tell, the function takes a caller buffer of BI_REASON_LEN bytes (NULL allowed) and writes a
+ * NUL-terminated reason into it; bi_status_message() is every status's fixed text.
+ * breachindex/_core.py decodes a status into the library's exception in one place. The only
+ * functions that return a value directly are pure functions of their arguments that cannot fail:
+ * bi_abi_version, bi_status_message, bi_siphash24 and bi_key_width.
+ *
+ * Nothing here prints, aborts or allocates memory that outlives a call. Everything reads
+ * caller-owned memory (numpy arrays, mmaps); no globals, so every function is safe to call from
+ * many threads at once.
+ *
+ * The integer #defines below are visible to Python as lib.BI_* (build_native.py passes them to
+ * cffi): Python reads its limits from here and never copies them.
  */
 #ifndef BREACHINDEX_H
 #define BREACHINDEX_H
@@ -14,145 +25,177 @@
 
 /* Bumped whenever a struct below or the meaning of a function changes: the Python package
  * refuses to load a compiled core whose version differs from the one it was written for. */
-#define BI_ABI_VERSION 4
+#define BI_ABI_VERSION 5
 
 #define BI_REASON_LEN 160
 
-enum {
+/* ---- status ---------------------------------------------------------------------------------
+ * What every entry point returns, and what per-item status arrays of the phone calls hold
+ * (uint8_t: BI_OK, BI_FALLBACK or one of the BI_ERR_PHONE_* values). */
+typedef enum {
     BI_OK = 0,
-    BI_EARG = 1,     /* caller error: bad argument */
-    BI_ECORRUPT = 2, /* on-disk structure is inconsistent */
-    BI_ENOMEM = 3,
-    BI_ETHREAD = 4
-};
-
-/* ---- keyed hashing -------------------------------------------------------------------- */
+    /* not a failure: the fast path cannot decide, the caller asks the reference */
+    BI_FALLBACK = 1,
+    /* an argument out of range (Python: ValueError) */
+    BI_ERR_ARG = 2,
+    /* an index file is damaged (Python: IndexCorrupted naming that file) */
+    BI_ERR_CORRUPT_DIRECTORY = 3,
+    BI_ERR_CORRUPT_KEYS = 4,
+    BI_ERR_CORRUPT_PROFILES = 5,
+    /* parses, but is not a possible number (Python: InvalidPhoneNumber) */
+    BI_ERR_PHONE_TOO_SHORT = 6,
+    BI_ERR_PHONE_TOO_LONG = 7,
+    BI_ERR_PHONE_INVALID_LENGTH = 8,
+    BI_N_STATUS = 9
+} bi_status;
 
 uint32_t bi_abi_version(void);
+
+/* The fixed text of a status (for a failure that comes without a reason); never NULL. */
+const char *bi_status_message(bi_status status);
+
+/* ---- limits -------------------------------------------------------------------------------- */
+
+#define BI_MAX_THREADS 64 /* threads one batch lookup may use */
+#define BI_MIN_DIR_BITS 1 /* a directory has 2^dir_bits + 1 entries */
+#define BI_MAX_DIR_BITS 32
+#define BI_MAX_ROWS 4294967295     /* rows of a table: 2^32 - 1 */
+#define BI_MAX_PROFILES 2147483647 /* profiles a table may have: 2^31 - 1 */
+#define BI_MAX_CLASSES 32          /* data class bits in a uint32_t mask */
+#define BI_LOOKUP_CHUNK 16384      /* queries a thread of a batch claims at a time (at most) */
+
+/* ---- keyed hashing ------------------------------------------------------------------------- */
 
 /* SipHash-2-4 with a 16-byte key, 64-bit output (Aumasson & Bernstein 2012). */
 uint64_t bi_siphash24(const uint8_t *key16, const uint8_t *data, size_t len);
 
-/* ---- phone fast path -------------------------------------------------------------------- */
+/* keys[i] = SipHash of the i-th width-byte slot of buf, up to its first NUL. */
+bi_status bi_siphash_slots(const uint8_t *key16, const char *buf, size_t width, size_t n,
+                           uint64_t *keys);
+
+/* ---- phone fast path ----------------------------------------------------------------------- */
 
 /* Per country calling code rules, computed in Python from phonenumbers' metadata at import
  * time so that the fast path can never drift from the reference implementation. */
 typedef struct {
-    uint8_t known;              /* 1 if this is an assigned country calling code */
-    uint8_t fallback_all;       /* 1 if every number of this code needs the reference */
-    uint16_t unsafe_first;      /* bit d: national numbers starting with digit d need the reference */
-    uint8_t length_result[18];  /* BI_LEN_* for a national significant number of length 0..17 */
+    uint8_t known;         /* 1 if this is an assigned country calling code */
+    uint8_t fallback_all;  /* 1 if every number of this code needs the reference */
+    uint16_t unsafe_first; /* bit d: national numbers starting with digit d need the reference */
+    uint8_t length_result[18]; /* BI_LEN_* for a national significant number of length 0..17 */
 } bi_cc_rule;
 
-enum { /* values of bi_cc_rule.length_result */
+/* values of bi_cc_rule.length_result */
+enum {
     BI_LEN_POSSIBLE = 0,
     BI_LEN_LOCAL_ONLY = 1, /* counts as possible, like phonenumbers.is_possible_number */
     BI_LEN_TOO_SHORT = 2,
     BI_LEN_TOO_LONG = 3,
     BI_LEN_INVALID = 4,
-    BI_LEN_UNKNOWN = 5     /* let the reference decide */
+    BI_LEN_UNKNOWN = 5 /* let the reference decide */
 };
 
-enum { /* flags for the fast path */
+/* flags for the fast path */
+enum {
     BI_ACCEPT_BARE = 1, /* bare digits are the leak's form: country code + national number */
     BI_ACCEPT_00 = 2    /* a leading "00" is the default region's international prefix */
-};
-
-enum { /* results of the fast path */
-    BI_PHONE_OK = 0,
-    BI_PHONE_FALLBACK = 1,       /* not sure: ask the reference */
-    BI_PHONE_TOO_SHORT = 2,      /* parses, but is not a possible number: */
-    BI_PHONE_TOO_LONG = 3,
-    BI_PHONE_INVALID_LENGTH = 4
 };
 
 #define BI_E164_MAX 20 /* digits, without '+': 3 for the country code, 17 for the number */
 
 /* Normalizes s (len bytes) to E.164 digits without '+', written to out (BI_E164_MAX bytes,
- * not NUL-terminated) with their count in *out_len and the calling code in *cc. */
-int bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsigned flags,
-                  char *out, size_t *out_len, uint32_t *cc);
+ * not NUL-terminated) with their count in *out_len and the calling code in *cc. Returns BI_OK,
+ * BI_FALLBACK (not sure: ask the reference) or a BI_ERR_PHONE_* rejection; out, *out_len and *cc
+ * are set unless it is BI_FALLBACK. */
+bi_status bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsigned flags,
+                        char *out, size_t *out_len, uint32_t *cc);
 
 /* Normalizes and keys n strings stored back to back in buf (string i is
- * buf[offsets[i]:offsets[i+1]]). status[i] is a BI_PHONE_* value; keys[i] (and check[i], the
- * hash under check_key16, if check is not NULL) is set only where status[i] == BI_PHONE_OK.
+ * buf[offsets[i]:offsets[i+1]]). status[i] is bi_phone_fast's status; keys[i] (and check[i], the
+ * hash under check_key16, if check is not NULL) is set only where status[i] == BI_OK.
  * If e164 is not NULL, its i-th BI_E164_MAX-byte slot receives the E.164 digits, NUL-padded
  * (the caller zeroes it); if cc is not NULL, cc[i] the calling code. */
-void bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
-                   const char *buf, const uint64_t *offsets, size_t n, unsigned flags,
-                   uint64_t *keys, uint64_t *check, uint8_t *status, char *e164, uint16_t *cc);
+bi_status bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
+                        const char *buf, const uint64_t *offsets, size_t n, unsigned flags,
+                        uint64_t *keys, uint64_t *check, uint8_t *status, char *e164, uint16_t *cc);
 
-/* keys[i] = SipHash of the i-th width-byte slot of buf, up to its first NUL. */
-void bi_siphash_slots(const uint8_t *key16, const char *buf, size_t width, size_t n,
-                      uint64_t *keys);
+/* keys/check of n leak-form numbers given as integers (country code first); status as for
+ * bi_phone_keys (BI_FALLBACK for a value <= 0); cc receives the calling code. */
+bi_status bi_value_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
+                        const int64_t *values, size_t n, uint64_t *keys, uint64_t *check,
+                        uint16_t *cc, uint8_t *status);
 
-/* ---- the sorted key table -------------------------------------------------------------- */
+/* ---- the sorted key table ------------------------------------------------------------------ */
 
 /* A read-only view over mapped files. Keys are sorted ascending and unique; the directory
  * has 2^dir_bits + 1 entries, dir[b] = number of keys whose top dir_bits bits are < b. A key's
  * top dir_bits bits are implied by the bucket it sits in, so the key file stores only the
- * other 64 - dir_bits bits of each key, in key_width = ceil((64 - dir_bits) / 8) little-endian
+ * other 64 - dir_bits bits of each key, in key_width = bi_key_width(dir_bits) little-endian
  * bytes, followed by 8 bytes of padding (a suffix is read as one unaligned 8-byte load). The
- * profile column has one entry per row, profile_width (2 or 4) bytes each. */
+ * profile column has one entry per row, profile_width (2 or 4) bytes each. The caller vouches
+ * for the sizes of the three arrays (Python checks each file's header against its size);
+ * bi_table_check checks that the fields agree with each other. */
 typedef struct {
     const uint8_t *suffixes;
     uint64_t n;
     const uint32_t *dir;
-    uint32_t dir_bits;  /* 1..32 */
+    uint32_t dir_bits;  /* BI_MIN_DIR_BITS..BI_MAX_DIR_BITS */
     uint32_t key_width; /* 4..8 */
     const void *profiles;
     uint32_t profile_width;
-    uint32_t n_profiles; /* below 2^31 */
+    uint32_t n_profiles; /* at most BI_MAX_PROFILES */
 } bi_table;
 
-/* Bytes per stored key suffix for a directory of dir_bits bits. */
+/* Bytes per stored key suffix for a directory of dir_bits bits: ceil((64 - dir_bits) / 8). */
 uint32_t bi_key_width(uint32_t dir_bits);
 
 /* Structure check on open, in constant time: field ranges, and a directory that starts at 0
  * and ends at n. Every lookup also checks the bucket it reads (lo <= hi <= n), so a damaged
- * directory can give wrong rows (verify() finds it) but never a read outside the files. */
-int bi_table_check(const bi_table *t, char *reason);
+ * directory can give wrong rows (verify() finds it) but never a read outside the files. A
+ * failure is BI_ERR_CORRUPT_* naming the file at fault, with a reason. */
+bi_status bi_table_check(const bi_table *t, char *reason);
 
-/* Content check of the directory (reads all of it): it never decreases. */
-int bi_directory_verify(const bi_table *t, char *reason);
+/* Content check of the directory (reads all of it; checks the table first): it never
+ * decreases. */
+bi_status bi_directory_verify(const bi_table *t, char *reason);
 
 /* Content check of the keys (reads everything; checks the directory first): suffixes have
  * none of the bits their bucket implies and increase strictly inside each bucket. */
-int bi_table_verify(const bi_table *t, char *reason);
+bi_status bi_table_verify(const bi_table *t, char *reason);
 
-/* Content check of the profile column: every profile id below n_profiles. */
-int bi_profiles_verify(const bi_table *t, char *reason);
+/* Content check of the profile column (checks the table first): every profile id below
+ * n_profiles. */
+bi_status bi_profiles_verify(const bi_table *t, char *reason);
 
-/* Row of key, -1 if absent, or BI_ROW_CORRUPT if its directory bucket is out of range. */
-#define BI_ROW_CORRUPT (-2)
-int64_t bi_lookup(const bi_table *t, uint64_t key);
+/* *row = row of key, or -1 if absent. BI_ERR_CORRUPT_DIRECTORY if its directory bucket is out
+ * of range. */
+bi_status bi_lookup(const bi_table *t, uint64_t key, int64_t *row);
 
 /* rows[i] = row of keys[i] or -1; software-pipelined so that many cache misses overlap.
  * With threads > 1 that many threads share the batch, claiming chunks of it as they go (so a
- * thread slowed down by the machine does not hold up the rest). BI_ECORRUPT if a bucket read
- * was out of range (its rows[i] is then BI_ROW_CORRUPT). */
-int bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *rows,
-                   uint32_t threads, char *reason);
+ * thread slowed down by the machine does not hold up the rest). BI_ERR_ARG for threads outside
+ * 1..BI_MAX_THREADS; BI_ERR_CORRUPT_DIRECTORY if a bucket read was out of range (its rows[i] is
+ * then -1). */
+bi_status bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *rows,
+                         uint32_t threads, char *reason);
 
-/* The full keys of rows start .. start+count-1 (start + count <= n) into out. */
-int bi_table_keys(const bi_table *t, uint64_t start, uint64_t count, uint64_t *out,
-                  char *reason);
+/* The full keys of rows start .. start+count-1 into out (BI_ERR_ARG unless start + count <= n). */
+bi_status bi_table_keys(const bi_table *t, uint64_t start, uint64_t count, uint64_t *out,
+                        char *reason);
 
-/* The first row whose key is >= key (n if none). */
-int bi_lower_bound(const bi_table *t, uint64_t key, uint64_t *row, char *reason);
+/* *row = the first row whose key is >= key (n if none). */
+bi_status bi_lower_bound(const bi_table *t, uint64_t key, uint64_t *row, char *reason);
 
-/* Profile id of a row (row < n). */
-uint32_t bi_profile_of(const bi_table *t, uint64_t row);
+/* *profile = profile id of row: BI_ERR_ARG unless row < n, BI_ERR_CORRUPT_PROFILES unless the
+ * id is below n_profiles. */
+bi_status bi_profile_of(const bi_table *t, uint64_t row, uint32_t *profile);
 
-/* The single-number path in one call: normalize, key, search. Returns
- * (profile << 32) | row when found (rows and profile ids are below 2^31 and 2^32), -1 if the
- * number is possible but absent, -(2 + BI_PHONE_*) for a fallback or a rejection, or
- * BI_LOOKUP_CORRUPT if the row's profile id is out of range (a damaged profile file) or
- * BI_LOOKUP_CORRUPT_DIR if its directory bucket is (a damaged directory). */
-#define BI_LOOKUP_CORRUPT (-1000)
-#define BI_LOOKUP_CORRUPT_DIR (-1001)
-int64_t bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
-                        const char *s, size_t len, unsigned flags);
+/* The single-number path in one call: normalize, key, search. Returns bi_phone_fast's status
+ * (BI_FALLBACK: the caller asks the reference, then bi_lookup), or BI_ERR_CORRUPT_DIRECTORY /
+ * BI_ERR_CORRUPT_PROFILES for a damaged bucket or profile id. On BI_OK, *row is the row or -1
+ * if the number is absent, and *profile (set only for a row) its profile id. */
+bi_status bi_lookup_phone(const bi_table *t, const bi_cc_rule *rules, const uint8_t *key16,
+                          const char *s, size_t len, unsigned flags, int64_t *row,
+                          uint32_t *profile);
 
 /* bi_lookup_phone with its fixed arguments in one struct: a call from Python costs per argument,
  * and this is the path of every single check. */
@@ -161,9 +204,10 @@ typedef struct {
     const bi_cc_rule *rules;
     uint8_t key16[16];
 } bi_phone_ctx;
-int64_t bi_lookup_phone_ctx(const bi_phone_ctx *ctx, const char *s, size_t len, unsigned flags);
+bi_status bi_lookup_phone_ctx(const bi_phone_ctx *ctx, const char *s, size_t len, unsigned flags,
+                              int64_t *row, uint32_t *profile);
 
-/* ---- leak-file lines ----------------------------------------------------------------------
+/* ---- leak-file lines ------------------------------------------------------------------------
  * One record per line; fields separated by ':' (no quoting) or, for CSV, ',' with RFC 4180
  * quotes inside a line. The first line of a CSV file (its header) is the caller's business, as
  * are a UTF-8 BOM and the decision where a block of lines ends. */
@@ -171,22 +215,23 @@ int64_t bi_lookup_phone_ctx(const bi_phone_ctx *ctx, const char *s, size_t len, 
 #define BI_MAX_FIELDS 256
 
 typedef struct {
-    uint32_t n_fields;    /* fields a line must have; fewer is a rejection, more are ignored */
-    uint32_t phone_field; /* index of the phone field */
-    uint32_t csv;         /* 1: ',' and quotes; 0: ':' and no quotes */
-    uint32_t base_classes;                   /* class bits every record has (phone_number) */
-    uint32_t class_of_field[BI_MAX_FIELDS];  /* class bits a non-empty field adds */
+    uint32_t n_fields;     /* fields a line must have; fewer is a rejection, more are ignored */
+    uint32_t phone_field;  /* index of the phone field */
+    uint32_t csv;          /* 1: ',' and quotes; 0: ':' and no quotes */
+    uint32_t base_classes; /* class bits every record has (phone_number) */
+    uint32_t class_of_field[BI_MAX_FIELDS]; /* class bits a non-empty field adds */
 } bi_layout;
 
-enum { /* per line */
+/* per line: what a line is (not a failure of the call) */
+enum {
     BI_LINE_RECORD = 0,
     BI_LINE_BLANK = 1,
-    BI_LINE_FALLBACK = 2,         /* a record whose phone the reference must normalize */
+    BI_LINE_FALLBACK = 2, /* a record whose phone the reference must normalize */
     BI_LINE_TOO_FEW_FIELDS = 3,
     BI_LINE_PHONE_EMPTY = 4,
     BI_LINE_PHONE_NOT_DIGITS = 5,
-    BI_LINE_PHONE_TOO_SHORT = 6,  /* fewer than 5 digits */
-    BI_LINE_PHONE_TOO_LONG = 7,   /* more than 20 digits */
+    BI_LINE_PHONE_TOO_SHORT = 6, /* fewer than 5 digits */
+    BI_LINE_PHONE_TOO_LONG = 7,  /* more than 20 digits */
     BI_LINE_NOT_POSSIBLE_SHORT = 8,
     BI_LINE_NOT_POSSIBLE_LONG = 9,
     BI_LINE_NOT_POSSIBLE_LENGTH = 10,
@@ -195,8 +240,8 @@ enum { /* per line */
 };
 
 /* Per-line outputs, each an array of at least max_lines entries. keys, check, classes and cc
- * are set for BI_LINE_RECORD; classes and phone_off/phone_len (the phone field's bytes in buf)
- * for BI_LINE_FALLBACK. */
+ * are set for BI_LINE_RECORD; classes and phone_off/phone_len (the phone's bytes in buf, blanks
+ * around it left out) for BI_LINE_FALLBACK. */
 typedef struct {
     uint8_t *status;
     uint64_t *keys;
@@ -207,19 +252,14 @@ typedef struct {
     uint32_t *phone_len;
 } bi_line_out;
 
-/* Parses the lines of buf[0:len); a last line without '\n' counts as a line. Returns the number
- * of lines (at most max_lines; the caller sizes the arrays by counting '\n' + 1). */
-size_t bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const uint8_t *key16,
-                      const uint8_t *check_key16, const char *buf, size_t len, size_t max_lines,
-                      const bi_line_out *out);
+/* Parses the lines of buf[0:len); a last line without '\n' counts as a line. *n_lines receives
+ * the number of lines parsed (at most max_lines; the caller sizes the arrays with
+ * bi_count_lines). BI_ERR_ARG if an output array is missing. */
+bi_status bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const uint8_t *key16,
+                         const uint8_t *check_key16, const char *buf, size_t len, size_t max_lines,
+                         const bi_line_out *out, size_t *n_lines);
 
-/* Number of lines in buf[0:len): its '\n' bytes, plus one for a last line without one. */
-size_t bi_count_lines(const char *buf, size_t len);
-
-/* keys/check of n leak-form numbers given as integers (country code first); status as for
- * bi_phone_keys; cc receives the calling code. */
-void bi_value_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
-                   const int64_t *values, size_t n, uint64_t *keys, uint64_t *check,
-                   uint16_t *cc, uint8_t *status);
+/* *lines = number of lines in buf[0:len): its '\n' bytes, plus one for a last line without one. */
+bi_status bi_count_lines(const char *buf, size_t len, size_t *lines);
 
 #endif

@@ -7,22 +7,24 @@
  * shorter than a thread switch) and call the C core through function pointers that the cffi
  * module hands over: the core itself is compiled once, in the cffi module.
  *
- * Errors take one path: a damaged index is reported by calling the owner's `corrupt(code)`,
- * which returns the Python exception to raise; bad arguments raise ValueError or TypeError.
- * Stable ABI (3.10), like the cffi module.
+ * Errors take one path: a status other than BI_OK (and BI_FALLBACK, which is no failure) goes to
+ * the owner's `error(status)`, breachindex._core.error, the decoder every other call of the core
+ * goes through too, and the exception it returns is raised; bad arguments raise ValueError or
+ * TypeError. Stable ABI (3.10), like the cffi module.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include "breachindex.h"
 
-typedef int64_t (*lookup_fn)(const bi_table *, uint64_t);
-typedef int64_t (*phone_fn)(const bi_phone_ctx *, const char *, size_t, unsigned);
+typedef bi_status (*lookup_fn)(const bi_table *, uint64_t, int64_t *);
+typedef bi_status (*phone_fn)(const bi_phone_ctx *, const char *, size_t, unsigned, int64_t *,
+                              uint32_t *);
 
 typedef struct {
     PyObject_HEAD
     PyObject *owner; /* keeps the mappings (and the structs below) alive */
-    PyObject *corrupt; /* corrupt(code) -> exception instance */
+    PyObject *error; /* error(status) -> exception instance */
     const bi_table *table;
     const bi_phone_ctx *ctx;
     lookup_fn lookup;
@@ -39,13 +41,13 @@ static void *address(PyObject *value, const char *what)
 
 static int Lookups_init(Lookups *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *owner, *corrupt, *table, *ctx, *lookup, *phone;
-    static char *names[] = {"owner", "corrupt", "table", "ctx", "lookup", "phone", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOO", names, &owner, &corrupt, &table,
-                                     &ctx, &lookup, &phone))
+    PyObject *owner, *error, *table, *ctx, *lookup, *phone;
+    static char *names[] = {"owner", "error", "table", "ctx", "lookup", "phone", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOO", names, &owner, &error, &table, &ctx,
+                                     &lookup, &phone))
         return -1;
-    if (!PyCallable_Check(corrupt)) {
-        PyErr_SetString(PyExc_TypeError, "corrupt must be callable");
+    if (!PyCallable_Check(error)) {
+        PyErr_SetString(PyExc_TypeError, "error must be callable");
         return -1;
     }
     if (!(self->table = address(table, "table")) || !(self->ctx = address(ctx, "ctx")) ||
@@ -53,11 +55,11 @@ static int Lookups_init(Lookups *self, PyObject *args, PyObject *kwds)
         !(self->phone = (phone_fn)address(phone, "phone")))
         return -1;
     Py_INCREF(owner);
-    Py_INCREF(corrupt);
+    Py_INCREF(error);
     Py_CLEAR(self->owner);
-    Py_CLEAR(self->corrupt);
+    Py_CLEAR(self->error);
     self->owner = owner;
-    self->corrupt = corrupt;
+    self->error = error;
     return 0;
 }
 
@@ -66,7 +68,7 @@ static void Lookups_dealloc(Lookups *self)
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     Py_CLEAR(self->owner);
-    Py_CLEAR(self->corrupt);
+    Py_CLEAR(self->error);
     ((freefunc)PyType_GetSlot(type, Py_tp_free))(self);
     Py_DECREF(type);
 }
@@ -74,7 +76,7 @@ static void Lookups_dealloc(Lookups *self)
 static int Lookups_traverse(Lookups *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->owner);
-    Py_VISIT(self->corrupt);
+    Py_VISIT(self->error);
     Py_VISIT(Py_TYPE(self));
     return 0;
 }
@@ -82,13 +84,13 @@ static int Lookups_traverse(Lookups *self, visitproc visit, void *arg)
 static int Lookups_clear(Lookups *self)
 {
     Py_CLEAR(self->owner);
-    Py_CLEAR(self->corrupt);
+    Py_CLEAR(self->error);
     return 0;
 }
 
-static PyObject *raise_corrupt(Lookups *self, long code)
+static PyObject *raise_status(Lookups *self, bi_status status)
 {
-    PyObject *exc = PyObject_CallFunction(self->corrupt, "l", code);
+    PyObject *exc = PyObject_CallFunction(self->error, "i", (int)status);
     if (exc == NULL)
         return NULL;
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
@@ -110,12 +112,13 @@ static PyObject *Lookups_key(Lookups *self, PyObject *arg)
 {
     unsigned long long key;
     int64_t row;
+    bi_status status;
     if (!live(self))
         return NULL;
-    if (PyLong_Check(arg)) {
+    if (PyLong_CheckExact(arg)) { /* a type compare, where PyLong_Check calls the API */
         key = PyLong_AsUnsignedLongLong(arg);
     } else {
-        PyObject *index = PyNumber_Index(arg); /* numpy integers, and nothing that is not one */
+        PyObject *index = PyNumber_Index(arg); /* bool, numpy integers; nothing that is no int */
         if (index == NULL) {
             PyErr_Clear();
             PyErr_SetString(PyExc_ValueError, "a key is an unsigned 64-bit integer");
@@ -129,19 +132,24 @@ static PyObject *Lookups_key(Lookups *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "a key is an unsigned 64-bit integer");
         return NULL;
     }
-    row = self->lookup(self->table, (uint64_t)key);
-    if (row == BI_ROW_CORRUPT)
-        return raise_corrupt(self, (long)row);
+    status = self->lookup(self->table, (uint64_t)key, &row);
+    if (status != BI_OK)
+        return raise_status(self, status);
     return PyLong_FromLongLong(row);
 }
 
-/* phone(data, flags) -> bi_lookup_phone_ctx's result for UTF-8 bytes; the caller decodes it */
+/* phone(data, flags) -> bi_lookup_phone_ctx for UTF-8 bytes: (profile << 32) | row if found, -1
+ * if absent, None if the reference must decide (BI_FALLBACK); raises for a failure (a number
+ * that is not possible, a damaged index). Rows and profile ids are below 2^32 and 2^31, so the
+ * packed value is never negative: one int, not a tuple, on the path of every check. */
 static PyObject *Lookups_phone(Lookups *self, PyObject *const *args, Py_ssize_t nargs)
 {
     char *data;
     Py_ssize_t len;
     unsigned long flags;
-    int64_t found;
+    int64_t row;
+    uint32_t profile = 0;
+    bi_status status;
     if (!live(self))
         return NULL;
     if (nargs != 2) {
@@ -153,14 +161,19 @@ static PyObject *Lookups_phone(Lookups *self, PyObject *const *args, Py_ssize_t 
     flags = PyLong_AsUnsignedLong(args[1]);
     if (flags == (unsigned long)-1 && PyErr_Occurred())
         return NULL;
-    found = self->phone(self->ctx, data, (size_t)len, (unsigned)flags);
-    return PyLong_FromLongLong(found);
+    status = self->phone(self->ctx, data, (size_t)len, (unsigned)flags, &row, &profile);
+    if (status == BI_OK)
+        return PyLong_FromLongLong(row < 0 ? -1
+                                           : (int64_t)(((uint64_t)profile << 32) | (uint64_t)row));
+    if (status == BI_FALLBACK)
+        Py_RETURN_NONE;
+    return raise_status(self, status);
 }
 
 static PyMethodDef Lookups_methods[] = {
     {"key", (PyCFunction)Lookups_key, METH_O, "key(k) -> row of a uint64 key, -1 if absent"},
     {"phone", (PyCFunction)(void (*)(void))Lookups_phone, METH_FASTCALL,
-     "phone(data, flags) -> bi_lookup_phone_ctx's packed result"},
+     "phone(data, flags) -> (profile << 32) | row, -1 if absent, None for the reference"},
     {NULL, NULL, 0, NULL}};
 
 static PyType_Slot Lookups_slots[] = {
@@ -173,9 +186,10 @@ static PyType_Slot Lookups_slots[] = {
     {Py_tp_methods, Lookups_methods},
     {0, NULL}};
 
-static PyType_Spec Lookups_spec = {
-    "breachindex._fastcall.Lookups", sizeof(Lookups), 0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, Lookups_slots};
+static PyType_Spec Lookups_spec = {.name = "breachindex._fastcall.Lookups",
+                                   .basicsize = sizeof(Lookups),
+                                   .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+                                   .slots = Lookups_slots};
 
 static int fastcall_exec(PyObject *module)
 {
@@ -192,8 +206,8 @@ static int fastcall_exec(PyObject *module)
 static PyModuleDef_Slot fastcall_slots[] = {{Py_mod_exec, (void *)fastcall_exec}, {0, NULL}};
 
 static struct PyModuleDef fastcall_module = {
-    PyModuleDef_HEAD_INIT, "breachindex._fastcall",
-    "Single lookups without cffi's per-call GIL release (see native/fastcall.c).", 0, NULL,
-    fastcall_slots, NULL, NULL, NULL};
+    PyModuleDef_HEAD_INIT, .m_name = "breachindex._fastcall",
+    .m_doc = "Single lookups without cffi's per-call GIL release (see native/fastcall.c).",
+    .m_slots = fastcall_slots};
 
 PyMODINIT_FUNC PyInit__fastcall(void) { return PyModuleDef_Init(&fastcall_module); }

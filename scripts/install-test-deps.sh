@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# System packages the tests use beyond Python's: Debian's headless Chromium and its driver, for
-# the end-to-end test of the check page. Installs them when missing and apt-get is usable (root);
-# elsewhere it says what to install, and that test skips with the same reason.
+# System packages the checks use beyond Python's: Debian's headless Chromium and its driver, for
+# the end-to-end test of the check page; clang (with its libFuzzer and sanitizers) and
+# clang-format, for the fuzzing, C warnings and C format steps of .ci/run. Installs the missing
+# ones when apt-get is usable (root); elsewhere it says what to install: the browser test then
+# skips with the same reason, and those .ci/run steps fail.
 set -euo pipefail
-if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+missing=()
+for pair in chromium:chromium chromedriver:chromium-driver clang:clang clang-format:clang-format; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-  echo "install-test-deps: chromium and chromium-driver are missing and cannot be installed here" \
-       "(need Debian's apt-get as root); the browser test will be skipped" >&2
+  echo "install-test-deps: ${missing[*]} missing and cannot be installed here" \
+       "(need Debian's apt-get as root); without chromium the browser test is skipped," \
+       "without clang the fuzzing step of .ci/run fails" >&2
 fi

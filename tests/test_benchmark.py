@@ -80,7 +80,7 @@ def test_kernel_ab_builds_variants_and_checks_they_agree(tmp_path):
     folder = tmp_path / "idx"
     bi.build(folder, [(n, "b", ["name"]) for n in synthetic_numbers(3000, seed=3)], key=bi.Key.generate())
     script = [sys.executable, str(ROOT / "bench" / "kernel_ab.py"), str(folder)]
-    same = subprocess.run([*script, str(ROOT / "native" / "breachindex.c"), str(ROOT / "native" / "breachindex.c")],
+    same = subprocess.run([*script, str(ROOT / "native" / "table.c"), str(ROOT / "native" / "table.c")],
                           capture_output=True, text=True, timeout=300)
     assert same.returncode == 0, same.stderr
     assert same.stdout.count("best") == 2 and "round 11:" in same.stdout
@@ -88,10 +88,10 @@ def test_kernel_ab_builds_variants_and_checks_they_agree(tmp_path):
     summary = [line for line in same.stdout.splitlines() if "best" in line]
     assert "1.000x the first" in summary[0] and "median" in summary[1]
     wrong = tmp_path / "wrong.c"  # a kernel that never finds anything
-    wrong.write_text((ROOT / "native" / "breachindex.c").read_text().replace(
+    wrong.write_text((ROOT / "native" / "table.c").read_text().replace(
         "rows[k] = scan_from(t, q[k] & mask, lo, hi, g_r[r]);", "rows[k] = -1;"))
     assert "rows[k] = -1;" in wrong.read_text()
-    caught = subprocess.run([*script, str(ROOT / "native" / "breachindex.c"), str(wrong)],
+    caught = subprocess.run([*script, str(ROOT / "native" / "table.c"), str(wrong)],
                             capture_output=True, text=True, timeout=300)
     assert caught.returncode == 1 and "answers differently" in caught.stderr
 

@@ -1,5 +1,6 @@
 """The single-lookup calls of ``breachindex._fastcall``: the same answers as the cffi entry
-points they replace, the same argument errors, and the mapping's lifetime kept by the caller.
+points they replace, the same argument errors, failures through the one decoder
+(``breachindex._core.error``), and the mapping's lifetime kept by the caller.
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import breachindex as bi
-from breachindex._core import ffi, lib, single_lookups
+from breachindex._core import error, ffi, lib, single_lookups
 from breachindex._fastcall import Lookups
-from breachindex.errors import IndexCorrupted
+from breachindex.errors import IndexCorrupted, InvalidPhoneNumber
 from breachindex.synthetic import synthetic_numbers
 
 KEY = bi.Key(b"fastcall-tests-secret-0123456789")
@@ -34,10 +35,28 @@ def index(folder):
         yield opened
 
 
+def cffi_lookup(table, key: int) -> int:
+    row = ffi.new("int64_t *")
+    assert lib.bi_lookup(table, key, row) == lib.BI_OK
+    return int(row[0])
+
+
+def cffi_phone(ctx, data: bytes, flags: int):
+    """What ``Lookups.phone`` must give: the packed row and profile, -1, None, or the decoder's
+    exception (returned, to compare)."""
+    row, profile = ffi.new("int64_t *"), ffi.new("uint32_t *")
+    status = lib.bi_lookup_phone_ctx(ctx, data, len(data), flags, row, profile)
+    if status == lib.BI_OK:
+        return (profile[0] << 32) | row[0] if row[0] >= 0 else -1
+    if status == lib.BI_FALLBACK:
+        return None
+    return error(status)
+
+
 def test_lookup_key_agrees_with_the_cffi_call(index):
     mapped = index._live()
     keys = [int(k) for k in index.phone_keys(NUMBERS)] + [0, 1, 2**63, 2**64 - 1]
-    expected = [lib.bi_lookup(mapped.table, k) for k in keys]
+    expected = [cffi_lookup(mapped.table, k) for k in keys]
     assert [index.lookup_key(k) for k in keys] == expected
     assert sum(r >= 0 for r in expected) == 200
 
@@ -49,8 +68,26 @@ def test_lookup_key_agrees_with_the_cffi_call(index):
 def test_phone_agrees_with_the_cffi_call(folder, text, flags):
     with bi.open(folder, key=KEY) as index:
         data = text.encode("utf-8", "surrogatepass")
-        ctx = index._live().phone_ctx
-        assert index._single.phone(data, flags) == lib.bi_lookup_phone_ctx(ctx, data, len(data), flags)
+        expected = cffi_phone(index._live().phone_ctx, data, flags)
+        if isinstance(expected, Exception):
+            with pytest.raises(type(expected)) as info:
+                index._single.phone(data, flags)
+            assert str(info.value) == str(expected)
+            assert isinstance(expected, InvalidPhoneNumber)
+            assert info.value.reason == expected.reason
+        else:
+            assert index._single.phone(data, flags) == expected
+
+
+def test_phone_answers_found_absent_fallback_and_rejection(index):
+    """The four outcomes of one call: a packed row and profile, -1, None, an exception."""
+    found = index._single.phone(("+" + NUMBERS[0]).encode(), lib.BI_ACCEPT_BARE)
+    assert found >= 0 and found & 0xFFFFFFFF == index.lookup(NUMBERS[0]).row
+    assert index._single.phone(("+" + NUMBERS[300]).encode(), lib.BI_ACCEPT_BARE) == -1
+    assert index._single.phone(b"+31 6 12345678", lib.BI_ACCEPT_BARE) is None
+    with pytest.raises(InvalidPhoneNumber) as info:
+        index._single.phone(b"+3161", lib.BI_ACCEPT_BARE)
+    assert info.value.reason == "too_short"
 
 
 def test_numpy_integers_are_keys(index):
@@ -100,6 +137,8 @@ def test_construction_checks_its_arguments(index):
         Lookups(mapped, IndexCorrupted, 0, table, 1, 1)
     with pytest.raises(TypeError, match="callable"):
         Lookups(mapped, None, table, table, 1, 1)
+    with pytest.raises(TypeError, match="callable"):
+        Lookups(owner=mapped, error=None, table=table, ctx=table, lookup=1, phone=1)
     with pytest.raises(TypeError):
         Lookups(mapped, IndexCorrupted, table)
 

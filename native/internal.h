@@ -1,0 +1,51 @@
+/* What the units of the C core share and Python never sees: compiler hints, the little-endian
+ * load, the reason writer, and the table's inline accessors (used by the lookups in table.c and
+ * by the fuzz harnesses' oracles). Not given to cffi: breachindex.h is the public contract. */
+#ifndef BREACHINDEX_INTERNAL_H
+#define BREACHINDEX_INTERNAL_H
+
+#include "breachindex.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BI_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 1)
+#define BI_LIKELY(x) __builtin_expect(!!(x), 1)
+#define BI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BI_PREFETCH(p) ((void)0)
+#define BI_LIKELY(x) (x)
+#define BI_PRINTF(f, a)
+#endif
+
+/* Writes a printf-style reason into reason (BI_REASON_LEN bytes; nothing if it is NULL) and
+ * returns status: `return bi_fail(BI_ERR_ARG, reason, "...", ...);` (status.c). */
+bi_status bi_fail(bi_status status, char *reason, const char *fmt, ...) BI_PRINTF(3, 4);
+
+static inline uint64_t bi_load_le64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+/* ---- the table's layout (see bi_table in breachindex.h) ------------------------------------ */
+
+static inline uint64_t bi_bucket_of(const bi_table *t, uint64_t key)
+{
+    return key >> (64 - t->dir_bits);
+}
+
+static inline uint64_t bi_suffix_mask(const bi_table *t) { return ~(uint64_t)0 >> t->dir_bits; }
+
+/* The stored suffix of row i: one unaligned load (the file's padding covers the last row). */
+static inline uint64_t bi_suffix_at(const bi_table *t, uint64_t i)
+{
+    return bi_load_le64(t->suffixes + i * t->key_width) & bi_suffix_mask(t);
+}
+
+/* A bucket a damaged directory could make point outside the key file. */
+static inline int bi_bad_bucket(const bi_table *t, uint64_t lo, uint64_t hi)
+{
+    return lo > hi || hi > t->n;
+}
+
+#endif
