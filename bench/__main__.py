@@ -1,6 +1,6 @@
 """``python -m bench`` from a checkout: the same harness as ``breachindex bench``."""
 import sys
 
-from breachindex.benchmark import main
+from breachindex.cli.bench import main
 
 sys.exit(main())

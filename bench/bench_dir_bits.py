@@ -5,7 +5,7 @@
 Writes a table of uniform keys per directory size (into --dir, removed afterwards) and times
 ``lookup_keys`` on 1 and 2 threads over the same queries (half present), and single
 ``lookup_key`` calls from Python, each table read back in 2 MB pages first. It chose
-``MIN_BUCKET``/``MAX_BUCKET`` in ``breachindex/indexfiles.py``.
+``MIN_BUCKET``/``MAX_BUCKET`` in ``breachindex/builder/files.py``.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 import breachindex as bi
-from breachindex.benchmark import parse_size, uniform_sorted_chunks
-from breachindex.indexfiles import auto_dir_bits
-from breachindex.writer import write_sorted_chunks
+from breachindex.builder.files import auto_dir_bits
+from breachindex.builder.writer import write_sorted_chunks
+from breachindex.cli.bench import parse_size, uniform_sorted_chunks
 
 
 def main() -> None:

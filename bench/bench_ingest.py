@@ -4,7 +4,7 @@
     python bench/bench_ingest.py --synthetic 533000000     # the whole leak, no text on disk
 
 Text: writes a synthetic leak of --rows lines (breachindex synth), then measures read + parse +
-normalize + key (breachindex.leakfiles, the build's first stage) with 1 and 2 threads in MB/s,
+normalize + key (breachindex.builder.leakfiles, the build's first stage) with 1 and 2 threads in MB/s,
 and a complete `build` from those files. Synthetic: a complete build of --synthetic rows from
 the generator, in a subprocess so that its peak memory (ru_maxrss) is its own.
 """
@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from breachindex.leakfiles import leak_files, read_leak_file
-from breachindex.secret import Key
-from breachindex.synthleak import write_leak
+from breachindex.builder.leakfiles import leak_files, read_leak_file
+from breachindex.keying.secret import Key
+from breachindex.synth.leak import write_leak
 
 
 def parse_rate(folder: Path, key: Key, threads: int) -> tuple[float, int]:

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 import breachindex
-from breachindex.benchmark import _timed as timed
-from breachindex.benchmark import parse_size
-from breachindex.synthetic import synthetic_numbers
-from breachindex.writer import write_sorted
+from breachindex.builder.writer import write_sorted
+from breachindex.cli.bench import _timed as timed
+from breachindex.cli.bench import parse_size
+from breachindex.synth.synthetic import synthetic_numbers
 
 
 def make_table(folder: Path, n: int, key: breachindex.Key, numbers: list[str], seed: int) -> np.ndarray:

@@ -34,8 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from breachindex import Key
+from breachindex.builder.ingest import peak_rss_bytes
 from breachindex.campaign import Campaign, Limits, RecordingSender
-from breachindex.ingest import peak_rss_bytes
 from breachindex.vault import RFC9106_LOW_MEMORY, KdfParams
 from breachindex.vault.kdf import derive_key
 from breachindex.vault.keys import new_key_pair, unwrap_private_key, wrap_private_key

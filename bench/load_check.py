@@ -32,7 +32,7 @@ import httpx
 
 import breachindex
 from breachindex.server.auth import create_api_key
-from breachindex.synthetic import synthetic_numbers
+from breachindex.synth.synthetic import synthetic_numbers
 
 __all__ = ["main"]
 

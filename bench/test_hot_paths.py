@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import breachindex as bi
-from breachindex.benchmark import parse_size, uniform_sorted_chunks
-from breachindex.phone import normalize
-from breachindex.synthetic import synthetic_numbers
-from breachindex.writer import write_sorted_chunks
+from breachindex.builder.writer import write_sorted_chunks
+from breachindex.cli.bench import parse_size, uniform_sorted_chunks
+from breachindex.keying.phone import normalize
+from breachindex.synth.synthetic import synthetic_numbers
 
 KEYS = parse_size(os.environ.get("BREACHINDEX_BENCH_KEYS", "1M"))
 QUERIES = 200_000

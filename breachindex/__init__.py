@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _moved
+from .builder.writer import BuildReport, IndexWriter, build
 from .errors import (
     BatchError,
     BreachIndexError,
@@ -52,11 +54,10 @@ from .errors import (
     WrongPassphrase,
     WrongRecoveryCode,
 )
-from .index import Index, Match, VerifyReport, open_index
-from .keying import phone_keys
-from .phone import normalize
-from .secret import Key
-from .writer import BuildReport, IndexWriter, build
+from .index.reader import Index, Match, VerifyReport, open_index
+from .keying.keys import phone_keys
+from .keying.phone import normalize
+from .keying.secret import Key
 
 if TYPE_CHECKING:
     from .campaign import (
@@ -70,17 +71,18 @@ if TYPE_CHECKING:
         RequestRecord,
         TreeHead,
     )
-    from .gdpr import response_due
+    from .campaign.deadlines import response_due
     from .vault import Vault, VaultItem
 
 open = open_index
+_moved.install()
 
 # The workflow's names, loaded on first use: ``import breachindex`` is the engine alone, and an
 # engine user never pays for (or needs installed) nacl, argon2, holidays, starlette or uvicorn.
 _LAZY = {
     **dict.fromkeys(("AuditReport", "Batch", "Campaign", "CheckResult", "Evidence", "Export", "Mandate",
                      "RequestRecord", "TreeHead"), ".campaign"),
-    "Vault": ".vault", "VaultItem": ".vault", "response_due": ".gdpr",
+    "Vault": ".vault", "VaultItem": ".vault", "response_due": ".campaign.deadlines",
 }
 
 

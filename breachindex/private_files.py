@@ -1,5 +1,5 @@
-"""Files and folders only their owner may use: the one rule the campaign store, the API key file,
-exports and the vault folder share.
+"""Files and folders only their owner may use, and folders whose entries survive a crash: the
+rules the index writer, the campaign store, the API key file, exports and the vault folder share.
 
 Private means mode 0600 for a file and 0700 for a folder, set exactly with ``chmod``/``fchmod``
 after creating it, whatever the umask (the umask itself is never changed: it belongs to the
@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["OPEN_BITS", "is_open", "open_mode", "make_private_folders"]
+__all__ = ["OPEN_BITS", "is_open", "open_mode", "make_private_folders", "fsync_dir"]
 
 #: the permission bits that make a file or folder open to other users
 OPEN_BITS = stat.S_IRWXG | stat.S_IRWXO
@@ -51,3 +51,12 @@ def make_private_folders(path: str | os.PathLike[str]) -> None:
             continue
         if os.name == "posix":
             os.chmod(folder, 0o700)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a rename into it) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import breachindex as bi
-from breachindex.cli import main as cli_main
+from breachindex.builder.ingest import Source, add_breach, build_index
+from breachindex.cli.main import main as cli_main
 from breachindex.errors import BuildError
-from breachindex.ingest import Source, add_breach, build_index
-from breachindex.synthleak import write_leak
+from breachindex.synth.leak import write_leak
 
 KEY = bi.Key(b"add-breach-test-secret-0123456789")
 
@@ -126,7 +126,7 @@ def test_an_index_with_more_than_sixteen_data_classes_keeps_them_apart_from_its_
 
 
 def test_the_leak_data_classes_fit_the_record_words_class_field():
-    from breachindex.ingest import _CLASS_MASK
-    from breachindex.layouts import DATA_CLASSES
+    from breachindex.builder.ingest import _CLASS_MASK
+    from breachindex.builder.layouts import DATA_CLASSES
 
     assert (1 << len(DATA_CLASSES)) - 1 <= int(_CLASS_MASK)

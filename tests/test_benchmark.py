@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from breachindex.benchmark import build_parser, parse_size, run
-from breachindex.indexfiles import auto_dir_bits, table_bytes
+from breachindex.builder.files import auto_dir_bits, table_bytes
+from breachindex.cli.bench import build_parser, parse_size, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,7 @@ def test_harness_runs_every_method_and_they_agree(tmp_path):
 
 
 def test_methods_take_turns_and_ratios_compare_within_a_round():
-    from breachindex.benchmark import _in_turns, _ratio
+    from breachindex.cli.bench import _in_turns, _ratio
 
     calls: list[tuple[str, int]] = []
     times, _ = _in_turns({"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}, 4)
@@ -75,7 +75,7 @@ def test_kernel_ab_builds_variants_and_checks_they_agree(tmp_path):
     """bench/kernel_ab.py on a small table: two copies of the kernel agree and get timed; a
     variant that answers differently is caught."""
     import breachindex as bi
-    from breachindex.synthetic import synthetic_numbers
+    from breachindex.synth.synthetic import synthetic_numbers
 
     folder = tmp_path / "idx"
     bi.build(folder, [(n, "b", ["name"]) for n in synthetic_numbers(3000, seed=3)], key=bi.Key.generate())
@@ -99,7 +99,7 @@ def test_kernel_ab_builds_variants_and_checks_they_agree(tmp_path):
 def test_settling_runs_untimed_rounds_until_the_times_agree(monkeypatch):
     """A method that runs slowly at first (memory just read in) is not timed until it is steady.
     A fake clock that each call advances by its cost keeps this exact."""
-    from breachindex import benchmark
+    from breachindex.cli import bench as benchmark
 
     clock = [0.0]
     monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])

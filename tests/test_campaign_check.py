@@ -14,8 +14,8 @@ from phonenumbers import PhoneNumberType
 
 import breachindex as bi
 from breachindex import InvalidPhoneNumber, Key
+from breachindex.builder.ingest import Source, build_index
 from breachindex.campaign import Campaign, CheckPolicy, CheckResult, RecordingSender
-from breachindex.ingest import Source, build_index
 
 KEY = Key.generate()
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)

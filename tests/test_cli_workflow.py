@@ -21,8 +21,8 @@ import pytest
 
 from breachindex.campaign.controllers import CONTROLLERS
 from breachindex.campaign.templates import CURRENT_VERSION
-from breachindex.cli import main
-from breachindex.cli_json import error_code, redact_digits
+from breachindex.cli.main import main
+from breachindex.cli.output import error_code, redact_digits
 from breachindex.errors import CodeExpired, CodeInvalid
 from breachindex.server.templates import render
 

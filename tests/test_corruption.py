@@ -20,7 +20,7 @@ import xxhash
 
 import breachindex as bi
 from breachindex import IndexCorrupted, Key, WrongKey
-from breachindex.synthetic import synthetic_numbers
+from breachindex.synth.synthetic import synthetic_numbers
 
 KEY = Key.generate()
 MANIFEST = "manifest.json"
@@ -511,7 +511,7 @@ def test_bitmap_that_lies_consistently(pristine, idx, monkeypatch, change, chunk
     rehashed to agree: only verify's comparison can catch it, whatever its chunk size."""
     from pyroaring import BitMap
 
-    from breachindex import index as index_module
+    from breachindex.index import reader as index_module
 
     monkeypatch.setattr(index_module, "_VERIFY_CHUNK_ROWS", chunk_rows)
     rel = next(r for r in pristine[2] if r.startswith("bitmaps/class-"))

@@ -16,7 +16,7 @@ import breachindex as bi
 from breachindex._core import error, ffi, lib, single_lookups
 from breachindex._fastcall import Lookups
 from breachindex.errors import IndexCorrupted, InvalidPhoneNumber
-from breachindex.synthetic import synthetic_numbers
+from breachindex.synth.synthetic import synthetic_numbers
 
 KEY = bi.Key(b"fastcall-tests-secret-0123456789")
 NUMBERS = synthetic_numbers(400, seed=11)

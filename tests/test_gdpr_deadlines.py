@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from breachindex.gdpr import (
+from breachindex.campaign.deadlines import (
     add_months,
     extension_in_time,
     extension_notice_due,

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import breachindex as bi
 from breachindex import BuildError, InvalidPhoneNumber, Key
-from breachindex.synthetic import synthetic_numbers
+from breachindex.synth.synthetic import synthetic_numbers
 
 U64_MAX = 2**64 - 1
 KEY = Key.generate()
@@ -598,7 +598,7 @@ def test_profile_column_wider_than_16_bits(tmp_path):
 
 def test_key_collision_retries_with_a_tweak(tmp_path, monkeypatch):
     """Force two numbers onto one 64-bit key: the build must re-key (key_tweak > 0)."""
-    from breachindex import writer
+    from breachindex.builder import writer
 
     if not hasattr(writer, "key_numbers"):
         pytest.skip("writer no longer keys through key_numbers")
@@ -693,7 +693,7 @@ def test_failed_build_leaves_nothing(tmp_path, after, exc):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    from breachindex import indexfiles
+    from breachindex.builder import files as indexfiles
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
@@ -705,7 +705,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_failed_overwrite_keeps_the_old_index(tmp_path, monkeypatch):
-    from breachindex import indexfiles
+    from breachindex.builder import files as indexfiles
 
     folder = tmp_path / "idx"
     bi.build(folder, [("31612345678", "old", ["name"])], key=KEY)
@@ -801,7 +801,7 @@ def test_closed_index_refuses_set_queries(tmp_path):
 @pytest.mark.parametrize("chunk_rows", [1, 3, 64, 1 << 24])
 def test_rows_where_builds_the_bitmap_a_chunk_at_a_time(monkeypatch, chunk_rows):
     """verify()'s expected bitmaps, built in bounded chunks, against numpy over the whole column."""
-    from breachindex import index as index_module
+    from breachindex.index import reader as index_module
 
     monkeypatch.setattr(index_module, "_VERIFY_CHUNK_ROWS", chunk_rows)
     rng = np.random.default_rng(chunk_rows)

@@ -35,11 +35,11 @@ import pytest
 
 import breachindex as bi
 from breachindex import InvalidPhoneNumber, Key, normalize
-from breachindex.cli import main as cli_main
+from breachindex.builder.ingest import Source, build_index
+from breachindex.builder.layouts import DATA_CLASSES
+from breachindex.builder.leakfiles import FileTotals, LayoutError, detect_layout, read_leak_file
+from breachindex.cli.main import main as cli_main
 from breachindex.errors import BuildError
-from breachindex.ingest import Source, build_index
-from breachindex.layouts import DATA_CLASSES
-from breachindex.leakfiles import FileTotals, LayoutError, detect_layout, read_leak_file
 
 ALL_CLASSES = set(DATA_CLASSES)
 BOM = b"\xef\xbb\xbf"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import breachindex as bi
 from breachindex._core import lib
-from breachindex.writer import write_sorted
+from breachindex.builder.writer import write_sorted
 
 KEY = bi.Key(b"kernel-tests-secret-0123456789ab")
 MAX = 2**64 - 1
@@ -165,7 +165,7 @@ def test_out_of_range_arguments_of_the_key_accessors(tmp_path_factory):
 
 @pytest.mark.parametrize("rows", [7, 96, 97, 100, 10**4, 10**6, 10**7, 10**8, 533_000_000, 2**32 - 1])
 def test_auto_dir_bits_keeps_buckets_small_and_files_smallest(rows):
-    from breachindex.indexfiles import MAX_BUCKET, MIN_BUCKET, auto_dir_bits, table_bytes
+    from breachindex.builder.files import MAX_BUCKET, MIN_BUCKET, auto_dir_bits, table_bytes
 
     bits = auto_dir_bits(rows)
     if rows <= 2 * MIN_BUCKET:  # too few keys for even two buckets of MIN_BUCKET
@@ -177,6 +177,6 @@ def test_auto_dir_bits_keeps_buckets_small_and_files_smallest(rows):
 
 
 def test_the_whole_leak_takes_under_six_bytes_a_key():
-    from breachindex.indexfiles import auto_dir_bits, table_bytes
+    from breachindex.builder.files import auto_dir_bits, table_bytes
 
     assert table_bytes(533_000_000, auto_dir_bits(533_000_000)) / 533_000_000 < 5.6

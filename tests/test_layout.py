@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "breachindex"
 #: the parts built on the engine; the engine must not import them
-UPPER = ("breachindex.campaign", "breachindex.vault", "breachindex.server", "breachindex.cli_campaign")
+UPPER = ("breachindex.campaign", "breachindex.vault", "breachindex.server", "breachindex.cli", "breachindex.__main__")
 
 
 def _modules() -> dict[str, Path]:

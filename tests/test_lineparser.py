@@ -5,7 +5,7 @@ buffer, whether it is blank, a record (with which phone text and data classes) o
 (with which reason). The C parser must agree line by line, never crash, and reconcile:
 ``lines == records + rejected + blank``.
 
-The model's rules, from the issue and ``layouts.py``:
+The model's rules, from the issue and ``breachindex/builder/layouts.py``:
 
 * lines end at ``\\n``; ``\\r`` before it (any number) is dropped; a line of only spaces, tabs
   and ``\\r`` is blank;
@@ -38,9 +38,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from breachindex import InvalidPhoneNumber, Key, normalize
-from breachindex.keying import key_numbers
-from breachindex.layouts import DATA_CLASSES, FB12, FB17, FIELD_CLASS, Layout, csv_layout
-from breachindex.leakfiles import _c_layout, _parse_block
+from breachindex.builder.layouts import DATA_CLASSES, FB12, FB17, FIELD_CLASS, Layout, csv_layout
+from breachindex.builder.leakfiles import _c_layout, _parse_block
+from breachindex.keying.keys import key_numbers
 
 STRICT_QUOTES = True  # bytes after a closing quote make a line unbalanced_quotes (was BUG-STRAY)
 

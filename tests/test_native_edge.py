@@ -58,10 +58,13 @@ def test_every_header_constant_reaches_python_with_its_value():
 
 
 def test_python_reads_its_limits_from_the_core():
-    from breachindex import index, indexfiles, keying, writer
+    from breachindex import index
+    from breachindex.builder import files as indexfiles
+    from breachindex.builder import writer
+    from breachindex.keying import keys
 
     assert index.MAX_THREADS == lib.BI_MAX_THREADS
-    assert keying.E164_WIDTH == lib.BI_E164_MAX
+    assert keys.E164_WIDTH == lib.BI_E164_MAX
     assert writer.MAX_DATA_CLASSES == lib.BI_MAX_CLASSES
     assert [indexfiles.key_width(b) for b in (1, 8, 9, 16, 17, 24, 25, 32)] == [8, 7, 7, 6, 6, 5, 5, 4]
     assert all(indexfiles.key_width(b) == lib.bi_key_width(b) for b in range(1, 33))

@@ -1,7 +1,7 @@
 """Normalization tests: the C fast path and the public ``normalize`` against an oracle.
 
 The oracle below is written with ``phonenumbers`` directly (parse, ``is_possible_number``,
-format E.164) and shares no code with ``breachindex.phone``. Its one rule of our own is the
+format E.164) and shares no code with ``breachindex.keying.phone``. Its one rule of our own is the
 leak's form: bare ASCII digits, not starting with 0, with no region, are read as
 ``'+' + digits``.
 
@@ -34,9 +34,9 @@ from phonenumbers.phonemetadata import PhoneMetadata
 import breachindex
 from breachindex import InvalidPhoneNumber, normalize
 from breachindex._core import lib
-from breachindex.keying import key_numbers, phone_keys
-from breachindex.phone import normalize_fast, normalize_reference
-from breachindex.secret import Key
+from breachindex.keying.keys import key_numbers, phone_keys
+from breachindex.keying.phone import normalize_fast, normalize_reference
+from breachindex.keying.secret import Key
 
 # ---- Hypothesis profiles ------------------------------------------------------------------
 
@@ -622,7 +622,7 @@ def test_siphash_matches_siphashc(key, data):
 def test_siphash_slots_match_siphashc(key, digit_strings):
     import numpy as np
 
-    from breachindex.keying import hash_e164_digits
+    from breachindex.keying.keys import hash_e164_digits
 
     slots = np.array([s.encode() for s in digit_strings], dtype="S20")
     keys = hash_e164_digits(slots, key)

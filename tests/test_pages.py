@@ -1,4 +1,4 @@
-"""Prefaulting an index and reporting how the kernel maps it (breachindex.pages)."""
+"""Prefaulting an index and reporting how the kernel maps it (breachindex.index.memory)."""
 from __future__ import annotations
 
 import os
@@ -9,8 +9,8 @@ import pytest
 
 import breachindex as bi
 from breachindex import format as fmt
-from breachindex import pages
-from breachindex.writer import write_sorted
+from breachindex.builder.writer import write_sorted
+from breachindex.index import memory as pages
 
 KEY = bi.Key(b"pages-tests-secret-0123456789abcd")
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")

@@ -13,7 +13,7 @@ import xxhash
 
 import breachindex as bi
 from breachindex import InvalidKey, InvalidPhoneNumber, Key
-from breachindex.synthetic import synthetic_numbers
+from breachindex.synth.synthetic import synthetic_numbers
 
 # A fixed secret: the index files are then the same on every run, so a chance match of a short
 # packing (a 4-byte integer) against random key bytes can never make this test flaky.

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import breachindex as bi
-from breachindex.writer import write_sorted
+from breachindex.builder.writer import write_sorted
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/self/smaps")
 

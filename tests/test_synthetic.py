@@ -1,4 +1,4 @@
-"""Tests for breachindex.synthetic: leak-shaped synthetic phone numbers and records.
+"""Tests for breachindex.synth.synthetic: leak-shaped synthetic phone numbers and records.
 
 No test prints or logs a generated number. Assertion messages give counts
 and region codes, never numbers.
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
 
-from breachindex.synthetic import (
+from breachindex.synth.synthetic import (
     DATA_CLASS_PROBABILITIES,
     DATA_CLASSES,
     DEFAULT_REGIONS,

@@ -1,4 +1,4 @@
-"""Tests for breachindex.synthleak: the synthetic leak folder, its ground truth and the key source.
+"""Tests for breachindex.synth.leak: the synthetic leak folder, its ground truth and the key source.
 
 The ground truth is checked against an independent reference reader written here in plain
 Python (the rules of the facebook-2021 reader: blank lines, too few fields, phone empty / not
@@ -20,9 +20,8 @@ import numpy as np
 import phonenumbers
 import pytest
 
-from breachindex.layouts import DATA_CLASSES, FB12, FB17, FIELD_CLASS, Layout
-from breachindex.synthetic import DATA_CLASS_PROBABILITIES, DEFAULT_REGIONS, REGION_WEIGHTS
-from breachindex.synthleak import (
+from breachindex.builder.layouts import DATA_CLASSES, FB12, FB17, FIELD_CLASS, Layout
+from breachindex.synth.leak import (
     CSV_HEADER,
     CSV_LAYOUT,
     REGION_LAYOUTS,
@@ -34,6 +33,7 @@ from breachindex.synthleak import (
     synthetic_key_source,
     write_leak,
 )
+from breachindex.synth.synthetic import DATA_CLASS_PROBABILITIES, DEFAULT_REGIONS, REGION_WEIGHTS
 
 BOM = b"\xef\xbb\xbf"
 LAYOUTS = {"fb17": FB17, "fb12": FB12, "csv": CSV_LAYOUT}

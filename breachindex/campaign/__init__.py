@@ -3,7 +3,7 @@ nothing extra.
 
 ::
 
-    from breachindex.campaign import Campaign, ConsoleSender
+    from . import Campaign, ConsoleSender
 
     with Campaign("campaign.db", secret=key, sender=ConsoleSender()) as campaign:
         challenge = campaign.start_verification("06 12345678", region="NL", ip=request_ip)

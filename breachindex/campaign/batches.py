@@ -42,11 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BatchError, InvalidMandate
-from ..gdpr import HolidaySpec
-from ..indexfiles import fsync_dir
+from ..private_files import fsync_dir
 from .audit import AuditLog
 from .clock import from_us, to_us
 from .controllers import Controller
+from .deadlines import HolidaySpec
 from .mandates import SCOPES, day_end_us, iso, load_mandate
 from .requests import FINAL_STATES, create_request, transition
 from .sealing import EvidenceKeys

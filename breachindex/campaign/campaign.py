@@ -10,7 +10,7 @@ transaction as the change itself. See the modules beside this one for each set o
 database), ``pseudonyms`` (what is stored instead of numbers), ``mandates``, ``controllers``,
 ``sealing`` (evidence kept sealed), ``audit`` / ``merkle`` / ``treehead`` (the log, its
 Merkle tree and signed heads), ``requests`` (state machine, due dates), ``batches`` (prepare
-and export), and ``breachindex.gdpr`` (deadlines).
+and export), and ``breachindex.campaign.deadlines`` (deadlines).
 
 Nothing here logs or raises a message with a phone number, a code or a name.
 """
@@ -33,9 +33,8 @@ from ..errors import (
     WebhookRejected,
     WrongKey,
 )
-from ..gdpr import HolidaySpec, next_working_day
-from ..phone import normalize
-from ..secret import KeyLike, as_key
+from ..keying.phone import normalize
+from ..keying.secret import KeyLike, as_key
 from .audit import AuditEntry, AuditLog, AuditReport, ConsistencyProof, InclusionProof
 from .batches import Batch, Export, export_batch, load_batch, prepare_batch
 from .budgets import BudgetStore
@@ -44,6 +43,7 @@ from .checkpoints import SignedCheckpoint
 from .clock import MICROSECOND, from_us, now_us
 from .context import WorkflowContext
 from .controllers import CONTROLLERS, Controller, check_registry, lookup_controller
+from .deadlines import HolidaySpec, next_working_day
 from .identity import (
     IDENTITY_STATUSES,
     WEBHOOK_TOLERANCE,
@@ -94,7 +94,7 @@ from .treehead import AuditSigner, TreeHead
 from .verification import Codes, CodeSettings
 
 if TYPE_CHECKING:
-    from ..index import Index
+    from ..index.reader import Index
     from ..vault import Erasure, KdfParams, PassphrasePolicy, Vault
 
 __all__ = ["Campaign"]
@@ -116,7 +116,7 @@ class Campaign:
     Mandates and requests: ``controllers`` (default ``CONTROLLERS``) is the registry of
     controllers; ``templates`` (default ``TEMPLATES``) the published mandate texts and what
     each authorises; ``mandate_months`` how long a mandate lasts (12); ``deadline_holidays`` the
-    public holidays for the GDPR deadlines (``"NL"``; see ``breachindex.gdpr``).
+    public holidays for the GDPR deadlines (``"NL"``; see ``breachindex.campaign.deadlines``).
 
     The audit log: ``audit_key`` signs its checkpoints (default: an Ed25519 key derived from
     the secret, see ``treehead``); ``trusted_audit_keys`` are earlier public keys still

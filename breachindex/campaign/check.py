@@ -27,7 +27,7 @@ from .clock import MICROSECOND
 from .identity import latest_identity_check
 
 if TYPE_CHECKING:
-    from ..index import Index
+    from ..index.reader import Index
 
 __all__ = ["CheckPolicy", "CheckResult", "Disclosure", "evaluate", "owner_view", "verified_now"]
 

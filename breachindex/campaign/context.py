@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..gdpr import HolidaySpec
 from .audit import AuditLog
 from .controllers import Controller
+from .deadlines import HolidaySpec
 from .sealing import EvidenceKeys
 from .store import Store
 

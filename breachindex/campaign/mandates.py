@@ -43,10 +43,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidMandate, MandateRefused, UnknownMandate, UnknownParticipant
-from ..gdpr import add_months
 from .audit import AuditLog
 from .clock import from_us, iso, to_us
 from .controllers import Controller
+from .deadlines import add_months
 from .sealing import EvidenceKeys, normalize_ip
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from ..errors import CampaignStoreError
-from ..secret import Key
+from ..keying.secret import Key
 
 __all__ = ["CampaignKeys"]
 

@@ -48,9 +48,9 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ExtensionTooLate, IllegalTransition, UnknownRequest
-from ..gdpr import HolidaySpec, extension_in_time, extension_notice_due, response_due
 from .audit import AuditLog
 from .clock import from_us
+from .deadlines import HolidaySpec, extension_in_time, extension_notice_due, response_due
 from .mandates import Mandate, iso
 from .sealing import EvidenceKeys
 

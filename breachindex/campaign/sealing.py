@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from ..errors import CampaignStoreError
-from ..secret import Key
+from ..keying.secret import Key
 from .audit import canonical_json
 
 __all__ = ["EvidenceKeys", "normalize_ip"]

@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..secret import Key
+from ..keying.secret import Key
 from .clock import from_us
 
 __all__ = ["AuditSigner", "TreeHead", "key_id_of", "tree_head_message"]

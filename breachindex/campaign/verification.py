@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..errors import CampaignError, CodeExpired, CodeInvalid, SmsSendFailed, Throttled, TooManyAttempts
-from ..phone import normalize
+from ..keying.phone import normalize
 from .audit import AuditLog
 from .clock import MICROSECOND, from_us, now_us, seconds
 from .limits import (

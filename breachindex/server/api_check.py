@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..campaign import CheckResult
 from ..errors import InvalidPhoneNumber
-from ..phone import normalize
+from ..keying.phone import normalize
 from .errors import ApiError
 from .puzzles import PuzzleError
 from .routing import Call, Reply

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BreachIndexError
-from ..index import Index, open_index
-from ..secret import KeyLike, as_key
+from ..index.reader import Index, open_index
+from ..keying.secret import KeyLike, as_key
 from .logs import LOGGER_NAME, log_event
 
 __all__ = ["Generation", "IndexGenerations", "folder_stamp"]

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from ..campaign import Campaign, CheckPolicy, ConsoleSender, SmsSender
 from ..campaign.networks import Origin, origin_of
-from ..secret import Key, as_key
+from ..keying.secret import Key, as_key
 from .auth import ApiKeyStore
 from .budgets import ServerBudgets
 from .config import ServerConfig

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..builder.ingest import Source, build_index
 from ..campaign.identity import sign_webhook
-from ..ingest import Source, build_index
-from ..secret import Key
+from ..keying.secret import Key
 from .auth import create_api_key
 from .config import ServerConfig
 from .puzzles import solve

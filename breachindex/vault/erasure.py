@@ -34,12 +34,12 @@ import logging
 
 from ..campaign.audit import AuditLog
 from ..campaign.clock import from_us
+from ..campaign.deadlines import HolidaySpec
 from ..campaign.mandates import iso, revoke_mandate
 from ..campaign.requests import cancel_for_revocation
 from ..campaign.sealing import EvidenceKeys
 from ..campaign.store import Store
 from ..errors import UnknownParticipant
-from ..gdpr import HolidaySpec
 from .files import VaultFolder
 from .records import Erasure
 

@@ -33,8 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import VaultCorrupted
-from ..indexfiles import fsync_dir
-from ..private_files import make_private_folders, open_mode
+from ..private_files import fsync_dir, make_private_folders, open_mode
 
 __all__ = ["MARKER", "VaultFolder"]
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import PHONE_REASONS, check_status, ffi, lib
-from .errors import InvalidPhoneNumber
+from .._core import PHONE_REASONS, check_status, ffi, lib
+from ..errors import InvalidPhoneNumber
 from .phone import _check_region, calling_code, normalize_reference, rules
 from .secret import KeyLike, as_key
 

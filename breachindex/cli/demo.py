@@ -1,6 +1,6 @@
 """``breachindex demo``: a seeded synthetic leak, built, opened, queried and timed.
 
-Everything here is synthetic (``breachindex.synthetic``); numbers are printed masked anyway,
+Everything here is synthetic (``breachindex.synth.synthetic``); numbers are printed masked anyway,
 because a demo's habits end up in real code.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import TextIO, TypeVar
 
 import numpy as np
 
-from .index import Index, open_index
-from .phone import region_of
-from .secret import Key
-from .synthetic import synthetic_records
-from .writer import build
+from ..builder.writer import build
+from ..index.reader import Index, open_index
+from ..keying.phone import region_of
+from ..keying.secret import Key
+from ..synth.synthetic import synthetic_records
 
 __all__ = ["run_demo", "mask"]
 

@@ -9,11 +9,11 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .cli_json import EXIT_NO, EXIT_OK, JsonArgumentParser, UsageError, print_json, report_error
-from .errors import BreachIndexError
-from .index import open_index
-from .ingest import Source
-from .secret import Key
+from ..builder.ingest import Source
+from ..errors import BreachIndexError
+from ..index.reader import open_index
+from ..keying.secret import Key
+from .output import EXIT_NO, EXIT_OK, JsonArgumentParser, UsageError, print_json, report_error
 
 __all__ = ["main"]
 
@@ -95,7 +95,7 @@ def _cmd_lookup(argv: Sequence[str]) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .format import read_manifest
+    from ..format import read_manifest
 
     m = read_manifest(Path(args.index))
     print(f"format {m['format']} v{m['format_version']}, created {m.get('created_at')}")
@@ -195,7 +195,7 @@ def _parse_build(argv: Sequence[str]) -> tuple[_BuildOptions, list[Source]]:
 
 
 def _cmd_build(argv: Sequence[str]) -> int:
-    from .ingest import build_index
+    from ..builder.ingest import build_index
 
     opts, groups = _parse_build(argv)
     assert opts.out is not None and opts.key is not None
@@ -227,7 +227,7 @@ def _add_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_add(argv: Sequence[str]) -> int:
-    from .ingest import add_breach
+    from ..builder.ingest import add_breach
 
     args = _add_parser().parse_intermixed_args(argv)
     if not args.sources and not args.synthetic:
@@ -245,7 +245,7 @@ def _cmd_add(argv: Sequence[str]) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .synthleak import synth_command
+    from ..synth.leak import synth_command
 
     return synth_command(args.out, args.rows, args.seed, args.quiet, quirk_rate=args.quirk_rate,
                          duplicate_rate=args.duplicate_rate)
@@ -254,7 +254,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_stats(args: argparse.Namespace) -> int:
     import json
 
-    from .index import open_index as _open
+    from ..index.reader import open_index as _open
 
     with _open(args.index, key=args.key) as index:
         breaches = {b: index.rows_in(breach=b) for b in index.breaches}
@@ -382,21 +382,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_lookup(argv[1:])
         if argv[:1] == ["campaign"]:
             with _extra("campaign"):  # its packages load when a command needs them
-                from .cli_campaign import main as campaign_main
+                from .campaign import main as campaign_main
 
                 return campaign_main(argv[1:])
         if argv[:1] == ["serve"]:
             with _extra("server"):
-                from .server.cli import serve_main
+                from ..server.cli import serve_main
 
                 return serve_main(argv[1:])
         if argv[:1] == ["api-key"]:
             with _extra("server"):
-                from .server.cli import api_key_main
+                from ..server.cli import api_key_main
 
                 return api_key_main(argv[1:])
         if argv[:1] == ["bench"]:
-            from .benchmark import main as bench_main
+            from .bench import main as bench_main
 
             return bench_main(argv[1:])
         parser = build_parser()

@@ -16,7 +16,7 @@ default: the clock) and ``--json`` (one JSON document on stdout, errors as JSON 
 stable ``code``). Exit codes: 0 done, 1 a clean "no" (``audit verify``: the log is not proved
 intact, because it was tampered with or because no head kept elsewhere vouches for it;
 ``audit checkpoint``: the log is not intact, so nothing was signed), 2 an error (its ``code`` is
-stable: see ``breachindex.cli_json.ERROR_CODES``).
+stable: see ``breachindex.cli.output.ERROR_CODES``).
 
 The audit commands take ``--origin`` (the log's name in its checkpoint notes, when the
 application sets ``Campaign(audit_origin=...)``). ``audit checkpoint --out DIR`` keeps the signed
@@ -44,7 +44,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .campaign import (
+from ..campaign import (
     CONSENTS,
     IDENTITY_STATUSES,
     REQUEST_STATES,
@@ -56,13 +56,14 @@ from .campaign import (
     RequestRecord,
     TreeHead,
 )
-from .campaign.audit import Head as KeptHead
-from .campaign.checkpoints import NoteError, parse_checkpoint
-from .campaign.clock import utc_now
-from .campaign.controllers import lookup_controller
-from .campaign.store import sqlite_path
-from .campaign.templates import CURRENT_VERSION
-from .cli_json import (
+from ..campaign.audit import Head as KeptHead
+from ..campaign.checkpoints import NoteError, parse_checkpoint
+from ..campaign.clock import utc_now
+from ..campaign.controllers import lookup_controller
+from ..campaign.store import sqlite_path
+from ..campaign.templates import CURRENT_VERSION
+from ..errors import BreachIndexError, CampaignStoreError
+from .output import (
     EXIT_ERROR,
     EXIT_NO,
     EXIT_OK,
@@ -72,7 +73,6 @@ from .cli_json import (
     print_json,
     report_error,
 )
-from .errors import BreachIndexError, CampaignStoreError
 
 __all__ = ["Answer", "build_parser", "main"]
 

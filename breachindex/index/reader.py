@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 
-from . import format as fmt
-from ._core import Lookups, check_status, ffi, lib, new_reason, single_lookups
+from .. import format as fmt
+from .._core import Lookups, check_status, ffi, lib, new_reason, single_lookups
+from ..errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
+from ..keying.keys import key_numbers
+from ..keying.phone import _check_region, normalize, normalize_reference, region_of, rules
+from ..keying.secret import KeyLike, as_key
 from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE, DetailsSealer, unpack_row
-from .errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
-from .keying import key_numbers
-from .pages import MappingPages, lock, mapping_pages, populate
-from .phone import _check_region, normalize, normalize_reference, region_of, rules
-from .secret import KeyLike, as_key
+from .memory import MappingPages, lock, mapping_pages, populate
 
 __all__ = ["Index", "Match", "VerifyReport", "open_index", "MAX_THREADS"]
 
@@ -417,7 +417,7 @@ class Index:
 
     def phone_keys(self, numbers: Sequence[str], *, region: str | None = None) -> np.ndarray:
         """``breachindex.phone_keys`` under this index's key and tweak."""
-        from .keying import phone_keys
+        from ..keying.keys import phone_keys
 
         return phone_keys(numbers, key=self._key, region=region, tweak=self.key_tweak)
 

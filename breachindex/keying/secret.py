@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Union
 
-from .errors import InvalidKey
+from ..errors import InvalidKey
 
 __all__ = ["Key", "KeyLike", "MIN_SECRET_BYTES", "as_key"]
 

@@ -17,8 +17,8 @@ import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from .errors import IndexCorrupted
-from .secret import Key
+from ..errors import IndexCorrupted
+from ..keying.secret import Key
 
 __all__ = ["DetailsSealer", "DETAILS_FILE", "DETAILS_OFFSETS_FILE"]
 

@@ -23,14 +23,15 @@ import numpy as np
 import phonenumbers
 from pyroaring import BitMap
 
-from . import format as fmt
-from ._core import lib
-from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE
-from .errors import BuildError
-from .secret import Key
+from .. import format as fmt
+from .._core import lib
+from ..errors import BuildError
+from ..index.details import DETAILS_FILE, DETAILS_OFFSETS_FILE
+from ..keying.secret import Key
+from ..private_files import fsync_dir
 
 __all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "replace_folder", "check_replaceable",
-           "temp_folder", "release_temp_folder", "clean_stale", "fsync_dir", "MIN_BUCKET", "MAX_BUCKET",
+           "temp_folder", "release_temp_folder", "clean_stale", "MIN_BUCKET", "MAX_BUCKET",
            "REGIONS", "region_ids"]
 
 # Keys per directory bucket, on average. Fewer keys a bucket means a closer interpolation guess
@@ -406,15 +407,6 @@ def clean_stale(out: Path) -> list[Path]:
         if Path(str(lock)[: -len(".lock")]) not in _LOCKS and not Path(str(lock)[: -len(".lock")]).exists():
             lock.unlink(missing_ok=True)
     return removed
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a folder's entries (a rename into it) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_replaceable(out: Path) -> None:

@@ -6,7 +6,7 @@ filled at realistic rates, duplicates and the usual damage) so the reader, the b
 benchmarks can be run and reconciled end to end. Nothing in it belongs to a real person: names
 are random pairs from small built-in lists of common given names and surnames, employers are
 made up, e-mail addresses are at the reserved ``example.*`` domains. The phone numbers come from
-real mobile numbering-plan ranges (see :mod:`breachindex.synthetic`), so some belong to real
+real mobile numbering-plan ranges (see :mod:`breachindex.synth.synthetic`), so some belong to real
 subscribers: never call or text one, and never print one (this module does not).
 
 Two entry points share one generator:
@@ -25,7 +25,7 @@ Two entry points share one generator:
     file in the same order, so a text build and a direct build can be compared.
 
 How lines are made
-    Rows are split over regions by :data:`breachindex.synthetic.REGION_WEIGHTS` (largest
+    Rows are split over regions by :data:`breachindex.synth.synthetic.REGION_WEIGHTS` (largest
     remainder; a region is capped at 95 % of its mobile number space and the excess goes to the
     others, which only matters near the full 533M rows for Tunisia). Each region's lines are
     made in chunks of :data:`CHUNK_LINES`, every chunk from its own random streams derived from
@@ -45,7 +45,7 @@ How lines are made
     (``file_quirk_rate`` each, every one in at least one file): CRLF line ends for the whole
     file, a UTF-8 BOM, no newline after the last line.
 
-    Data classes are drawn per line with :data:`breachindex.synthetic.DATA_CLASS_PROBABILITIES`
+    Data classes are drawn per line with :data:`breachindex.synth.synthetic.DATA_CLASS_PROBABILITIES`
     and limited to what the file's layout can carry (``fb17`` has no birth date). A field is
     non-empty exactly when its class is in the line's mask, so a reader derives the same mask.
 """
@@ -70,8 +70,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..builder.layouts import CSV_COLUMNS, DATA_CLASSES, FB12, FB17, Layout
 from . import synthetic as _syn
-from .layouts import CSV_COLUMNS, DATA_CLASSES, FB12, FB17, Layout
 
 __all__ = [
     "CHUNK_LINES",
@@ -1198,7 +1198,7 @@ def synth_command(out: str | os.PathLike[str], rows: int, seed: int = 0, quiet: 
 
 
 def main_synth(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry: ``python -m breachindex.synthleak OUT --rows N [--seed S]``."""
+    """Stand-alone entry: ``python -m breachindex.synth.leak OUT --rows N [--seed S]``."""
     p = argparse.ArgumentParser(prog="breachindex synth",
                                 description="write a synthetic leak in the facebook-2021 shapes")
     p.add_argument("out", help="folder to create (must not exist or be empty)")

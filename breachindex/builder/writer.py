@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from . import format as fmt
-from ._core import lib
-from .errors import BuildError
-from .indexfiles import (
+from .. import format as fmt
+from .._core import lib
+from ..errors import BuildError
+from ..keying.keys import hash_e164_digits, key_numbers
+from ..keying.secret import Key, KeyLike, as_key
+from .files import (
     IndexFilesWriter,
     check_replaceable,
     region_ids,
@@ -28,8 +30,6 @@ from .indexfiles import (
     replace_folder,
     temp_folder,
 )
-from .keying import hash_e164_digits, key_numbers
-from .secret import Key, KeyLike, as_key
 
 __all__ = ["build", "BuildReport", "IndexWriter", "write_sorted", "write_sorted_chunks", "SortedChunk",
            "MAX_BREACHES", "MAX_DATA_CLASSES"]

@@ -22,8 +22,8 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from ._core import error, ffi, lib
-from .errors import InvalidPhoneNumber
+from .._core import error, ffi, lib
+from ..errors import InvalidPhoneNumber
 
 try:  # Python 3.11+
     from re import _parser as _sre_parse  # type: ignore[attr-defined]

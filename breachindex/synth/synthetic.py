@@ -62,7 +62,7 @@ import numpy as np
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
 
-from .layouts import DATA_CLASSES as _LAYOUT_DATA_CLASSES
+from ..builder.layouts import DATA_CLASSES as _LAYOUT_DATA_CLASSES
 
 __all__ = [
     "DEFAULT_REGIONS",
@@ -114,7 +114,7 @@ _UNLISTED_REGION_WEIGHT: float = 1.0
 #: explicitly.
 DEFAULT_REGIONS: tuple[str, ...] = tuple(REGION_WEIGHTS)
 
-#: Data classes a leaked record can expose (the names the index uses: breachindex.layouts).
+#: Data classes a leaked record can expose (the names the index uses: breachindex.builder.layouts).
 DATA_CLASSES: tuple[str, ...] = _LAYOUT_DATA_CLASSES
 
 #: Probability that a synthetic record exposes each data class. Each class is

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._core import ffi
+from .._core import ffi
 
 __all__ = ["MappingPages", "populate", "mapping_pages", "lock"]
 

@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from .errors import (
+from ..errors import (
     BreachIndexError,
 )
 

@@ -54,14 +54,14 @@ from typing import Any
 
 import numpy as np
 
-from . import format as fmt
-from .errors import IndexCorrupted
-from .index import Index, open_index
-from .indexfiles import auto_dir_bits
-from .keying import phone_keys
-from .secret import Key
-from .synthetic import synthetic_numbers
-from .writer import SortedChunk, write_sorted_chunks
+from .. import format as fmt
+from ..builder.files import auto_dir_bits
+from ..builder.writer import SortedChunk, write_sorted_chunks
+from ..errors import IndexCorrupted
+from ..index.reader import Index, open_index
+from ..keying.keys import phone_keys
+from ..keying.secret import Key
+from ..synth.synthetic import synthetic_numbers
 
 __all__ = ["main", "run"]
 

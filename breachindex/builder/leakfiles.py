@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ._core import check_status, ffi, lib
-from .errors import BreachIndexError, InvalidPhoneNumber
+from .._core import check_status, ffi, lib
+from ..errors import BreachIndexError, InvalidPhoneNumber
+from ..keying.phone import calling_code, normalize_reference, rules
 from .layouts import DATA_CLASSES, FB12, FB17, LAYOUTS, Layout, csv_layout
-from .phone import calling_code, normalize_reference, rules
 
 __all__ = ["LayoutError", "detect_layout", "read_leak_file", "ParsedBlock", "FileTotals",
            "LINE_REJECTIONS", "leak_files", "record_fields"]

@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 from pyroaring import BitMap
 
-from . import format as fmt
-from ._core import PHONE_REASONS, check_status, ffi, lib
-from .details import DetailsSealer, pack_row, unpack_row
-from .errors import BuildError
-from .indexfiles import (
+from .. import format as fmt
+from .._core import PHONE_REASONS, check_status, ffi, lib
+from ..errors import BuildError
+from ..index.details import DetailsSealer, pack_row, unpack_row
+from ..keying.phone import normalize, rules
+from ..keying.secret import Key, KeyLike, as_key
+from .files import (
     REGIONS,
     IndexFilesWriter,
     check_replaceable,
@@ -40,8 +42,6 @@ from .indexfiles import (
 )
 from .layouts import DATA_CLASSES, Layout
 from .leakfiles import FileTotals, ParsedBlock, detect_layout, leak_files, read_leak_file, record_fields
-from .phone import normalize, rules
-from .secret import Key, KeyLike, as_key
 
 __all__ = ["IngestReport", "build_index", "add_breach", "Source", "DEFAULT_MEMORY", "MAX_TWEAKS"]
 
@@ -394,7 +394,7 @@ def _tick(bar: Any, done: int, report: IngestReport, started: float) -> None:
 def _ingest_synthetic(src: Source, breach_bit: int, siphash_key: bytes, check_key: bytes,
                       collector: SpillingCollector, report: IngestReport, bar: Any,
                       started: float) -> None:
-    from .synthleak import synthetic_key_source
+    from ..synth.leak import synthetic_key_source
 
     r = rules()
     for values, masks in synthetic_key_source(src.synthetic_rows, seed=src.synthetic_seed):
@@ -462,7 +462,7 @@ def build_index(
     memory/256 of records times three). Writes to a hidden folder beside ``out_dir`` and
     renames it into place only when complete; rejects go to ``rejects_path`` (TSV of file,
     line, reason: never the line's content). ``details`` keeps every record's field values,
-    sealed per number (see ``breachindex.details``).
+    sealed per number (see ``breachindex.index.details``).
     """
     started = time.perf_counter()
     out = Path(out_dir)
@@ -525,7 +525,7 @@ def add_breach(
     64-bit key equals an existing row's key (probability ~ rows x new / 2^64) cannot be told
     apart from it, since an index keeps no check hash.
     """
-    from .index import open_index
+    from ..index.reader import open_index
 
     started = time.perf_counter()
     path = Path(index_dir)
