@@ -13,7 +13,7 @@ from .errors import IndexCorrupted, InvalidPhoneNumber, NativeError
 from .format import DIRECTORY_FILE, KEYS_FILE, PROFILES_FILE
 
 #: the ABI this package was written for: the compiled modules must say the same (a stale build
-#: fails here, not in a call); tests/test_native_edge.py checks it against the header
+#: fails here, not in a call); tests/native/test_native_edge.py checks it against the header
 ABI_VERSION = 5
 
 try:

@@ -1,6 +1,6 @@
 """What holds secrets or personal data is private whatever the umask: the API key file and its
 folders, a batch's export, the vault folder. Open ones are refused, never quietly used. (The
-campaign store's own files: tests/test_campaign_store.py.)
+campaign store's own files: tests/campaign/test_campaign_store.py.)
 
 The umask is set around the one call that creates files and restored in a ``finally``; the
 library itself never changes it."""

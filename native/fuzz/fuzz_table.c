@@ -18,7 +18,7 @@
  * every answer agrees with a sorted array of its keys (rows of every key, of absent neighbours,
  * lower bounds, the keys given back). Batches run on one thread: thread start-up under ASan
  * cost more than the rest of a run, and the threads run the same per-range code
- * (tests/test_kernels.py and tests/test_corruption.py run it threaded). */
+ * (tests/native/test_kernels.py and tests/index/test_corruption.py run it threaded). */
 #include "fuzz.h"
 #include "internal.h"
 

@@ -1,5 +1,5 @@
 /* A main for the harnesses without libFuzzer: runs LLVMFuzzerTestOneInput once on each file
- * named on the command line (tests/test_native_fuzz_corpus.py replays the seed corpora, crash
+ * named on the command line (tests/native/test_native_fuzz_corpus.py replays the seed corpora, crash
  * inputs included, with any C compiler). */
 #include <stdint.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 # of its seed corpus (native/fuzz/corpus/NAME; the corpus in the repo is never written). Exits
 # non-zero if any harness crashes, leaks, trips a sanitizer or fails one of its checks; the input
 # is kept as build/fuzz/crash-NAME-* and the line to reproduce it is printed. Then: fix the bug,
-# add the input to native/fuzz/corpus/NAME (tests/test_native_fuzz_corpus.py replays it in every
+# add the input to native/fuzz/corpus/NAME (tests/native/test_native_fuzz_corpus.py replays it in every
 # test run) and write a regression test. Needs clang (Debian: apt-get install clang).
 #
 #   bash native/fuzz/run.sh [SECONDS] [NAME ...]     e.g. bash native/fuzz/run.sh 60 lines

@@ -10,11 +10,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 FUZZ = ROOT / "native" / "fuzz"
 HARNESSES = ["lines", "phone", "table"]
 CC = shutil.which("cc") or shutil.which("clang") or shutil.which("gcc")

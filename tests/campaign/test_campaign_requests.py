@@ -18,10 +18,10 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers.mandate_texts import registry, version_for
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from mandate_texts import registry, version_for
 
 from breachindex import Key
 from breachindex.campaign import (

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from breachindex import Key
 from breachindex.campaign import Campaign, Limits, RecordingSender
@@ -45,7 +46,7 @@ from breachindex.server.templates import render
 from breachindex.vault import HEADER_SIZE, KdfParams, Vault
 from breachindex.vault.stream import encrypt, item_context
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 SECRET = b"vault tests secret, 32 bytes!!!!"
 KEY = Key(SECRET)
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from mandate_texts import registry, version_for
+from helpers.mandate_texts import registry, version_for
 
 from breachindex import Key
 from breachindex.campaign import (

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from argon2.low_level import Type, hash_secret_raw
+from helpers import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
@@ -189,7 +190,7 @@ def test_the_blocklist_is_loaded_lazily():
             "assert p._blocklist is None\n"
             "p.PassphrasePolicy().check('lantern orchard quietly')\n"
             "assert p._blocklist is not None and len(p._blocklist) > 90000\n")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)
 
 
 def test_the_check_is_fast():

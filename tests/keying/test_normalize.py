@@ -8,7 +8,7 @@ leak's form: bare ASCII digits, not starting with 0, with no region, are read as
 Hypothesis budgets come from a profile chosen with the environment variable
 ``BREACHINDEX_HYPOTHESIS_PROFILE`` ("ci", the default, or "thorough")::
 
-    BREACHINDEX_HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_normalize.py
+    BREACHINDEX_HYPOTHESIS_PROFILE=thorough python -m pytest tests/keying/test_normalize.py
 
 The profiles are registered here (this file may not add a conftest.py) and applied to this
 file's tests only, through ``settings(parent=...)``, so that loading this module does not

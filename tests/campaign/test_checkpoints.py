@@ -17,6 +17,7 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from helpers import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -312,9 +313,8 @@ def test_any_checkpoint_round_trips(origin, size, root):
 
 
 def test_the_manuals_example_note_verifies():
-    from pathlib import Path
 
-    manual = (Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text(encoding="utf-8")
+    manual = (REPO / "docs" / "audit.md").read_text(encoding="utf-8")
     blocks = manual.split("```\n")
     note = next(b for b in blocks if b.startswith("somi.nl/breachindex/audit/") and "\u2014" in b)
     vkey = next(b for b in blocks if b.startswith("somi.nl/breachindex/audit/") and "+" in b.split("\n")[0]).strip()

@@ -6,14 +6,14 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from breachindex.builder.files import auto_dir_bits, table_bytes
 from breachindex.cli.bench import build_parser, parse_size, run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 
 
 def test_parse_size():

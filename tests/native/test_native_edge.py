@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 
 import breachindex as bi
 from breachindex import _core
 from breachindex._core import error, ffi, lib
 from breachindex.errors import IndexCorrupted, InvalidPhoneNumber, NativeError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 HEADER = ROOT / "native" / "breachindex.h"
 #: functions of the core that cannot fail and return their value
 PURE = {"bi_abi_version", "bi_status_message", "bi_siphash24", "bi_key_width"}

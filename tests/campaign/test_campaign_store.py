@@ -18,6 +18,7 @@ from pathlib import Path
 
 import phonenumbers
 import pytest
+from helpers import REPO
 from phonenumbers import PhoneNumber, PhoneNumberType
 
 from breachindex import Key
@@ -166,7 +167,7 @@ def test_the_database_and_its_wal_and_shm_are_0600_whatever_the_umask(tmp_path, 
     # in a child process: the umask belongs to the whole process, the tests' threads included
     path = tmp_path / "c.db"
     out = subprocess.run([sys.executable, "-c", OPENED_UNDER_UMASK, str(path), umask], check=True, text=True,
-                         capture_output=True, cwd=Path(__file__).resolve().parent.parent, timeout=120).stdout
+                         capture_output=True, cwd=REPO, timeout=120).stdout
     assert json.loads(out) == {"": "0o600", "-wal": "0o600", "-shm": "0o600"}
 
 
