@@ -1,10 +1,16 @@
-"""Building an index: records from Python (``writer``) or from leak files and the synthetic key
-source (``ingest``, in bounded memory), the leak readers (``leakfiles``, ``layouts``), adding a
-breach to an index (``ingest.add_breach``), and writing the files (``files``)."""
+"""Building an index, one pipeline whatever the front end: records from Python (``writer``:
+``build``, ``IndexWriter``) or from leak files and the synthetic key source (``ingest``:
+``build_index``, in bounded memory through ``spill`` and the record word of ``records``), a new
+breach merged into an index (``add``); every front end checks ``limits``, merges equal keys
+with ``merge`` and returns the one ``report``; ``files`` writes the index folder, ``leakfiles``
+and ``layouts`` read the dump."""
 from __future__ import annotations
 
-from .ingest import DEFAULT_MEMORY, IngestReport, Source, add_breach, build_index
-from .writer import BuildReport, IndexWriter, build
+from .add import add_breach
+from .ingest import DEFAULT_MEMORY, IngestReport, Source, build_index
+from .limits import LIMITS, BuildLimits
+from .report import BuildReport
+from .writer import IndexWriter, build
 
-__all__ = ["BuildReport", "DEFAULT_MEMORY", "IndexWriter", "IngestReport", "Source", "add_breach", "build",
-           "build_index"]
+__all__ = ["BuildLimits", "BuildReport", "DEFAULT_MEMORY", "IndexWriter", "IngestReport", "LIMITS", "Source",
+           "add_breach", "build", "build_index"]

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import format as fmt
-from .._core import lib
 from ..errors import BuildError
 from ..keying.keys import hash_e164_digits, key_numbers
 from ..keying.secret import Key, KeyLike, as_key
@@ -30,62 +26,19 @@ from .files import (
     replace_folder,
     temp_folder,
 )
+from .limits import LIMITS, check_breach_name, check_class_name, check_dir_bits
+from .merge import KeyCollision, MergedRows, merge_rows
+from .report import BuildReport
 
 __all__ = ["build", "BuildReport", "IndexWriter", "write_sorted", "write_sorted_chunks", "SortedChunk",
            "MAX_BREACHES", "MAX_DATA_CLASSES"]
 
-MAX_BREACHES = 32
-MAX_DATA_CLASSES: int = lib.BI_MAX_CLASSES  # class bits in a uint32 mask, in C as here
-MAX_TWEAKS = 8
+# the limits' old names (``LIMITS`` is the one place)
+MAX_BREACHES = LIMITS.breaches
+MAX_DATA_CLASSES = LIMITS.data_classes
+MAX_TWEAKS = LIMITS.tweaks
 _CHUNK = 1 << 16
-_CLASS_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 Record = tuple[str, str, Iterable[str]]
-
-
-def _check_dir_bits(dir_bits: int | None) -> None:
-    """dir_bits within what the C core reads (None: chosen from the row count)."""
-    if dir_bits is not None and not lib.BI_MIN_DIR_BITS <= dir_bits <= lib.BI_MAX_DIR_BITS:
-        raise BuildError(f"dir_bits must be between {lib.BI_MIN_DIR_BITS} and {lib.BI_MAX_DIR_BITS}")
-
-
-@dataclass
-class BuildReport:
-    """What a build did. ``records == rows + duplicates + sum(rejected.values())``."""
-
-    path: Path
-    records: int
-    rows: int
-    duplicates: int
-    rejected: dict[str, int]
-    breaches: dict[str, int]
-    data_classes: dict[str, int]
-    countries: dict[str, int]
-    key_tweak: int
-    bytes: int
-    seconds: float
-    files: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def __str__(self) -> str:
-        rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected.items())) or "none"
-        return (
-            f"{self.records:,} records -> {self.rows:,} distinct numbers "
-            f"({self.duplicates:,} duplicates merged; rejected: {rejected}) "
-            f"in {self.seconds:.2f} s, {self.bytes / 1e6:.1f} MB at {self.path}"
-        )
-
-
-def _check_breach_name(name: object) -> str:
-    if not isinstance(name, str) or not name or len(name) > 128 or not name.isprintable():
-        raise BuildError("a breach name must be a printable, non-empty str of at most 128 characters")
-    return name
-
-
-def _check_class_name(name: object) -> str:
-    if not isinstance(name, str) or not _CLASS_NAME.match(name):
-        raise BuildError(
-            f"data class names are lower-case identifiers (e.g. 'email_address'); got {name!r}"
-        )
-    return name
 
 
 class IndexWriter:
@@ -102,7 +55,7 @@ class IndexWriter:
         self.out_dir = Path(out_dir)
         self.key: Key = as_key(key)
         self.overwrite = overwrite
-        _check_dir_bits(dir_bits)
+        check_dir_bits(dir_bits)
         self.dir_bits = dir_bits
         if self.out_dir.exists() and not overwrite:
             raise BuildError(f"{str(self.out_dir)!r} exists; pass overwrite=True to replace it")
@@ -128,9 +81,8 @@ class IndexWriter:
     def _breach_id(self, name: str) -> int:
         bid = self._breach_ids.get(name)
         if bid is None:
-            _check_breach_name(name)
-            if len(self._breach_ids) >= MAX_BREACHES:
-                raise BuildError(f"an index holds at most {MAX_BREACHES} breaches")
+            check_breach_name(name)
+            LIMITS.check_breaches(len(self._breach_ids) + 1)
             bid = self._breach_ids[name] = len(self._breach_ids)
         return bid
 
@@ -141,9 +93,8 @@ class IndexWriter:
         for name in names:
             cid = self._class_ids.get(name)
             if cid is None:
-                _check_class_name(name)
-                if len(self._class_ids) >= MAX_DATA_CLASSES:
-                    raise BuildError(f"an index holds at most {MAX_DATA_CLASSES} data classes")
+                check_class_name(name)
+                LIMITS.check_data_classes(len(self._class_ids) + 1)
                 cid = self._class_ids[name] = len(self._class_ids)
             mask |= 1 << cid
         return mask
@@ -178,8 +129,8 @@ class IndexWriter:
         )
 
     # ---- output ----------------------------------------------------------------------
-    def _merged(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-        """Sorted unique keys with united masks; re-keys with a new tweak on a collision."""
+    def _merged(self) -> tuple[MergedRows, int]:
+        """Sorted unique rows with united masks; re-keys with a new tweak on a collision."""
         if self._chunks:
             keys, check, e164, bmask, cmask, cc = (
                 np.concatenate(parts) for parts in zip(*self._chunks, strict=True))
@@ -189,57 +140,31 @@ class IndexWriter:
             bmask = cmask = np.empty(0, np.uint32)
             cc = np.empty(0, np.uint16)
         self._chunks.clear()
-        tweak = 0
-        while True:
-            order = np.argsort(keys, kind="stable")
-            skeys, scheck = keys[order], check[order]
-            same = skeys[1:] == skeys[:-1]
-            # equal keys must come from equal numbers: a differing check hash is a collision
-            if not np.any(scheck[1:][same] != scheck[:-1][same]):
-                break
-            tweak += 1
-            if tweak >= MAX_TWEAKS:  # pragma: no cover - probability ~ 2^-64 per retry
-                raise BuildError("key collisions persist across tweaks; is the input degenerate?")
-            keys = hash_e164_digits(e164, self.key.siphash_key(tweak))
-            check = hash_e164_digits(e164, self.key.check_key(tweak))
-        if len(skeys) == 0:
-            return skeys, bmask, cmask, cc, tweak
-        starts = np.flatnonzero(np.concatenate(([True], ~same)))
-        return (
-            skeys[starts],
-            np.bitwise_or.reduceat(bmask[order], starts),
-            np.bitwise_or.reduceat(cmask[order], starts),
-            cc[order][starts],
-            tweak,
-        )
+        for tweak in range(LIMITS.tweaks):
+            if tweak:
+                keys = hash_e164_digits(e164, self.key.siphash_key(tweak))
+                check = hash_e164_digits(e164, self.key.check_key(tweak))
+            try:
+                return merge_rows(keys, united=[bmask, cmask], first=[cc], check=check), tweak
+            except KeyCollision:
+                continue
+        raise BuildError("key collisions persist across tweaks; is the input degenerate?")  # pragma: no cover
 
     def finish(self) -> BuildReport:
         """Merge, write every file into a temporary folder, then rename it into place."""
-        keys, bmask, cmask, cc, tweak = self._merged()
+        rows, tweak = self._merged()
+        (bmask, cmask), (cc,) = rows.united, rows.first
+        rejected = sum(self._rejected.values())
+        report = BuildReport(path=self.out_dir, lines=self._records, records=self._records - rejected,
+                             rows=len(rows.keys), duplicates=rows.folded, rejected=dict(self._rejected),
+                             key_tweak=tweak)
         manifest = write_sorted(
-            self.out_dir, keys, bmask, cmask, cc,
+            self.out_dir, rows.keys, bmask, cmask, cc,
             breach_names=list(self._breach_ids), class_names=list(self._class_ids),
             key=self.key, tweak=tweak, dir_bits=self.dir_bits, overwrite=self.overwrite,
             build_info={"records": self._records, "rejected": dict(self._rejected)},
         )
-        rows = len(keys)
-        rejected = sum(self._rejected.values())
-        files = manifest["files"]
-        return BuildReport(
-            path=self.out_dir,
-            records=self._records,
-            rows=rows,
-            duplicates=self._records - rejected - rows,
-            rejected=dict(self._rejected),
-            breaches={b["name"]: b["rows"] for b in manifest["breaches"]},
-            data_classes={c["name"]: c["rows"] for c in manifest["data_classes"]},
-            countries={c["name"]: c["rows"] for c in manifest["countries"]},
-            key_tweak=tweak,
-            bytes=sum(e["bytes"] for e in files.values())
-            + (self.out_dir / fmt.MANIFEST_FILE).stat().st_size,
-            seconds=time.perf_counter() - self._started,
-            files=files,
-        )
+        return report.finish(manifest, self._started)
 
 
 def write_sorted(
@@ -291,7 +216,7 @@ def write_sorted_chunks(
         raise BuildError(f"{str(out)!r} exists; pass overwrite=True to replace it")
     if overwrite:
         check_replaceable(out)
-    _check_dir_bits(dir_bits)
+    check_dir_bits(dir_bits)
     tmp = temp_folder(out)
     try:
         files = IndexFilesWriter(tmp, key=key, tweak=tweak, breach_names=breach_names,

@@ -13,6 +13,7 @@ from ..builder.ingest import Source
 from ..errors import BreachIndexError
 from ..index.reader import open_index
 from ..keying.secret import Key
+from . import synth as synth_cli
 from .output import EXIT_NO, EXIT_OK, JsonArgumentParser, UsageError, print_json, report_error
 
 __all__ = ["main"]
@@ -227,7 +228,7 @@ def _add_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_add(argv: Sequence[str]) -> int:
-    from ..builder.ingest import add_breach
+    from ..builder.add import add_breach
 
     args = _add_parser().parse_intermixed_args(argv)
     if not args.sources and not args.synthetic:
@@ -242,13 +243,6 @@ def _cmd_add(argv: Sequence[str]) -> int:
         print(report)
         print(f"  {report.added_rows:,} numbers new to the index, {report.updated_rows:,} already in it")
     return 0
-
-
-def _cmd_synth(args: argparse.Namespace) -> int:
-    from ..synth.leak import synth_command
-
-    return synth_command(args.out, args.rows, args.seed, args.quiet, quirk_rate=args.quirk_rate,
-                         duplicate_rate=args.duplicate_rate)
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
@@ -321,13 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_verify)
 
     p = sub.add_parser("synth", help="write a synthetic leak in the facebook-2021 shapes")
-    p.add_argument("out")
-    p.add_argument("--rows", type=int, required=True)
-    p.add_argument("--seed", type=int, default=2021)
-    p.add_argument("--quirk-rate", type=float, default=0.002)
-    p.add_argument("--duplicate-rate", type=float, default=0.01)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(fn=_cmd_synth)
+    synth_cli.add_arguments(p)
+    p.set_defaults(fn=synth_cli.run)
 
     p = sub.add_parser("stats", help="counts per breach, country and data class (Roaring bitmaps)")
     p.add_argument("index")

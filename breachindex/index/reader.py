@@ -6,7 +6,7 @@ import contextlib
 import mmap
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ from ..keying.phone import _check_region, normalize, normalize_reference, region
 from ..keying.secret import KeyLike, as_key
 from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE, DetailsSealer, unpack_row
 from .memory import MappingPages, lock, mapping_pages, populate
+from .rows import RowBlock, export_rows
 
-__all__ = ["Index", "Match", "VerifyReport", "open_index", "MAX_THREADS"]
+__all__ = ["Index", "Match", "RowBlock", "VerifyReport", "open_index", "MAX_THREADS"]
 
 MAX_THREADS: int = lib.BI_MAX_THREADS
 ACCESS_ADVICE: dict[str, int | None] = {
@@ -481,6 +482,12 @@ class Index:
         if len(bitmap) != entry["rows"]:
             raise IndexCorrupted(rel, f"holds {len(bitmap)} rows, manifest says {entry['rows']}")
         return bitmap
+
+    def export_rows(self, *, ranges: int = 1, details: bool = False) -> Iterator[RowBlock]:
+        """Every row as a build writes it (key, breach and class masks, country, and with
+        ``details`` its sealed records), in ``ranges`` key ranges, one block at a time: what
+        merging a new breach into this index needs (``breachindex add``)."""
+        return export_rows(self, ranges=ranges, details=details)
 
     # ---- details ---------------------------------------------------------------------
     @property

@@ -24,11 +24,7 @@ from phonenumbers.phonemetadata import PhoneMetadata
 
 from .._core import error, ffi, lib
 from ..errors import InvalidPhoneNumber
-
-try:  # Python 3.11+
-    from re import _parser as _sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+from .patterns import PatternError, first_digits
 
 __all__ = ["normalize", "normalize_reference", "region_of", "is_leak_digits"]
 
@@ -108,55 +104,6 @@ def normalize_reference(raw: str, region: str | None = None) -> str:
 
 # ---- the rules table of the fast path ---------------------------------------------------
 
-class _Unknown(Exception):
-    """The pattern uses a construct the analysis does not model."""
-
-
-def _first_set(items: Any) -> tuple[set[str], bool]:
-    """(characters a non-empty match can start with, whether the pattern can match empty)."""
-    first: set[str] = set()
-    for op, av in items:
-        chars, nullable = _first_of_item(op, av)
-        first |= chars
-        if not nullable:
-            return first, False
-    return first, True
-
-
-def _first_of_item(op: Any, av: Any) -> tuple[set[str], bool]:
-    c = _sre_parse
-    if op is c.LITERAL:
-        return {chr(av)}, False
-    if op is c.IN:
-        chars: set[str] = set()
-        for iop, iav in av:
-            if iop is c.LITERAL:
-                chars.add(chr(iav))
-            elif iop is c.RANGE:
-                chars |= {chr(x) for x in range(iav[0], iav[1] + 1)}
-            elif iop is c.CATEGORY and iav is c.CATEGORY_DIGIT:
-                chars |= set("0123456789")
-            else:
-                raise _Unknown(iop)
-        return chars, False
-    if op is c.SUBPATTERN:
-        return _first_set(av[-1])
-    if op is c.BRANCH:
-        chars, nullable = set(), False
-        for alternative in av[1]:
-            f, n = _first_set(alternative)
-            chars |= f
-            nullable = nullable or n
-        return chars, nullable
-    if op in (c.MAX_REPEAT, c.MIN_REPEAT):
-        lo, _hi, sub = av
-        f, n = _first_set(sub)
-        return f, n or lo == 0
-    if op is c.AT:
-        return set(), True
-    raise _Unknown(op)
-
-
 def _metadata(cc: int) -> Any:
     region = phonenumbers.region_code_for_country_code(cc)
     return PhoneMetadata.metadata_for_region_or_calling_code(cc, region)
@@ -178,18 +125,15 @@ def _rule_for(cc: int, rule: Any) -> None:
     if not pattern:
         return
     try:
-        first, nullable = _first_set(_sre_parse.parse(pattern))
-    except _Unknown:
+        first, nullable = first_digits(pattern)
+    except PatternError:  # syntax the analyser does not model: every number takes the reference
         rule.fallback_all = 1
         return
     if nullable and md.national_prefix_transform_rule:
         rule.fallback_all = 1  # an empty match could still trigger a transformation
         return
-    for ch in first:
-        if ch.isdigit() and ch.isascii():
-            rule.unsafe_first |= 1 << int(ch)
-        else:  # a non-digit can start a match: be safe
-            rule.fallback_all = 1
+    for digit in first:
+        rule.unsafe_first |= 1 << digit
 
 
 class _Rules:

@@ -126,7 +126,13 @@ def test_an_index_with_more_than_sixteen_data_classes_keeps_them_apart_from_its_
 
 
 def test_the_leak_data_classes_fit_the_record_words_class_field():
-    from breachindex.builder.ingest import _CLASS_MASK
     from breachindex.builder.layouts import DATA_CLASSES
+    from breachindex.builder.limits import LIMITS
+    from breachindex.builder.records import pack, unpack
 
-    assert (1 << len(DATA_CLASSES)) - 1 <= int(_CLASS_MASK)
+    assert len(DATA_CLASSES) <= LIMITS.record_classes
+    every = np.array([(1 << len(DATA_CLASSES)) - 1], np.uint32)
+    recs = pack(np.array([1], np.uint64), np.array([2], np.uint64), every, np.array([31], np.uint16),
+                1 << (LIMITS.breaches - 1))
+    breaches, classes, _ = unpack(recs[:, 2])
+    assert int(classes[0]) == int(every[0]) and int(breaches[0]) == 1 << (LIMITS.breaches - 1)

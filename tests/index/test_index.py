@@ -109,10 +109,11 @@ def check_against_oracle(index: bi.Index, report, records, absent_pool=POOL) -> 
     # the report
     assert len(index) == n
     assert report.rows == n
-    assert report.records == len(records)
+    assert report.lines == len(records)
+    assert report.records == accepted
     assert report.rejected == dict(rejected)
     assert report.duplicates == accepted - n
-    assert report.records == report.rows + report.duplicates + sum(report.rejected.values())
+    assert report.lines == report.rows + report.duplicates + sum(report.rejected.values())
     for b in {b for bs, _ in oracle.values() for b in bs}:
         assert report.breaches[b] == sum(b in bs for bs, _ in oracle.values())
     for c in {c for _, cs in oracle.values() for c in cs}:

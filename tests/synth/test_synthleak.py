@@ -21,6 +21,8 @@ import phonenumbers
 import pytest
 
 from breachindex.builder.layouts import DATA_CLASSES, FB12, FB17, FIELD_CLASS, Layout
+from breachindex.cli.synth import main as main_synth
+from breachindex.cli.synth import synth_command
 from breachindex.synth.leak import (
     CSV_HEADER,
     CSV_LAYOUT,
@@ -28,8 +30,6 @@ from breachindex.synth.leak import (
     REJECT_REASONS,
     LeakManifest,
     leak_plan,
-    main_synth,
-    synth_command,
     synthetic_key_source,
     write_leak,
 )
@@ -465,3 +465,15 @@ def test_key_source_five_million_rows_a_second() -> None:
     rows = sum(v.size for v, _ in synthetic_key_source(20_000_000, seed=1))
     rate = rows / (time.perf_counter() - start)
     assert rate >= 5_000_000, f"{rate:,.0f} rows/s"
+
+
+def test_the_old_synth_entry_points_warn_and_are_the_one_command_line() -> None:
+    import breachindex.cli.synth as cli_synth
+    import breachindex.synth.leak as leak
+
+    with pytest.warns(DeprecationWarning, match="cli.synth"):
+        assert leak.main_synth is cli_synth.main
+    with pytest.warns(DeprecationWarning, match="cli.synth"):
+        assert leak.synth_command is cli_synth.synth_command
+    with pytest.raises(AttributeError):
+        leak.no_such_name  # noqa: B018
