@@ -1,12 +1,13 @@
-"""The ``breachindex`` command line."""
-# index commands live here; ``campaign ...`` (the workflow) in cli_campaign; JSON output and
-# the exit codes scripts rely on in cli_json
+"""breachindex: build, check and serve a keyed index of breached phone numbers."""
+# The one dispatch table (COMMANDS) and the index commands live here; ``campaign ...`` (the
+# workflow) in cli.campaign, ``synth`` in cli.synth, ``bench`` in cli.bench; JSON output and the
+# exit codes scripts rely on in cli.output
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..builder.ingest import Source
@@ -16,7 +17,7 @@ from ..keying.secret import Key
 from . import synth as synth_cli
 from .output import EXIT_NO, EXIT_OK, JsonArgumentParser, UsageError, print_json, report_error
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "Command", "main"]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -274,68 +275,117 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_check_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("index")
-    p.add_argument("numbers", nargs="*")
-    p.add_argument("--key", required=True, help="the key file the index was built with")
-    p.add_argument("--region", help="default region for national formats, e.g. NL")
-    p.set_defaults(fn=_cmd_check)
+def _index_command(prog: str, description: str, configure: Callable[[argparse.ArgumentParser], None],
+                   fn: Callable[[argparse.Namespace], int], *, intermixed: bool = False) -> Callable[[list[str]], int]:
+    """A command whose arguments one argparse parser reads (``intermixed``: options and
+    positionals in any order)."""
+
+    def run(argv: list[str]) -> int:
+        p = argparse.ArgumentParser(prog=f"breachindex {prog}", description=description)
+        configure(p)
+        args = p.parse_intermixed_args(argv) if intermixed else p.parse_args(argv)
+        return int(fn(args))
+
+    return run
 
 
-def _check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="breachindex check")
-    _add_check_arguments(p)
-    return p
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="breachindex", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="build and query a seeded synthetic leak")
+def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=1_000_000, help="numbers in the leak (1,000,000)")
     p.add_argument("--seed", type=int, default=2021)
     p.add_argument("--queries", type=int, default=200_000, help="batch size for the batch timings")
     p.add_argument("--out", help="build the index here (and its key beside it) instead of a temp folder")
-    p.set_defaults(fn=_cmd_demo)
 
-    p = sub.add_parser("keygen", help="write a new secret key file (mode 0600)")
+
+def _keygen_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("path")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.set_defaults(fn=_cmd_keygen)
 
-    _add_check_arguments(sub.add_parser("check", help="look numbers up (arguments, or one per line on stdin)"))
 
-    sub.add_parser("lookup", help="one number: exit 0 found, 1 not found, 2 error (see: breachindex lookup --help)")
-
-    p = sub.add_parser("verify", help="check every checksum and the whole structure (exit 0 ok, 2 corrupted)")
+def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("index")
-    p.add_argument("--key", required=True)
+    p.add_argument("numbers", nargs="*")
+    p.add_argument("--key", required=True, help="the key file the index was built with")
+    p.add_argument("--region", help="default region for national formats, e.g. NL")
+
+
+def _index_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("index")
+    p.add_argument("--key", required=True, help="the key file the index was built with")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(fn=_cmd_verify)
 
-    p = sub.add_parser("synth", help="write a synthetic leak in the facebook-2021 shapes")
-    synth_cli.add_arguments(p)
-    p.set_defaults(fn=synth_cli.run)
 
-    p = sub.add_parser("stats", help="counts per breach, country and data class (Roaring bitmaps)")
+def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("index")
-    p.add_argument("--key", required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(fn=_cmd_stats)
 
-    sub.add_parser("build", help="build an index from leak files (see: breachindex build --help)")
-    sub.add_parser("add", help="merge a new breach into an index (see: breachindex add --help)")
-    sub.add_parser("serve", help="serve the HTTP API and the check page (see: breachindex serve --help)")
-    sub.add_parser("api-key", help="create, list or revoke API keys (see: breachindex api-key --help)")
-    sub.add_parser("bench", help="lookups beside numpy, SQLite, set and the floor (see: breachindex bench --help)")
-    sub.add_parser("campaign", help="the campaign workflow: codes, ID checks, mandates, batches, requests, audit "
-                                    "(see: breachindex campaign --help)")
 
-    p = sub.add_parser("info", help="print an index's manifest summary (no key needed)")
-    p.add_argument("index")
-    p.set_defaults(fn=_cmd_info)
-    return parser
+def _campaign(argv: list[str]) -> int:
+    from .campaign import main as campaign_main
+
+    return campaign_main(argv)
+
+
+def _serve(argv: list[str]) -> int:
+    from ..server.cli import serve_main
+
+    return serve_main(argv)
+
+
+def _api_key(argv: list[str]) -> int:
+    from ..server.cli import api_key_main
+
+    return api_key_main(argv)
+
+
+def _bench(argv: list[str]) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(argv)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``breachindex`` command: its one-line help, what runs it (given the arguments after
+    its name), and the optional extra whose packages it needs."""
+
+    help: str
+    run: Callable[[list[str]], int]
+    extra: str | None = None
+
+
+#: every command, in the order ``breachindex --help`` lists them: the one dispatch table
+COMMANDS: dict[str, Command] = {
+    "demo": Command("build and query a seeded synthetic leak", _index_command(
+        "demo", "Build a synthetic leak's index and time lookups against it.", _demo_args, _cmd_demo)),
+    "keygen": Command("write a new secret key file (mode 0600)", _index_command(
+        "keygen", "Write a new secret key file (mode 0600).", _keygen_args, _cmd_keygen)),
+    "check": Command("look numbers up (arguments, or one per line on stdin)", _index_command(
+        "check", "Look numbers up (arguments, or one per line on stdin).", _check_args, _cmd_check,
+        intermixed=True)),
+    "lookup": Command("one number: exit 0 found, 1 not found, 2 error", _cmd_lookup),
+    "verify": Command("check every checksum and the whole structure (exit 0 ok, 2 corrupted)", _index_command(
+        "verify", "Check every checksum and the whole structure (exit 0 ok, 2 corrupted).", _index_args,
+        _cmd_verify)),
+    "synth": Command("write a synthetic leak in the facebook-2021 shapes", synth_cli.main),
+    "stats": Command("counts per breach, country and data class (Roaring bitmaps)", _index_command(
+        "stats", "Counts per breach, country and data class (Roaring bitmaps).", _index_args, _cmd_stats)),
+    "build": Command("build an index from leak files", _cmd_build),
+    "add": Command("merge a new breach into an index", _cmd_add),
+    "info": Command("print an index's manifest summary (no key needed)", _index_command(
+        "info", "Print an index's manifest summary (no key needed).", _info_args, _cmd_info)),
+    "bench": Command("lookups beside numpy, SQLite, set and the floor", _bench),
+    "serve": Command("serve the HTTP API and the check page", _serve, extra="server"),
+    "api-key": Command("create, list or revoke API keys", _api_key, extra="server"),
+    "campaign": Command("the campaign workflow: codes, ID checks, mandates, batches, requests, audit",
+                        _campaign, extra="campaign"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: breachindex {{{','.join(COMMANDS)}}} ...", "", (__doc__ or "").strip(), "",
+             "commands (breachindex COMMAND --help for each):"]
+    lines += [f"  {name:<{width}}  {c.help}" for name, c in COMMANDS.items()]
+    return "\n".join(lines)
 
 
 #: the packages of the optional parts (pyproject's extras: [campaign], and [server] with them)
@@ -362,38 +412,18 @@ def _extra(extra: str) -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage(), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"{_usage()}\n\nbreachindex: error: unknown command {argv[0]!r}", file=sys.stderr)
+        return 2
     try:
-        if argv[:1] == ["build"]:
-            return _cmd_build(argv[1:])
-        if argv[:1] == ["add"]:
-            return _cmd_add(argv[1:])
-        if argv[:1] == ["lookup"]:
-            return _cmd_lookup(argv[1:])
-        if argv[:1] == ["campaign"]:
-            with _extra("campaign"):  # its packages load when a command needs them
-                from .campaign import main as campaign_main
-
-                return campaign_main(argv[1:])
-        if argv[:1] == ["serve"]:
-            with _extra("server"):
-                from ..server.cli import serve_main
-
-                return serve_main(argv[1:])
-        if argv[:1] == ["api-key"]:
-            with _extra("server"):
-                from ..server.cli import api_key_main
-
-                return api_key_main(argv[1:])
-        if argv[:1] == ["bench"]:
-            from .bench import main as bench_main
-
-            return bench_main(argv[1:])
-        parser = build_parser()
-        if argv[:1] == ["check"]:  # numbers and options in any order
-            args = _check_parser().parse_intermixed_args(argv[1:])
-        else:
-            args = parser.parse_args(argv)
-        return int(args.fn(args))
+        if command.extra is None:
+            return command.run(argv[1:])
+        with _extra(command.extra):  # its packages load when the command runs
+            return command.run(argv[1:])
     except BreachIndexError as exc:
         return report_error(exc, as_json="--json" in argv)
     except _MissingExtra as exc:
