@@ -1,8 +1,8 @@
 /* breachindex._fastcall: the two single-lookup calls, without cffi's per-call cost.
  *
  * Why this exists beside the cffi module: cffi releases and retakes the GIL around every call
- * and converts each argument generically, about 150 ns a call on this project's machine, while
- * a lookup in a warm index takes 30-120 ns. A check of one number is the app's most frequent
+ * and converts each argument generically, which costs more than a lookup in a warm index takes
+ * (docs/benchmarks.md, "What changed"). A check of one number is the app's most frequent
  * call, so these two entry points are plain CPython methods that keep the GIL (a lookup is
  * shorter than a thread switch) and call the C core through function pointers that the cffi
  * module hands over: the core itself is compiled once, in the cffi module.

@@ -58,8 +58,8 @@ static inline void prefetch_around(const bi_table *t, uint64_t g)
 /* A bucket of up to WIDE_BUCKET keys spans one to three cache lines, and the scan from the
  * guessed row may step into any of them: its first and last lines are fetched together (the rare
  * middle line of a 13-16 key bucket follows on demand). Fetching only the guessed row's line left
- * the scan waiting for a neighbouring line one lookup in five or so: at 533M keys, batch lookups
- * took 42-47 ns with the guessed line alone and 37-42 ns with this (bench/kernel_ab.py, README). */
+ * the scan waiting for a neighbouring line one lookup in five or so, and batches were slower
+ * (bench/kernel_ab.py; figures in docs/benchmarks.md, "What changed"). */
 static inline void prefetch_bucket(const bi_table *t, uint64_t lo, uint64_t hi)
 {
     BI_PREFETCH(t->suffixes + lo * t->key_width);
@@ -141,11 +141,10 @@ static int lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t 
 }
 
 /* A threaded batch: the threads claim chunks of BI_LOOKUP_CHUNK queries from one counter until
- * none are left. Halving the batch up front left it waiting on the slower thread: on this machine
- * one vCPU often runs 10-40% slower than the other for a while (timed per thread). At 533M on
- * two threads, claiming chunks took 19.7 and 20.5 ns against 22.8 and 22.6 ns (medians of 20
- * interleaved rounds, bench/kernel_ab.py, two runs), and the same in rounds where both vCPUs
- * ran alike. A chunk's pipeline ramp (2 * PIPE lookups) is lost in 16384; 4096 and 131072
+ * none are left. Halving the batch up front left it waiting on the slower thread: on a shared
+ * host one vCPU often runs slower than the other for a while, and claiming chunks was faster,
+ * and no slower where both vCPUs ran alike (bench/kernel_ab.py; docs/benchmarks.md, "What
+ * changed"). A chunk's pipeline ramp (2 * PIPE lookups) is lost in 16384; 4096 and 131072
  * did no better. A smaller batch gets chunks of a quarter of a thread's share, so that every
  * thread still has work (threads start from 4096 queries a thread: chunks of 1024 or more). */
 typedef struct {

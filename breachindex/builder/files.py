@@ -35,13 +35,11 @@ __all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "rep
            "REGIONS", "region_ids"]
 
 # Keys per directory bucket, on average. Fewer keys a bucket means a closer interpolation guess
-# but a bigger directory (more of it out of cache). Measured with bench/bench_dir_bits.py on
-# this 2-core machine, batch lookups on one thread: at 533M keys, 16 / 8 / 4 keys a bucket gave
-# 43.3 / 39.2 / 38.1 ns at 5.25 / 5.50 / 6.01 bytes a key; at 100M, 12 / 6 / 3 gave 42.6 / 35.6 /
-# 32.4 ns. Within MIN..MAX_BUCKET the smallest files win, which at these sizes is also where the
-# key width drops to 5 bytes. A cache-sized directory (22 bits at 533M, 127 keys a bucket, with
-# the lines around the guess fetched together) was slower: 43.7-48.3 against 38.6-40.6 ns in
-# ten interleaved rounds, both tables 2 MB-mapped (README, "Layout").
+# but a bigger directory (more of it out of cache). Within MIN..MAX_BUCKET the batch lookup
+# times differ little, so the smallest files win, which at these sizes is also where the key
+# width drops to 5 bytes; a cache-sized directory (far more keys a bucket) was slower. The
+# figures (bench/bench_dir_bits.py) are in docs/benchmarks.md, "Layout: keys per directory
+# bucket" and "What was tried and dropped".
 MIN_BUCKET, MAX_BUCKET = 3, 8
 MAX_AUTO_DIR_BITS = 30
 _U16_PROFILES = 1 << 16

@@ -191,7 +191,7 @@ class _Mapped:
         finally:
             os.close(fd)
         # the hint before the first touch: a fault without it reads a whole readahead window
-        # (8 MB here) around the header, and a cold open took 27-61 ms instead of a few
+        # around the header (docs/benchmarks.md, "Cold open")
         _advise(mm, self.advice)
         _willneed(mm, 0, fmt.HEADER_SIZE)
         self.maps[name] = mm
@@ -585,17 +585,18 @@ def open_index(path: str | os.PathLike[str], *, key: KeyLike, access: str = "ran
                prefault: bool | str = False, lock: bool = False) -> Index:
     """Open an index folder (``breachindex.open``).
 
-    ``access`` is the madvise hint for the mappings, measured on the 533M index (README):
-    ``"random"`` (default) turns off readahead, so a cold lookup reads a 4 KiB page instead of a
-    readahead window (180 µs instead of about 1 ms per first lookup); ``"hugepage"`` asks for
+    ``access`` is the madvise hint for the mappings (measured on the 533M index in
+    docs/benchmarks.md, "Page-cache hints"): ``"random"`` (default) turns off readahead, so a
+    cold lookup reads a 4 KiB page instead of a readahead window; ``"hugepage"`` asks for
     transparent huge pages, 2 MB a fault (warm lookups faster, cold ones as slow as ``"normal"``);
     ``"normal"`` leaves the kernel's default.
 
     ``prefault=True`` brings every file into memory before the first query, mapped with 2 MB
     pages where the kernel allows (``Index.prefault``): a long-running service should use it.
     ``prefault="reload"`` first drops the index's cached pages that no process maps, so that
-    pages an earlier reader left in 4 KiB pieces come back in 2 MB ones (40 against 52 ns a
-    batch lookup at 533M keys); ``Index.page_report()`` tells how the files ended up mapped.
+    pages an earlier reader left in 4 KiB pieces come back in 2 MB ones (faster batches at full
+    scale: docs/benchmarks.md, "Huge pages"); ``Index.page_report()`` tells how the files ended
+    up mapped.
     ``lock=True`` then pins the files in memory (``Index.lock``), so that the kernel never
     reclaims an index that sits idle between checks.
     """

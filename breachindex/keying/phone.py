@@ -163,7 +163,7 @@ _rules_lock = threading.Lock()
 
 
 def rules() -> _Rules:
-    """The fast path's rules table, built at first use (about 50 ms)."""
+    """The fast path's rules table, built once, at first use."""
     global _rules
     if _rules is None:
         with _rules_lock:
