@@ -64,6 +64,13 @@ class BuildReport:
             + (f"; rejects listed in {self.rejects_report}" if self.rejects_report else ""),
         ])
 
+    def summary(self) -> str:
+        """The report in one line (the demo's)."""
+        rejected = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected.items()))
+        return (f"{self.lines:,} records -> {self.rows:,} distinct numbers ({self.duplicates:,} duplicates merged"
+                + (f"; rejected: {rejected}" if rejected else "")
+                + f") in {self.seconds:.2f} s, {self.bytes / 1e6:.1f} MB at {self.path}")
+
     def finish(self, manifest: dict[str, Any], started: float) -> BuildReport:
         """Fill in what the manifest knows, the time and the peak memory."""
         self.breaches = {b["name"]: b["rows"] for b in manifest["breaches"]}

@@ -85,7 +85,7 @@ def run_demo(
     key = Key.generate()
     try:
         report = build(folder, all_records, key=key, overwrite=out is not None)
-        say(f"  built: {report}")
+        say(f"  built: {report.summary()}")
         say(f"         {report.bytes / max(report.rows, 1):.2f} bytes per number on disk; "
             f"key tweak {report.key_tweak}")
         if out is not None:
