@@ -9,7 +9,7 @@ import pytest
 
 import breachindex
 
-OPTIONAL = ("nacl", "argon2", "holidays", "starlette", "uvicorn", "prometheus_client")
+OPTIONAL = ("nacl", "argon2", "holidays", "starlette", "uvicorn", "prometheus_client", "reportlab")
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
