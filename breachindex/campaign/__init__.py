@@ -28,13 +28,15 @@ migrations), ``otp`` (code rules and lifecycle), ``limits`` (SMS-pumping defence
 registry), ``mandates`` (signing, evidence, revocation), ``sealing`` (evidence sealed and
 MACed), ``audit`` (the hash-chained log), ``merkle`` (RFC 6962), ``treehead`` (Ed25519-signed
 tree heads), ``checkpoints`` (heads to keep elsewhere: C2SP checkpoint notes), ``requests``
-(the state machine and due dates), ``batches`` (prepare, export).
+(the state machine and due dates), ``calendars`` (whose holidays count, frozen per request),
+``batches`` (prepare, export).
 """
 from __future__ import annotations
 
 from .audit import KINDS as AUDIT_KINDS
 from .audit import AuditEntry, AuditReport, ConsistencyProof, InclusionProof, verify_entry
 from .batches import CSV_COLUMNS, Batch, Export
+from .calendars import PER_CONTROLLER, FrozenCalendar
 from .campaign import Campaign
 from .check import CheckPolicy, CheckResult
 from .checkpoints import NoteError, SignedCheckpoint, open_checkpoint, parse_checkpoint
@@ -56,6 +58,8 @@ __all__ = [
     "CONSENTS",
     "CONTROLLERS",
     "CSV_COLUMNS",
+    "FrozenCalendar",
+    "PER_CONTROLLER",
     "Campaign",
     "Challenge",
     "CheckPolicy",

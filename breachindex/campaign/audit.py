@@ -97,6 +97,7 @@ KINDS: frozenset[str] = frozenset({
     "batch_prepared",
     "request_created",          # a request in draft, in a batch
     "request_transition",       # a request changed state
+    "request_deadline_frozen",  # a request sent before deadlines were stored got its calendar frozen
     "notice_sent",              # SOMI told the controller (or the filing lawyer) of a revocation
     "batch_exported",
     "vault_set_up",             # a participant's vault key pair was created (breachindex.vault)

@@ -44,6 +44,7 @@ from typing import Any
 from ..errors import BatchError, InvalidMandate
 from ..private_files import fsync_dir
 from .audit import AuditLog
+from .calendars import Calendars
 from .clock import from_us, to_us
 from .controllers import Controller
 from .deadlines import HolidaySpec
@@ -167,7 +168,7 @@ def _write_folder(out_dir: Path, files: Mapping[str, bytes]) -> None:
 
 def export_batch(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys,
                  open_phone: Callable[[str, bytes], str], t: int, today: date, controller: Controller,
-                 batch_id: object, out_dir: Path, holidays: HolidaySpec) -> Export:
+                 batch_id: object, out_dir: Path, holidays: HolidaySpec | Calendars) -> Export:
     """Write the batch's files (see the module documentation), in the caller's transaction."""
     batch = load_batch(db, batch_id)
     if batch.exported_at is not None:

@@ -28,22 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ..errors import (
-    UnknownParticipant,
-    WebhookRejected,
-    WrongKey,
-)
+from ..errors import UnknownParticipant, WebhookRejected, WrongKey
 from ..keying.phone import normalize
 from ..keying.secret import KeyLike, as_key
 from .audit import AuditEntry, AuditLog, AuditReport, ConsistencyProof, InclusionProof
 from .batches import Batch, Export, export_batch, load_batch, prepare_batch
 from .budgets import BudgetStore
+from .calendars import PER_CONTROLLER, Calendars
 from .check import CheckPolicy, CheckResult, evaluate, owner_view, verified_now
 from .checkpoints import SignedCheckpoint
 from .clock import MICROSECOND, from_us, now_us
 from .context import WorkflowContext
 from .controllers import CONTROLLERS, Controller, check_registry, lookup_controller
-from .deadlines import HolidaySpec, next_working_day
+from .deadlines import HolidaySpec
 from .identity import (
     IDENTITY_STATUSES,
     WEBHOOK_TOLERANCE,
@@ -54,11 +51,7 @@ from .identity import (
     record_outcome,
     verify_webhook,
 )
-from .limits import (
-    EEA_CALLING_CODES,
-    SMS_NUMBER_TYPES,
-    Limits,
-)
+from .limits import EEA_CALLING_CODES, SMS_NUMBER_TYPES, Limits
 from .mandates import (
     Evidence,
     Mandate,
@@ -78,6 +71,7 @@ from .requests import (
     RequestRecord,
     cancel_for_revocation,
     find_requests,
+    freeze_unfrozen,
     load_request,
     mark_notice_sent,
     past_due,
@@ -116,7 +110,8 @@ class Campaign:
     Mandates and requests: ``controllers`` (default ``CONTROLLERS``) is the registry of
     controllers; ``templates`` (default ``TEMPLATES``) the published mandate texts and what
     each authorises; ``mandate_months`` how long a mandate lasts (12); ``deadline_holidays`` the
-    public holidays for the GDPR deadlines (``"NL"``; see ``breachindex.campaign.deadlines``).
+    public holidays for the GDPR deadlines: ``PER_CONTROLLER`` (default; each controller's own,
+    see ``calendars``) or one ``HolidaySpec`` for all (``deadlines``), frozen per request when sent.
 
     The audit log: ``audit_key`` signs its checkpoints (default: an Ed25519 key derived from
     the secret, see ``treehead``); ``trusted_audit_keys`` are earlier public keys still
@@ -147,7 +142,7 @@ class Campaign:
         busy_timeout: float = 10.0,
         controllers: Mapping[str, Controller] = CONTROLLERS,
         mandate_months: int = 12,
-        deadline_holidays: HolidaySpec = "NL",
+        deadline_holidays: HolidaySpec = PER_CONTROLLER,
         audit_key: Ed25519PrivateKey | None = None,
         trusted_audit_keys: Iterable[bytes] = (),
         checkpoint_interval: timedelta | None = timedelta(hours=1),
@@ -160,8 +155,7 @@ class Campaign:
         if isinstance(mandate_months, bool) or not isinstance(mandate_months, int) or not 1 <= mandate_months <= 120:
             raise ValueError("mandate_months must be an int from 1 to 120")
         self._mandate_months = mandate_months
-        next_working_day(date(2024, 12, 25), deadline_holidays)  # validates the calendar now, not at first use
-        self._holidays = deadline_holidays
+        self._holidays = Calendars.checked(deadline_holidays, self._controllers)
         if checkpoint_interval is not None and checkpoint_interval <= timedelta(0):
             raise ValueError("checkpoint_interval must be positive (or None)")
         signer = AuditSigner.from_secret(key) if audit_key is None else AuditSigner(audit_key)
@@ -486,10 +480,12 @@ class Campaign:
         return cleared
 
     def _check_unchecked_mandates(self, t: int) -> None:
-        """Check mandates recorded before signing checked them (schema 5): a mismatch is held, logged."""
+        """Check mandates recorded before signing checked them (schema 5): a mismatch is held, logged;
+        freeze the deadlines of requests sent before they were stored (schema 6)."""
         with self._store.transaction() as db:
             flagged = check_recorded_mandates(db, keys=self._evidence, audit=self._audit, t=t,
                                               templates=self._templates, controllers=self._controllers)
+            freeze_unfrozen(db, audit=self._audit, t=t, holidays=self._holidays)  # requests sent before schema 6
         if flagged:
             log.warning("%d mandate(s) recorded before this version do not match their text: held for review",
                         flagged)

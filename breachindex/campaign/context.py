@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .audit import AuditLog
+from .calendars import Calendars
 from .controllers import Controller
 from .deadlines import HolidaySpec
 from .sealing import EvidenceKeys
@@ -23,12 +24,12 @@ __all__ = ["WorkflowContext"]
 @dataclass(frozen=True)
 class WorkflowContext:
     """The campaign's store, audit log and evidence keys, and the rules a part shares:
-    ``controllers`` (the registry), ``holidays`` (the deadline calendar), ``verified_for``
+    ``controllers`` (the registry), ``holidays`` (the deadline calendars), ``verified_for``
     (how long after a confirmed code a participant counts as verified)."""
 
     store: Store
     audit: AuditLog
     evidence: EvidenceKeys
-    holidays: HolidaySpec
+    holidays: HolidaySpec | Calendars
     controllers: Mapping[str, Controller]
     verified_for: timedelta

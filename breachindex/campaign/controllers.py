@@ -22,13 +22,16 @@ __all__ = ["CONTROLLERS", "Controller", "check_registry", "lookup_controller"]
 class Controller:
     """A data controller: ``key`` (the registry name), ``legal_name``, ``request_address``
     (the e-mail address or web form for data-subject requests), ``postal_address``,
-    ``country`` (ISO 3166 alpha-2)."""
+    ``country`` (ISO 3166 alpha-2); ``deadline_calendar``: the public holidays its deadlines
+    count with (a ``holidays`` country code, or several joined by ``+``), None for its
+    ``country``'s (Reg. 1182/71: those of the state where the act, the answer, is done)."""
 
     key: str
     legal_name: str
     request_address: str
     postal_address: str
     country: str
+    deadline_calendar: str | None = None
 
     def __post_init__(self) -> None:
         key = self.key
@@ -40,10 +43,23 @@ class Controller:
                 raise ValueError(f"a controller's {name} must be non-empty printable text")
         if len(self.country) != 2 or not self.country.isalpha() or not self.country.isupper():
             raise ValueError("a controller's country is an ISO 3166 alpha-2 code, e.g. 'IE'")
+        if self.deadline_calendar is not None:
+            codes = self.deadline_calendar.split("+") if isinstance(self.deadline_calendar, str) else [""]
+            if not all(c.isascii() and c.isalpha() and c.isupper() and 2 <= len(c) <= 3 for c in codes):
+                raise ValueError("a controller's deadline_calendar is a country code, or several joined by '+'")
+
+    @property
+    def calendar(self) -> str | tuple[str, ...]:
+        """The holiday calendar of its deadlines (``deadlines.HolidaySpec``)."""
+        if self.deadline_calendar is None:
+            return self.country
+        codes = tuple(self.deadline_calendar.split("+"))
+        return codes[0] if len(codes) == 1 else codes
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "legal_name": self.legal_name, "request_address": self.request_address,
-                "postal_address": self.postal_address, "country": self.country}
+                "postal_address": self.postal_address, "country": self.country,
+                "deadline_calendar": "+".join(self.calendar) if isinstance(self.calendar, tuple) else self.calendar}
 
 
 CONTROLLERS: Mapping[str, Controller] = MappingProxyType({c.key: c for c in (

@@ -42,6 +42,7 @@ __all__ = [
     "HolidaySpec",
     "RESPONSE_MONTHS",
     "add_months",
+    "country_holidays",
     "extension_in_time",
     "extension_notice_due",
     "is_working_day",
@@ -69,7 +70,8 @@ def add_months(day: date, months: int) -> date:
 
 
 @lru_cache(maxsize=1024)
-def _country_holidays(code: str, year: int) -> frozenset[date]:
+def country_holidays(code: str, year: int) -> frozenset[date]:
+    """The public holidays of one country (ISO code) in one year, from the ``holidays`` package."""
     import holidays as holiday_calendars  # imported on first use: the index alone does not need it
 
     try:
@@ -93,8 +95,8 @@ def _holiday_test(spec: HolidaySpec) -> Callable[[date], bool]:
     else:
         raise TypeError("holidays must be a country code, several, a container of dates, or None")
     for code in codes:
-        _country_holidays(code, 2000)  # an unknown country fails here, not at the first lookup
-    return lambda day: any(day in _country_holidays(code, day.year) for code in codes)
+        country_holidays(code, 2000)  # an unknown country fails here, not at the first lookup
+    return lambda day: any(day in country_holidays(code, day.year) for code in codes)
 
 
 def _check_date(name: str, value: object) -> date:

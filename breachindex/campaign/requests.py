@@ -36,6 +36,11 @@ every pause (from the ``on`` date the controller asked to the ``on`` date the in
 reached it, both days counted) and moves the due date by the days paused: a request is never
 called overdue too early. ``statutory_due_on`` (no pause) is kept beside it for the lawyer to
 argue. While a pause is open the request is not overdue.
+
+Deadlines are stored, not recomputed: on ``sent`` the request freezes its holiday calendar
+(``calendars``: the controller's, or the campaign's one for all, with the ``holidays`` version)
+and stores its statutory due date; on ``extended`` the three-month date replaces it. Every
+later reading counts with the frozen copy. Both go into the audit entry of the transition.
 """
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ from typing import Any
 
 from ..errors import ExtensionTooLate, IllegalTransition, UnknownRequest
 from .audit import AuditLog
+from .calendars import Calendars, FrozenCalendar, freeze_calendar
 from .clock import from_us
 from .deadlines import HolidaySpec, extension_in_time, extension_notice_due, response_due
 from .mandates import Mandate, iso
@@ -56,6 +62,7 @@ from .sealing import EvidenceKeys
 
 __all__ = [
     "find_requests",
+    "freeze_unfrozen",
     "mark_notice_sent",
     "past_due",
     "unsent_notices",
@@ -122,7 +129,7 @@ class RequestRecord:
     was sent); ``statutory_due_on``: the same without pauses. ``paused_days``: days spent
     waiting for information (an open pause counts to the day the record was read).
     ``notice``: ``withdraw_from_filing`` or ``notify_controller`` after a revocation, until
-    ``notice_sent_at``.
+    ``notice_sent_at``. ``calendar``: the holiday calendar frozen when it was sent (None before).
     """
 
     id: str
@@ -141,6 +148,7 @@ class RequestRecord:
     statutory_due_on: date | None
     notice: str | None
     notice_sent_at: datetime | None
+    calendar: FrozenCalendar | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -181,23 +189,37 @@ def _paused_days(db: sqlite3.Connection, request_id: str, today: date) -> tuple[
 
 
 _SELECT = ("SELECT id, batch, participant, mandate, controller, scope, state, created_us, updated_us, received_on, "
-           "extension_on, notice, notice_sent_us FROM requests")
+           "extension_on, notice, notice_sent_us, statutory_due_on, deadline_calendar FROM requests")
 
 
-def _record_of(db: sqlite3.Connection, row: Any, today: date, holidays: HolidaySpec) -> RequestRecord:
+def _spec(holidays: HolidaySpec | Calendars, controller: str) -> HolidaySpec:
+    return holidays.spec_for(controller) if isinstance(holidays, Calendars) else holidays
+
+
+def _freeze(holidays: HolidaySpec | Calendars, controller: str, received: date) -> FrozenCalendar:
+    if isinstance(holidays, Calendars):
+        return holidays.freeze(controller, received)
+    return freeze_calendar(holidays, received, chosen_by="campaign")
+
+
+def _record_of(db: sqlite3.Connection, row: Any, today: date, holidays: HolidaySpec | Calendars) -> RequestRecord:
     received, extension = _date(row[9]), _date(row[10])
     paused, _ = _paused_days(db, str(row[0]), today)
+    frozen = None if row[14] is None else FrozenCalendar.from_text(row[14])
     due = statutory = None
     if received is not None:
         extended = extension is not None
-        due = response_due(received, extended=extended, holidays=holidays, paused_days=paused)
-        statutory = response_due(received, extended=extended, holidays=holidays)
+        calendar: HolidaySpec = frozen if frozen is not None else _spec(holidays, str(row[4]))
+        statutory = _date(row[13]) or response_due(received, extended=extended, holidays=calendar)
+        due = statutory if paused == 0 else response_due(received, extended=extended, holidays=calendar,
+                                                         paused_days=paused)
     return RequestRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]), str(row[6]),
                          from_us(int(row[7])), from_us(int(row[8])), received, extension, paused, due, statutory,
-                         row[11], None if row[12] is None else from_us(int(row[12])))
+                         row[11], None if row[12] is None else from_us(int(row[12])), frozen)
 
 
-def load_request(db: sqlite3.Connection, request_id: object, *, today: date, holidays: HolidaySpec) -> RequestRecord:
+def load_request(db: sqlite3.Connection, request_id: object, *, today: date,
+                 holidays: HolidaySpec | Calendars) -> RequestRecord:
     """The request with this id; UnknownRequest if there is none."""
     row = None
     if isinstance(request_id, str) and len(request_id) <= 64:
@@ -208,7 +230,7 @@ def load_request(db: sqlite3.Connection, request_id: object, *, today: date, hol
 
 
 def select_requests(db: sqlite3.Connection, where: str, args: tuple[Any, ...], *, today: date,
-                    holidays: HolidaySpec) -> list[RequestRecord]:
+                    holidays: HolidaySpec | Calendars) -> list[RequestRecord]:
     """The requests matching a WHERE clause (trusted SQL, values in ``args``), by id."""
     return [_record_of(db, row, today, holidays) for row in db.execute(f"{_SELECT} WHERE {where} ORDER BY id", args)]
 
@@ -248,7 +270,7 @@ def create_request(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKey
 
 
 def transition(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, request_id: object,
-               to_state: str, on: date, note: object, holidays: HolidaySpec) -> RequestRecord:
+               to_state: str, on: date, note: object, holidays: HolidaySpec | Calendars) -> RequestRecord:
     """Move a request (see the module documentation for the rules), in the caller's transaction."""
     text = _check_note(note)
     current = load_request(db, request_id, today=on, holidays=holidays)
@@ -256,17 +278,24 @@ def transition(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t
     paused, _ = _paused_days(db, current.id, on)
     extra: dict[str, Any] = {}
     if to_state == "sent" and current.received_on is None:
-        extra["received_on"] = on.isoformat()
-        db.execute("UPDATE requests SET received_on = ? WHERE id = ?", (on.isoformat(), current.id))
+        frozen = _freeze(holidays, current.controller, on)
+        statutory = response_due(on, holidays=frozen)
+        extra.update(received_on=on.isoformat(), statutory_due_on=statutory.isoformat(), calendar=frozen.source,
+                     calendar_chosen_by=frozen.chosen_by, holidays_version=frozen.holidays_version)
+        db.execute("UPDATE requests SET received_on = ?, statutory_due_on = ?, deadline_calendar = ? WHERE id = ?",
+                   (on.isoformat(), statutory.isoformat(), frozen.to_text(), current.id))
     if to_state == "extended" and current.extension_on is None:
         if current.received_on is None or on < current.received_on:
             raise IllegalTransition(current.state, to_state, "not_received",
                                     "an extension can only be announced for a request the controller received")
-        if not extension_in_time(current.received_on, on, holidays=holidays, paused_days=paused):
-            raise ExtensionTooLate(current.state, extension_notice_due(current.received_on, holidays=holidays,
+        calendar = current.calendar if current.calendar is not None else _spec(holidays, current.controller)
+        if not extension_in_time(current.received_on, on, holidays=calendar, paused_days=paused):
+            raise ExtensionTooLate(current.state, extension_notice_due(current.received_on, holidays=calendar,
                                                                        paused_days=paused))
-        extra["extension_on"] = on.isoformat()
-        db.execute("UPDATE requests SET extension_on = ? WHERE id = ?", (on.isoformat(), current.id))
+        statutory = response_due(current.received_on, extended=True, holidays=calendar)
+        extra.update(extension_on=on.isoformat(), statutory_due_on=statutory.isoformat())
+        db.execute("UPDATE requests SET extension_on = ?, statutory_due_on = ? WHERE id = ?",
+                   (on.isoformat(), statutory.isoformat(), current.id))
     if to_state == "overdue" and (current.due_on is None or not current.due_on < on):
         raise IllegalTransition(current.state, to_state, "not_due",
                                 f"a request is overdue only after its due date ({current.due_on})")
@@ -287,8 +316,26 @@ def transition(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t
     return load_request(db, current.id, today=on, holidays=holidays)
 
 
+def freeze_unfrozen(db: sqlite3.Connection, *, audit: AuditLog, t: int, holidays: HolidaySpec | Calendars) -> int:
+    """Store the calendar and statutory due date of requests sent before deadlines were stored
+    (schema 6), with the calendar as it is now, each logged; how many there were."""
+    rows = db.execute("SELECT id, participant, controller, received_on, extension_on FROM requests "
+                      "WHERE received_on IS NOT NULL AND deadline_calendar IS NULL ORDER BY id").fetchall()
+    for request_id, participant, controller, received_text, extension_text in rows:
+        received = date.fromisoformat(received_text)
+        frozen = _freeze(holidays, controller, received)
+        statutory = response_due(received, extended=extension_text is not None, holidays=frozen)
+        db.execute("UPDATE requests SET statutory_due_on = ?, deadline_calendar = ? WHERE id = ?",
+                   (statutory.isoformat(), frozen.to_text(), request_id))
+        audit.append(db, "request_deadline_frozen", t, participant=participant, ref=request_id, payload={
+            "request": request_id, "statutory_due_on": statutory.isoformat(), "calendar": frozen.source,
+            "calendar_chosen_by": frozen.chosen_by, "holidays_version": frozen.holidays_version,
+            "note": "sent before deadlines were stored: frozen with the calendar as installed when opened"})
+    return len(rows)
+
+
 def cancel_for_revocation(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, on: date,
-                          mandate_id: str, holidays: HolidaySpec) -> dict[str, Any]:
+                          mandate_id: str, holidays: HolidaySpec | Calendars) -> dict[str, Any]:
     """Cancel a revoked mandate's open requests and flag the notices due; what was done."""
     cancelled: list[str] = []
     notices: dict[str, str] = {}
@@ -325,7 +372,7 @@ def summary(db: sqlite3.Connection, controller: str | None) -> dict[str, int]:
     return counts
 
 
-def find_requests(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec,
+def find_requests(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec | Calendars,
                   **filters: str | None) -> list[RequestRecord]:
     """The requests whose ``batch``, ``participant``, ``controller`` and ``state`` equal every
     filter given (None: any), by id."""
@@ -337,7 +384,7 @@ def find_requests(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec,
     return select_requests(db, where, tuple(value for _, value in given), today=today, holidays=holidays)
 
 
-def past_due(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec) -> list[RequestRecord]:
+def past_due(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec | Calendars) -> list[RequestRecord]:
     """Requests waiting for an answer (sent or extended) whose due date is before ``today``."""
     states = ", ".join(f"'{s}'" for s in sorted(CLOCK_RUNNING_STATES))
     waiting = select_requests(db, f"state IN ({states})", (), today=today, holidays=holidays)
@@ -345,7 +392,7 @@ def past_due(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec) -> l
 
 
 def unsent_notices(db: sqlite3.Connection, controller: str | None, *, today: date,
-                   holidays: HolidaySpec) -> list[RequestRecord]:
+                   holidays: HolidaySpec | Calendars) -> list[RequestRecord]:
     """Cancelled requests whose revocation notice was not passed on yet (one controller or all)."""
     where, args = "notice IS NOT NULL AND notice_sent_us IS NULL", tuple[str, ...]()
     if controller is not None:
@@ -354,7 +401,7 @@ def unsent_notices(db: sqlite3.Connection, controller: str | None, *, today: dat
 
 
 def mark_notice_sent(db: sqlite3.Connection, *, audit: AuditLog, t: int, request_id: object,
-                     holidays: HolidaySpec) -> RequestRecord:
+                     holidays: HolidaySpec | Calendars) -> RequestRecord:
     """Record (and log) that a request's revocation notice was passed on; ValueError if it has none."""
     today = from_us(t).date()
     record = load_request(db, request_id, today=today, holidays=holidays)

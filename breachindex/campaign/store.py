@@ -351,6 +351,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE mandates ADD COLUMN review_note_sealed BLOB",
         "ALTER TABLE mandates ADD COLUMN template_checked INTEGER",
     )),
+    Migration(6, "deadlines stored, not recomputed: a sent request keeps its statutory due date and calendar", (
+        # the last day of the statutory period (one month, three once extended), without pauses
+        "ALTER TABLE requests ADD COLUMN statutory_due_on TEXT",
+        # calendars.FrozenCalendar as JSON: source, who chose it, holidays version, the days
+        "ALTER TABLE requests ADD COLUMN deadline_calendar TEXT",
+    )),
 )
 
 

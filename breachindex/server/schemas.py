@@ -160,8 +160,15 @@ REQUEST_RECORD = _object({
     "received_on": _NULLABLE_DATE, "extension_on": _NULLABLE_DATE, "paused_days": {"type": "integer"},
     "due_on": _NULLABLE_DATE, "statutory_due_on": _NULLABLE_DATE,
     "notice": {"type": ["string", "null"]}, "notice_sent_at": _NULLABLE_TIME,
+    # the holiday calendar frozen when the request was sent (None before)
+    "calendar": {"type": ["object", "null"], "additionalProperties": False,
+                 "required": ["source", "chosen_by", "holidays_version", "window"],
+                 "properties": {"source": {"type": "string"}, "chosen_by": {"enum": ["controller", "campaign"]},
+                                "holidays_version": {"type": ["string", "null"]},
+                                "window": {"type": "array", "items": {"type": "integer"}}}},
 }, ("id", "batch", "participant", "mandate", "controller", "scope", "state", "created_at", "updated_at",
-    "received_on", "extension_on", "paused_days", "due_on", "statutory_due_on", "notice", "notice_sent_at"))
+    "received_on", "extension_on", "paused_days", "due_on", "statutory_due_on", "notice", "notice_sent_at",
+    "calendar"))
 REQUESTS_RESPONSE = _object({"requests": {"type": "array", "items": REQUEST_RECORD}}, ("requests",))
 OVERDUE_RESPONSE = _object({"today": DATE, "requests": {"type": "array", "items": REQUEST_RECORD}},
                            ("today", "requests"))

@@ -44,7 +44,8 @@ def request_view(record: RequestRecord) -> dict[str, Any]:
             "received_on": iso_date(record.received_on), "extension_on": iso_date(record.extension_on),
             "paused_days": record.paused_days, "due_on": iso_date(record.due_on),
             "statutory_due_on": iso_date(record.statutory_due_on), "notice": record.notice,
-            "notice_sent_at": iso_time(record.notice_sent_at)}
+            "notice_sent_at": iso_time(record.notice_sent_at),
+            "calendar": None if record.calendar is None else record.calendar.to_json()}
 
 
 def export_view(export: Export) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 
 from ..campaign.audit import AuditLog
+from ..campaign.calendars import Calendars
 from ..campaign.clock import from_us
 from ..campaign.deadlines import HolidaySpec
 from ..campaign.mandates import iso, revoke_mandate
@@ -56,8 +57,8 @@ def checkpoint_wal(store: Store) -> bool:
     return store.checkpoint_wal()
 
 
-def erase_participant(store: Store, *, audit: AuditLog, keys: EvidenceKeys, holidays: HolidaySpec, participant: str,
-                      t: int, folder: VaultFolder | None) -> Erasure:
+def erase_participant(store: Store, *, audit: AuditLog, keys: EvidenceKeys, holidays: HolidaySpec | Calendars,
+                      participant: str, t: int, folder: VaultFolder | None) -> Erasure:
     """Erase a participant (see the module doc). ``folder``: the vault folder whose item files
     to delete (None: they stay as noise, listed in ``files_left``, until ``sweep`` runs)."""
     revoked: list[str] = []
