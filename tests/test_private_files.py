@@ -11,13 +11,15 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from helpers.campaign import S, enrol, new_campaign, sign
+from helpers.vault import FAST
 
 from breachindex import Key
-from breachindex.campaign import Campaign, Limits, RecordingSender
+from breachindex.campaign import Campaign, RecordingSender
 from breachindex.campaign.controllers import CONTROLLERS
 from breachindex.campaign.templates import CURRENT_VERSION
 from breachindex.errors import VaultCorrupted
@@ -25,12 +27,9 @@ from breachindex.private_files import make_private_folders
 from breachindex.server.auth import ApiKeyStore, create_api_key, list_api_keys, revoke_api_key
 from breachindex.server.cli import api_key_main
 from breachindex.server.templates import render
-from breachindex.vault import KdfParams
 
 KEY = Key(b"private files tests secret, 32b!")
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
-FAST = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
 EVIDENCE = {"ip": "192.0.2.7", "user_agent": "test", "consents": ["privacy_notice_read", "authorise_access_request"]}
 UMASKS = [0o000, 0o022, 0o277]  # 0o277 takes the owner's write bit too: the modes are set exactly
 
@@ -103,22 +102,13 @@ def test_a_running_server_keeps_its_keys_when_the_file_turns_open(tmp_path):
 
 # ---- exports ---------------------------------------------------------------------------------------------
 
-def enrolled(c: Campaign, sender: RecordingSender, i: int = 1) -> str:
-    number = f"+3161234{i:04d}"
-    ch = c.start_verification(number, now=T0)
-    pid = c.confirm_verification(ch.id, sender.last_code(number), now=T0 + S).participant
-    c.record_identity_check(pid, provider="idv", reference=f"case-{i}", status="approved", now=T0 + 2 * S)
-    return pid
-
-
 @pytest.mark.parametrize("mask", UMASKS)
 def test_an_export_is_a_0700_folder_of_0600_files(tmp_path, mask):
     sender = RecordingSender()
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=Limits.off(), checkpoint_interval=None) as c:
-        pid = enrolled(c, sender)
+    with new_campaign(tmp_path / "c.db", sender, secret=KEY, checkpoint_interval=None) as c:
+        pid = enrol(c, sender, 1, now=T0)
         text, _ = render(CURRENT_VERSION, "en", CONTROLLERS["meta"])  # type: ignore[misc]
-        c.sign_mandate(pid, controller="meta", scopes=["gdpr_access_art15"], template_version=CURRENT_VERSION,
-                       text=text, evidence=EVIDENCE, signer_name="Jan Jansen", now=T0 + 4 * S)
+        sign(c, pid, text=text, evidence=EVIDENCE, template_version=CURRENT_VERSION, now=T0 + 4 * S)
         batch = c.prepare_batch("meta", filing_date=T0.date(), now=T0 + 5 * S)
         with umask(mask):
             export = c.export_batch(batch, tmp_path / "meta-export", now=T0 + 6 * S)
@@ -133,7 +123,7 @@ def test_an_export_is_a_0700_folder_of_0600_files(tmp_path, mask):
 @contextmanager
 def campaign(tmp_path: Path) -> Iterator[tuple[Campaign, RecordingSender]]:
     sender = RecordingSender()
-    c = Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=Limits.off(), checkpoint_interval=None)
+    c = new_campaign(tmp_path / "c.db", sender, secret=KEY, checkpoint_interval=None)
     try:
         yield c, sender
     finally:
@@ -144,7 +134,7 @@ def stored_vault(tmp_path: Path, folder: Path) -> None:
     """A vault in ``folder`` holding one item."""
     with campaign(tmp_path) as (c, sender):
         vault = c.vault(folder, kdf=FAST)
-        pid = enrolled(c, sender)
+        pid = enrol(c, sender, 1, now=T0)
         vault.setup(pid, "lantern orchard quietly", now=T0 + 3 * S)
         vault.store(pid, "meta", io.BytesIO(b"the answer"), now=T0 + 4 * S)
 

@@ -11,18 +11,20 @@ import hashlib
 import json
 import shutil
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from helpers import campaign as shared
+from helpers.campaign import S, number
 
 from breachindex import Key
 from breachindex.campaign import (
     AUDIT_KINDS,
     Campaign,
-    Limits,
     RecordingSender,
     TreeHead,
     sign_webhook,
@@ -55,8 +57,6 @@ from breachindex.server.templates import render
 
 KEY = Key(b"audit log tests secret, 32 bytes")
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
-OPEN = Limits.off()
 EVIDENCE = {"ip": "192.0.2.7", "user_agent": "Mozilla/5.0 (test)",
             "consents": ["privacy_notice_read", "authorise_access_request"]}
 HOOK_SECRET = b"webhook secret for the audit tests"
@@ -237,26 +237,10 @@ def test_canonical_json():
 
 # ---- the log in the store ---------------------------------------------------------------------------
 
-def number(i: int) -> str:
-    return f"+3161234{i:04d}"
-
-
-def enrol(c: Campaign, sender: RecordingSender, i: int, now: datetime = T0) -> str:
-    ch = c.start_verification(number(i), now=now)
-    v = c.confirm_verification(ch.id, sender.last_code(number(i)), now=now + S)
-    c.record_identity_check(v.participant, provider="idv", reference=f"case-{i}", status="approved", now=now + 2 * S)
-    return v.participant
-
-
-def sign(c: Campaign, participant: str, now: datetime) -> str:
-    text, _ = render(CURRENT_VERSION, "nl", CONTROLLERS["meta"])  # type: ignore[misc]
-    return c.sign_mandate(participant, controller="meta", scopes=["gdpr_access_art15"],
-                          template_version=CURRENT_VERSION, text=text, evidence=EVIDENCE, signer_name="Jan Jansen",
-                          now=now).id
-
-
-def campaign(path: Path, **kw: object) -> Campaign:
-    return Campaign(path, secret=KEY, sender=RecordingSender(), limits=OPEN, checkpoint_interval=None, **kw)
+TEXT, _ = render(CURRENT_VERSION, "nl", CONTROLLERS["meta"])  # type: ignore[misc]
+new_campaign = partial(shared.new_campaign, secret=KEY, checkpoint_interval=None)
+enrol = partial(shared.enrol, now=T0)
+sign = partial(shared.sign, text=TEXT, evidence=EVIDENCE, template_version=CURRENT_VERSION)
 
 
 N = 12  # entries in the reference log: 4 participants x (verification, identity check, mandate)
@@ -266,9 +250,9 @@ N = 12  # entries in the reference log: 4 participants x (verification, identity
 def reference_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("audit") / "ref.db"
     sender = RecordingSender()
-    with Campaign(path, secret=KEY, sender=sender, limits=OPEN, checkpoint_interval=None) as c:
+    with new_campaign(path, sender) as c:
         for i in range(4):
-            sign(c, enrol(c, sender, i, T0 + 10 * i * S), T0 + (10 * i + 3) * S)
+            sign(c, enrol(c, sender, i, now=T0 + 10 * i * S), now=T0 + (10 * i + 3) * S)
             if i == 1:
                 assert c.checkpoint_audit_log(now=T0 + 20 * S).tree_size == 6
         assert c.checkpoint_audit_log(now=T0 + 50 * S).tree_size == N
@@ -298,13 +282,13 @@ def tamper(path: Path, *statements: str, params: tuple[object, ...] = ()) -> Non
 
 
 def verify(path: Path, **kw: object):
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         return c.verify_audit_log(**kw)
 
 
 def test_the_log_is_append_only_for_the_application(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path)
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         conn = c._store.conn
         for statement in ("UPDATE audit_log SET kind = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 12",
                           "DELETE FROM audit_checkpoints", "UPDATE audit_checkpoints SET tree_size = 1"):
@@ -336,7 +320,7 @@ def test_any_edited_column_is_named(reference_db, tmp_path, edit):
 
 def test_a_payload_edited_only_in_its_spacing_is_named(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path)
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         payload = json.dumps(c.audit_entry(5).payload, indent=1)
     tamper(path, "UPDATE audit_log SET payload = ? WHERE seq = 5", params=(payload,))
     assert verify(path).first_bad == 5
@@ -419,7 +403,7 @@ def test_a_forged_or_foreign_checkpoint_is_named(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path / "second")
     rehash_from(path, 10, {"forged": True})
     attacker = AuditSigner(Ed25519PrivateKey.generate())
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         leaves = [leaf_hash(e.body) for e in c.audit_entries()]
     head = attacker.sign(N, root_of(leaves), 1)
     tamper(path, "DELETE FROM audit_checkpoints WHERE id = 2",
@@ -428,15 +412,15 @@ def test_a_forged_or_foreign_checkpoint_is_named(reference_db, tmp_path):
     report = verify(path)
     assert not report.consistent and report.bad_checkpoint == 2  # the id the attacker's row got
     # trusting that key (as after a rotation) accepts its head; the honest checkpoint of 6 still holds
-    with campaign(path, trusted_audit_keys=[attacker.public_key]) as c:
+    with new_campaign(path, trusted_audit_keys=[attacker.public_key]) as c:
         assert c.verify_audit_log().consistent
 
 
 def test_entries_after_the_latest_checkpoint_need_a_head_kept_elsewhere(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path)
     sender = RecordingSender()
-    with Campaign(path, secret=KEY, sender=sender, limits=OPEN, checkpoint_interval=None) as c:
-        enrol(c, sender, 9, T0 + 100 * S)  # entries 13 and 14, after the latest checkpoint
+    with new_campaign(path, sender) as c:
+        enrol(c, sender, 9, now=T0 + 100 * S)  # entries 13 and 14, after the latest checkpoint
         off_site = c.checkpoint_audit_log(now=T0 + 110 * S)  # e.g. the head in an export's manifest
     assert off_site.tree_size == N + 2
     tamper(path, f"DELETE FROM audit_log WHERE seq > {N}", "DELETE FROM audit_checkpoints WHERE id = 3")
@@ -451,7 +435,7 @@ def test_entries_after_the_latest_checkpoint_need_a_head_kept_elsewhere(referenc
 
 def kept_note(path: Path, **kw: object) -> SignedCheckpoint:
     """The latest checkpoint as a signed note, read back as a file kept elsewhere would be."""
-    with campaign(path, **kw) as c:
+    with new_campaign(path, **kw) as c:
         return parse_checkpoint(c.audit_checkpoint_note().encode("utf-8"))
 
 
@@ -475,7 +459,7 @@ def test_deleted_checkpoints_and_tail_are_no_longer_called_ok(reference_db, tmp_
 
 
 def verify_head(path: Path) -> TreeHead:
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         head = c.audit_tree_head()
     assert head is not None
     return head
@@ -502,8 +486,8 @@ def test_a_head_kept_elsewhere_anchors_a_prefix_and_names_the_rest(reference_db,
     assert (report.anchored_size, report.unanchored, report.kept_heads) == (N, 0, 1)
     assert "every entry is covered" in report.claim
     sender = RecordingSender()
-    with Campaign(path, secret=KEY, sender=sender, limits=OPEN, checkpoint_interval=None) as c:
-        enrol(c, sender, 9, T0 + 100 * S)  # entries 13 and 14: no head kept elsewhere covers them
+    with new_campaign(path, sender) as c:
+        enrol(c, sender, 9, now=T0 + 100 * S)  # entries 13 and 14: no head kept elsewhere covers them
     report = verify(path, heads=[note])
     assert report.ok and (report.anchored_size, report.unanchored) == (N, 2)
     assert f"entries {N + 1} to {N + 2} are not covered" in report.claim and "cut off or rewritten" in report.claim
@@ -512,7 +496,7 @@ def test_a_head_kept_elsewhere_anchors_a_prefix_and_names_the_rest(reference_db,
     assert verify(path, heads=[note]).ok
     # several heads: the largest that matches anchors; an older one does not lower it
     (tmp_path / "older").mkdir()
-    with campaign(copy_of(reference_db, tmp_path / "older")) as c, c._store.read() as db:
+    with new_campaign(copy_of(reference_db, tmp_path / "older")) as c, c._store.read() as db:
         older = c._audit.heads(db)[0][1]  # the reference log's checkpoint of 6 entries
     assert older.tree_size == 6
     report = verify(path, heads=[older, note])
@@ -540,7 +524,7 @@ def test_a_head_kept_elsewhere_that_does_not_verify_is_named(reference_db, tmp_p
 
 def test_a_checkpoint_note_of_the_campaign(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path)
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         text, vkey, origin = c.audit_checkpoint_note(), c.audit_verifier_key, c.audit_origin
         head = c.audit_tree_head()
         public_key = c.audit_public_key
@@ -551,31 +535,31 @@ def test_a_checkpoint_note_of_the_campaign(reference_db, tmp_path):
     assert lines[:3] == [origin, str(N), base64.b64encode(head.root_hash).decode()] and lines[3] == ""
     assert lines[4].startswith(f"\u2014 {origin} ") and lines[5:] == [""]
     # Ed25519 is deterministic: the same checkpoint, the same note
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         assert c.audit_checkpoint_note() == text
     # an origin of the foundation's choosing: the first line and the key name
-    with campaign(path, audit_origin="somi.nl/meta-2025") as c:
+    with new_campaign(path, audit_origin="somi.nl/meta-2025") as c:
         own = c.audit_checkpoint_note()
         assert own.startswith("somi.nl/meta-2025\n") and c.audit_verifier_key.startswith("somi.nl/meta-2025+")
         assert c.verify_audit_log(heads=[parse_checkpoint(own)]).ok
         assert c.verify_audit_log(heads=[parse_checkpoint(text)]).bad_head == 0  # another log's name
     for bad in ("", "has space", "a+b", "tab\there", "x" * 256):
         with pytest.raises(ValueError):
-            campaign(path, audit_origin=bad)
+            new_campaign(path, audit_origin=bad)
 
 
 def test_no_note_is_signed_over_a_tampered_log(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path)
     note = kept_note(path)
     rehash_from(path, 12, {"forged": True})
-    with campaign(path) as c, pytest.raises(ValueError, match="not intact"):
+    with new_campaign(path) as c, pytest.raises(ValueError, match="not intact"):
         c.audit_checkpoint_note()  # the stored checkpoint of 12 no longer matches
     tamper(path, "DELETE FROM audit_checkpoints WHERE tree_size = 12")
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         assert parse_checkpoint(c.audit_checkpoint_note()).tree_size == 6  # what still holds
         with pytest.raises(ValueError, match="not intact"):
             c.audit_checkpoint_note(heads=[note])  # the head kept elsewhere disagrees
-    with campaign(tmp_path / "empty.db") as c, pytest.raises(ValueError, match="no checkpoint"):
+    with new_campaign(tmp_path / "empty.db") as c, pytest.raises(ValueError, match="no checkpoint"):
         c.audit_checkpoint_note()
 
 
@@ -584,9 +568,9 @@ def test_an_earlier_trusted_key_still_anchors_after_a_rotation(reference_db, tmp
     note = kept_note(path, audit_origin="somi.nl/audit")  # signed with the key derived from the secret
     new_key = Ed25519PrivateKey.generate()
     old_public = AuditSigner.from_secret(KEY).public_key
-    with campaign(path, audit_key=new_key, audit_origin="somi.nl/audit") as c:
+    with new_campaign(path, audit_key=new_key, audit_origin="somi.nl/audit") as c:
         assert c.verify_audit_log(heads=[note]).bad_head == 0  # the old key is no longer trusted
-    with campaign(path, audit_key=new_key, audit_origin="somi.nl/audit", trusted_audit_keys=[old_public]) as c:
+    with new_campaign(path, audit_key=new_key, audit_origin="somi.nl/audit", trusted_audit_keys=[old_public]) as c:
         report = c.verify_audit_log(heads=[note])
         assert report.ok and report.anchored_size == N
         fresh = parse_checkpoint(c.audit_checkpoint_note())  # now signed with the new key
@@ -599,7 +583,7 @@ def test_an_earlier_trusted_key_still_anchors_after_a_rotation(reference_db, tmp
 
 def test_every_entry_has_an_inclusion_proof_against_the_signed_head(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path)
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         head = c.audit_tree_head()
         assert head is not None and head.tree_size == N
         public_key = c.audit_public_key
@@ -630,7 +614,7 @@ def test_every_entry_has_an_inclusion_proof_against_the_signed_head(reference_db
 
 def test_consistency_between_two_checkpoints(reference_db, tmp_path):
     path = copy_of(reference_db, tmp_path)
-    with campaign(path) as c:
+    with new_campaign(path) as c:
         with c._store.read() as db:
             (_, old), (_, new) = c._audit.heads(db)
         proof = c.audit_consistency_proof(old.tree_size)
@@ -644,14 +628,14 @@ def test_consistency_between_two_checkpoints(reference_db, tmp_path):
 
 def test_the_workflow_logs_every_change_of_state(tmp_path):
     sender = RecordingSender()
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=OPEN) as c:
+    with shared.new_campaign(tmp_path / "c.db", sender, secret=KEY) as c:  # the default checkpoint interval
         pid = enrol(c, sender, 1)
         raw = json.dumps({"participant": pid, "provider": "idv", "reference": "case-2", "status": "approved"}).encode()
         header = sign_webhook(raw, HOOK_SECRET, int(T0.timestamp()))
         c.handle_identity_webhook(raw, header, secret=HOOK_SECRET, now=T0 + 3 * S)
         c.handle_identity_webhook(raw, header, secret=HOOK_SECRET, now=T0 + 4 * S)  # a replay: stored and logged once
         c.record_identity_check(pid, provider="idv", reference="case-1", status="approved", now=T0 + 5 * S)
-        mandate = sign(c, pid, T0 + 6 * S)
+        mandate = sign(c, pid, now=T0 + 6 * S).id
         c.start_verification(number(2), now=T0)  # sending a code changes nothing worth logging
         c._store.conn.execute("UPDATE participants SET locked_us = 1 WHERE id = ?", (c.participant_id(number(2)),))
         assert c.unlock(number(2), now=T0 + 7 * S)
@@ -679,7 +663,7 @@ def test_the_workflow_logs_every_change_of_state(tmp_path):
 
 def test_a_refused_change_logs_nothing(tmp_path):
     sender = RecordingSender()
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=OPEN, checkpoint_interval=None) as c:
+    with new_campaign(tmp_path / "c.db", sender) as c:
         with pytest.raises(ValueError):
             c.checkpoint_audit_log(now=T0)  # nothing to sign yet
         with pytest.raises(ValueError):
@@ -691,5 +675,5 @@ def test_a_refused_change_logs_nothing(tmp_path):
         pid = c.confirm_verification(ch.id, sender.last_code(), now=T0 + S).participant
         assert [e.kind for e in c.audit_entries()] == ["verification_confirmed"]
         with pytest.raises(MandateRefused):  # no ID check yet: nothing is stored, nothing logged
-            sign(c, pid, T0 + 2 * S)
+            sign(c, pid, now=T0 + 2 * S)
         assert c.verify_audit_log().entries == 1 and c.mandates(pid) == []

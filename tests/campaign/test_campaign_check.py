@@ -8,9 +8,8 @@ import dataclasses
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import phonenumbers
 import pytest
-from phonenumbers import PhoneNumberType
+from helpers.campaign import US, S, example
 
 import breachindex as bi
 from breachindex import InvalidPhoneNumber, Key
@@ -19,14 +18,7 @@ from breachindex.campaign import Campaign, CheckPolicy, CheckResult, RecordingSe
 
 KEY = Key.generate()
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
-US = timedelta(microseconds=1)
 DAY = timedelta(hours=24)
-
-
-def example(region: str) -> str:
-    return phonenumbers.format_number(phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE),
-                                      phonenumbers.PhoneNumberFormat.E164)
 
 
 NL, DE, BE = example("NL"), example("DE"), example("BE")  # BE is in no index
@@ -57,11 +49,6 @@ def details_index(tmp_path_factory):
     with bi.open(base / "index", key=KEY) as ix:
         assert ix.has_details
         yield ix
-
-
-@pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
 
 
 @pytest.fixture

@@ -15,12 +15,11 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import phonenumbers
 import pytest
-from phonenumbers import PhoneNumberType
+from helpers.campaign import S, example
 
 from breachindex import InvalidKey, Key
-from breachindex.campaign import IDENTITY_STATUSES, MIGRATIONS, Campaign, Migration, RecordingSender, sign_webhook
+from breachindex.campaign import IDENTITY_STATUSES, MIGRATIONS, Campaign, Migration, sign_webhook
 from breachindex.campaign.clock import to_us
 from breachindex.campaign.identity import latest_identity_check
 from breachindex.campaign.mandates import iso
@@ -30,14 +29,7 @@ from breachindex.errors import CampaignStoreError, UnknownParticipant, WebhookRe
 KEY = Key.generate()
 HOOK_SECRET = b"provider webhook secret 0123456789"
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
-NL = phonenumbers.format_number(phonenumbers.example_number_for_type("NL", PhoneNumberType.MOBILE),
-                                phonenumbers.PhoneNumberFormat.E164)
-
-
-@pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
+NL = example("NL")
 
 
 @pytest.fixture

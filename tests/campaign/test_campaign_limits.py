@@ -13,9 +13,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import phonenumbers
 import pytest
-from phonenumbers import PhoneNumber, PhoneNumberType
+from helpers.campaign import S, example
+from phonenumbers import PhoneNumberType
 
 from breachindex import InvalidPhoneNumber, Key
 from breachindex.campaign import (
@@ -33,15 +33,7 @@ from breachindex.errors import CodeInvalid, SmsNotAllowed, Throttled, TooManyAtt
 
 KEY = Key.generate()
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
 H = timedelta(hours=1)
-
-
-def example(region: str = "NL", kind: int = PhoneNumberType.MOBILE, offset: int = 0) -> str:
-    n = phonenumbers.example_number_for_type(region, kind)
-    assert n is not None, (region, kind)
-    shifted = PhoneNumber(country_code=n.country_code, national_number=n.national_number + offset)
-    return phonenumbers.format_number(shifted, phonenumbers.PhoneNumberFormat.E164)
 
 
 NL = example("NL")
@@ -50,11 +42,6 @@ NL = example("NL")
 def only(**limits: Any) -> Limits:
     """Limits with every count off except those given."""
     return dataclasses.replace(Limits.off(), **limits)
-
-
-@pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
 
 
 @pytest.fixture

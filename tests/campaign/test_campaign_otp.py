@@ -9,44 +9,22 @@ import logging
 import re
 from datetime import datetime, timedelta, timezone
 
-import phonenumbers
 import pytest
-from phonenumbers import PhoneNumber, PhoneNumberType
+from helpers.campaign import OPEN, US, S, example, wrong
 
 from breachindex import Key
-from breachindex.campaign import Campaign, CodeRules, Limits, RecordingSender
+from breachindex.campaign import Campaign, CodeRules, RecordingSender
 from breachindex.campaign.otp import clean_code, generate_code
 from breachindex.errors import CampaignError, CodeExpired, CodeInvalid, SmsSendFailed, Throttled, TooManyAttempts
 
 KEY = Key.generate()
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
-US = timedelta(microseconds=1)
-S = timedelta(seconds=1)
 MIN = timedelta(minutes=1)
-# no send limits: these tests are about the code lifecycle (test_campaign_limits tests limits)
-OPEN = Limits.off()
-
-
-def example(region: str = "NL", kind: int = PhoneNumberType.MOBILE, offset: int = 0) -> str:
-    """phonenumbers' example number of a region and type (plus offset), E.164."""
-    n = phonenumbers.example_number_for_type(region, kind)
-    assert n is not None
-    shifted = PhoneNumber(country_code=n.country_code, national_number=n.national_number + offset)
-    return phonenumbers.format_number(shifted, phonenumbers.PhoneNumberFormat.E164)
 
 
 NL = example("NL")
 DE = example("DE")
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
-
-
-@pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
 
 
 @pytest.fixture

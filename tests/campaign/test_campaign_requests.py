@@ -15,10 +15,13 @@ import stat
 import tempfile
 from collections import deque
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
-from helpers.mandate_texts import registry, version_for
+from helpers import campaign as shared
+from helpers.campaign import S, number
+from helpers.mandate_texts import registry
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -29,7 +32,6 @@ from breachindex.campaign import (
     REQUEST_STATES,
     TRANSITIONS,
     Campaign,
-    Limits,
     RecordingSender,
     TreeHead,
 )
@@ -44,8 +46,6 @@ from breachindex.errors import (
 
 KEY = Key(b"request tests secret, 32 bytes!!")
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
-OPEN = Limits.off()
 TEXT = "Ik machtig SOMI om namens mij inzage te vragen (art. 15 AVG)."
 EVIDENCE = {"ip": "192.0.2.7", "user_agent": "test", "consents": ["privacy_notice_read", "authorise_access_request",
                                                                   "authorise_dpa_complaint"]}
@@ -54,26 +54,9 @@ DUE = date(2024, 4, 15)
 FAR = date(2025, 6, 2)
 
 
-def number(i: int) -> str:
-    return f"+3161234{i:04d}"
-
-
-def new_campaign(path: Path, sender: RecordingSender, **kw: object) -> Campaign:
-    return Campaign(path, secret=KEY, sender=sender, limits=OPEN, templates=registry([TEXT], EVIDENCE["consents"]),
-                    **kw)
-
-
-def enrol(c: Campaign, sender: RecordingSender, i: int, now: datetime = T0) -> str:
-    ch = c.start_verification(number(i), now=now)
-    pid = c.confirm_verification(ch.id, sender.last_code(number(i)), now=now + S).participant
-    c.record_identity_check(pid, provider="idv", reference=f"case-{i}", status="approved", now=now + 2 * S)
-    return pid
-
-
-def sign(c: Campaign, pid: str, now: datetime = T0 + 3 * S, *, controller: str = "meta",
-         scopes: tuple[str, ...] = ("gdpr_access_art15",), name: str = "Jan Jansen"):
-    return c.sign_mandate(pid, controller=controller, scopes=scopes, template_version=version_for(scopes), text=TEXT,
-                          evidence=EVIDENCE, signer_name=name, now=now)
+new_campaign = partial(shared.new_campaign, secret=KEY, templates=registry([TEXT], EVIDENCE["consents"]))
+enrol = partial(shared.enrol, now=T0)
+sign = partial(shared.sign, now=T0 + 3 * S, text=TEXT, evidence=EVIDENCE)
 
 
 # ---- the table ---------------------------------------------------------------------------------------
@@ -376,7 +359,7 @@ def exported(tmp_path):
     sender = RecordingSender()
     c = new_campaign(tmp_path / "c.db", sender)
     names = ["Jan Jansen", "=HYPERLINK(\"http://x\")", "Zoë d'Ancona, Jr.", "Revoked Before Export"]
-    mandates = [sign(c, enrol(c, sender, i), name=name) for i, name in enumerate(names)]
+    mandates = [sign(c, enrol(c, sender, i), signer_name=name) for i, name in enumerate(names)]
     batch = c.prepare_batch("meta", filing_date=date(2024, 3, 4), now=T0 + 5 * S)
     c.revoke_mandate(mandates[3].id, reason="changed my mind", now=T0 + 6 * S)
     export = c.export_batch(batch, tmp_path / "meta-2024-03-04", now=T0 + 7 * S)

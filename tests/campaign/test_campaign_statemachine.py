@@ -17,21 +17,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import phonenumbers
+from helpers.campaign import OPEN, example
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
-from phonenumbers import PhoneNumberType
 
 from breachindex import Key
-from breachindex.campaign import Campaign, CodeRules, Limits, RecordingSender
+from breachindex.campaign import Campaign, CodeRules, RecordingSender
 from breachindex.errors import CodeExpired, CodeInvalid, Throttled, TooManyAttempts
 
 KEY = Key.generate()
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
-NUMBERS = [phonenumbers.format_number(phonenumbers.example_number_for_type(r, PhoneNumberType.MOBILE),
-                                      phonenumbers.PhoneNumberFormat.E164) for r in ("NL", "DE")]
-OPEN = Limits.off()
+NUMBERS = [example(r) for r in ("NL", "DE")]
 RULES = CodeRules(first_wait=timedelta(seconds=2), max_wait=timedelta(seconds=16), lock_after_failures=8)
 LIFETIME = 600 * 10**6
 RETENTION = 86_400 * 10**6

@@ -19,37 +19,19 @@ from pathlib import Path
 import phonenumbers
 import pytest
 from helpers import REPO
-from phonenumbers import PhoneNumber, PhoneNumberType
+from helpers.campaign import OPEN, S, example, wrong
 
 from breachindex import Key
-from breachindex.campaign import MIGRATIONS, Campaign, Limits, Migration, RecordingSender
+from breachindex.campaign import MIGRATIONS, Campaign, Migration, RecordingSender
 from breachindex.campaign.pseudonyms import CampaignKeys
 from breachindex.campaign.store import Store, sqlite_path
 from breachindex.errors import CampaignStoreError, CodeInvalid, UnknownParticipant, WrongKey
 
 KEY = Key(b"campaign store tests secret, 32b")
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
-OPEN = Limits.off()
-
-
-def example(region: str = "NL", kind: int = PhoneNumberType.MOBILE, offset: int = 0) -> str:
-    n = phonenumbers.example_number_for_type(region, kind)
-    assert n is not None
-    shifted = PhoneNumber(country_code=n.country_code, national_number=n.national_number + offset)
-    return phonenumbers.format_number(shifted, phonenumbers.PhoneNumberFormat.E164)
 
 
 NL, DE, BE = example("NL"), example("DE"), example("BE")
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
-
-
-@pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
 
 
 # ---- schema and migrations ---------------------------------------------------------------------------

@@ -5,54 +5,40 @@ opens; a typed name that differs from the ID check's holds the mandate for revie
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
+from helpers import campaign as shared
+from helpers.campaign import S
 from hypothesis import given
 from hypothesis import strategies as st
 
 from breachindex import Key
-from breachindex.campaign import CONTROLLERS, Campaign, Limits, RecordingSender
+from breachindex.campaign import CONTROLLERS, RecordingSender
 from breachindex.campaign.mandates import SCOPE_CONSENTS, same_name
 from breachindex.campaign.templates import CURRENT_VERSION, TEMPLATES, MandateTemplate
 from breachindex.errors import BatchError, InvalidMandate
 
 KEY = Key(b"mandate scope tests, 32 bytes!!!")
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
 META = CONTROLLERS["meta"]
 TEMPLATE = TEMPLATES[CURRENT_VERSION]
 TEXT_NL = TEMPLATE.render("nl", META)
 EVIDENCE = {"ip": "198.51.100.7", "user_agent": "test", "consents": list(TEMPLATE.consents)}
 
 
-def enrol(c: Campaign, sender: RecordingSender, i: int, *, confirmed_name: str | None = None) -> str:
-    number = f"+3161234{i:04d}"
-    ch = c.start_verification(number, now=T0)
-    pid = c.confirm_verification(ch.id, sender.last_code(number), now=T0 + S).participant
-    c.record_identity_check(pid, provider="idv", reference=f"case-{i}", status="approved",
-                            confirmed_name=confirmed_name, now=T0 + 2 * S)
-    return pid
-
-
-@pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
+new_campaign = partial(shared.new_campaign, secret=KEY)
+enrol = partial(shared.enrol, now=T0)
+sign = partial(shared.sign, now=T0 + 3 * S, text=TEXT_NL, evidence=EVIDENCE, scopes=TEMPLATE.scopes,
+               template_version=CURRENT_VERSION)
 
 
 @pytest.fixture
 def c(tmp_path, sender):
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=Limits.off()) as campaign:
+    with new_campaign(tmp_path / "c.db", sender) as campaign:
         yield campaign
-
-
-def sign(c: Campaign, pid: str, **kw: object):
-    args: dict[str, object] = {"controller": "meta", "scopes": list(TEMPLATE.scopes),
-                               "template_version": CURRENT_VERSION, "text": TEXT_NL, "evidence": EVIDENCE,
-                               "signer_name": "Jan Jansen"}
-    args.update(kw)
-    return c.sign_mandate(pid, now=T0 + 3 * S, **args)  # type: ignore[arg-type]
 
 
 def test_the_published_text_authorises_access_alone():
@@ -92,8 +78,7 @@ def test_a_campaign_may_publish_a_wider_text_under_its_own_version(tmp_path, sen
     wider = MandateTemplate("2027-01", ("gdpr_access_art15", "dpa_complaint"),
                             ("privacy_notice_read", "authorise_access_request", "authorise_dpa_complaint"),
                             {"en": "I authorise {legal_name} requests: access, and a complaint to the DPA."})
-    with Campaign(tmp_path / "w.db", secret=KEY, sender=sender, limits=Limits.off(),
-                  templates={**TEMPLATES, "2027-01": wider}) as w:
+    with new_campaign(tmp_path / "w.db", sender, templates={**TEMPLATES, "2027-01": wider}) as w:
         m = sign(w, enrol(w, sender, 1), template_version="2027-01", text=wider.render("en", META),
                  scopes=["dpa_complaint", "gdpr_access_art15"],
                  evidence={**EVIDENCE, "consents": list(wider.consents)})
@@ -110,14 +95,13 @@ def test_earlier_mandates_wider_than_their_text_are_flagged_and_never_filed(tmp_
     # the hole this closes: the access-only text, recorded with an erasure scope (as before the check)
     lax = MandateTemplate(CURRENT_VERSION, ("gdpr_access_art15", "gdpr_erasure_art17"),
                           (*TEMPLATE.consents, erasure), dict(TEMPLATE.texts))
-    with Campaign(path, secret=KEY, sender=sender, limits=Limits.off(),
-                  templates={CURRENT_VERSION: lax}) as old:
+    with new_campaign(path, sender, templates={CURRENT_VERSION: lax}) as old:
         wide = sign(old, enrol(old, sender, 1), scopes=["gdpr_access_art15", "gdpr_erasure_art17"],
                     evidence={**EVIDENCE, "consents": [*EVIDENCE["consents"], erasure]})
-    with Campaign(path, secret=KEY, sender=sender, limits=Limits.off()) as now:
+    with new_campaign(path, sender) as now:
         fine = sign(now, enrol(now, sender, 2))
         now._store.conn.execute("UPDATE mandates SET template_checked = NULL")  # as a store of schema 4 has them
-    with Campaign(path, secret=KEY, sender=sender, limits=Limits.off()) as c:
+    with new_campaign(path, sender) as c:
         assert c.mandate(wide.id).review == "scopes_not_in_text" and c.mandate(fine.id).review is None
         flagged = [e for e in c.audit_entries() if e.kind == "mandate_flagged"]
         assert [(e.ref, e.payload["review"]) for e in flagged] == [(wide.id, "scopes_not_in_text")]
@@ -125,7 +109,7 @@ def test_earlier_mandates_wider_than_their_text_are_flagged_and_never_filed(tmp_
         assert {r.mandate for r in c.requests(batch=batch.id)} == {fine.id}
         with pytest.raises(InvalidMandate):  # cannot be cleared: the person signs a published text again
             c.clear_mandate_review(wide.id, note="looks fine", now=T0 + 11 * S)
-    with Campaign(path, secret=KEY, sender=sender, limits=Limits.off()) as again:  # checked once
+    with new_campaign(path, sender) as again:  # checked once
         assert len([e for e in again.audit_entries() if e.kind == "mandate_flagged"]) == 1
 
 

@@ -11,10 +11,12 @@ import signal
 import time
 import unicodedata
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from functools import partial
 
 import pytest
-from helpers.mandate_texts import registry, version_for
+from helpers import campaign as shared
+from helpers.campaign import S, number
+from helpers.mandate_texts import registry
 
 from breachindex import Key
 from breachindex.campaign import (
@@ -27,7 +29,6 @@ from breachindex.campaign import (
     CheckPolicy,
     Controller,
     Evidence,
-    Limits,
     RecordingSender,
 )
 from breachindex.campaign.clock import to_us
@@ -44,8 +45,6 @@ from breachindex.errors import (
 
 KEY = Key(b"mandate tests secret, 32 bytes!!")
 T0 = datetime(2024, 2, 29, 9, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
-OPEN = Limits.off()
 TEXT = "Ik machtig Stichting Onderzoek Marktinformatie om namens mij inzage te vragen (art. 15 AVG)."
 NAME = "Jan de Vries-Çelik"
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -53,39 +52,9 @@ EVIDENCE = {"ip": "203.0.113.77", "user_agent": UA, "consents": ["privacy_notice
 COMPOSED = "Ik, Chloé, machtig SOMI."
 TEMPLATES = registry([TEXT, COMPOSED, unicodedata.normalize("NFD", COMPOSED)], EVIDENCE["consents"], "2024-02")
 
-
-def number(i: int) -> str:
-    return f"+3161234{i:04d}"
-
-
-def new_campaign(path: Path, sender: RecordingSender | None = None, **kw: object) -> Campaign:
-    kw.setdefault("templates", TEMPLATES)
-    return Campaign(path, secret=KEY, sender=sender or RecordingSender(), limits=OPEN, **kw)
-
-
-def enrol(c: Campaign, sender: RecordingSender, i: int, *, now: datetime = T0, status: str = "approved",
-          confirmed_name: str | None = None) -> str:
-    ch = c.start_verification(number(i), now=now)
-    pid = c.confirm_verification(ch.id, sender.last_code(number(i)), now=now + S).participant
-    c.record_identity_check(pid, provider="idv", reference=f"case-{i}", status=status, confirmed_name=confirmed_name,
-                            now=now + 2 * S)
-    return pid
-
-
-def sign(c: Campaign, pid: str, *, now: datetime = T0 + 3 * S, **kw: object):
-    args: dict[str, object] = {"controller": "meta", "scopes": ["gdpr_access_art15"], "text": TEXT,
-                               "evidence": EVIDENCE, "signer_name": NAME}
-    args.update(kw)
-    scopes = args["scopes"]
-    if "template_version" not in args:
-        args["template_version"] = (version_for(scopes, "2024-02")  # type: ignore[arg-type]
-                                    if isinstance(scopes, list | tuple) and scopes else "2024-02")
-    return c.sign_mandate(pid, now=now, **args)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
+new_campaign = partial(shared.new_campaign, secret=KEY, templates=TEMPLATES)
+enrol = partial(shared.enrol, now=T0)
+sign = partial(shared.sign, now=T0 + 3 * S, text=TEXT, evidence=EVIDENCE, signer_name=NAME, base="2024-02")
 
 
 @pytest.fixture
@@ -339,9 +308,7 @@ def _signing_worker(db: str, secret: bytes, participants: list[str], ids_file: s
     with Campaign(db, secret=secret, sender=RecordingSender(), checkpoint_interval=timedelta(milliseconds=5),
                   templates=TEMPLATES) as c:
         for i, pid in enumerate(participants):
-            mandate = c.sign_mandate(pid, controller="meta", scopes=["gdpr_access_art15"], template_version="2024-02",
-                                     text=TEXT, evidence=EVIDENCE, signer_name=f"Signer {i}",
-                                     now=T0 + timedelta(minutes=1, milliseconds=i))
+            mandate = sign(c, pid, signer_name=f"Signer {i}", now=T0 + timedelta(minutes=1, milliseconds=i))
             os.write(fd, (mandate.id + "\n").encode("ascii"))
             os.fsync(fd)
     os.close(fd)

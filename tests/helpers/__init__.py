@@ -1,6 +1,8 @@
 """What several test rooms share: the repository's root, and modules by subject (``mandate_texts``:
-test mandate templates; ``campaign``: enrolling and signing participants; ``server``: reading API
-errors). ``tests/`` is on ``sys.path`` (``pythonpath`` in pyproject.toml)."""
+test mandate templates; ``campaign``: numbers, campaign stores, enrolling participants and signing
+mandates; ``server``: the sandbox's number and reading API errors (imports Starlette); ``vault``:
+cheap key derivation). Fixtures live in conftest.py files (``sender``: tests/campaign/conftest.py).
+``tests/`` is on ``sys.path`` (``pythonpath`` in pyproject.toml)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("starlette")
+from helpers.server import ANNEKE
 from starlette.testclient import TestClient
 
 from breachindex.campaign import RecordingSender
@@ -23,7 +24,6 @@ from breachindex.server.templates import CURRENT_VERSION, render
 from breachindex.server.testing import ABSENT_NUMBER, make_sandbox, page_client
 from breachindex.server.validation import validate
 
-ANNEKE = "+31612340001"
 CLIENT = ("203.0.113.9", 50000)
 CONSENTS = ["privacy_notice_read", "authorise_access_request"]
 

@@ -15,6 +15,9 @@ import pytest
 
 pytest.importorskip("starlette")
 
+from helpers.campaign import number
+from helpers.server import ANNEKE
+
 from breachindex.campaign import RecordingSender
 from breachindex.server import create_app
 from breachindex.server.auth import create_api_key
@@ -22,11 +25,9 @@ from breachindex.server.cli import api_key_main, check_forwarded_allow_ips, serv
 from breachindex.server.puzzles import PuzzleRules, Puzzles, leading_zero_bits, solve
 from breachindex.server.testing import make_sandbox, page_client, serve_in_thread, solved
 
-ANNEKE = "+31612340001"
-
 
 def numbers(count: int) -> list[str]:
-    return [f"+3161234{i:04d}" for i in range(count)]
+    return [number(i) for i in range(count)]
 
 
 @pytest.fixture
@@ -50,9 +51,9 @@ def test_an_attacker_spread_over_a_slash_48_is_held_at_the_network_budget(sandbo
     app = app_of(sandbox, defaults=True, puzzle_bits=1)
     statuses = []
     started = time.monotonic()
-    for i, number in enumerate(numbers(320)):
+    for i, phone in enumerate(numbers(320)):
         with page_client(app, f"2001:db8:aa:{i % 256:02x}{i // 256:02x}::1") as attacker:  # all 256 /56s
-            statuses.append(attacker.post("/v1/check", json={"phone": number}).status_code)
+            statuses.append(attacker.post("/v1/check", json={"phone": phone}).status_code)
     with page_client(app, "198.51.100.9") as user:
         assert user.post("/v1/check", json={"phone": ANNEKE}).status_code == 200  # another network
     refilled = (time.monotonic() - started) * 0.5  # the /48's budget refills at one check per 2 s

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("starlette")
+from helpers.server import JSON, code_of
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
@@ -27,11 +28,10 @@ from breachindex.server import OPERATIONS, ServerConfig, create_api_key, create_
 from breachindex.server.errors import ApiError
 from breachindex.server.origin import check_same_origin
 from breachindex.server.routing import Operation
-from breachindex.server.schemas import ERROR, READY_RESPONSE
+from breachindex.server.schemas import READY_RESPONSE
 from breachindex.server.testing import Sandbox, make_sandbox
 from breachindex.server.validation import MAX_JSON_DEPTH, parse_json, validate
 
-JSON = {"Content-Type": "application/json"}
 EVIL = "https://evil.example"
 
 
@@ -61,13 +61,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     app = create_app(roomy_config(sandbox), sender=RecordingSender(), log_stream=io.StringIO())
     with TestClient(app, client=("203.0.113.30", 40000)) as c:
         yield c, sandbox, admin
-
-
-def code_of(response: Any) -> tuple[int, str]:
-    assert response.headers["content-type"] == "application/json", response.text
-    body = response.json()
-    assert validate(body, ERROR) is None, body
-    return response.status_code, body["error"]["code"]
 
 
 def url_of(op: Operation) -> str:

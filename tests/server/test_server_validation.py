@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 pytest.importorskip("starlette")
+from helpers.server import JSON, code_of
 from starlette.testclient import TestClient
 
 from breachindex.campaign import RecordingSender
 from breachindex.server import create_app
-from breachindex.server.schemas import CHECK_REQUEST, ERROR, SIGN_REQUEST
+from breachindex.server.schemas import CHECK_REQUEST, SIGN_REQUEST
 from breachindex.server.testing import make_sandbox
 from breachindex.server.validation import validate
 
@@ -27,16 +28,6 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
                      sender=RecordingSender(), log_stream=io.StringIO())
     with TestClient(app, client=("203.0.113.20", 40000)) as c:
         yield c, sandbox.auth("admin")
-
-
-def code_of(response: Any) -> tuple[int, str]:
-    assert response.headers["content-type"] == "application/json", response.text
-    body = response.json()
-    assert validate(body, ERROR) is None, body
-    return response.status_code, body["error"]["code"]
-
-
-JSON = {"Content-Type": "application/json"}
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",

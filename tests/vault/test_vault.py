@@ -17,13 +17,17 @@ import sys
 import textwrap
 import time
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
 from helpers import REPO
+from helpers import campaign as shared
+from helpers.campaign import S, enrol, number, sign
+from helpers.vault import FAST
 
 from breachindex import Key
-from breachindex.campaign import Campaign, Limits, RecordingSender
+from breachindex.campaign import Campaign, RecordingSender
 from breachindex.campaign.clock import to_us
 from breachindex.campaign.controllers import CONTROLLERS
 from breachindex.campaign.templates import CURRENT_VERSION
@@ -50,13 +54,10 @@ ROOT = REPO
 SECRET = b"vault tests secret, 32 bytes!!!!"
 KEY = Key(SECRET)
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
-S = timedelta(seconds=1)
 DAY = timedelta(days=1)
-FAST = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
 CHUNK = 1024
 PASS = "correct horse battery staple"
 OTHER_PASS = "tr0ub4dor & three more words"
-OPEN = Limits.off()
 EVIDENCE = {"ip": "192.0.2.7", "user_agent": "test", "consents": ["privacy_notice_read", "authorise_access_request"]}
 REQUEST_PATHS = {
     "draft": [], "queued": ["queued"], "sent": ["queued", "sent"], "fulfilled": ["queued", "sent", "fulfilled"],
@@ -66,8 +67,7 @@ REQUEST_PATHS = {
 }
 
 
-def number(i: int) -> str:
-    return f"+3161234{i:04d}"
+new_campaign = partial(shared.new_campaign, secret=KEY, checkpoint_interval=None)
 
 
 class Env:
@@ -78,18 +78,14 @@ class Env:
         self.db = tmp / "c.db"
         self.folder = tmp / "vault"
         self.sender = RecordingSender()
-        self.c = Campaign(self.db, secret=KEY, sender=self.sender, limits=OPEN, checkpoint_interval=None)
+        self.c = new_campaign(self.db, self.sender)
         options = {"kdf": FAST, "chunk_size": CHUNK, **vault_options}
         self.v = self.c.vault(self.folder, **options)  # type: ignore[arg-type]
         self.people = 0
 
     def enrol(self, now: datetime = T0) -> str:
         self.people += 1
-        ch = self.c.start_verification(number(self.people), now=now)
-        pid = self.c.confirm_verification(ch.id, self.sender.last_code(number(self.people)), now=now + S).participant
-        self.c.record_identity_check(pid, provider="idv", reference=f"case-{self.people}", status="approved",
-                                     now=now + 2 * S)
-        return pid
+        return enrol(self.c, self.sender, self.people, now=now)
 
     def person(self, passphrase: str = PASS) -> tuple[str, str]:
         pid = self.enrol()
@@ -97,9 +93,8 @@ class Env:
 
     def request_in(self, pid: str, state: str, controller: str = "meta") -> str:
         text, _ = render(CURRENT_VERSION, "en", CONTROLLERS[controller])  # type: ignore[misc]
-        self.c.sign_mandate(pid, controller=controller, scopes=["gdpr_access_art15"],
-                            template_version=CURRENT_VERSION, text=text, evidence=EVIDENCE, signer_name="Jan Jansen",
-                            now=T0 + 4 * S)
+        sign(self.c, pid, controller=controller, text=text, evidence=EVIDENCE, template_version=CURRENT_VERSION,
+             now=T0 + 4 * S)
         batch = self.c.prepare_batch(controller, filing_date=T0.date(), now=T0 + 5 * S)
         (request,) = [r for r in self.c.requests(batch=batch.id) if r.participant == pid]
         for step in REQUEST_PATHS[state]:
@@ -812,7 +807,7 @@ def test_a_crash_during_store_leaves_at_most_an_orphan_that_the_sweep_removes(en
         returncode = result.returncode
     assert returncode == -signal.SIGKILL
     env.c.close()
-    env.c = Campaign(env.db, secret=KEY, sender=env.sender, limits=OPEN, checkpoint_interval=None)
+    env.c = new_campaign(env.db, env.sender)
     env.v = env.c.vault(env.folder, kdf=FAST, chunk_size=CHUNK)
     # no row without its whole file: every recorded item opens
     assert [i.id for i in env.v.items(pid)] == [before.id]
@@ -848,7 +843,7 @@ def test_the_sweep_waits_for_a_store_that_is_committing(env, monkeypatch):
     pid, _ = env.person()
     from breachindex.vault.files import VaultFolder
 
-    other = Campaign(env.db, secret=KEY, sender=env.sender, limits=OPEN, checkpoint_interval=None)
+    other = new_campaign(env.db, env.sender)
     sweeper = other.vault(env.folder, kdf=FAST)
     place = VaultFolder.place
     outcome = {}

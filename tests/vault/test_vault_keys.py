@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from argon2.low_level import Type, hash_secret_raw
 from helpers import REPO
+from helpers.vault import FAST
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
@@ -33,7 +34,6 @@ from breachindex.vault.passphrases import (
     parse_recovery_code,
 )
 
-FAST = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
 PID = "a" * 32
 
 
