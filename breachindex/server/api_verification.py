@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from starlette.concurrency import run_in_threadpool
 
 from .api_check import solved_puzzle
+from .api_vault import vault_status
 from .errors import ApiError
 from .routing import Call, Reply
-from .views import iso_time, mandate_view
+from .views import iso_time, mandate_view, request_view
 
 __all__ = ["start_verification", "confirm_verification", "session_info", "end_session", "identity_webhook",
            "client_ip"]
@@ -72,7 +73,8 @@ async def session_info(call: Call) -> Reply:
     """What the page may show about its own session (nothing without one)."""
     state = call.state
     if call.session is None:
-        return Reply({"verified": False, "verified_until": None, "identity_status": None, "mandates": []})
+        return Reply({"verified": False, "verified_until": None, "identity_status": None, "mandates": [],
+                      "requests": [], "vault": {"available": state.vault is not None, "set_up": False, "items": []}})
     participant = call.session.participant
     campaign = state.campaign
 
@@ -85,8 +87,12 @@ async def session_info(call: Call) -> Reply:
         # the page never sees participant ids: drop its own from the mandates it lists
         mandates = [{k: v for k, v in mandate_view(m, now).items() if k != "participant"}
                     for m in campaign.mandates(participant)]
+        # the person's requests and vault: what they asked for, by when it is due, what arrived
+        requests = [{k: v for k, v in request_view(r).items() if k != "participant"}
+                    for r in campaign.requests(participant=participant)]
         return Reply({"verified": verified, "verified_until": iso_time(until) if verified else None,
-                      "identity_status": None if identity is None else identity.status, "mandates": mandates})
+                      "identity_status": None if identity is None else identity.status, "mandates": mandates,
+                      "requests": requests, "vault": vault_status(state.vault, participant)})
 
     return await run_in_threadpool(read)
 

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ..campaign import SmsSender
 from ..campaign.requests import REQUEST_STATES
-from . import api_check, api_health, api_mandates, api_metrics, api_puzzles, api_requests, api_verification
+from . import api_check, api_health, api_mandates, api_metrics, api_puzzles, api_requests, api_vault, api_verification
 from . import schemas as s
 from .config import ServerConfig
 from .errors import ApiError
@@ -128,6 +128,53 @@ OPERATIONS: tuple[Operation, ...] = (
               api_requests.transition_request, "requests", s.REQUEST_RECORD, scope="admin",
               body=s.TRANSITION_REQUEST, path_params={"request_id": _ID_PATH},
               errors=("unknown_request", "illegal_transition", "extension_too_late", "unavailable")),
+    Operation("POST", "/v1/vault/setup", "setUpVault", "Set up the person's vault: a passphrase, a recovery code",
+              api_vault.setup, "vault", s.RECOVERY_RESPONSE, status=201, person=True, body=s.VAULT_SETUP_REQUEST,
+              errors=("unauthorized", "weak_passphrase", "vault_refused", "not_configured", "unavailable"),
+              description=("The recovery code is in this answer only: the page shows it once and asks the person to "
+                           "confirm they wrote it down. It opens the vault when the passphrase is lost, once.")),
+    Operation("GET", "/v1/vault/items", "listVaultItems", "The person's vault items", api_vault.list_items, "vault",
+              s.VAULT_ITEMS_RESPONSE, person=True, errors=("unauthorized", "not_configured", "unavailable")),
+    Operation("POST", "/v1/vault/items/{item_id}/open", "openVaultItem", "Download an item, decrypted (streamed)",
+              api_vault.open_item, "vault", {"type": "string", "format": "binary"}, person=True,
+              body=s.VAULT_OPEN_REQUEST, path_params={"item_id": _ID_PATH}, media_type="application/octet-stream",
+              errors=("unauthorized", "wrong_passphrase", "unknown_item", "vault_not_set_up", "item_tampered",
+                      "not_configured", "unavailable"),
+              description=("Decrypted on the server for the length of the download: the passphrase unwraps the key "
+                           "in memory and the plaintext streams through; neither is stored or logged. Each chunk "
+                           "is authenticated before it is sent; a chunk that fails aborts the connection, so a "
+                           "cut download never looks whole (Content-Length is exact).")),
+    Operation("POST", "/v1/vault/passphrase", "changeVaultPassphrase", "Change the vault passphrase",
+              api_vault.change_passphrase, "vault", s.CHANGED_RESPONSE, person=True,
+              body=s.VAULT_PASSPHRASE_REQUEST,
+              errors=("unauthorized", "wrong_passphrase", "weak_passphrase", "vault_not_set_up", "vault_conflict",
+                      "not_configured", "unavailable")),
+    Operation("POST", "/v1/vault/recover", "recoverVault", "Open the vault with the recovery code: a new passphrase",
+              api_vault.recover, "vault", s.RECOVERY_RESPONSE, person=True, body=s.VAULT_RECOVER_REQUEST,
+              errors=("unauthorized", "wrong_recovery_code", "weak_passphrase", "vault_not_set_up", "vault_conflict",
+                      "not_configured", "unavailable"),
+              description="A code works once: the answer holds a new one, shown once."),
+    Operation("POST", "/v1/vault/erase", "eraseVault", "Erase everything (GDPR Art. 17)", api_vault.erase, "vault",
+              s.ERASED_RESPONSE, person=True, body=s.ERASE_REQUEST,
+              errors=("unauthorized", "unknown_participant", "not_configured", "unavailable"),
+              description=("Destroys the vault key and items, revokes the mandates, cancels open requests and wipes "
+                           "the sealed number; the audit log keeps that it happened. Ends the session.")),
+    Operation("PUT", "/v1/admin/vault/items", "storeVaultItem", "Stream a controller's answer into a vault",
+              api_vault.admin_store, "vault", s.VAULT_ITEM, status=201, scope="admin", streamed_body=True,
+              query={"participant": s.ID, "controller": s.CONTROLLER, "request": s.ID,
+                     "partial": {"type": "string", "enum": ["true", "false"]},
+                     "name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": s.TEXT_PATTERN}},
+              required_query=("participant", "controller"),
+              errors=("unauthorized", "forbidden", "payload_too_large", "unknown_controller", "vault_not_set_up",
+                      "unknown_request", "illegal_transition", "vault_conflict", "not_configured", "unavailable"),
+              description=("The body is the answer's bytes (any type), encrypted to the participant's key as it "
+                           "streams in, in constant memory, up to the server's vault upload limit (its own, not the "
+                           "JSON body limit). Over the limit, or cut off, nothing is stored. With `request`, the "
+                           "request moves to fulfilled (partially_fulfilled with partial=true).")),
+    Operation("GET", "/v1/admin/vault/items", "listParticipantVaultItems", "A participant's vault items",
+              api_vault.admin_items, "vault", s.VAULT_ITEMS_RESPONSE, scope="admin", query={"participant": s.ID},
+              required_query=("participant",), errors=("unauthorized", "forbidden", "not_configured",
+                                                       "unavailable")),
 )
 
 

@@ -18,6 +18,9 @@ one number          10, 1 per 10 s       (not counted)
 everyone            3,000, 50 a second   (not counted)
 ==================  ===================  ===================  ===================
 
+A try of a vault passphrase or recovery code also takes from the participant's own
+``vault:unlock`` bucket (10, then one a minute), wherever it comes from.
+
 A call with an API key instead takes from the key's own budgets: ``per_second`` (a bucket
 as large as one second's worth) and ``per_day`` (a quota per UTC day), and records when the
 key was last used (to the second). Its answers carry ``RateLimit-Limit``, ``RateLimit-Remaining``,
@@ -74,6 +77,7 @@ class ServerBudgets:
                              Bucket("page:network", config.person_network_rate, config.person_network_burst))
         self.global_check = Bucket(GLOBAL_CHECK, config.check_global_rate, config.check_global_burst)
         self._number = Bucket("check:number", config.check_number_rate, config.check_number_burst)
+        self._unlock = Bucket("vault:unlock", config.vault_unlock_rate, config.vault_unlock_burst)
         self._global_seen: tuple[float, float] | None = None  # (tokens left, monotonic time)
         self._touched: dict[str, float] = {}  # key id -> when this process last recorded its use
 
@@ -99,6 +103,11 @@ class ServerBudgets:
     def page_call(self, origin: Origin, token: tuple[str, int] | None = None) -> None:
         """Charge any other page call (ApiError if a budget is short)."""
         _refuse(self.store.charge(Charge(buckets=self._levels(self._page, origin), token=token), now_us(None)))
+
+    def vault_unlock(self, participant: str) -> None:
+        """Charge one try of a participant's passphrase or recovery code, whoever makes it: online
+        guessing is bounded per participant across every worker and network (ApiError ``throttled``)."""
+        _refuse(self.store.charge(Charge(buckets=[(self._unlock, participant)]), now_us(None)))
 
     def _watch_global(self, outcome: Outcome) -> None:
         left = outcome.left.get(GLOBAL_CHECK)

@@ -44,6 +44,10 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-keys", help="the API key file (see: breachindex api-key create)")
     p.add_argument("--webhook-secret", help="a file holding the ID provider's webhook secret (mode 0600)")
     p.add_argument("--export-dir", help="where batch exports go (default: exports/ beside the campaign store)")
+    p.add_argument("--vault", help="the vault folder: what controllers send back, encrypted per person (default: none, "
+                                   "the vault routes answer 503)")
+    p.add_argument("--vault-upload-limit", type=int, default=8 << 30, metavar="BYTES",
+                   help="the largest answer an operator may stream into the vault, in bytes (8 GiB)")
     p.add_argument("--sms-sender", help="'console' (development: prints codes to stderr) or 'module:callable'")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -81,7 +85,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                         require_identity=args.require_identity, check_ip_rate=args.check_ip_rate,
                         check_ip_burst=args.check_ip_burst, check_global_rate=args.check_global_rate,
                         check_global_burst=args.check_global_burst, puzzle_bits=args.puzzle_bits,
-                        prefault=args.prefault, lock=args.lock, log_level=args.log_level)
+                        prefault=args.prefault, lock=args.lock, log_level=args.log_level, vault=args.vault,
+                        vault_upload_limit=args.vault_upload_limit)
 
 
 def check_forwarded_allow_ips(value: str | None) -> None:

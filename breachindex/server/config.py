@@ -36,9 +36,13 @@ class ServerConfig:
     unauthenticated checks together, ``check_number`` per number checked, ``person_ip`` and
     ``person_network`` for the page's other calls. ``puzzle_bits`` (0: off),
     ``puzzle_max_extra_bits`` and ``puzzle_ttl``: the page's puzzles (``puzzles``).
-    ``body_limit``: the largest request body, in bytes. ``require_identity``: the verified view
-    of a check also needs an approved ID check; ``details_require_identity``: the leaked values
-    in it do (the default).
+    ``body_limit``: the largest request body, in bytes. ``vault``: the vault folder (None: the
+    vault routes answer 503); ``vault_upload_limit``: the largest answer an operator may stream
+    into it (bytes, 8 GiB); ``vault_kdf_*``: the Argon2id cost of new passphrase wraps (RFC 9106's
+    second recommendation: 3 passes, 64 MiB, 4 lanes; each unwrap takes that memory);
+    ``vault_unlock_*``: tries of a participant's passphrase or recovery code (10, then 1 a minute).
+    ``require_identity``: the verified view of a check also needs an approved ID check;
+    ``details_require_identity``: the leaked values in it do (the default).
     """
 
     index: str
@@ -54,6 +58,13 @@ class ServerConfig:
     prefault: bool = False
     lock: bool = False
     body_limit: int = 16 * 1024
+    vault: str | None = None
+    vault_upload_limit: int = 8 << 30
+    vault_kdf_time_cost: int = 3
+    vault_kdf_memory_kib: int = 64 * 1024
+    vault_kdf_parallelism: int = 4
+    vault_unlock_rate: float = 1 / 60
+    vault_unlock_burst: int = 10
     check_ip_rate: float = 0.05
     check_ip_burst: int = 30
     check_site_rate: float = 0.1
@@ -80,8 +91,10 @@ class ServerConfig:
             raise ValueError("reload_interval must be positive")
         if not 1024 <= self.body_limit <= 1 << 20:
             raise ValueError("body_limit must be between 1 KiB and 1 MiB")
+        if not 1 <= self.vault_upload_limit <= 1 << 40:
+            raise ValueError("vault_upload_limit must be between 1 byte and 1 TiB")
         for name in ("check_ip", "check_site", "check_network", "check_global", "check_number", "person_ip",
-                     "person_network"):
+                     "person_network", "vault_unlock"):
             rate, burst = getattr(self, f"{name}_rate"), getattr(self, f"{name}_burst")
             if not rate > 0 or not burst >= 1:
                 raise ValueError(f"{name}: the rate must be positive and the burst at least 1")

@@ -36,6 +36,8 @@ def _codes(operation: Operation) -> list[str]:
     codes = set(_ALWAYS) | set(operation.errors)
     if operation.body is not None or operation.raw_body:
         codes |= set(_WITH_BODY)
+    if operation.streamed_body:
+        codes.add("payload_too_large")
     if operation.query or operation.path_params:
         codes.add("invalid_request")
     if operation.path_params:
@@ -98,6 +100,9 @@ def _operation(operation: Operation) -> dict[str, Any]:
         doc["parameters"] = params
     if operation.body is not None:
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": dict(operation.body)}}}
+    elif operation.streamed_body:
+        doc["requestBody"] = {"required": True, "content": {"application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"}}}}
     success: dict[str, Any] = {"description": "OK" if operation.status == 200 else "Created",
                                "content": {operation.media_type: {"schema": dict(operation.response)}}}
     headers = {k: dict(v) for k, v in operation.response_headers.items()}

@@ -60,6 +60,7 @@ class Operation:
     description: str = ""
     response_headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     media_type: str = "application/json"  # anything else: the handler's Reply.body is the bytes to send
+    streamed_body: bool = False  # the handler reads the body itself, as a stream (``Call.request.stream()``)
 
 
 @dataclass
@@ -159,6 +160,8 @@ def _path(request: Request, operation: Operation) -> dict[str, str]:
 
 async def _body(request: Request, state: ServerState, operation: Operation) -> tuple[Any, bytes]:
     limit = state.config.body_limit
+    if operation.streamed_body:
+        return None, b""
     if operation.raw_body:
         check_content_type(request)
         raw = await read_limited(request, limit)
@@ -204,6 +207,9 @@ def endpoint(operation: Operation, state: ServerState) -> Callable[[Request], Aw
             mapped.headers = {**limits, **mapped.headers}
             return error_response(request, mapped)
         status, headers = reply.status or operation.status, {**limits, **reply.headers}
+        if isinstance(reply.body, Response):  # a streamed answer: the handler built it
+            reply.body.headers.update(headers)
+            return reply.body
         if operation.media_type != "application/json":
             return Response(reply.body, status_code=status, headers=headers, media_type=operation.media_type)
         return json_response(reply.body, status, headers)

@@ -21,7 +21,10 @@ __all__ = [
     "WEBHOOK_BODY", "WEBHOOK_RESPONSE",
     "TEMPLATE_RESPONSE", "SIGN_REQUEST", "MANDATE", "MANDATES_RESPONSE", "REVOKE_REQUEST",
     "BATCH_REQUEST", "BATCH", "EXPORT", "REQUEST_RECORD", "REQUESTS_RESPONSE", "OVERDUE_RESPONSE",
-    "TRANSITION_REQUEST", "HEALTH_RESPONSE", "READY_RESPONSE", "ERROR",
+    "TRANSITION_REQUEST", "PERSON_REQUEST", "HEALTH_RESPONSE", "READY_RESPONSE", "ERROR",
+    "VAULT_ITEM", "VAULT_ITEMS_RESPONSE", "VAULT_STATUS", "PASSPHRASE", "VAULT_SETUP_REQUEST", "RECOVERY_RESPONSE",
+    "VAULT_OPEN_REQUEST", "VAULT_PASSPHRASE_REQUEST", "VAULT_RECOVER_REQUEST", "CHANGED_RESPONSE", "ERASE_REQUEST",
+    "ERASED_RESPONSE",
 ]
 
 Schema = dict[str, Any]
@@ -99,12 +102,33 @@ MANDATE = _object({
 }, ("id", "controller", "scopes", "template_version", "text_sha256", "signed_at", "ends_at", "revoked_at", "status",
     "consents", "name_source", "log_seq"))
 MANDATES_RESPONSE = _object({"mandates": {"type": "array", "items": MANDATE}}, ("mandates",))
-SESSION_RESPONSE = _object({
-    "verified": {"type": "boolean"},
-    "verified_until": _NULLABLE_TIME,
-    "identity_status": {"type": ["string", "null"], "enum": [*sorted(IDENTITY_STATUSES), None]},
-    "mandates": {"type": "array", "items": MANDATE},
-}, ("verified", "verified_until", "identity_status", "mandates"))
+VAULT_ITEM = _object({
+    "id": {"type": "string"}, "participant": {"type": "string"}, "controller": {"type": "string"},
+    "request": {"type": ["string", "null"]}, "partial": {"type": "boolean"}, "received_at": TIME,
+    "size": {"type": "integer", "minimum": 0}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+}, ("id", "controller", "request", "partial", "received_at", "size", "sha256"),
+    description="an item the vault holds; `sha256` is that of the encrypted file as stored")
+VAULT_ITEMS_RESPONSE = _object({"items": {"type": "array", "items": VAULT_ITEM}}, ("items",))
+VAULT_STATUS = _object({
+    "available": {"type": "boolean", "description": "false: this server keeps no vault"},
+    "set_up": {"type": "boolean"}, "items": {"type": "array", "items": VAULT_ITEM},
+}, ("available", "set_up", "items"))
+PASSPHRASE: Schema = {"type": "string", "minLength": 1, "maxLength": 1024,
+                      "description": "the person's vault passphrase (at least 12 characters when new)"}
+VAULT_SETUP_REQUEST = _object({"passphrase": PASSPHRASE}, ("passphrase",))
+RECOVERY_RESPONSE = _object({"recovery_code": {"type": "string"}, "notice": {"type": "string"}},
+                            ("recovery_code", "notice"))
+VAULT_OPEN_REQUEST = _object({"passphrase": PASSPHRASE}, ("passphrase",))
+VAULT_PASSPHRASE_REQUEST = _object({"passphrase": PASSPHRASE, "new_passphrase": PASSPHRASE},
+                                   ("passphrase", "new_passphrase"))
+VAULT_RECOVER_REQUEST = _object({"recovery_code": {"type": "string", "minLength": 1, "maxLength": 128},
+                                 "new_passphrase": PASSPHRASE}, ("recovery_code", "new_passphrase"))
+CHANGED_RESPONSE = _object({"changed": {"type": "boolean"}}, ("changed",))
+ERASE_REQUEST = _object({"confirm": {"type": "string", "enum": ["erase everything"]}}, ("confirm",))
+ERASED_RESPONSE = _object({
+    "erased_at": TIME, "key_destroyed": {"type": "boolean"}, "items": {"type": "integer"},
+    "mandates_revoked": {"type": "integer"}, "requests_cancelled": {"type": "integer"},
+}, ("erased_at", "key_destroyed", "items", "mandates_revoked", "requests_cancelled"))
 #: ending the session takes an empty JSON object: a JSON body, so a cross-site form cannot send it
 END_REQUEST = _object({})
 ENDED_RESPONSE = _object({"ended": {"type": "boolean"}}, ("ended",))
@@ -170,6 +194,17 @@ REQUEST_RECORD = _object({
     "received_on", "extension_on", "paused_days", "due_on", "statutory_due_on", "notice", "notice_sent_at",
     "calendar"))
 REQUESTS_RESPONSE = _object({"requests": {"type": "array", "items": REQUEST_RECORD}}, ("requests",))
+#: a request as the person sees it: without the participant id
+PERSON_REQUEST = _object({k: v for k, v in REQUEST_RECORD["properties"].items() if k != "participant"},
+                         tuple(k for k in REQUEST_RECORD["required"] if k != "participant"))
+SESSION_RESPONSE = _object({
+    "verified": {"type": "boolean"},
+    "verified_until": _NULLABLE_TIME,
+    "identity_status": {"type": ["string", "null"], "enum": [*sorted(IDENTITY_STATUSES), None]},
+    "mandates": {"type": "array", "items": MANDATE},
+    "requests": {"type": "array", "items": PERSON_REQUEST},
+    "vault": VAULT_STATUS,
+}, ("verified", "verified_until", "identity_status", "mandates", "requests", "vault"))
 OVERDUE_RESPONSE = _object({"today": DATE, "requests": {"type": "array", "items": REQUEST_RECORD}},
                            ("today", "requests"))
 TRANSITION_REQUEST = _object({

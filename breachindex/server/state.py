@@ -15,6 +15,7 @@ from starlette.requests import Request
 from ..campaign import Campaign, CheckPolicy, ConsoleSender, SmsSender
 from ..campaign.networks import Origin, origin_of
 from ..keying.secret import Key, as_key
+from ..vault import KdfParams, Vault
 from .auth import ApiKeyStore
 from .budgets import ServerBudgets
 from .config import ServerConfig
@@ -74,6 +75,7 @@ class ServerState:
     budgets: ServerBudgets
     puzzles: Puzzles
     _number_key: bytes
+    vault: Vault | None = None
 
     @classmethod
     def open(cls, config: ServerConfig, *, sender: SmsSender | None = None) -> ServerState:
@@ -102,6 +104,9 @@ class ServerState:
                 puzzles=Puzzles(key.subkey(b"bi.srv-puzzle"),
                                 PuzzleRules(config.puzzle_bits, config.puzzle_max_extra_bits, config.puzzle_ttl)),
                 _number_key=key.subkey(b"bi.srv-ratenum"),
+                vault=None if config.vault is None else Vault(campaign, config.vault, kdf=KdfParams(
+                    time_cost=config.vault_kdf_time_cost, memory_kib=config.vault_kdf_memory_kib,
+                    parallelism=config.vault_kdf_parallelism)),
             )
         except BaseException:
             campaign.close()

@@ -51,13 +51,16 @@ class Sandbox:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def config(self, **overrides: Any) -> ServerConfig:
-        """A ServerConfig for this sandbox (plain-HTTP cookies, fast generation checks, and
+        """A ServerConfig for this sandbox (plain-HTTP cookies, fast generation checks, a vault, and
         page budgets large enough for a test's many calls from one address: the tests of the
         limits set their own, or ``defaults=True`` keeps the production defaults)."""
         defaults = bool(overrides.pop("defaults", False))
         base = ServerConfig(index=str(self.index_path), key=str(self.key_path), campaign=str(self.campaign_path),
                             api_keys=str(self.api_keys_path), webhook_secret=str(self.webhook_secret_path),
-                            export_dir=str(self.folder / "exports"), secure_cookies=False, reload_interval=0.05)
+                            export_dir=str(self.folder / "exports"), secure_cookies=False, reload_interval=0.05,
+                            # a vault with Argon2id made cheap: a sandbox's passphrases protect nothing real
+                            vault=str(self.folder / "vault"), vault_kdf_time_cost=1, vault_kdf_memory_kib=8,
+                            vault_kdf_parallelism=1)
         if not defaults:
             base = replace(base, **GENEROUS_BUDGETS)
         return replace(base, **overrides)
