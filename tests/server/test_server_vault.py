@@ -241,3 +241,22 @@ def test_passphrase_guessing_is_limited_per_participant_whatever_the_address(tmp
         right = elsewhere.post(f"/v1/vault/items/{item_id}/open", json={"passphrase": PASSPHRASE})
         assert code_of(right) == (429, "throttled")
         assert int(right.headers["retry-after"]) > 0
+
+
+def test_an_answer_goes_in_and_out_over_real_http_in_constant_server_memory(tmp_path: Path) -> None:
+    """bench/vault_http.py at 48 MiB: `breachindex serve` in its own process, the bytes back the
+    same, and the server's peak memory grown by far less than the answer (the 2 GiB figure is in
+    docs/benchmarks.md)."""
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "vault_http.py"), "--size-mib", "48", "--json",
+                          "--dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    import json
+
+    result = json.loads(run.stdout)
+    assert result["same_bytes"] is True
+    assert result["peak_growth_mib"] < 16, result  # 48 MiB went through
