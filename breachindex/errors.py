@@ -25,6 +25,7 @@
         │   └── ExtensionTooLate               an extension announced after the first month
         ├── BatchError                         a batch that cannot be prepared or exported: ``reason``
         ├── CampaignStoreError                 the campaign database cannot be opened or migrated, or is not private
+        ├── NotificationFailed                 a channel (SMS, e-mail) did not take a notification: ``channel``
         └── VaultError                         the encrypted per-person vault (breachindex.vault) refused
             ├── WeakPassphrase (also ValueError)   a new passphrase the policy refuses: ``reason`` (common, ...)
             ├── WrongPassphrase                the passphrase does not open the participant's key
@@ -47,6 +48,7 @@ __all__ = [
     "BreachIndexError",
     "InvalidPhoneNumber",
     "InvalidKey",
+    "NotificationFailed",
     "WrongKey",
     "IndexCorrupted",
     "BuildError",
@@ -239,6 +241,20 @@ class SmsSendFailed(CampaignError):
     """The SMS sender raised; the code was withdrawn (the attempt still counts toward limits)."""
 
     code: ClassVar[str] = "sms_send_failed"
+
+
+class NotificationFailed(CampaignError):
+    """A channel did not take a notification (the gateway or SMTP server refused or was
+    unreachable). ``channel``: ``sms`` or ``email``. The message never names the address."""
+
+    code: ClassVar[str] = "notification_failed"
+
+    def __init__(self, channel: str, message: str) -> None:
+        super().__init__(message)
+        self.channel = channel
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.channel, str(self)))
 
 
 class UnknownParticipant(CampaignError, LookupError):

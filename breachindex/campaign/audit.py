@@ -98,6 +98,8 @@ KINDS: frozenset[str] = frozenset({
     "request_created",          # a request in draft, in a batch
     "request_transition",       # a request changed state
     "request_deadline_frozen",  # a request sent before deadlines were stored got its calendar frozen
+    "contact_preferences_set",  # how a participant wants to be told (whether an e-mail address was given, not it)
+    "notification_sent",        # a notification's attempt on one channel: kind, channel, outcome
     "notice_sent",              # SOMI told the controller (or the filing lawyer) of a revocation
     "batch_exported",
     "vault_set_up",             # a participant's vault key pair was created (breachindex.vault)

@@ -357,6 +357,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         # calendars.FrozenCalendar as JSON: source, who chose it, holidays version, the days
         "ALTER TABLE requests ADD COLUMN deadline_calendar TEXT",
     )),
+    Migration(7, "notifications: how a participant wants to be told, and every message sent or skipped", (
+        # the person's choices: an e-mail address (sealed), channels allowed, language
+        """CREATE TABLE contact_preferences (
+            participant TEXT PRIMARY KEY REFERENCES participants (id) ON DELETE CASCADE,
+            email_sealed BLOB,
+            sms_allowed INTEGER NOT NULL DEFAULT 1,
+            email_allowed INTEGER NOT NULL DEFAULT 1,
+            lang TEXT NOT NULL DEFAULT 'nl' CHECK (lang IN ('nl', 'en')),
+            updated_us BIGINT NOT NULL
+        )""",
+        # one row per event a participant is told of (kind + ref: the item, request or breach),
+        # so that an event is told once; the outcome per channel is in the audit log
+        """CREATE TABLE notifications (
+            participant TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            at_us BIGINT NOT NULL,
+            outcome TEXT NOT NULL,
+            PRIMARY KEY (participant, kind, ref)
+        )""",
+    )),
 )
 
 

@@ -63,6 +63,7 @@ from ..campaign.controllers import lookup_controller
 from ..campaign.store import sqlite_path
 from ..campaign.templates import CURRENT_VERSION
 from ..errors import BreachIndexError, CampaignStoreError
+from .campaign_notify import register as register_notify
 from .output import (
     EXIT_ERROR,
     EXIT_NO,
@@ -602,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     origin_arg(p)
     p = leaf(audit, "verifier-key", _audit_verifier_key, "print the verifier key (vkey) of the checkpoint notes")
     origin_arg(p)
+    register_notify(group, leaf)
     return parser
 
 

@@ -22,6 +22,7 @@ the participant's own ``vault:unlock`` budget, shared by every worker (10, then 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -29,13 +30,17 @@ import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from ..errors import BreachIndexError
 from ..vault import Vault
 from ..vault.records import Erasure, VaultItem
 from .errors import ApiError
+from .logs import LOGGER_NAME, log_event
 from .routing import Call, Reply
 
 __all__ = ["KDF_SLOTS", "item_view", "vault_status", "setup", "list_items", "open_item", "change_passphrase",
            "recover", "erase", "admin_store", "admin_items"]
+
+log = logging.getLogger(LOGGER_NAME)
 
 #: Argon2id unwraps running at once (each takes the KDF's memory)
 KDF_SLOTS = 2
@@ -183,6 +188,12 @@ async def admin_store(call: Call) -> Reply:
     item = await run_in_threadpool(
         lambda: vault.store(q["participant"], q["controller"], _pieces(call, limit), request=q.get("request"),
                             partial=q.get("partial") == "true", name=q.get("name")))
+    notifier = call.state.notifier
+    if notifier is not None:  # "your data has arrived": the item is stored whatever the channels answer
+        try:
+            await run_in_threadpool(notifier.data_arrived, item)
+        except BreachIndexError as exc:
+            log_event(log, logging.WARNING, "notification_failed", kind="data_arrived", error=type(exc).__name__)
     return Reply(item_view(item, person=False), status=201)
 
 

@@ -22,7 +22,17 @@ from starlette.routing import Route
 
 from ..campaign import SmsSender
 from ..campaign.requests import REQUEST_STATES
-from . import api_check, api_health, api_mandates, api_metrics, api_puzzles, api_requests, api_vault, api_verification
+from . import (
+    api_check,
+    api_health,
+    api_mandates,
+    api_metrics,
+    api_notifications,
+    api_puzzles,
+    api_requests,
+    api_vault,
+    api_verification,
+)
 from . import schemas as s
 from .config import ServerConfig
 from .errors import ApiError
@@ -159,6 +169,16 @@ OPERATIONS: tuple[Operation, ...] = (
               errors=("unauthorized", "unknown_participant", "not_configured", "unavailable"),
               description=("Destroys the vault key and items, revokes the mandates, cancels open requests and wipes "
                            "the sealed number; the audit log keeps that it happened. Ends the session.")),
+    Operation("GET", "/v1/notifications", "getNotificationPreferences", "How the person wants to be told",
+              api_notifications.get_preferences, "notifications", s.NOTIFICATION_PREFERENCES, person=True,
+              errors=("unauthorized", "not_configured", "unavailable")),
+    Operation("POST", "/v1/notifications", "setNotificationPreferences",
+              "Change the e-mail address, SMS or e-mail on or off, the language", api_notifications.set_preferences,
+              "notifications", s.NOTIFICATION_PREFERENCES, person=True, body=s.NOTIFICATION_CHANGE,
+              errors=("unauthorized", "not_configured", "unavailable"),
+              description=("Messages say only that something happened (your data arrived, your request is overdue "
+                           "and SOMI escalates, a new breach holds your number) and link to the page: never the "
+                           "data. Turning a channel off is honoured for every later message.")),
     Operation("PUT", "/v1/admin/vault/items", "storeVaultItem", "Stream a controller's answer into a vault",
               api_vault.admin_store, "vault", s.VAULT_ITEM, status=201, scope="admin", streamed_body=True,
               query={"participant": s.ID, "controller": s.CONTROLLER, "request": s.ID,

@@ -49,6 +49,14 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--vault-upload-limit", type=int, default=8 << 30, metavar="BYTES",
                    help="the largest answer an operator may stream into the vault, in bytes (8 GiB)")
     p.add_argument("--sms-sender", help="'console' (development: prints codes to stderr) or 'module:callable'")
+    p.add_argument("--page-url", help="the check page's address: with it, participants are notified (by SMS, and by "
+                                      "e-mail with --smtp-host) when their data arrives, their request is overdue")
+    p.add_argument("--smtp-host", help="the SMTP server for e-mail notifications")
+    p.add_argument("--smtp-port", type=int, default=587)
+    p.add_argument("--smtp-sender", help="the From address of e-mail notifications")
+    p.add_argument("--smtp-username")
+    p.add_argument("--smtp-password-file", help="a file holding the SMTP password (mode 0600)")
+    p.add_argument("--smtp-no-starttls", action="store_true", help="plain SMTP (a local relay only)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="processes sharing the memory-mapped index (1)")
@@ -86,7 +94,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                         check_ip_burst=args.check_ip_burst, check_global_rate=args.check_global_rate,
                         check_global_burst=args.check_global_burst, puzzle_bits=args.puzzle_bits,
                         prefault=args.prefault, lock=args.lock, log_level=args.log_level, vault=args.vault,
-                        vault_upload_limit=args.vault_upload_limit)
+                        vault_upload_limit=args.vault_upload_limit, page_url=args.page_url, smtp_host=args.smtp_host,
+                        smtp_port=args.smtp_port, smtp_sender=args.smtp_sender, smtp_username=args.smtp_username,
+                        smtp_password_file=args.smtp_password_file, smtp_starttls=not args.smtp_no_starttls)
 
 
 def check_forwarded_allow_ips(value: str | None) -> None:

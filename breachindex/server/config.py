@@ -41,6 +41,9 @@ class ServerConfig:
     into it (bytes, 8 GiB); ``vault_kdf_*``: the Argon2id cost of new passphrase wraps (RFC 9106's
     second recommendation: 3 passes, 64 MiB, 4 lanes; each unwrap takes that memory);
     ``vault_unlock_*``: tries of a participant's passphrase or recovery code (10, then 1 a minute).
+    Notifications (``campaign.notifications``) go out when ``page_url`` (the link in every
+    message) is set: by SMS through the SMS sender, and by e-mail through ``smtp_host`` (with
+    ``smtp_sender`` as From; a login reads its password from ``smtp_password_file``).
     ``require_identity``: the verified view of a check also needs an approved ID check;
     ``details_require_identity``: the leaked values in it do (the default).
     """
@@ -65,6 +68,13 @@ class ServerConfig:
     vault_kdf_parallelism: int = 4
     vault_unlock_rate: float = 1 / 60
     vault_unlock_burst: int = 10
+    page_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_sender: str | None = None
+    smtp_username: str | None = None
+    smtp_password_file: str | None = None
+    smtp_starttls: bool = True
     check_ip_rate: float = 0.05
     check_ip_burst: int = 30
     check_site_rate: float = 0.1
@@ -91,6 +101,8 @@ class ServerConfig:
             raise ValueError("reload_interval must be positive")
         if not 1024 <= self.body_limit <= 1 << 20:
             raise ValueError("body_limit must be between 1 KiB and 1 MiB")
+        if self.smtp_host is not None and (self.page_url is None or self.smtp_sender is None):
+            raise ValueError("e-mail notifications need page_url and smtp_sender")
         if not 1 <= self.vault_upload_limit <= 1 << 40:
             raise ValueError("vault_upload_limit must be between 1 byte and 1 TiB")
         for name in ("check_ip", "check_site", "check_network", "check_global", "check_number", "person_ip",

@@ -24,7 +24,7 @@ __all__ = [
     "TRANSITION_REQUEST", "PERSON_REQUEST", "HEALTH_RESPONSE", "READY_RESPONSE", "ERROR",
     "VAULT_ITEM", "VAULT_ITEMS_RESPONSE", "VAULT_STATUS", "PASSPHRASE", "VAULT_SETUP_REQUEST", "RECOVERY_RESPONSE",
     "VAULT_OPEN_REQUEST", "VAULT_PASSPHRASE_REQUEST", "VAULT_RECOVER_REQUEST", "CHANGED_RESPONSE", "ERASE_REQUEST",
-    "ERASED_RESPONSE",
+    "ERASED_RESPONSE", "NOTIFICATION_PREFERENCES", "NOTIFICATION_CHANGE",
 ]
 
 Schema = dict[str, Any]
@@ -113,6 +113,17 @@ VAULT_STATUS = _object({
     "available": {"type": "boolean", "description": "false: this server keeps no vault"},
     "set_up": {"type": "boolean"}, "items": {"type": "array", "items": VAULT_ITEM},
 }, ("available", "set_up", "items"))
+NOTIFICATION_PREFERENCES = _object({
+    "email": {"type": ["string", "null"], "maxLength": 320,
+              "description": "where e-mail notifications go (null: none); shown only to its owner"},
+    "sms": {"type": "boolean", "description": "notifications by SMS to the verified number"},
+    "email_allowed": {"type": "boolean"},
+    "lang": {"type": "string", "enum": ["nl", "en"]},
+}, ("email", "sms", "email_allowed", "lang"))
+NOTIFICATION_CHANGE = _object({
+    "email": {"type": ["string", "null"], "maxLength": 320}, "sms": {"type": "boolean"},
+    "email_allowed": {"type": "boolean"}, "lang": {"type": "string", "enum": ["nl", "en"]},
+}, (), minProperties=1)
 PASSPHRASE: Schema = {"type": "string", "minLength": 1, "maxLength": 1024,
                       "description": "the person's vault passphrase (at least 12 characters when new)"}
 VAULT_SETUP_REQUEST = _object({"passphrase": PASSPHRASE}, ("passphrase",))

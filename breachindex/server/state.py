@@ -13,7 +13,9 @@ from pathlib import Path
 from starlette.requests import Request
 
 from ..campaign import Campaign, CheckPolicy, ConsoleSender, SmsSender
+from ..campaign.channels import Channel, SmsChannel, SmtpChannel
 from ..campaign.networks import Origin, origin_of
+from ..campaign.notifications import Notifier
 from ..keying.secret import Key, as_key
 from ..vault import KdfParams, Vault
 from .auth import ApiKeyStore
@@ -47,6 +49,22 @@ def load_sender(spec: str | None) -> SmsSender | None:
     return sender
 
 
+def load_notifier(config: ServerConfig, campaign: Campaign, sender: SmsSender | None) -> Notifier | None:
+    """The notifier ``config`` asks for (None without a ``page_url``)."""
+    if config.page_url is None:
+        return None
+    channels: list[Channel] = [] if sender is None else [SmsChannel(sender)]
+    if config.smtp_host is not None:
+        assert config.smtp_sender is not None  # checked by ServerConfig
+        password = None
+        if config.smtp_password_file is not None:
+            password = Path(config.smtp_password_file).read_text(encoding="utf-8").strip()
+        channels.append(SmtpChannel(config.smtp_host, config.smtp_port, sender=config.smtp_sender,
+                                    username=config.smtp_username, password=password,
+                                    starttls=config.smtp_starttls))
+    return Notifier(campaign, channels, page_url=config.page_url)
+
+
 def read_webhook_secret(path: str | None) -> bytes | None:
     """The ID provider's webhook secret from its file (one line of text; mode 0600)."""
     if path is None:
@@ -76,6 +94,7 @@ class ServerState:
     puzzles: Puzzles
     _number_key: bytes
     vault: Vault | None = None
+    notifier: Notifier | None = None
 
     @classmethod
     def open(cls, config: ServerConfig, *, sender: SmsSender | None = None) -> ServerState:
@@ -107,6 +126,7 @@ class ServerState:
                 vault=None if config.vault is None else Vault(campaign, config.vault, kdf=KdfParams(
                     time_cost=config.vault_kdf_time_cost, memory_kib=config.vault_kdf_memory_kib,
                     parallelism=config.vault_kdf_parallelism)),
+                notifier=load_notifier(config, campaign, chosen),
             )
         except BaseException:
             campaign.close()

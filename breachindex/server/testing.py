@@ -60,7 +60,7 @@ class Sandbox:
                             export_dir=str(self.folder / "exports"), secure_cookies=False, reload_interval=0.05,
                             # a vault with Argon2id made cheap: a sandbox's passphrases protect nothing real
                             vault=str(self.folder / "vault"), vault_kdf_time_cost=1, vault_kdf_memory_kib=8,
-                            vault_kdf_parallelism=1)
+                            vault_kdf_parallelism=1, page_url="http://127.0.0.1/")
         if not defaults:
             base = replace(base, **GENEROUS_BUDGETS)
         return replace(base, **overrides)

@@ -116,6 +116,8 @@ def validate(value: Any, schema: Mapping[str, Any], where: str = "body") -> str 
         for name in schema.get("required", ()):
             if name not in value:
                 return f"{where}.{name} is required"
+        if len(value) < schema.get("minProperties", 0):
+            return f"{where} must have at least {schema['minProperties']} field(s)"
         if schema.get("additionalProperties", True) is False:
             unknown = sorted(set(value) - set(properties))
             if unknown:

@@ -10,7 +10,8 @@ In one transaction:
 * every mandate not yet revoked is revoked (reason: erasure), which cancels its open requests
   and flags a notice where a filing or the controller must be told (``pending_notices``);
 * the participant row loses its sealed phone number, verification and lock state, and its
-  one-time-code challenges go. The row itself is deleted, with its ID-check outcomes, when no
+  one-time-code challenges, contact preferences (with the sealed e-mail address) and
+  notification records go. The row itself is deleted, with its ID-check outcomes, when no
   mandate or request refers to it; otherwise it stays (a pseudonymous id) and so do the ID
   checks that mandates refer to, while the others go;
 * an audit-log entry ``participant_erased`` records counts and ids, no personal data.
@@ -85,6 +86,8 @@ def erase_participant(store: Store, *, audit: AuditLog, keys: EvidenceKeys, holi
             revoked.append(mandate_id)
             cancelled.extend(outcome["cancelled"])
         db.execute("DELETE FROM challenges WHERE participant = ?", (participant,))
+        db.execute("DELETE FROM contact_preferences WHERE participant = ?", (participant,))  # the e-mail address too
+        db.execute("DELETE FROM notifications WHERE participant = ?", (participant,))
         referred = db.execute(
             "SELECT EXISTS (SELECT 1 FROM mandates WHERE participant = ?) OR "
             "EXISTS (SELECT 1 FROM requests WHERE participant = ?)", (participant, participant)).fetchone()[0]

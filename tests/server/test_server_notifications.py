@@ -1,0 +1,91 @@
+"""Notifications through the server: the person chooses how to be told (page session), the
+operator's upload tells them by SMS and by e-mail through a real SMTP server on loopback, and
+a channel turned off stays off."""
+from __future__ import annotations
+
+import socket
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette")
+from helpers.server import ANNEKE, code_of
+
+from breachindex.campaign import RecordingSender
+from breachindex.server import create_app
+from breachindex.server.schemas import NOTIFICATION_PREFERENCES
+from breachindex.server.testing import make_sandbox, page_client
+from breachindex.server.validation import validate
+
+aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+
+PASSPHRASE = "correct horse battery staple"
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Mailbox()
+    controller = aiosmtpd.Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+def test_the_person_chooses_and_the_upload_tells_them(tmp_path: Path, mailbox) -> None:
+    box, port = mailbox
+    sandbox = make_sandbox(tmp_path / "sandbox")
+    sender = RecordingSender()
+    app = create_app(sandbox.config(page_url="https://check.somi.example/", smtp_host="127.0.0.1", smtp_port=port,
+                                    smtp_sender="berichten@somi.example", smtp_starttls=False), sender=sender)
+    with page_client(app) as c:
+        assert code_of(c.get("/v1/notifications")) == (401, "unauthorized")
+        started = c.post("/v1/verification/start", json={"phone": ANNEKE})
+        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
+                                                 "code": sender.last_code(ANNEKE)})
+        assert c.get("/v1/notifications").json() == {"email": None, "sms": True, "email_allowed": True, "lang": "nl"}
+        assert code_of(c.post("/v1/notifications", json={})) == (422, "invalid_request")
+        assert code_of(c.post("/v1/notifications", json={"email": "not an address"})) == (422, "invalid_request")
+        chosen = c.post("/v1/notifications", json={"email": "anneke@example.org", "lang": "en"})
+        assert chosen.status_code == 200 and validate(chosen.json(), NOTIFICATION_PREFERENCES) is None
+        assert c.post("/v1/vault/setup", json={"passphrase": PASSPHRASE}).status_code == 201
+        participant = app.state.server.campaign.participant_id(ANNEKE)
+        admin = {**sandbox.auth("admin"), "Content-Type": "application/octet-stream"}
+        texts_before = len(sender.messages)
+        stored = c.put("/v1/admin/vault/items", params={"participant": participant, "controller": "meta"},
+                       content=b"the answer", headers=admin)
+        assert stored.status_code == 201
+        assert len(sender.messages) == texts_before + 1
+        assert "Meta Platforms Ireland Limited answered" in sender.messages[-1].text
+        ((raw),) = box.messages
+        mail = message_from_bytes(raw)
+        assert mail["To"] == "anneke@example.org" and "in your vault" in mail.get_payload(decode=True).decode()
+        assert b"the answer" not in raw and ANNEKE[1:].encode() not in raw
+        # SMS off: the next answer goes by e-mail only
+        assert c.post("/v1/notifications", json={"sms": False}).json()["sms"] is False
+        c.put("/v1/admin/vault/items", params={"participant": participant, "controller": "meta"},
+              content=b"a second file", headers=admin)
+        assert len(sender.messages) == texts_before + 1 and len(box.messages) == 2
+
+
+def test_without_a_page_url_there_are_no_notifications(tmp_path: Path) -> None:
+    sandbox = make_sandbox(tmp_path / "sandbox")
+    sender = RecordingSender()
+    app = create_app(sandbox.config(page_url=None), sender=sender)
+    with page_client(app) as c:
+        started = c.post("/v1/verification/start", json={"phone": ANNEKE})
+        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
+                                                 "code": sender.last_code(ANNEKE)})
+        assert code_of(c.get("/v1/notifications")) == (503, "not_configured")
