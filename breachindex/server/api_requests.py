@@ -6,14 +6,19 @@ full path. Dates are calendar dates (``YYYY-MM-DD``); ``today`` defaults to the 
 """
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timezone
 
 from starlette.concurrency import run_in_threadpool
 
+from ..errors import BreachIndexError
 from ..private_files import make_private_folders
 from .errors import ApiError
+from .logs import LOGGER_NAME, log_event
 from .routing import Call, Reply
 from .views import batch_view, export_view, request_view
+
+log = logging.getLogger(LOGGER_NAME)
 
 __all__ = ["prepare_batch", "export_batch", "list_requests", "overdue_requests", "transition_request"]
 
@@ -64,4 +69,10 @@ async def transition_request(call: Call) -> Reply:
         raise ApiError("invalid_request", "body.note must not be only spaces")
     record = await run_in_threadpool(lambda: campaign.transition_request(
         call.path["request_id"], body["to_state"], on=on, note=note))
+    notifier = call.state.notifier
+    if record.state == "overdue" and notifier is not None:  # "we are escalating": told once, after the move
+        try:
+            await run_in_threadpool(notifier.request_overdue, [record])
+        except BreachIndexError as exc:
+            log_event(log, logging.WARNING, "notification_failed", kind="request_overdue", error=type(exc).__name__)
     return Reply(request_view(record))

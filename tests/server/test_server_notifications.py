@@ -89,3 +89,37 @@ def test_without_a_page_url_there_are_no_notifications(tmp_path: Path) -> None:
         c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
                                                  "code": sender.last_code(ANNEKE)})
         assert code_of(c.get("/v1/notifications")) == (503, "not_configured")
+
+
+def test_moving_a_request_to_overdue_tells_the_person_once(tmp_path: Path) -> None:
+    from datetime import date
+
+    from breachindex.server.templates import CURRENT_VERSION
+
+    sandbox = make_sandbox(tmp_path / "sandbox")
+    sender = RecordingSender()
+    app = create_app(sandbox.config(), sender=sender)
+    admin = sandbox.auth("admin")
+    with page_client(app) as c:
+        started = c.post("/v1/verification/start", json={"phone": ANNEKE})
+        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
+                                                 "code": sender.last_code(ANNEKE)})
+        participant = app.state.server.campaign.participant_id(ANNEKE)
+        body, headers = sandbox.webhook(participant)
+        c.post("/v1/identity/webhook", content=body, headers=headers)
+        c.post("/v1/mandates", json={"controller": "meta", "template_version": CURRENT_VERSION, "lang": "nl",
+                                     "consents": ["privacy_notice_read", "authorise_access_request"],
+                                     "signer_name": "Anneke Voorbeeld"})
+        batch = c.post("/v1/batches", json={"controller": "meta", "filing_date": date.today().isoformat()},
+                       headers=admin).json()
+        c.post(f"/v1/batches/{batch['id']}/export", headers=admin)
+        (request,) = c.get("/v1/requests", params={"participant": participant},
+                           headers=sandbox.auth("workflow")).json()["requests"]
+        path = f"/v1/requests/{request['id']}/transition"
+        c.post(path, json={"to_state": "sent", "on": "2025-02-17"}, headers=admin)
+        before = len(sender.messages)
+        moved = c.post(path, json={"to_state": "overdue", "on": "2025-03-19"}, headers=admin)
+        assert moved.status_code == 200 and moved.json()["state"] == "overdue"
+        assert len(sender.messages) == before + 1 and "ingebrekestelling" in sender.messages[-1].text
+        c.post(path, json={"to_state": "admonished", "on": "2025-03-20"}, headers=admin)
+        assert len(sender.messages) == before + 1
