@@ -260,3 +260,32 @@ def test_an_answer_goes_in_and_out_over_real_http_in_constant_server_memory(tmp_
     result = json.loads(run.stdout)
     assert result["same_bytes"] is True
     assert result["peak_growth_mib"] < 16, result  # 48 MiB went through
+
+
+def test_an_upload_cut_off_midway_keeps_nothing(world: World) -> None:
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    with serve_in_thread(world.app) as base, httpx.Client(base_url=base, timeout=20) as c:
+        started = c.post("/v1/verification/start", json=with_puzzle(c, "/v1/verification/start", {"phone": ANNEKE}))
+        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
+                                                 "code": world.sender.last_code(ANNEKE)})
+        assert c.post("/v1/vault/setup", json={"passphrase": PASSPHRASE}).status_code == 201
+        anneke = world.app.state.server.campaign.participant_id(ANNEKE)
+        url = urlsplit(base)
+        token = world.sandbox.tokens["admin"]
+        with socket.create_connection((url.hostname, url.port)) as raw:
+            raw.sendall((f"PUT /v1/admin/vault/items?participant={anneke}&controller=meta HTTP/1.1\r\n"
+                         f"Host: {url.hostname}\r\nAuthorization: Bearer {token}\r\n"
+                         "Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n").encode())
+            raw.sendall(b"x" * 300_000)
+            time.sleep(0.3)
+        vault = world.app.state.server.vault
+        deadline = time.monotonic() + 10
+        while any(vault.folder.rglob("*.tmp*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        listed = c.get("/v1/admin/vault/items", params={"participant": anneke}, headers=world.sandbox.auth("admin"))
+        assert listed.json() == {"items": []}
+        files = [p.relative_to(vault.folder) for p in vault.folder.rglob("*") if p.is_file()]
+        assert [str(p) for p in files] == ["VAULT"], files  # the folder's marker only: no item, no temp file
