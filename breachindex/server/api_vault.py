@@ -185,9 +185,15 @@ async def admin_store(call: Call) -> Reply:
     announced = call.request.headers.get("content-length")
     if announced is not None and announced.isdigit() and int(announced) > limit:
         raise ApiError("payload_too_large", f"the upload is larger than the vault's limit of {limit} bytes")
-    item = await run_in_threadpool(
-        lambda: vault.store(q["participant"], q["controller"], _pieces(call, limit), request=q.get("request"),
-                            partial=q.get("partial") == "true", name=q.get("name")))
+    try:
+        item = await run_in_threadpool(
+            lambda: vault.store(q["participant"], q["controller"], _pieces(call, limit), request=q.get("request"),
+                                partial=q.get("partial") == "true", name=q.get("name")))
+    except ValueError as exc:
+        if isinstance(exc, BreachIndexError):
+            raise
+        # a name the vault cannot keep, a request to another controller: the caller's mistake
+        raise ApiError("invalid_request", str(exc)) from None
     notifier = call.state.notifier
     if notifier is not None:  # "your data has arrived": the item is stored whatever the channels answer
         try:

@@ -289,3 +289,14 @@ def test_an_upload_cut_off_midway_keeps_nothing(world: World) -> None:
         assert listed.json() == {"items": []}
         files = [p.relative_to(vault.folder) for p in vault.folder.rglob("*") if p.is_file()]
         assert [str(p) for p in files] == ["VAULT"], files  # the folder's marker only: no item, no temp file
+
+
+def test_an_upload_with_a_name_the_vault_cannot_keep_is_a_422(world: World) -> None:
+    with world.client() as c:
+        world.verify(c, ANNEKE)
+        anneke = world.participant(c, ANNEKE)
+        assert c.post("/v1/vault/setup", json={"passphrase": PASSPHRASE}).status_code == 201
+        control = world.upload(c, anneke, b"x", name="a\u0090b")  # a C1 control character: not printable
+        assert code_of(control) == (422, "invalid_request")
+        assert c.get("/v1/admin/vault/items", params={"participant": anneke},
+                     headers=world.sandbox.auth("admin")).json() == {"items": []}
