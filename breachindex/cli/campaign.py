@@ -63,6 +63,8 @@ from ..campaign.controllers import lookup_controller
 from ..campaign.store import sqlite_path
 from ..campaign.templates import CURRENT_VERSION
 from ..errors import BreachIndexError, CampaignStoreError
+from .campaign_bundles import register as register_bundles
+from .campaign_bundles import verify_main as verify_bundle_main
 from .campaign_notify import register as register_notify
 from .output import (
     EXIT_ERROR,
@@ -604,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = leaf(audit, "verifier-key", _audit_verifier_key, "print the verifier key (vkey) of the checkpoint notes")
     origin_arg(p)
     register_notify(group, leaf)
+    register_bundles(group, leaf)
     return parser
 
 
@@ -620,6 +623,8 @@ def _open_campaign(args: argparse.Namespace) -> Campaign:
 def main(argv: Sequence[str]) -> int:
     """Run ``breachindex campaign ARGV...``; returns the exit code (0, 1 or 2)."""
     as_json = "--json" in argv
+    if list(argv[:2]) == ["bundle", "verify"] and "-h" not in argv[2:3]:
+        return verify_bundle_main(argv[2:])  # offline: no store, no secret
     try:
         args = build_parser().parse_args(list(argv))
         as_json = bool(args.json)
