@@ -26,6 +26,7 @@
         ├── BatchError                         a batch that cannot be prepared or exported: ``reason``
         ├── CampaignStoreError                 the campaign database cannot be opened or migrated, or is not private
         ├── NotificationFailed                 a channel (SMS, e-mail) did not take a notification: ``channel``
+        ├── LetterRefused (also ValueError)    a letter that cannot be written (yet): ``reason``
         └── VaultError                         the encrypted per-person vault (breachindex.vault) refused
             ├── WeakPassphrase (also ValueError)   a new passphrase the policy refuses: ``reason`` (common, ...)
             ├── WrongPassphrase                the passphrase does not open the participant's key
@@ -48,6 +49,7 @@ __all__ = [
     "BreachIndexError",
     "InvalidPhoneNumber",
     "InvalidKey",
+    "LetterRefused",
     "NotificationFailed",
     "WrongKey",
     "IndexCorrupted",
@@ -255,6 +257,20 @@ class NotificationFailed(CampaignError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.channel, str(self)))
+
+
+class LetterRefused(CampaignError, ValueError):
+    """A letter that cannot be written (yet). ``reason``: ``unknown_language``, ``unknown_batch``,
+    ``no_request``, ``several_controllers`` or ``not_overdue``."""
+
+    code: ClassVar[str] = "letter_refused"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self)))
 
 
 class UnknownParticipant(CampaignError, LookupError):

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # System packages the checks use beyond Python's: Debian's headless Chromium and its driver, for
 # the end-to-end test of the check page; clang (with its libFuzzer and sanitizers) and
-# clang-format, for the fuzzing, C warnings and C format steps of .ci/run; Node.js, for the check that an
-# evidence bundle verifies without breachindex (scripts/verify_bundle.mjs). Installs the missing
-# ones when apt-get is usable (root); elsewhere it says what to install: the browser test then
-# skips with the same reason, and those .ci/run steps fail.
+# clang-format, for the fuzzing, C warnings and C format steps of .ci/run; Node.js, for the check
+# that an evidence bundle verifies without breachindex (scripts/verify_bundle.mjs); DejaVu fonts,
+# for the letters' PDFs. Installs the missing ones when apt-get is usable (root); elsewhere it says
+# what to install: the browser test then skips with the same reason, and those .ci/run steps fail.
 set -euo pipefail
 missing=()
 for pair in chromium:chromium chromedriver:chromium-driver clang:clang clang-format:clang-format node:nodejs; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

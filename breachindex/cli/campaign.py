@@ -65,6 +65,7 @@ from ..campaign.templates import CURRENT_VERSION
 from ..errors import BreachIndexError, CampaignStoreError
 from .campaign_bundles import register as register_bundles
 from .campaign_bundles import verify_main as verify_bundle_main
+from .campaign_letters import register as register_letters
 from .campaign_notify import register as register_notify
 from .output import (
     EXIT_ERROR,
@@ -607,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     origin_arg(p)
     register_notify(group, leaf)
     register_bundles(group, leaf)
+    register_letters(group, leaf)
     return parser
 
 
