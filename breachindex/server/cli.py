@@ -57,6 +57,8 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--smtp-username")
     p.add_argument("--smtp-password-file", help="a file holding the SMTP password (mode 0600)")
     p.add_argument("--smtp-no-starttls", action="store_true", help="plain SMTP (a local relay only)")
+    p.add_argument("--letters-sender", help="a JSON file of who writes the lawyer's letters "
+                                            "(name, address, city, email): enables the letter routes")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="processes sharing the memory-mapped index (1)")
@@ -96,7 +98,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                         prefault=args.prefault, lock=args.lock, log_level=args.log_level, vault=args.vault,
                         vault_upload_limit=args.vault_upload_limit, page_url=args.page_url, smtp_host=args.smtp_host,
                         smtp_port=args.smtp_port, smtp_sender=args.smtp_sender, smtp_username=args.smtp_username,
-                        smtp_password_file=args.smtp_password_file, smtp_starttls=not args.smtp_no_starttls)
+                        smtp_password_file=args.smtp_password_file, smtp_starttls=not args.smtp_no_starttls,
+                        letters_sender=args.letters_sender)
 
 
 def check_forwarded_allow_ips(value: str | None) -> None:

@@ -44,6 +44,7 @@ class ServerConfig:
     Notifications (``campaign.notifications``) go out when ``page_url`` (the link in every
     message) is set: by SMS through the SMS sender, and by e-mail through ``smtp_host`` (with
     ``smtp_sender`` as From; a login reads its password from ``smtp_password_file``).
+    ``letters_sender``: the JSON file of who writes the lawyer's letters (None: no letters over HTTP).
     ``require_identity``: the verified view of a check also needs an approved ID check;
     ``details_require_identity``: the leaked values in it do (the default).
     """
@@ -75,6 +76,7 @@ class ServerConfig:
     smtp_username: str | None = None
     smtp_password_file: str | None = None
     smtp_starttls: bool = True
+    letters_sender: str | None = None
     check_ip_rate: float = 0.05
     check_ip_burst: int = 30
     check_site_rate: float = 0.1

@@ -59,6 +59,7 @@ ERROR_CODES: dict[str, int] = {
     "unknown_controller": 422,
     "invalid_mandate": 422,
     "weak_passphrase": 422,
+    "letter_refused": 422,
     "puzzle_required": 428,
     "throttled": 429,
     "too_many_attempts": 429,

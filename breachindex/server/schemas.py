@@ -24,7 +24,7 @@ __all__ = [
     "TRANSITION_REQUEST", "PERSON_REQUEST", "HEALTH_RESPONSE", "READY_RESPONSE", "ERROR",
     "VAULT_ITEM", "VAULT_ITEMS_RESPONSE", "VAULT_STATUS", "PASSPHRASE", "VAULT_SETUP_REQUEST", "RECOVERY_RESPONSE",
     "VAULT_OPEN_REQUEST", "VAULT_PASSPHRASE_REQUEST", "VAULT_RECOVER_REQUEST", "CHANGED_RESPONSE", "ERASE_REQUEST",
-    "ERASED_RESPONSE", "NOTIFICATION_PREFERENCES", "NOTIFICATION_CHANGE",
+    "ERASED_RESPONSE", "NOTIFICATION_PREFERENCES", "NOTIFICATION_CHANGE", "REMINDER_REQUEST", "COMPLAINT_REQUEST",
 ]
 
 Schema = dict[str, Any]
@@ -124,6 +124,12 @@ NOTIFICATION_CHANGE = _object({
     "email": {"type": ["string", "null"], "maxLength": 320}, "sms": {"type": "boolean"},
     "email_allowed": {"type": "boolean"}, "lang": {"type": "string", "enum": ["nl", "en"]},
 }, (), minProperties=1)
+_REQUEST_IDS: Schema = {"type": "array", "minItems": 1, "maxItems": 200, "uniqueItems": True,  # fits the body limit
+                        "items": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$"}}
+_LETTER_LANG: Schema = {"type": "string", "enum": ["nl", "en"]}
+REMINDER_REQUEST = _object({"requests": _REQUEST_IDS, "lang": _LETTER_LANG, "date": DATE,
+                            "term_days": {"type": "integer", "minimum": 1, "maximum": 90}}, ("requests",))
+COMPLAINT_REQUEST = _object({"requests": _REQUEST_IDS, "lang": _LETTER_LANG, "date": DATE}, ("requests",))
 PASSPHRASE: Schema = {"type": "string", "minLength": 1, "maxLength": 1024,
                       "description": "the person's vault passphrase (at least 12 characters when new)"}
 VAULT_SETUP_REQUEST = _object({"passphrase": PASSPHRASE}, ("passphrase",))

@@ -60,7 +60,8 @@ class Sandbox:
                             export_dir=str(self.folder / "exports"), secure_cookies=False, reload_interval=0.05,
                             # a vault with Argon2id made cheap: a sandbox's passphrases protect nothing real
                             vault=str(self.folder / "vault"), vault_kdf_time_cost=1, vault_kdf_memory_kib=8,
-                            vault_kdf_parallelism=1, page_url="http://127.0.0.1/")
+                            vault_kdf_parallelism=1, page_url="http://127.0.0.1/",
+                            letters_sender=str(self.folder / "letters-sender.json"))
         if not defaults:
             base = replace(base, **GENEROUS_BUDGETS)
         return replace(base, **overrides)
@@ -159,6 +160,9 @@ def make_sandbox(folder: str | os.PathLike[str], *, people: dict[str, str] | Non
         f.write(secret + b"\n")
     sandbox = Sandbox(base, key_path, base / "index", base / "campaign.db", base / "api-keys.json", secret_path,
                       secret)
+    (base / "letters-sender.json").write_text(json.dumps({  # a made-up sender: sandbox letters go nowhere
+        "name": "Stichting Voorbeeld", "address": ["Postbus 1", "1000 AA Amsterdam"], "city": "Amsterdam",
+        "email": "post@example.org"}), encoding="utf-8")
     for scope in ("check", "workflow", "admin"):  # quotas no test reaches (the quota tests make their own keys)
         sandbox.tokens[scope] = create_api_key(sandbox.api_keys_path, name=f"test {scope}", scopes=[scope],
                                                per_second=10_000.0, per_day=100_000_000)

@@ -123,3 +123,49 @@ def test_moving_a_request_to_overdue_tells_the_person_once(tmp_path: Path) -> No
         assert len(sender.messages) == before + 1 and "ingebrekestelling" in sender.messages[-1].text
         c.post(path, json={"to_state": "admonished", "on": "2025-03-20"}, headers=admin)
         assert len(sender.messages) == before + 1
+
+
+def test_the_lawyers_letters_and_bundles_over_http(tmp_path: Path) -> None:
+    import io
+    import zipfile
+    from datetime import date
+
+    import pypdf
+
+    from breachindex.campaign.bundles import verify_bundle
+    from breachindex.server.templates import CURRENT_VERSION
+
+    sandbox = make_sandbox(tmp_path / "sandbox")
+    sender = RecordingSender()
+    app = create_app(sandbox.config(), sender=sender)
+    admin = sandbox.auth("admin")
+    with page_client(app) as c:
+        started = c.post("/v1/verification/start", json={"phone": ANNEKE})
+        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
+                                                 "code": sender.last_code(ANNEKE)})
+        participant = app.state.server.campaign.participant_id(ANNEKE)
+        body, headers = sandbox.webhook(participant)
+        c.post("/v1/identity/webhook", content=body, headers=headers)
+        mandate = c.post("/v1/mandates", json={"controller": "meta", "template_version": CURRENT_VERSION,
+                                               "lang": "nl", "consents": ["privacy_notice_read",
+                                                                          "authorise_access_request"],
+                                               "signer_name": "Anneke Voorbeeld"}).json()
+        batch = c.post("/v1/batches", json={"controller": "meta", "filing_date": date.today().isoformat()},
+                       headers=admin).json()
+        letter = c.get(f"/v1/batches/{batch['id']}/letter", params={"lang": "en"}, headers=admin)
+        assert letter.status_code == 200 and letter.headers["content-type"] == "application/pdf"
+        text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(letter.content)).pages)
+        assert "Article 15" in text and "Anneke Voorbeeld" in text
+        (request,) = c.get("/v1/requests", params={"participant": participant},
+                           headers=sandbox.auth("workflow")).json()["requests"]
+        too_early = c.post("/v1/letters/admonition", json={"requests": [request["id"]]}, headers=admin)
+        assert code_of(too_early) == (422, "letter_refused")
+        assert code_of(c.post("/v1/letters/complaint", json={"requests": [request["id"]], "date": "2025-02-30"},
+                              headers=admin)) == (422, "invalid_request")
+        bundle = c.get(f"/v1/mandates/{mandate['id']}/bundle", headers=admin)
+        assert bundle.status_code == 200 and bundle.headers["content-type"] == "application/zip"
+        zipfile.ZipFile(io.BytesIO(bundle.content)).extractall(tmp_path / "bundle")
+        key = app.state.server.campaign.audit_public_key
+        assert verify_bundle(tmp_path / "bundle", key).ok
+        assert code_of(c.get("/v1/mandates/abc/bundle", headers=admin)) == (404, "unknown_mandate")
+        assert code_of(c.get(f"/v1/mandates/{mandate['id']}/bundle")) == (401, "unauthorized")
