@@ -67,6 +67,7 @@ from .campaign_bundles import register as register_bundles
 from .campaign_bundles import verify_main as verify_bundle_main
 from .campaign_letters import register as register_letters
 from .campaign_notify import register as register_notify
+from .campaign_vault import register as register_vault
 from .output import (
     EXIT_ERROR,
     EXIT_NO,
@@ -609,6 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_notify(group, leaf)
     register_bundles(group, leaf)
     register_letters(group, leaf)
+    register_vault(group, leaf)
     return parser
 
 

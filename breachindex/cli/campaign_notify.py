@@ -23,10 +23,10 @@ from ..campaign.notifications import LANGUAGES, Delivery, Notifier
 if TYPE_CHECKING:
     from ..campaign import Campaign
 
-__all__ = ["register"]
+__all__ = ["channel_args", "channels_from", "register"]
 
 
-def _channels(args: argparse.Namespace) -> list[Channel]:
+def channels_from(args: argparse.Namespace) -> list[Channel]:
     channels: list[Channel] = []
     if args.sms_sender is not None:
         from ..server.state import load_sender  # the server's loader: one way to name a gateway
@@ -62,13 +62,13 @@ def _answer(deliveries: list[Delivery]) -> Any:
 def _new_breach(c: Campaign, args: argparse.Namespace) -> Any:
     from ..index.reader import open_index
 
-    notifier = Notifier(c, _channels(args), page_url=args.page_url)
+    notifier = Notifier(c, channels_from(args), page_url=args.page_url)
     with open_index(args.index, key=args.key) as index:
         return _answer(notifier.new_breach(index, args.breach, now=args.now))
 
 
 def _overdue(c: Campaign, args: argparse.Namespace) -> Any:
-    notifier = Notifier(c, _channels(args), page_url=args.page_url)
+    notifier = Notifier(c, channels_from(args), page_url=args.page_url)
     return _answer(notifier.request_overdue(c.requests(state="overdue"), now=args.now))
 
 
@@ -95,8 +95,8 @@ def _preferences(c: Campaign, args: argparse.Namespace) -> Any:
     return Answer(document, [f"{k}: {v}" for k, v in document.items()])
 
 
-def _channel_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--page-url", required=True, help="the check page: every message links to it")
+def channel_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--page-url", required=required, help="the check page: every message links to it")
     p.add_argument("--sms-sender", help="'module:callable' returning an SmsSender ('console': development only)")
     p.add_argument("--smtp-host")
     p.add_argument("--smtp-port", type=int, default=587)
@@ -112,9 +112,9 @@ def register(group: Callable[[str, str], Any], leaf: Callable[..., Any]) -> None
     p = leaf(notify, "new-breach", _new_breach, "tell every participant whose number a breach holds (once)")
     p.add_argument("--index", required=True, help="the index folder, after breachindex add")
     p.add_argument("--breach", required=True, help="the breach's name in the index")
-    _channel_args(p)
+    channel_args(p)
     p = leaf(notify, "overdue", _overdue, "tell the participants of overdue requests that SOMI escalates (once)")
-    _channel_args(p)
+    channel_args(p)
     p = leaf(notify, "preferences", _preferences, "show or change how a participant wants to be told")
     p.add_argument("participant")
     email = p.add_mutually_exclusive_group()

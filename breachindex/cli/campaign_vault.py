@@ -1,0 +1,123 @@
+"""``breachindex campaign vault ...``: the operator's side of the vault.
+
+    vault store PARTICIPANT --vault DIR --controller meta [--request R] [--partial] [--name N] FILE|-
+    vault list PARTICIPANT --vault DIR
+    vault sweep --vault DIR [--older-than SECONDS]
+    vault erase PARTICIPANT --vault DIR --yes
+
+``store`` streams FILE (or standard input) into the participant's vault in constant memory,
+encrypted to their key as it is read; with ``--page-url`` and a channel (``campaign notify``'s
+options) the person is told that their data arrived. Nothing prints a name, a number or content.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .campaign_notify import channel_args, channels_from
+
+if TYPE_CHECKING:
+    from ..campaign import Campaign
+    from ..vault import Vault
+
+__all__ = ["register"]
+
+_PIECE = 1 << 20
+
+
+def _vault(c: Campaign, args: argparse.Namespace) -> Vault:
+    return c.vault(args.vault)
+
+
+def _pieces(f: BinaryIO) -> Iterator[bytes]:
+    while piece := f.read(_PIECE):
+        yield piece
+
+
+def _item(item: Any) -> dict[str, Any]:
+    return {"id": item.id, "participant": item.participant, "controller": item.controller, "request": item.request,
+            "partial": item.partial, "received_at": item.received_at.isoformat().replace("+00:00", "Z"),
+            "size": item.size, "sha256": item.sha256}
+
+
+def _store(c: Campaign, args: argparse.Namespace) -> Any:
+    from .campaign import Answer
+
+    vault = _vault(c, args)
+    if args.file == "-":
+        item = vault.store(args.participant, args.controller, _pieces(sys.stdin.buffer), request=args.request,
+                           partial=args.partial, name=args.name, now=args.now)
+    else:
+        with open(args.file, "rb") as f:
+            item = vault.store(args.participant, args.controller, _pieces(f), request=args.request,
+                               partial=args.partial, name=args.name, now=args.now)
+    told = None
+    if args.page_url is not None:
+        from ..campaign.notifications import Notifier
+
+        deliveries = Notifier(c, channels_from(args), page_url=args.page_url).data_arrived(item, now=args.now)
+        told = [{"channel": d.channel, "outcome": d.outcome} for d in deliveries]
+    doc = {**_item(item), "notified": told}
+    return Answer(doc, [f"stored {item.id}: {item.size:,} bytes for participant {item.participant} "
+                        f"(sha256 of the stored file {item.sha256})"])
+
+
+def _list(c: Campaign, args: argparse.Namespace) -> Any:
+    from .campaign import Answer
+
+    items = [_item(i) for i in _vault(c, args).items(args.participant)]
+    return Answer({"items": items}, [f"{i['id']}\t{i['controller']}\t{i['received_at']}\t{i['size']}" for i in items])
+
+
+def _sweep(c: Campaign, args: argparse.Namespace) -> Any:
+    from datetime import timedelta
+
+    from .campaign import Answer
+
+    report = _vault(c, args).sweep(older_than=timedelta(seconds=args.older_than), now=args.now)
+    doc = {"temp_removed": report.temp_removed, "orphans_removed": list(report.orphans_removed),
+           "missing": list(report.missing), "unknown": report.unknown}
+    return Answer(doc, [f"removed {report.temp_removed} temporary and {len(report.orphans_removed)} orphan file(s); "
+                        f"{len(report.missing)} item(s) missing their file; {report.unknown} other entries"])
+
+
+def _erase(c: Campaign, args: argparse.Namespace) -> Any:
+    from .campaign import Answer
+
+    if not args.yes:
+        raise ValueError("erasure cannot be undone: add --yes")
+    erasure = _vault(c, args).erase(args.participant, now=args.now)
+    doc = {"participant": erasure.participant, "key_destroyed": erasure.key_destroyed, "items": erasure.items,
+           "mandates_revoked": len(erasure.mandates_revoked), "requests_cancelled": len(erasure.requests_cancelled),
+           "files_left": erasure.files_left}
+    return Answer(doc, [", ".join(f"{k} {v}" for k, v in doc.items())])
+
+
+def register(group: Callable[[str, str], Any], leaf: Callable[..., Any]) -> None:
+    """Add the ``vault`` group to ``breachindex campaign``."""
+    vault = group("vault", "the vault: store what a controller sent, list, sweep, erase (GDPR Art. 17)")
+
+    def folder(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--vault", required=True, metavar="DIR", help="the vault folder (serve --vault)")
+
+    p = leaf(vault, "store", _store, "stream a controller's answer into a participant's vault")
+    p.add_argument("participant")
+    p.add_argument("file", help="the answer's file, or - for standard input")
+    p.add_argument("--controller", required=True)
+    p.add_argument("--request", help="the request it answers: moves to fulfilled (partially_fulfilled with --partial)")
+    p.add_argument("--partial", action="store_true")
+    p.add_argument("--name", help="the original file name (kept sealed to the participant's key)")
+    folder(p)
+    channel_args(p, required=False)
+    p = leaf(vault, "list", _list, "a participant's items")
+    p.add_argument("participant")
+    folder(p)
+    p = leaf(vault, "sweep", _sweep, "remove what interrupted stores and erasures left")
+    p.add_argument("--older-than", type=float, default=3600.0, metavar="SECONDS")
+    folder(p)
+    p = leaf(vault, "erase", _erase, "erase a participant: vault key and items, mandates revoked, number wiped")
+    p.add_argument("participant")
+    p.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    folder(p)
