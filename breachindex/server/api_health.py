@@ -30,7 +30,7 @@ PAGE_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 _TYPES = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"}
-_FILES = ("index.html", "app.js", "style.css", "i18n.js")
+_FILES = ("index.html", "app.js", "mine.js", "style.css", "i18n.js")
 
 
 async def healthz(call: Call) -> Reply:

@@ -194,6 +194,7 @@
       if (state.verified) renderData(state.verified);
       if (state.identity) $("identity-status").textContent = t("identity_" + state.identity);
       if (state.step === "step-mandate") { try { await loadTemplate(); } catch (err) { message(explain(err)); } }
+      document.dispatchEvent(new CustomEvent("bi:language"));
     }));
     $("check-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -217,6 +218,7 @@
         await api("POST", "/v1/verification/confirm", { challenge: state.challenge, code: $("code").value.trim() });
         renderData(await check());  // now with the verified view: the session cookie is set
         show("step-data");
+        document.dispatchEvent(new CustomEvent("bi:session"));  // mine.js: requests and vault
       });
     });
     $("mandate-button").addEventListener("click", () => busy($("mandate-button"), toMandate));
@@ -237,9 +239,13 @@
         $("mandate-result-hash").textContent = mandate.text_sha256;
         $("mandate-review").hidden = !mandate.review;
         show("step-done");
+        document.dispatchEvent(new CustomEvent("bi:session"));
       });
     });
   }
+
+  // what mine.js (the person's requests and vault) shares with this file
+  window.BI_PAGE = { api, t, el, message, busy, explain, state };
 
   document.addEventListener("DOMContentLoaded", () => {
     const wanted = new URLSearchParams(window.location.search).get("lang");
