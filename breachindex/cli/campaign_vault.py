@@ -4,6 +4,13 @@
     vault list PARTICIPANT --vault DIR
     vault sweep --vault DIR [--older-than SECONDS]
     vault erase PARTICIPANT --vault DIR --yes
+    vault setup PARTICIPANT --vault DIR            the person's passphrase on stdin; prints the recovery code once
+    vault open PARTICIPANT ITEM --vault DIR --out FILE      passphrase on stdin; all or nothing
+    vault passphrase PARTICIPANT --vault DIR       old, then new passphrase on stdin (two lines)
+    vault recover PARTICIPANT --vault DIR          recovery code, then new passphrase on stdin; a new code
+
+Passphrases and codes are read from standard input (a prompt on a terminal), never from the
+command line, where other users could see them.
 
 ``store`` streams FILE (or standard input) into the participant's vault in constant memory,
 encrypted to their key as it is read; with ``--page-url`` and a channel (``campaign notify``'s
@@ -95,6 +102,49 @@ def _erase(c: Campaign, args: argparse.Namespace) -> Any:
     return Answer(doc, [", ".join(f"{k} {v}" for k, v in doc.items())])
 
 
+def _secret_lines(count: int, prompts: tuple[str, ...]) -> list[str]:
+    if sys.stdin.isatty():
+        import getpass
+
+        return [getpass.getpass(prompts[i]) for i in range(count)]
+    lines = [sys.stdin.readline().rstrip("\r\n") for _ in range(count)]
+    if any(not line for line in lines):
+        raise ValueError(f"give {count} line(s) on standard input: {', '.join(prompts)}")
+    return lines
+
+
+def _setup(c: Campaign, args: argparse.Namespace) -> Any:
+    from .campaign import Answer
+
+    (passphrase,) = _secret_lines(1, ("passphrase: ",))
+    code = _vault(c, args).setup(args.participant, passphrase, now=args.now)
+    return Answer({"recovery_code": code}, [f"recovery code (shown once, write it down): {code}"])
+
+
+def _open(c: Campaign, args: argparse.Namespace) -> Any:
+    from .campaign import Answer
+
+    (passphrase,) = _secret_lines(1, ("passphrase: ",))
+    path = _vault(c, args).open_to(args.participant, passphrase, args.item, args.out)
+    return Answer({"file": str(path), "size": path.stat().st_size}, [f"wrote {path}"])
+
+
+def _passphrase(c: Campaign, args: argparse.Namespace) -> Any:
+    from .campaign import Answer
+
+    old, new = _secret_lines(2, ("passphrase: ", "new passphrase: "))
+    _vault(c, args).change_passphrase(args.participant, old, new, now=args.now)
+    return Answer({"changed": True}, ["passphrase changed"])
+
+
+def _recover(c: Campaign, args: argparse.Namespace) -> Any:
+    from .campaign import Answer
+
+    code, new = _secret_lines(2, ("recovery code: ", "new passphrase: "))
+    fresh = _vault(c, args).recover(args.participant, code, new, now=args.now)
+    return Answer({"recovery_code": fresh}, [f"new recovery code (shown once, write it down): {fresh}"])
+
+
 def register(group: Callable[[str, str], Any], leaf: Callable[..., Any]) -> None:
     """Add the ``vault`` group to ``breachindex campaign``."""
     vault = group("vault", "the vault: store what a controller sent, list, sweep, erase (GDPR Art. 17)")
@@ -120,4 +170,18 @@ def register(group: Callable[[str, str], Any], leaf: Callable[..., Any]) -> None
     p = leaf(vault, "erase", _erase, "erase a participant: vault key and items, mandates revoked, number wiped")
     p.add_argument("participant")
     p.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+    folder(p)
+    p = leaf(vault, "setup", _setup, "the person: set the vault up (passphrase on stdin); prints the recovery code")
+    p.add_argument("participant")
+    folder(p)
+    p = leaf(vault, "open", _open, "the person: write an item's plaintext to a file (passphrase on stdin)")
+    p.add_argument("participant")
+    p.add_argument("item")
+    p.add_argument("--out", required=True, help="the file to write (must not exist)")
+    folder(p)
+    p = leaf(vault, "passphrase", _passphrase, "the person: change the passphrase (old and new on stdin)")
+    p.add_argument("participant")
+    folder(p)
+    p = leaf(vault, "recover", _recover, "the person: recovery code and a new passphrase on stdin; a new code")
+    p.add_argument("participant")
     folder(p)

@@ -82,3 +82,38 @@ def test_the_operator_streams_an_answer_in_and_the_person_reads_it_back(tmp_path
     assert erased["key_destroyed"] and erased["items"] == 2
     out, err = capsys.readouterr()
     assert number(1) not in out + err and number(1)[1:] not in out + err
+
+
+def test_the_persons_vault_steps_from_a_shell_read_secrets_from_stdin(tmp_path, capsys, monkeypatch):
+    key_path = tmp_path / "secret.key"
+    Key.generate().save(key_path)
+    sender = RecordingSender()
+    db, folder = tmp_path / "c.db", tmp_path / "vault"
+    with shared.new_campaign(db, sender, secret=Key.load(key_path)) as c:
+        pid = shared.enrol(c, sender, 1, now=datetime.now(timezone.utc))
+    common = ["--db", str(db), "--key", str(key_path), "--vault", str(folder), "--json"]
+
+    def stdin(text: str) -> None:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+
+    stdin(PASSPHRASE + "\n")
+    assert main(["campaign", "vault", "setup", pid, *common]) == 0
+    code = json.loads(capsys.readouterr().out)["recovery_code"]
+    (tmp_path / "a.bin").write_bytes(b"the answer")
+    assert main(["campaign", "vault", "store", pid, str(tmp_path / "a.bin"), "--controller", "meta", *common]) == 0
+    item = json.loads(capsys.readouterr().out)["id"]
+    stdin("wrong passphrase, surely\n")
+    assert main(["campaign", "vault", "open", pid, item, "--out", str(tmp_path / "x.bin"), *common]) == 2
+    assert "wrong_passphrase" in capsys.readouterr().err and not (tmp_path / "x.bin").exists()
+    stdin(f"{PASSPHRASE}\nanother long passphrase\n")
+    assert main(["campaign", "vault", "passphrase", pid, *common]) == 0
+    capsys.readouterr()
+    stdin(f"{code}\na third long passphrase\n")
+    assert main(["campaign", "vault", "recover", pid, *common]) == 0
+    assert json.loads(capsys.readouterr().out)["recovery_code"] != code
+    stdin("a third long passphrase\n")
+    assert main(["campaign", "vault", "open", pid, item, "--out", str(tmp_path / "back.bin"), *common]) == 0
+    assert (tmp_path / "back.bin").read_bytes() == b"the answer"
+    stdin(f"{code}\nyet another passphrase\n")  # a used code
+    assert main(["campaign", "vault", "recover", pid, *common]) == 2
+    assert "wrong_recovery_code" in capsys.readouterr().err
