@@ -202,6 +202,16 @@ def test_the_whole_life_from_the_first_check_to_reading_the_answer(tmp_path: Pat
         wait.until(lambda d: text_of("mine-status") == "Downloaded.")
         shot("08-en-downloaded")
 
+        # how to be told next time: SMS off, an e-mail address (the server keeps it sealed)
+        visible("notify")
+        assert browser.find_element(By.ID, "notify-sms").is_selected()
+        click("notify-sms")
+        browser.find_element(By.ID, "notify-email").send_keys("anneke@example.org")
+        click("notify-save")
+        wait.until(lambda d: text_of("mine-status") == "Your choice has been saved.")
+        prefs = app.state.server.notifier.preferences(participant)
+        assert (prefs.sms, prefs.email, prefs.lang) == (False, "anneke@example.org", "en")
+
         click("lang-nl")
         wait.until(lambda d: "beantwoord" in text_of("mine-requests"))
         assert "18 maart 2025" in text_of("mine-requests")

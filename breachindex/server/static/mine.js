@@ -125,6 +125,16 @@
     $("vault-open").hidden = true;
   }
 
+  async function loadPreferences() {
+    let prefs = null;
+    try { prefs = await page.api("GET", "/v1/notifications"); } catch (err) { prefs = null; }  // 503: none sent
+    $("notify").hidden = !prefs;
+    if (!prefs) return;
+    $("notify-sms").checked = prefs.sms;
+    $("notify-email-allowed").checked = prefs.email_allowed;
+    $("notify-email").value = prefs.email || "";
+  }
+
   async function refresh() {
     session = await page.api("GET", "/v1/session");
     if (!session.verified) { $("step-mine").hidden = true; return; }
@@ -132,9 +142,19 @@
     renderMandates();
     renderRequests();
     renderVault();
+    await loadPreferences();
   }
 
   function wire() {
+    $("notify").addEventListener("submit", (event) => {
+      event.preventDefault();
+      page.busy($("notify-save"), async () => {
+        const email = $("notify-email").value.trim();
+        await page.api("POST", "/v1/notifications", { sms: $("notify-sms").checked, lang: page.state.lang,
+          email_allowed: $("notify-email-allowed").checked, email: email || null });
+        status(t("notify_saved"));
+      });
+    });
     $("vault-setup").addEventListener("submit", (event) => {
       event.preventDefault();
       page.busy($("vault-setup-button"), async () => {
