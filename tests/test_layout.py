@@ -119,3 +119,14 @@ def test_the_walk_sees_real_edges_and_cycles():
     assert "breachindex.campaign.store" in graph["breachindex.campaign.campaign"]
     assert "breachindex.campaign.campaign" not in graph["breachindex.vault.vault"]  # only under TYPE_CHECKING
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_every_package_folder_is_installed_by_pyproject():
+    """A subpackage missing from pyproject's list imports from a checkout (and an editable
+    install) but not from `pip install .`: the campaign's letters once did that."""
+    import tomllib
+
+    repo = PACKAGE.parent
+    listed = set(tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(repo).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert found == listed
