@@ -38,9 +38,11 @@ def serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="breachindex serve",
         description="Serve the check API, the workflow API and the check page over HTTP (uvicorn).")
-    p.add_argument("index", help="the index folder, or a symlink to it; new builds are picked up without downtime")
-    p.add_argument("--key", required=True, help="the key file of the index (also the campaign's secret)")
-    p.add_argument("--campaign", required=True, help="the campaign store (SQLite file)")
+    p.add_argument("index", nargs="?", help="the index folder, or a symlink to it; new builds are picked up without "
+                                            "downtime")
+    p.add_argument("--config", help="a TOML file of settings (server/config_file.py): flags given here win")
+    p.add_argument("--key", help="the key file of the index (also the campaign's secret)")
+    p.add_argument("--campaign", help="the campaign store (SQLite file)")
     p.add_argument("--api-keys", help="the API key file (see: breachindex api-key create)")
     p.add_argument("--webhook-secret", help="a file holding the ID provider's webhook secret (mode 0600)")
     p.add_argument("--export-dir", help="where batch exports go (default: exports/ beside the campaign store)")
@@ -128,9 +130,36 @@ def _check_config(config: ServerConfig) -> None:
         load_sender(config.sms_sender)
 
 
+def _with_config_file(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                      argv: list[str]) -> argparse.Namespace:
+    """``args`` with the ``--config`` file's settings under the flags given on the command line."""
+    from .config_file import explicit_options, read_config_file
+
+    if args.config is not None:
+        given = explicit_options(parser, argv)
+        inverted = {"secure_cookies": "insecure_cookies", "smtp_starttls": "smtp_no_starttls"}
+        for name, value in read_config_file(args.config).items():
+            if name in given or (name == "index" and args.index is not None):
+                continue
+            if name in inverted:
+                setattr(args, inverted[name], not value)
+            else:
+                setattr(args, name, value)
+    missing = [name for name in ("index", "key", "campaign") if getattr(args, name) is None]
+    if missing:
+        raise ValueError(f"give {', '.join(missing)} (as arguments, or in --config)")
+    return args
+
+
 def serve_main(argv: Sequence[str]) -> int:
     """``breachindex serve INDEX --key KEYFILE --campaign DB [options]``."""
-    args = serve_parser().parse_args(list(argv))
+    parser = serve_parser()
+    args = parser.parse_args(list(argv))
+    try:
+        args = _with_config_file(parser, args, list(argv))
+    except (OSError, ValueError) as exc:
+        print(f"breachindex serve: error: {exc}", file=sys.stderr)
+        return 2
     if args.workers < 1:
         print("breachindex serve: error: --workers must be at least 1", file=sys.stderr)
         return 2
