@@ -85,10 +85,9 @@ def _build(campaign: Campaign, mandate_ids: list[str], out: str | os.PathLike[st
     if folder.exists():
         raise FileExistsError(f"{folder} exists: a bundle goes into a new folder")
     evidences = [campaign.mandate_evidence(m) for m in mandate_ids]  # UnknownMandate first, before any file
-    requests = {r.id for m in mandate_ids for r in campaign.requests(participant=campaign.mandate(m).participant)
-                if r.mandate == m}
-    batches = {r.batch for m in mandate_ids for r in campaign.requests(participant=campaign.mandate(m).participant)
-               if r.mandate == m}
+    records = [r for ev in evidences for r in campaign.requests(participant=ev.mandate.participant)
+               if r.mandate == ev.mandate.id]
+    requests, batches = {r.id for r in records}, {r.batch for r in records}
     if batch is not None:
         batches.add(batch)
     head = campaign.checkpoint_audit_log()  # covers every entry so far, so every entry below

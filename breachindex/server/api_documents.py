@@ -9,11 +9,13 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
+from ..campaign import Campaign
 from ..campaign.bundles import build_batch_bundle, build_mandate_bundle
 from ..campaign.letters import Foundation, access_requests, admonition, complaint, render_pdf
 from .errors import ApiError
@@ -73,10 +75,9 @@ def _zipped(folder: Path) -> bytes:
     return out.getvalue()
 
 
-def _bundle(build: object, call: Call, ident: str) -> bytes:
+def _bundle(build: Callable[[Campaign, str, Path], Path], call: Call, ident: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="bi-bundle-") as tmp:
-        folder = build(call.state.campaign, ident, Path(tmp) / "bundle")  # type: ignore[operator]
-        return _zipped(folder)
+        return _zipped(build(call.state.campaign, ident, Path(tmp) / "bundle"))
 
 
 async def mandate_bundle(call: Call) -> Reply:

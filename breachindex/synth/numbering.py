@@ -295,28 +295,24 @@ def region_plan(region: str) -> RegionPlan:
 # --------------------------------------------------------------------------- validation
 
 
-def check_count(count: int) -> int:
-    if isinstance(count, bool):
-        raise TypeError("count must be an int, not bool")
+def _non_negative_int(name: str, value: int) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
     try:
-        count = operator.index(count)
+        value = operator.index(value)
     except TypeError:
-        raise TypeError(f"count must be an int, got {type(count).__name__}") from None
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
-    return count
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_count(count: int) -> int:
+    return _non_negative_int("count", count)
 
 
 def check_seed(seed: int) -> int:
-    if isinstance(seed, bool):
-        raise TypeError("seed must be an int, not bool")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}") from None
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return seed
+    return _non_negative_int("seed", seed)
 
 
 def check_regions(regions: Sequence[str]) -> tuple[str, ...]:

@@ -2,7 +2,6 @@
 once, never the data or the number in a message, opt-outs honoured, every attempt logged."""
 from __future__ import annotations
 
-import socket
 from datetime import date, datetime, timezone
 from email import message_from_bytes
 from functools import partial
@@ -20,7 +19,7 @@ from breachindex.campaign.channels import RecordingChannel, SmsChannel, SmtpChan
 from breachindex.campaign.notifications import Notifier, message_for
 from breachindex.errors import NotificationFailed, UnknownParticipant
 
-aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+pytest.importorskip("aiosmtpd")
 
 KEY = Key(b"notification tests secret, 32 b!")
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
@@ -36,25 +35,12 @@ enrol = partial(shared.enrol, now=T0)
 sign = partial(shared.sign, now=T0 + 3 * S, text=TEXT, evidence=EVIDENCE)
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = Mailbox()
-    controller = aiosmtpd.Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, SmtpChannel("127.0.0.1", port, sender="berichten@somi.example", starttls=False, timeout=10)
-    controller.stop()
+    from helpers.smtp import smtp_server
+
+    with smtp_server() as (box, port):
+        yield box, SmtpChannel("127.0.0.1", port, sender="berichten@somi.example", starttls=False, timeout=10)
 
 
 @pytest.fixture

@@ -19,3 +19,16 @@ def code_of(response: Any) -> tuple[int, str]:
     body = response.json()
     assert validate(body, ERROR) is None, body
     return response.status_code, body["error"]["code"]
+
+
+def confirm_code(client: Any, sender: Any, phone: str) -> None:
+    """Verify ``phone`` as the page does: a code requested (with a solved puzzle when the client
+    does not add one itself) and confirmed; the client keeps the session cookie."""
+    from breachindex.server.testing import with_puzzle
+
+    started = client.post("/v1/verification/start",
+                          json=with_puzzle(client, "/v1/verification/start", {"phone": phone}))
+    assert started.status_code == 200, started.text
+    confirmed = client.post("/v1/verification/confirm",
+                            json={"challenge": started.json()["challenge"], "code": sender.last_code(phone)})
+    assert confirmed.status_code == 200, confirmed.text

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,9 +18,7 @@ import pytest
 pytest.importorskip("uvicorn")
 selenium = pytest.importorskip("selenium")
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from helpers.browser import chromium, needs_chromium  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -31,12 +27,7 @@ from breachindex.campaign import RecordingSender  # noqa: E402
 from breachindex.server import create_app  # noqa: E402
 from breachindex.server.testing import make_sandbox, serve_in_thread  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
+pytestmark = needs_chromium
 
 NUMBER_TYPED = "06 12340001"  # +31612340001, Anneke in the sandbox leak
 NAME = "Anneke Voorbeeld"
@@ -44,18 +35,8 @@ NAME = "Anneke Voorbeeld"
 
 @pytest.fixture
 def browser():
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1000,1600", "--lang=nl-NL", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(20)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_the_whole_flow_in_chromium(tmp_path: Path, browser) -> None:

@@ -7,7 +7,6 @@ screenshots of every step."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from datetime import date
 from pathlib import Path
@@ -18,9 +17,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("selenium")
 
 import httpx
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+from helpers.browser import chromium, needs_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -29,12 +26,7 @@ from breachindex.campaign import RecordingSender
 from breachindex.server import create_app
 from breachindex.server.testing import make_sandbox, serve_in_thread
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
+pytestmark = needs_chromium
 
 PHONE = "+31612340001"
 TYPED = "06 12340001"
@@ -51,21 +43,8 @@ def downloads(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def browser(downloads: Path):
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1000,2200", "--lang=nl-NL", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.set_page_load_timeout(20)
-    try:
+    with chromium(height=2200, downloads=downloads) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_the_whole_life_from_the_first_check_to_reading_the_answer(tmp_path: Path, browser, downloads) -> None:

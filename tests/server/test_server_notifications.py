@@ -3,14 +3,13 @@ operator's upload tells them by SMS and by e-mail through a real SMTP server on 
 a channel turned off stays off."""
 from __future__ import annotations
 
-import socket
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("starlette")
-from helpers.server import ANNEKE, code_of
+from helpers.server import ANNEKE, code_of, confirm_code
 
 from breachindex.campaign import RecordingSender
 from breachindex.server import create_app
@@ -18,30 +17,17 @@ from breachindex.server.schemas import NOTIFICATION_PREFERENCES
 from breachindex.server.testing import make_sandbox, page_client
 from breachindex.server.validation import validate
 
-aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+pytest.importorskip("aiosmtpd")
 
 PASSPHRASE = "correct horse battery staple"
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
 def mailbox():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = Mailbox()
-    controller = aiosmtpd.Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+    from helpers.smtp import smtp_server
+
+    with smtp_server() as (box, port):
+        yield box, port
 
 
 def test_the_person_chooses_and_the_upload_tells_them(tmp_path: Path, mailbox) -> None:
@@ -52,9 +38,7 @@ def test_the_person_chooses_and_the_upload_tells_them(tmp_path: Path, mailbox) -
                                     smtp_sender="berichten@somi.example", smtp_starttls=False), sender=sender)
     with page_client(app) as c:
         assert code_of(c.get("/v1/notifications")) == (401, "unauthorized")
-        started = c.post("/v1/verification/start", json={"phone": ANNEKE})
-        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
-                                                 "code": sender.last_code(ANNEKE)})
+        confirm_code(c, sender, ANNEKE)
         assert c.get("/v1/notifications").json() == {"email": None, "sms": True, "email_allowed": True, "lang": "nl"}
         assert code_of(c.post("/v1/notifications", json={})) == (422, "invalid_request")
         assert code_of(c.post("/v1/notifications", json={"email": "not an address"})) == (422, "invalid_request")
@@ -69,7 +53,7 @@ def test_the_person_chooses_and_the_upload_tells_them(tmp_path: Path, mailbox) -
         assert stored.status_code == 201
         assert len(sender.messages) == texts_before + 1
         assert "Meta Platforms Ireland Limited answered" in sender.messages[-1].text
-        ((raw),) = box.messages
+        ((_, raw),) = box.messages
         mail = message_from_bytes(raw)
         assert mail["To"] == "anneke@example.org" and "in your vault" in mail.get_payload(decode=True).decode()
         assert b"the answer" not in raw and ANNEKE[1:].encode() not in raw
@@ -85,9 +69,7 @@ def test_without_a_page_url_there_are_no_notifications(tmp_path: Path) -> None:
     sender = RecordingSender()
     app = create_app(sandbox.config(page_url=None), sender=sender)
     with page_client(app) as c:
-        started = c.post("/v1/verification/start", json={"phone": ANNEKE})
-        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
-                                                 "code": sender.last_code(ANNEKE)})
+        confirm_code(c, sender, ANNEKE)
         assert code_of(c.get("/v1/notifications")) == (503, "not_configured")
 
 
@@ -101,9 +83,7 @@ def test_moving_a_request_to_overdue_tells_the_person_once(tmp_path: Path) -> No
     app = create_app(sandbox.config(), sender=sender)
     admin = sandbox.auth("admin")
     with page_client(app) as c:
-        started = c.post("/v1/verification/start", json={"phone": ANNEKE})
-        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
-                                                 "code": sender.last_code(ANNEKE)})
+        confirm_code(c, sender, ANNEKE)
         participant = app.state.server.campaign.participant_id(ANNEKE)
         body, headers = sandbox.webhook(participant)
         c.post("/v1/identity/webhook", content=body, headers=headers)
@@ -140,9 +120,7 @@ def test_the_lawyers_letters_and_bundles_over_http(tmp_path: Path) -> None:
     app = create_app(sandbox.config(), sender=sender)
     admin = sandbox.auth("admin")
     with page_client(app) as c:
-        started = c.post("/v1/verification/start", json={"phone": ANNEKE})
-        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
-                                                 "code": sender.last_code(ANNEKE)})
+        confirm_code(c, sender, ANNEKE)
         participant = app.state.server.campaign.participant_id(ANNEKE)
         body, headers = sandbox.webhook(participant)
         c.post("/v1/identity/webhook", content=body, headers=headers)

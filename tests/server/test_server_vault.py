@@ -16,13 +16,13 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from helpers.server import ANNEKE, code_of
+from helpers.server import ANNEKE, code_of, confirm_code
 
 from breachindex.campaign import RecordingSender
 from breachindex.server import create_app
 from breachindex.server.schemas import RECOVERY_RESPONSE, SESSION_RESPONSE, VAULT_ITEM
 from breachindex.server.templates import CURRENT_VERSION
-from breachindex.server.testing import make_sandbox, page_client, serve_in_thread, with_puzzle
+from breachindex.server.testing import make_sandbox, page_client, serve_in_thread
 from breachindex.server.validation import validate
 
 BRAM = "+31612340002"
@@ -41,11 +41,7 @@ class World:
         return page_client(self.app)
 
     def verify(self, c: Any, phone: str) -> None:
-        started = c.post("/v1/verification/start", json={"phone": phone})
-        assert started.status_code == 200, started.text
-        confirmed = c.post("/v1/verification/confirm",
-                           json={"challenge": started.json()["challenge"], "code": self.sender.last_code(phone)})
-        assert confirmed.status_code == 200, confirmed.text
+        confirm_code(c, self.sender, phone)
 
     def participant(self, c: Any, phone: str) -> str:
         return c.app.state.server.campaign.participant_id(phone)  # type: ignore[no-any-return]
@@ -173,9 +169,7 @@ def test_an_oversized_or_unknown_upload_stores_nothing(tmp_path: Path) -> None:
 
 def test_a_tampered_item_is_refused_and_never_sent_as_a_whole_download(world: World) -> None:
     with serve_in_thread(world.app) as base, httpx.Client(base_url=base, timeout=20) as c:
-        started = c.post("/v1/verification/start", json=with_puzzle(c, "/v1/verification/start", {"phone": ANNEKE}))
-        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
-                                                 "code": world.sender.last_code(ANNEKE)})
+        world.verify(c, ANNEKE)
         assert c.post("/v1/vault/setup", json={"passphrase": PASSPHRASE}).status_code == 201
         anneke = world.app.state.server.campaign.participant_id(ANNEKE)
         item = world.upload(c, anneke, ANSWER).json()
@@ -268,9 +262,7 @@ def test_an_upload_cut_off_midway_keeps_nothing(world: World) -> None:
     from urllib.parse import urlsplit
 
     with serve_in_thread(world.app) as base, httpx.Client(base_url=base, timeout=20) as c:
-        started = c.post("/v1/verification/start", json=with_puzzle(c, "/v1/verification/start", {"phone": ANNEKE}))
-        c.post("/v1/verification/confirm", json={"challenge": started.json()["challenge"],
-                                                 "code": world.sender.last_code(ANNEKE)})
+        world.verify(c, ANNEKE)
         assert c.post("/v1/vault/setup", json={"passphrase": PASSPHRASE}).status_code == 201
         anneke = world.app.state.server.campaign.participant_id(ANNEKE)
         url = urlsplit(base)
