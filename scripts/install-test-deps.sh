@@ -3,14 +3,17 @@
 # the end-to-end test of the check page; clang (with its libFuzzer and sanitizers) and
 # clang-format, for the fuzzing, C warnings and C format steps of .ci/run; Node.js, for the check
 # that an evidence bundle verifies without breachindex (scripts/verify_bundle.mjs); DejaVu fonts,
-# for the letters' PDFs. Installs the missing ones when apt-get is usable (root); elsewhere it says
-# what to install: the browser test then skips with the same reason, and those .ci/run steps fail.
+# for the letters' PDFs; PostgreSQL's server, for the tests of the campaign store on PostgreSQL
+# (they start a throw-away cluster of their own, tests/helpers/postgres.py). Installs the missing
+# ones when apt-get is usable (root); elsewhere it says what to install: the browser test and the
+# PostgreSQL variants then skip with the reason, and those .ci/run steps fail.
 set -euo pipefail
 missing=()
 for pair in chromium:chromium chromedriver:chromium-driver clang:clang clang-format:clang-format node:nodejs; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

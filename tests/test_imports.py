@@ -9,7 +9,8 @@ import pytest
 
 import breachindex
 
-OPTIONAL = ("nacl", "argon2", "holidays", "starlette", "uvicorn", "prometheus_client", "reportlab")
+OPTIONAL = ("nacl", "argon2", "holidays", "starlette", "uvicorn", "prometheus_client", "reportlab", "psycopg",
+            "psycopg_pool")
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +48,7 @@ from typing import Any, TypeAlias
 
 from .checkpoints import NoteVerifier, SignedCheckpoint, check_origin, default_origin, sign_checkpoint, verifier_key
 from .clock import from_us
+from .db import Db
 from .merkle import (
     RootBuilder,
     consistency_proof,
@@ -288,7 +288,7 @@ class AuditLog:
         return [NoteVerifier(self.origin, public_key) for public_key in self._trusted.values()]
 
     # ---- writing -----------------------------------------------------------------------
-    def append(self, db: sqlite3.Connection, kind: str, at_us: int, *, participant: str | None = None,
+    def append(self, db: Db, kind: str, at_us: int, *, participant: str | None = None,
                ref: str | None = None, payload: Mapping[str, Any]) -> AuditEntry:
         """Append an entry in the caller's transaction (so it commits with the change it records)."""
         if kind not in KINDS:
@@ -306,7 +306,7 @@ class AuditLog:
                 self.checkpoint(db, at_us)
         return AuditEntry(seq, at_us, kind, participant, ref, dict(payload), prev, digest)
 
-    def checkpoint(self, db: sqlite3.Connection, at_us: int) -> TreeHead:
+    def checkpoint(self, db: Db, at_us: int) -> TreeHead:
         """Sign the current root and store it; the latest head if nothing was added since."""
         leaves = self._leaves(db)
         if not leaves:
@@ -321,20 +321,20 @@ class AuditLog:
         return head
 
     # ---- reading -----------------------------------------------------------------------
-    def _rows(self, db: sqlite3.Connection, upto: int | None = None) -> Iterator[tuple[Any, ...]]:
+    def _rows(self, db: Db, upto: int | None = None) -> Iterator[tuple[Any, ...]]:
         if upto is None:
             yield from db.execute(f"{_ROW} ORDER BY seq")
         else:
             yield from db.execute(f"{_ROW} WHERE seq <= ? ORDER BY seq", (upto,))
 
-    def _leaves(self, db: sqlite3.Connection, upto: int | None = None) -> list[bytes]:
+    def _leaves(self, db: Db, upto: int | None = None) -> list[bytes]:
         return [leaf_hash(_entry_of(row).body) for row in self._rows(db, upto)]
 
-    def entry(self, db: sqlite3.Connection, seq: int) -> AuditEntry | None:
+    def entry(self, db: Db, seq: int) -> AuditEntry | None:
         row = db.execute(f"{_ROW} WHERE seq = ?", (seq,)).fetchone()
         return None if row is None else _entry_of(row)
 
-    def entries(self, db: sqlite3.Connection, *, participant: str | None = None,
+    def entries(self, db: Db, *, participant: str | None = None,
                 ref: str | None = None) -> list[AuditEntry]:
         """The entries about a participant and/or a ref, in order."""
         if participant is None and ref is None:
@@ -346,10 +346,10 @@ class AuditLog:
                 args.append(value)
         return [_entry_of(row) for row in db.execute(f"{_ROW} WHERE {' AND '.join(clauses)} ORDER BY seq", args)]
 
-    def size(self, db: sqlite3.Connection) -> int:
+    def size(self, db: Db) -> int:
         return int(db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0])
 
-    def _checkpoint_rows(self, db: sqlite3.Connection) -> list[tuple[int, TreeHead | None]]:
+    def _checkpoint_rows(self, db: Db) -> list[tuple[int, TreeHead | None]]:
         """The stored checkpoints, oldest first, with their ids (None: a row too damaged to read)."""
         found: list[tuple[int, TreeHead | None]] = []
         for row in db.execute("SELECT id, tree_size, root_hash, signed_us, signature, key_id FROM audit_checkpoints "
@@ -362,15 +362,15 @@ class AuditLog:
             found.append((int(row[0]), head))
         return found
 
-    def heads(self, db: sqlite3.Connection) -> list[tuple[int, TreeHead]]:
+    def heads(self, db: Db) -> list[tuple[int, TreeHead]]:
         """The stored checkpoints that can be read, oldest first, with their ids."""
         return [(checkpoint_id, head) for checkpoint_id, head in self._checkpoint_rows(db) if head is not None]
 
-    def latest_head(self, db: sqlite3.Connection) -> TreeHead | None:
+    def latest_head(self, db: Db) -> TreeHead | None:
         heads = self.heads(db)
         return heads[-1][1] if heads else None
 
-    def checkpoint_note(self, db: sqlite3.Connection, heads: Iterable[Head] = ()) -> str:
+    def checkpoint_note(self, db: Db, heads: Iterable[Head] = ()) -> str:
         """The latest stored checkpoint as a signed note (C2SP checkpoint, ``checkpoints``).
 
         Refused (ValueError) unless the log is consistent, also with ``heads``: a log must never
@@ -387,7 +387,7 @@ class AuditLog:
         return sign_checkpoint(self.signer, self.origin, head.tree_size, head.root_hash)
 
     # ---- proofs ------------------------------------------------------------------------
-    def inclusion_proof(self, db: sqlite3.Connection, seq: int, tree_size: int) -> InclusionProof:
+    def inclusion_proof(self, db: Db, seq: int, tree_size: int) -> InclusionProof:
         if not 1 <= seq <= tree_size:
             raise ValueError("the entry is not within that tree size")
         leaves = self._leaves(db, tree_size)
@@ -395,7 +395,7 @@ class AuditLog:
             raise ValueError("the audit log has fewer entries than that tree size")
         return InclusionProof(seq - 1, tree_size, tuple(inclusion_proof(seq - 1, leaves)))
 
-    def consistency_proof(self, db: sqlite3.Connection, old_size: int, new_size: int) -> ConsistencyProof:
+    def consistency_proof(self, db: Db, old_size: int, new_size: int) -> ConsistencyProof:
         leaves = self._leaves(db, new_size)
         if len(leaves) != new_size:
             raise ValueError("the audit log has fewer entries than the new tree size")
@@ -415,7 +415,7 @@ class AuditLog:
             return False
         return head.verify(public_key)
 
-    def verify(self, db: sqlite3.Connection, heads: Iterable[Head] = ()) -> AuditReport:
+    def verify(self, db: Db, heads: Iterable[Head] = ()) -> AuditReport:
         """Recompute the chain and check it against every stored checkpoint and against
         ``heads``, the tree heads kept elsewhere (``TreeHead`` or ``SignedCheckpoint``): see
         ``AuditReport`` for what the outcome proves."""

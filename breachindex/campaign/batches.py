@@ -33,7 +33,6 @@ import json
 import os
 import secrets
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from .audit import AuditLog
 from .calendars import Calendars
 from .clock import from_us, to_us
 from .controllers import Controller
+from .db import Db
 from .deadlines import HolidaySpec
 from .mandates import SCOPES, day_end_us, iso, load_mandate
 from .requests import FINAL_STATES, create_request, transition
@@ -90,7 +90,7 @@ class Export:
     manifest: dict[str, Any] = field(repr=False)
 
 
-def load_batch(db: sqlite3.Connection, batch_id: object) -> Batch:
+def load_batch(db: Db, batch_id: object) -> Batch:
     row = None
     if isinstance(batch_id, str) and len(batch_id) <= 64:
         row = db.execute("SELECT id, controller, scope, filing_date, created_us, exported_us FROM batches WHERE id = ?",
@@ -102,7 +102,7 @@ def load_batch(db: sqlite3.Connection, batch_id: object) -> Batch:
                  None if row[5] is None else from_us(int(row[5])))
 
 
-def prepare_batch(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, today: date,
+def prepare_batch(db: Db, *, audit: AuditLog, keys: EvidenceKeys, t: int, today: date,
                   controller: Controller, scope: str, filing_date: date) -> Batch:
     """Create a batch and its draft requests (see the module documentation), logged."""
     if scope not in SCOPES:
@@ -166,7 +166,7 @@ def _write_folder(out_dir: Path, files: Mapping[str, bytes]) -> None:
         raise
 
 
-def export_batch(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys,
+def export_batch(db: Db, *, audit: AuditLog, keys: EvidenceKeys,
                  open_phone: Callable[[str, bytes], str], t: int, today: date, controller: Controller,
                  batch_id: object, out_dir: Path, holidays: HolidaySpec | Calendars) -> Export:
     """Write the batch's files (see the module documentation), in the caller's transaction."""

@@ -54,9 +54,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import CampaignStoreError
-from .store import committed
+from .db import Db
+from .store import committed, is_postgresql_url
 
-__all__ = ["Bucket", "Quota", "Charge", "Outcome", "BudgetStore", "read_last_used"]
+__all__ = ["Bucket", "Quota", "Charge", "Outcome", "BudgetStore", "read_last_used", "take", "subject_hash"]
 
 T = TypeVar("T")
 
@@ -89,6 +90,12 @@ _CHECKPOINT_EVERY = 1.0  # seconds between the checkpoints of the WAL (see the m
 _SWEEP_ROWS = 2000  # rows of each table looked at by one sweep, once a second
 _WAL_LIMIT = 64 << 20  # bytes the WAL file is cut back to when it starts over
 _LOCK_DEADLINE = 5.0  # seconds a charge waits for the write lock before giving up
+
+
+def subject_hash(key: bytes, name: str, value: str) -> str:
+    """The stored form of a subject: a keyed hash (BLAKE2b-128) of the rule's name and the value."""
+    data = name.encode("utf-8") + b"\x00" + value.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, key=key, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -223,8 +230,7 @@ class BudgetStore:
 
     def subject(self, name: str, value: str) -> str:
         """The stored form of a subject: a keyed hash of the rule's name and the value."""
-        data = name.encode("utf-8") + b"\x00" + value.encode("utf-8", "surrogatepass")
-        return hashlib.blake2b(data, key=self._key, digest_size=16).hexdigest()
+        return subject_hash(self._key, name, value)
 
     # ---- the transaction ------------------------------------------------------------------
     def _begin(self, conn: sqlite3.Connection) -> None:
@@ -268,65 +274,7 @@ class BudgetStore:
             self._refused.clear()
 
     def _charge(self, conn: sqlite3.Connection, charge: Charge, now_us: int, *, write: bool) -> Outcome:
-        """What ``charge`` gets at ``now_us``; with ``write``, take it (in the caller's transaction)."""
-        if charge.token is not None:
-            token, _ = charge.token
-            if conn.execute("SELECT 1 FROM budget_spent WHERE token = ?", (token,)).fetchone() is not None:
-                return Outcome(False, "token_spent", None)
-        worst: tuple[float, str] | None = None
-        levels: dict[str, float] = {}
-        bucket_rows: list[tuple[str, float, int]] = []
-        for rule, value in charge.buckets:
-            subject = self.subject(rule.name, value)
-            row = conn.execute("SELECT tokens, at_us FROM budget_buckets WHERE subject = ?", (subject,)).fetchone()
-            tokens = float(rule.burst)
-            if row is not None:
-                elapsed = max(0, now_us - int(row[1])) / 1e6
-                tokens = min(float(rule.burst), float(row[0]) + elapsed * rule.rate)
-            if tokens < 1.0:
-                wait = (1.0 - tokens) / rule.rate
-                if worst is None or wait > worst[0]:
-                    worst = (wait, rule.name)
-            left = tokens - 1.0
-            levels[rule.name] = tokens
-            full_us = now_us + int(max(0.0, rule.burst - left) / rule.rate * 1e6)
-            bucket_rows.append((subject, left, full_us))
-        remaining: dict[str, int] = {}
-        reset_after: dict[str, float] = {}
-        quota_rows: list[tuple[str, int, int]] = []
-        for quota, value in charge.quotas:
-            subject = self.subject(quota.name, value)
-            window = now_us - now_us % quota.window_us
-            row = conn.execute("SELECT window_us, used FROM budget_quotas WHERE subject = ?", (subject,)).fetchone()
-            used = int(row[1]) if row is not None and int(row[0]) == window else 0
-            reset = (window + quota.window_us - now_us) / 1e6
-            reset_after[quota.name] = reset
-            if used >= quota.limit:
-                remaining[quota.name] = 0
-                if worst is None or reset > worst[0]:
-                    worst = (reset, quota.name)
-            else:
-                remaining[quota.name] = quota.limit - used - 1
-            quota_rows.append((subject, window, used + 1))
-        if worst is not None:  # nothing is taken: every bucket keeps its level
-            return Outcome(False, worst[1], worst[0], remaining, reset_after, levels)
-        allowed = Outcome(True, None, None, remaining, reset_after,
-                          {name: level - 1.0 for name, level in levels.items()})
-        if not write:
-            return allowed
-        conn.executemany(
-            "INSERT INTO budget_buckets (subject, tokens, at_us, full_us) VALUES (?, ?, ?, ?) ON CONFLICT (subject) "
-            "DO UPDATE SET tokens = excluded.tokens, at_us = excluded.at_us, full_us = excluded.full_us",
-            [(subject, left, now_us, full_us) for subject, left, full_us in bucket_rows])
-        conn.executemany(
-            "INSERT INTO budget_quotas (subject, window_us, used) VALUES (?, ?, ?) ON CONFLICT (subject) "
-            "DO UPDATE SET window_us = excluded.window_us, used = excluded.used", quota_rows)
-        if charge.token is not None:
-            conn.execute("INSERT INTO budget_spent (token, expires_us) VALUES (?, ?)", charge.token)
-        if charge.touch_key is not None:
-            conn.execute("INSERT INTO api_key_usage (key_id, last_used_us) VALUES (?, ?) ON CONFLICT (key_id) "
-                         "DO UPDATE SET last_used_us = excluded.last_used_us", (charge.touch_key, now_us))
-        return allowed
+        return take(conn, self.subject, charge, now_us, write=write)
 
     def _sweep(self, conn: sqlite3.Connection, now_us: int) -> None:
         """Forget a slice of what no longer limits anything (full buckets, past windows,
@@ -385,9 +333,83 @@ class BudgetStore:
         return {str(k): int(v) for k, v in rows}
 
 
+def take(conn: Db, subject_of: Callable[[str, str], str], charge: Charge, now_us: int, *, write: bool) -> Outcome:
+    """What ``charge`` gets at ``now_us``; with ``write``, take it (in the caller's transaction).
+    ``subject_of(rule name, value)``: the stored form of a subject. Both stores' charges run it."""
+    if charge.token is not None:
+        token, _ = charge.token
+        if conn.execute("SELECT 1 FROM budget_spent WHERE token = ?", (token,)).fetchone() is not None:
+            return Outcome(False, "token_spent", None)
+    worst: tuple[float, str] | None = None
+    levels: dict[str, float] = {}
+    bucket_rows: list[tuple[str, float, int]] = []
+    for rule, value in charge.buckets:
+        subject = subject_of(rule.name, value)
+        row = conn.execute("SELECT tokens, at_us FROM budget_buckets WHERE subject = ?", (subject,)).fetchone()
+        tokens = float(rule.burst)
+        if row is not None:
+            elapsed = max(0, now_us - int(row[1])) / 1e6
+            tokens = min(float(rule.burst), float(row[0]) + elapsed * rule.rate)
+        if tokens < 1.0:
+            wait = (1.0 - tokens) / rule.rate
+            if worst is None or wait > worst[0]:
+                worst = (wait, rule.name)
+        left = tokens - 1.0
+        levels[rule.name] = tokens
+        full_us = now_us + int(max(0.0, rule.burst - left) / rule.rate * 1e6)
+        bucket_rows.append((subject, left, full_us))
+    remaining: dict[str, int] = {}
+    reset_after: dict[str, float] = {}
+    quota_rows: list[tuple[str, int, int]] = []
+    for quota, value in charge.quotas:
+        subject = subject_of(quota.name, value)
+        window = now_us - now_us % quota.window_us
+        row = conn.execute("SELECT window_us, used FROM budget_quotas WHERE subject = ?", (subject,)).fetchone()
+        used = int(row[1]) if row is not None and int(row[0]) == window else 0
+        reset = (window + quota.window_us - now_us) / 1e6
+        reset_after[quota.name] = reset
+        if used >= quota.limit:
+            remaining[quota.name] = 0
+            if worst is None or reset > worst[0]:
+                worst = (reset, quota.name)
+        else:
+            remaining[quota.name] = quota.limit - used - 1
+        quota_rows.append((subject, window, used + 1))
+    if worst is not None:  # nothing is taken: every bucket keeps its level
+        return Outcome(False, worst[1], worst[0], remaining, reset_after, levels)
+    allowed = Outcome(True, None, None, remaining, reset_after,
+                      {name: level - 1.0 for name, level in levels.items()})
+    if not write:
+        return allowed
+    conn.executemany(
+        "INSERT INTO budget_buckets (subject, tokens, at_us, full_us) VALUES (?, ?, ?, ?) ON CONFLICT (subject) "
+        "DO UPDATE SET tokens = excluded.tokens, at_us = excluded.at_us, full_us = excluded.full_us",
+        [(subject, left, now_us, full_us) for subject, left, full_us in bucket_rows])
+    conn.executemany(
+        "INSERT INTO budget_quotas (subject, window_us, used) VALUES (?, ?, ?) ON CONFLICT (subject) "
+        "DO UPDATE SET window_us = excluded.window_us, used = excluded.used", quota_rows)
+    if charge.token is not None:
+        conn.execute("INSERT INTO budget_spent (token, expires_us) VALUES (?, ?)", charge.token)
+    if charge.touch_key is not None:
+        conn.execute("INSERT INTO api_key_usage (key_id, last_used_us) VALUES (?, ?) ON CONFLICT (key_id) "
+                     "DO UPDATE SET last_used_us = excluded.last_used_us", (charge.touch_key, now_us))
+    return allowed
+
+
 def read_last_used(path: str | Path, key_ids: Sequence[str]) -> dict[str, int]:
-    """When each API key was last used (epoch microseconds), read from a campaign store
-    without its secret (key ids are not secrets; nothing else is read)."""
+    """When each API key was last used (epoch microseconds), read from a campaign store (a
+    SQLite path, or a PostgreSQL URL) without its secret (key ids are not secrets; nothing
+    else is read)."""
+    if is_postgresql_url(str(path)):
+        import psycopg  # optional: breachindex[postgresql]
+
+        try:
+            with psycopg.connect(str(path), autocommit=True) as pg:
+                rows = pg.execute("SELECT key_id, last_used_us FROM api_key_usage WHERE key_id = ANY(%s)",
+                                  (list(key_ids),)).fetchall()
+        except psycopg.Error as exc:
+            raise CampaignStoreError(f"cannot read API key usage: {str(exc).splitlines()[0]}") from None
+        return {str(k): int(v) for k, v in rows}
     try:
         conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
     except sqlite3.Error as exc:

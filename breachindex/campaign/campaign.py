@@ -20,7 +20,6 @@ import hmac
 import logging
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -40,6 +39,7 @@ from .checkpoints import SignedCheckpoint
 from .clock import MICROSECOND, from_us, now_us
 from .context import WorkflowContext
 from .controllers import CONTROLLERS, Controller, check_registry, lookup_controller
+from .db import Db
 from .deadlines import HolidaySpec
 from .identity import (
     IDENTITY_STATUSES,
@@ -82,7 +82,7 @@ from .requests import (
 )
 from .sealing import EvidenceKeys
 from .sms import DEFAULT_MESSAGE, SmsSender
-from .store import Store
+from .store import Store, open_store
 from .templates import TEMPLATES, MandateTemplate, check_templates
 from .treehead import AuditSigner, TreeHead
 from .verification import Codes, CodeSettings
@@ -90,6 +90,7 @@ from .verification import Codes, CodeSettings
 if TYPE_CHECKING:
     from ..index.reader import Index
     from ..vault import Erasure, KdfParams, PassphrasePolicy, Vault
+    from .pgbudgets import PgBudgetStore
 
 __all__ = ["Campaign"]
 
@@ -167,7 +168,7 @@ class Campaign:
         self._policy = policy if policy is not None else CheckPolicy()
         self._keys = CampaignKeys(key)
         self._budget_key = key.subkey(b"bi.cmp-budgets")
-        self._store = Store(path_or_url, busy_timeout=busy_timeout)
+        self._store = open_store(path_or_url, busy_timeout=busy_timeout)
         self._codes = Codes(self._store, self._audit, self._keys, codes)
         try:
             stored = self._store.bind_setting("key_fingerprint", self._keys.fingerprint)
@@ -202,7 +203,7 @@ class Campaign:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"schema {self._store.schema_version}"
-        return f"Campaign({str(self._store.path)!r}, {state})"
+        return f"Campaign({self._store.name!r}, {state})"
 
     @property
     def schema_version(self) -> int:
@@ -218,10 +219,14 @@ class Campaign:
         """What the vault (and any part built on the campaign) may use of it."""
         return self._context
 
-    def open_budgets(self) -> BudgetStore:
+    def open_budgets(self) -> BudgetStore | PgBudgetStore:
         """The budgets every worker of a server shares, in this campaign's store (see
-        ``budgets``): a connection of their own, closed by the caller."""
-        return BudgetStore(self._store.path, self._budget_key)
+        ``budgets``, ``pgbudgets``): connections of their own, closed by the caller."""
+        if isinstance(self._store, Store):
+            return BudgetStore(self._store.path, self._budget_key)
+        from .pgbudgets import PgBudgetStore  # psycopg is optional
+
+        return PgBudgetStore(self._store.url, self._budget_key)  # type: ignore[attr-defined]
 
     # ---- participants --------------------------------------------------------------------
     def participant_id(self, phone: str, region: str | None = None) -> str:
@@ -566,7 +571,7 @@ class Campaign:
             size = self._checkpointed_size(db) if new_size is None else new_size
             return self._audit.consistency_proof(db, old_size, size)
 
-    def _checkpointed_size(self, db: sqlite3.Connection) -> int:
+    def _checkpointed_size(self, db: Db) -> int:
         """The size of the log at its latest checkpoint."""
         head = self._audit.latest_head(db)
         if head is None:

@@ -18,12 +18,12 @@ Two views, chosen before the index is read and filled by one code path:
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from .clock import MICROSECOND
+from .db import Db
 from .identity import latest_identity_check
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def evaluate(index: Index, e164: str, disclosure: Disclosure, policy: CheckPolic
                        withheld)
 
 
-def verified_now(db: sqlite3.Connection, participant: str, t: int, policy: CheckPolicy) -> bool:
+def verified_now(db: Db, participant: str, t: int, policy: CheckPolicy) -> bool:
     """True if ``participant`` confirmed a code within the policy's ``verified_for`` before ``t``."""
     row = db.execute("SELECT verified_us FROM participants WHERE id = ?", (participant,)).fetchone()
     if row is None or row[0] is None:
@@ -108,7 +108,7 @@ def verified_now(db: sqlite3.Connection, participant: str, t: int, policy: Check
     return t < int(row[0]) + policy.verified_for // MICROSECOND
 
 
-def owner_view(db: sqlite3.Connection, participant: str, t: int, policy: CheckPolicy) -> tuple[bool, bool]:
+def owner_view(db: Db, participant: str, t: int, policy: CheckPolicy) -> tuple[bool, bool]:
     """For the participant of the number checked: (may see the verified view, latest ID check
     approved)."""
     if not verified_now(db, participant, t, policy):

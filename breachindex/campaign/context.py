@@ -14,9 +14,9 @@ from datetime import timedelta
 from .audit import AuditLog
 from .calendars import Calendars
 from .controllers import Controller
+from .db import CampaignDb
 from .deadlines import HolidaySpec
 from .sealing import EvidenceKeys
-from .store import Store
 
 __all__ = ["WorkflowContext"]
 
@@ -27,7 +27,7 @@ class WorkflowContext:
     ``controllers`` (the registry), ``holidays`` (the deadline calendars), ``verified_for``
     (how long after a confirmed code a participant counts as verified)."""
 
-    store: Store
+    store: CampaignDb
     audit: AuditLog
     evidence: EvidenceKeys
     holidays: HolidaySpec | Calendars

@@ -30,13 +30,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..errors import InvalidKey, UnknownParticipant, WebhookRejected
 from .audit import AuditLog
 from .clock import MICROSECOND, from_us, iso
+from .db import Db
 from .sealing import EvidenceKeys
 
 __all__ = [
@@ -158,7 +158,7 @@ def verify_webhook(raw_body: bytes, signature_header: str, *, secret: bytes, now
     return IdentityEvent(participant, provider, reference, str(status), timestamp * 1_000_000)
 
 
-def insert_identity_check(conn: sqlite3.Connection, event: IdentityEvent,
+def insert_identity_check(conn: Db, event: IdentityEvent,
                           checked_us: int) -> tuple[IdentityCheck, int, bool]:
     """Record an outcome of ``checked_us`` (the participant must exist) unless the case's outcome
     in force at that time (its latest at or before it) has the same status: then nothing is
@@ -175,7 +175,7 @@ def insert_identity_check(conn: sqlite3.Connection, event: IdentityEvent,
     return IdentityCheck(*case, event.status, from_us(checked_us)), int(stored[0]), True
 
 
-def latest_identity_check(conn: sqlite3.Connection, participant: str) -> IdentityCheck | None:
+def latest_identity_check(conn: Db, participant: str) -> IdentityCheck | None:
     """The participant's latest recorded outcome (by time, then by order of recording)."""
     row = conn.execute(
         "SELECT provider, reference, status, checked_us FROM identity_checks WHERE participant = ? "
@@ -185,7 +185,7 @@ def latest_identity_check(conn: sqlite3.Connection, participant: str) -> Identit
     return IdentityCheck(participant, str(row[0]), str(row[1]), str(row[2]), from_us(int(row[3])))
 
 
-def record_outcome(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, event: IdentityEvent,
+def record_outcome(db: Db, *, audit: AuditLog, keys: EvidenceKeys, t: int, event: IdentityEvent,
                    checked_us: int, confirmed_name: str | None) -> IdentityCheck:
     """Store an outcome (unless it repeats the one in force at its time), the confirmed name
     sealed, and log it, in the caller's transaction (see ``Campaign.record_identity_check``).

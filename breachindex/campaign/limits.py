@@ -35,7 +35,6 @@ hashes (the calling code as is).
 """
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -45,6 +44,7 @@ from phonenumbers import PhoneNumberType
 
 from ..errors import SmsNotAllowed, Throttled
 from .clock import MICROSECOND, seconds
+from .db import Db
 
 __all__ = [
     "CALLER_SCOPES",
@@ -228,7 +228,7 @@ def number_prefix(e164: str, hidden_digits: int) -> str:
     return e164[:-hidden_digits]
 
 
-def retry_after_us(conn: sqlite3.Connection, scope: str, subject: str, now_us: int, window: timedelta,
+def retry_after_us(conn: Db, scope: str, subject: str, now_us: int, window: timedelta,
                    limit: int) -> int | None:
     """Microseconds until one more event of ``subject`` fits the rule; None if it fits now.
 
@@ -243,7 +243,7 @@ def retry_after_us(conn: sqlite3.Connection, scope: str, subject: str, now_us: i
     return int(rows[limit - 1][0]) + window_us - now_us
 
 
-def worst_wait(conn: sqlite3.Connection, rules: list[RateRule], subjects: Mapping[str, str | None],
+def worst_wait(conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
                now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> tuple[int, str] | None:
     """The longest wait among the rules exceeded, with its reason (None: every rule fits).
     ``subjects`` by scope (None skips a rule); ``limit_of`` may lower a rule's limit."""
@@ -259,7 +259,7 @@ def worst_wait(conn: sqlite3.Connection, rules: list[RateRule], subjects: Mappin
     return worst
 
 
-def enforce(conn: sqlite3.Connection, rules: list[RateRule], subjects: Mapping[str, str | None],
+def enforce(conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
             now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> None:
     """Throttled with the longest wait among the rules exceeded (see ``worst_wait``)."""
     worst = worst_wait(conn, rules, subjects, now_us, limit_of=limit_of)
@@ -267,7 +267,7 @@ def enforce(conn: sqlite3.Connection, rules: list[RateRule], subjects: Mapping[s
         raise Throttled(seconds(worst[0]), worst[1])
 
 
-def cap_limit(conn: sqlite3.Connection, limits: Limits, rule: RateRule, network: str | None,
+def cap_limit(conn: Db, limits: Limits, rule: RateRule, network: str | None,
               now_us: int) -> int | None:
     """A cap rule's limit for a requester whose network subject is ``network``: the whole cap
     while that network sent fewer than ``reserve_network_sends`` codes in the last day, else
@@ -278,7 +278,7 @@ def cap_limit(conn: sqlite3.Connection, limits: Limits, rule: RateRule, network:
     return limits.reserve_limit(rule.limit) if busy else rule.limit
 
 
-def record_event(conn: sqlite3.Connection, subjects: Mapping[str, str | None], now_us: int) -> None:
+def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> None:
     """Count one event for each scope's subject (None skips)."""
     conn.executemany("INSERT INTO rate_events (scope, subject, at_us) VALUES (?, ?, ?)",
                      [(scope, subject, now_us) for scope, subject in subjects.items() if subject is not None])

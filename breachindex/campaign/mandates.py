@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from ..errors import InvalidMandate, MandateRefused, UnknownMandate, UnknownPart
 from .audit import AuditLog
 from .clock import from_us, iso, to_us
 from .controllers import Controller
+from .db import Db
 from .deadlines import add_months
 from .sealing import EvidenceKeys, normalize_ip
 
@@ -220,7 +220,7 @@ _COLUMNS = ("m.id, m.participant, m.controller, m.template_version, m.text_sha25
 _FROM = "FROM mandates m JOIN identity_checks i ON i.id = m.identity_check"
 
 
-def _mandate_of(db: sqlite3.Connection, row: Sequence[Any]) -> Mandate:
+def _mandate_of(db: Db, row: Sequence[Any]) -> Mandate:
     scopes = tuple(r[0] for r in db.execute("SELECT scope FROM mandate_scopes WHERE mandate = ? ORDER BY scope",
                                             (row[0],)))
     return Mandate(str(row[0]), str(row[1]), str(row[2]), scopes, str(row[3]), str(row[4]), from_us(int(row[5])),
@@ -229,7 +229,7 @@ def _mandate_of(db: sqlite3.Connection, row: Sequence[Any]) -> Mandate:
                    None if row[15] is None else from_us(int(row[15])), None if row[16] is None else str(row[16]))
 
 
-def load_mandate(db: sqlite3.Connection, mandate_id: object) -> Mandate:
+def load_mandate(db: Db, mandate_id: object) -> Mandate:
     """The mandate with this id; UnknownMandate if there is none."""
     row = None
     if isinstance(mandate_id, str) and len(mandate_id) <= 64:
@@ -239,7 +239,7 @@ def load_mandate(db: sqlite3.Connection, mandate_id: object) -> Mandate:
     return _mandate_of(db, row)
 
 
-def participant_mandates(db: sqlite3.Connection, participant: str) -> list[Mandate]:
+def participant_mandates(db: Db, participant: str) -> list[Mandate]:
     rows = db.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.participant = ? ORDER BY m.signed_us, m.id",
                       (participant,)).fetchall()
     return [_mandate_of(db, row) for row in rows]
@@ -286,7 +286,7 @@ def _evidence_record(mandate_id: str, participant: str, controller: str, scopes:
             "consents": list(evidence.consents)}
 
 
-def record_mandate(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog, t: int, verified_for_us: int,
+def record_mandate(db: Db, *, keys: EvidenceKeys, audit: AuditLog, t: int, verified_for_us: int,
                    months: int, participant: str, controller: Controller, scopes: object, template_version: object,
                    text: object, evidence: Evidence | Mapping[str, Any], signer_name: object,
                    templates: Mapping[str, MandateTemplate]) -> Mandate:
@@ -355,7 +355,7 @@ def record_mandate(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLo
     return load_mandate(db, mandate_id)
 
 
-def _template_problem(db: sqlite3.Connection, keys: EvidenceKeys, mandate: Mandate,
+def _template_problem(db: Db, keys: EvidenceKeys, mandate: Mandate,
                       templates: Mapping[str, MandateTemplate], controllers: Mapping[str, Controller]) -> str | None:
     """Why a recorded mandate's text, scopes or boxes are not those of its template (None: they are)."""
     template = templates.get(mandate.template_version)
@@ -373,7 +373,7 @@ def _template_problem(db: sqlite3.Connection, keys: EvidenceKeys, mandate: Manda
     return None
 
 
-def _name_problem(db: sqlite3.Connection, keys: EvidenceKeys, mandate: Mandate) -> str | None:
+def _name_problem(db: Db, keys: EvidenceKeys, mandate: Mandate) -> str | None:
     row = db.execute("SELECT m.signer_name_sealed, m.identity_check, i.name_sealed FROM mandates m "
                      "JOIN identity_checks i ON i.id = m.identity_check WHERE m.id = ?", (mandate.id,)).fetchone()
     if mandate.name_source != "signed" or row is None or row[2] is None:
@@ -383,7 +383,7 @@ def _name_problem(db: sqlite3.Connection, keys: EvidenceKeys, mandate: Mandate) 
     return None if same_name(typed, confirmed) else "signer_name_mismatch"
 
 
-def check_recorded_mandates(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog, t: int,
+def check_recorded_mandates(db: Db, *, keys: EvidenceKeys, audit: AuditLog, t: int,
                             templates: Mapping[str, MandateTemplate], controllers: Mapping[str, Controller]) -> int:
     """Check the mandates recorded before signing checked them (``template_checked`` unset):
     text, scopes and boxes against their template, the typed name against the ID check's. A
@@ -404,7 +404,7 @@ def check_recorded_mandates(db: sqlite3.Connection, *, keys: EvidenceKeys, audit
     return held
 
 
-def clear_review(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog, t: int, mandate: Mandate,
+def clear_review(db: Db, *, keys: EvidenceKeys, audit: AuditLog, t: int, mandate: Mandate,
                  note: object) -> None:
     """Clear a mandate held for ``signer_name_mismatch`` (see ``Campaign.clear_mandate_review``)."""
     if mandate.review is None:
@@ -420,7 +420,7 @@ def clear_review(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog,
         "note_mac": keys.mac("review_note", {"mandate": mandate.id, "note": note_text})})
 
 
-def revoke_mandate(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLog, t: int, mandate_id: object,
+def revoke_mandate(db: Db, *, keys: EvidenceKeys, audit: AuditLog, t: int, mandate_id: object,
                    reason: object, outcome: Mapping[str, Any]) -> Mandate:
     """Mark a mandate revoked and log it (with ``outcome``: what happened to its requests)."""
     mandate = load_mandate(db, mandate_id)
@@ -433,7 +433,7 @@ def revoke_mandate(db: sqlite3.Connection, *, keys: EvidenceKeys, audit: AuditLo
     return load_mandate(db, mandate.id)
 
 
-def mandate_evidence(db: sqlite3.Connection, keys: EvidenceKeys, audit: AuditLog,
+def mandate_evidence(db: Db, keys: EvidenceKeys, audit: AuditLog,
                      mandate_id: object) -> MandateEvidence:
     """Open a mandate's sealed evidence and check it against its log entry."""
     mandate = load_mandate(db, mandate_id)

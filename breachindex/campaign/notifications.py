@@ -214,8 +214,9 @@ class Notifier:
             raise ValueError(f"kind is one of {', '.join(KINDS)}")
         t = now_us(now)
         with self._store.transaction() as db:  # claim the event first: two workers never both tell it
-            claimed = db.execute("INSERT OR IGNORE INTO notifications (participant, kind, ref, at_us, outcome) "
-                                 "VALUES (?, ?, ?, ?, 'pending')", (participant, kind, ref, t)).rowcount == 1
+            claimed = db.execute("INSERT INTO notifications (participant, kind, ref, at_us, outcome) "
+                                 "VALUES (?, ?, ?, ?, 'pending') ON CONFLICT DO NOTHING",
+                                 (participant, kind, ref, t)).rowcount == 1
         if not claimed:
             return []
         prefs = self.preferences(participant)

@@ -45,7 +45,6 @@ later reading counts with the frozen copy. Both go into the audit entry of the t
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -56,6 +55,7 @@ from ..errors import ExtensionTooLate, IllegalTransition, UnknownRequest
 from .audit import AuditLog
 from .calendars import Calendars, FrozenCalendar, freeze_calendar
 from .clock import from_us
+from .db import Db
 from .deadlines import HolidaySpec, extension_in_time, extension_notice_due, response_due
 from .mandates import Mandate, iso
 from .sealing import EvidenceKeys
@@ -176,7 +176,7 @@ def _date(text: str | None) -> date | None:
     return None if text is None else date.fromisoformat(text)
 
 
-def _paused_days(db: sqlite3.Connection, request_id: str, today: date) -> tuple[int, bool]:
+def _paused_days(db: Db, request_id: str, today: date) -> tuple[int, bool]:
     """Days paused (both ends counted), and whether a pause is open now."""
     total, open_now = 0, False
     for started, ended in db.execute("SELECT started_on, ended_on FROM request_pauses WHERE request = ? ORDER BY id",
@@ -202,7 +202,7 @@ def _freeze(holidays: HolidaySpec | Calendars, controller: str, received: date) 
     return freeze_calendar(holidays, received, chosen_by="campaign")
 
 
-def _record_of(db: sqlite3.Connection, row: Any, today: date, holidays: HolidaySpec | Calendars) -> RequestRecord:
+def _record_of(db: Db, row: Any, today: date, holidays: HolidaySpec | Calendars) -> RequestRecord:
     received, extension = _date(row[9]), _date(row[10])
     paused, _ = _paused_days(db, str(row[0]), today)
     frozen = None if row[14] is None else FrozenCalendar.from_text(row[14])
@@ -218,7 +218,7 @@ def _record_of(db: sqlite3.Connection, row: Any, today: date, holidays: HolidayS
                          row[11], None if row[12] is None else from_us(int(row[12])), frozen)
 
 
-def load_request(db: sqlite3.Connection, request_id: object, *, today: date,
+def load_request(db: Db, request_id: object, *, today: date,
                  holidays: HolidaySpec | Calendars) -> RequestRecord:
     """The request with this id; UnknownRequest if there is none."""
     row = None
@@ -229,13 +229,13 @@ def load_request(db: sqlite3.Connection, request_id: object, *, today: date,
     return _record_of(db, row, today, holidays)
 
 
-def select_requests(db: sqlite3.Connection, where: str, args: tuple[Any, ...], *, today: date,
+def select_requests(db: Db, where: str, args: tuple[Any, ...], *, today: date,
                     holidays: HolidaySpec | Calendars) -> list[RequestRecord]:
     """The requests matching a WHERE clause (trusted SQL, values in ``args``), by id."""
     return [_record_of(db, row, today, holidays) for row in db.execute(f"{_SELECT} WHERE {where} ORDER BY id", args)]
 
 
-def _log_event(db: sqlite3.Connection, audit: AuditLog, keys: EvidenceKeys, t: int, record: Any, from_state: str | None,
+def _log_event(db: Db, audit: AuditLog, keys: EvidenceKeys, t: int, record: Any, from_state: str | None,
                to_state: str, on: date, note: str | None, extra: Mapping[str, Any]) -> None:
     request_id, batch, participant, mandate, controller = record
     note_mac = None if note is None else keys.mac("request_note", {"request": request_id, "note": note})
@@ -257,7 +257,7 @@ def _check_note(note: object) -> str | None:
     return note
 
 
-def create_request(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, on: date, batch: str,
+def create_request(db: Db, *, audit: AuditLog, keys: EvidenceKeys, t: int, on: date, batch: str,
                    mandate: Mandate, scope: str) -> str:
     """A new request in ``draft`` for a mandate, logged."""
     request_id = secrets.token_hex(16)
@@ -269,7 +269,7 @@ def create_request(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKey
     return request_id
 
 
-def transition(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, request_id: object,
+def transition(db: Db, *, audit: AuditLog, keys: EvidenceKeys, t: int, request_id: object,
                to_state: str, on: date, note: object, holidays: HolidaySpec | Calendars) -> RequestRecord:
     """Move a request (see the module documentation for the rules), in the caller's transaction."""
     text = _check_note(note)
@@ -316,7 +316,7 @@ def transition(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t
     return load_request(db, current.id, today=on, holidays=holidays)
 
 
-def freeze_unfrozen(db: sqlite3.Connection, *, audit: AuditLog, t: int, holidays: HolidaySpec | Calendars) -> int:
+def freeze_unfrozen(db: Db, *, audit: AuditLog, t: int, holidays: HolidaySpec | Calendars) -> int:
     """Store the calendar and statutory due date of requests sent before deadlines were stored
     (schema 6), with the calendar as it is now, each logged; how many there were."""
     rows = db.execute("SELECT id, participant, controller, received_on, extension_on FROM requests "
@@ -334,7 +334,7 @@ def freeze_unfrozen(db: sqlite3.Connection, *, audit: AuditLog, t: int, holidays
     return len(rows)
 
 
-def cancel_for_revocation(db: sqlite3.Connection, *, audit: AuditLog, keys: EvidenceKeys, t: int, on: date,
+def cancel_for_revocation(db: Db, *, audit: AuditLog, keys: EvidenceKeys, t: int, on: date,
                           mandate_id: str, holidays: HolidaySpec | Calendars) -> dict[str, Any]:
     """Cancel a revoked mandate's open requests and flag the notices due; what was done."""
     cancelled: list[str] = []
@@ -353,14 +353,14 @@ def cancel_for_revocation(db: sqlite3.Connection, *, audit: AuditLog, keys: Evid
     return {"cancelled": cancelled, "notices": notices}
 
 
-def request_history(db: sqlite3.Connection, keys: EvidenceKeys, request_id: str) -> list[RequestEvent]:
+def request_history(db: Db, keys: EvidenceKeys, request_id: str) -> list[RequestEvent]:
     rows = db.execute("SELECT from_state, to_state, at_us, on_date, log_seq, note_sealed FROM request_events "
                       "WHERE request = ? ORDER BY id", (request_id,)).fetchall()
     return [RequestEvent(r[0], str(r[1]), from_us(int(r[2])), date.fromisoformat(r[3]), int(r[4]),
                          None if r[5] is None else keys.open("request_note", request_id, bytes(r[5]))) for r in rows]
 
 
-def summary(db: sqlite3.Connection, controller: str | None) -> dict[str, int]:
+def summary(db: Db, controller: str | None) -> dict[str, int]:
     """Requests per state (every state, zeros included), for one controller or all."""
     counts = dict.fromkeys(REQUEST_STATES, 0)
     if controller is None:
@@ -372,7 +372,7 @@ def summary(db: sqlite3.Connection, controller: str | None) -> dict[str, int]:
     return counts
 
 
-def find_requests(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec | Calendars,
+def find_requests(db: Db, *, today: date, holidays: HolidaySpec | Calendars,
                   **filters: str | None) -> list[RequestRecord]:
     """The requests whose ``batch``, ``participant``, ``controller`` and ``state`` equal every
     filter given (None: any), by id."""
@@ -384,14 +384,14 @@ def find_requests(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec 
     return select_requests(db, where, tuple(value for _, value in given), today=today, holidays=holidays)
 
 
-def past_due(db: sqlite3.Connection, *, today: date, holidays: HolidaySpec | Calendars) -> list[RequestRecord]:
+def past_due(db: Db, *, today: date, holidays: HolidaySpec | Calendars) -> list[RequestRecord]:
     """Requests waiting for an answer (sent or extended) whose due date is before ``today``."""
     states = ", ".join(f"'{s}'" for s in sorted(CLOCK_RUNNING_STATES))
     waiting = select_requests(db, f"state IN ({states})", (), today=today, holidays=holidays)
     return [r for r in waiting if r.due_on is not None and r.due_on < today]
 
 
-def unsent_notices(db: sqlite3.Connection, controller: str | None, *, today: date,
+def unsent_notices(db: Db, controller: str | None, *, today: date,
                    holidays: HolidaySpec | Calendars) -> list[RequestRecord]:
     """Cancelled requests whose revocation notice was not passed on yet (one controller or all)."""
     where, args = "notice IS NOT NULL AND notice_sent_us IS NULL", tuple[str, ...]()
@@ -400,7 +400,7 @@ def unsent_notices(db: sqlite3.Connection, controller: str | None, *, today: dat
     return select_requests(db, where, args, today=today, holidays=holidays)
 
 
-def mark_notice_sent(db: sqlite3.Connection, *, audit: AuditLog, t: int, request_id: object,
+def mark_notice_sent(db: Db, *, audit: AuditLog, t: int, request_id: object,
                      holidays: HolidaySpec | Calendars) -> RequestRecord:
     """Record (and log) that a request's revocation notice was passed on; ValueError if it has none."""
     today = from_us(t).date()

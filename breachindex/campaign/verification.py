@@ -8,7 +8,6 @@ import hmac
 import logging
 import random
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from ..errors import CampaignError, CodeExpired, CodeInvalid, SmsSendFailed, Thr
 from ..keying.phone import normalize
 from .audit import AuditLog
 from .clock import MICROSECOND, from_us, now_us, seconds
+from .db import CampaignDb, Db
 from .limits import (
     NEVER_SMS_NUMBER_TYPES,
     Limits,
@@ -33,7 +33,6 @@ from .networks import LEVELS, Origin, origin_of
 from .otp import Challenge, CodeRules, Verification, clean_code, generate_code
 from .pseudonyms import CampaignKeys
 from .sms import SmsSender, render_message
-from .store import Store
 
 __all__ = ["CHALLENGE_RETENTION", "FAILURE_RETENTION", "Codes", "CodeSettings"]
 
@@ -79,7 +78,7 @@ class CodeSettings:
 class Codes:
     """Sends and confirms one-time codes (see ``Campaign.start_verification``)."""
 
-    def __init__(self, store: Store, audit: AuditLog, keys: CampaignKeys, settings: CodeSettings) -> None:
+    def __init__(self, store: CampaignDb, audit: AuditLog, keys: CampaignKeys, settings: CodeSettings) -> None:
         self._store, self._audit, self._keys, self._sender = store, audit, keys, settings.sender
         self._limits, self._rules = settings.limits, settings.rules
         self._calling_codes, self._number_types = settings.calling_codes, settings.number_types
@@ -172,7 +171,7 @@ class Codes:
             self._keys.ip_subject(ip)  # ValueError (without the value) if it is not an IP address
         return origin_of(ip)
 
-    def _number_refusal(self, db: sqlite3.Connection, pid: str, host: str, subjects: dict[str, str | None],
+    def _number_refusal(self, db: Db, pid: str, host: str, subjects: dict[str, str | None],
                         t: int) -> str | None:
         """Why the number may not get a code from this requester now (None: it may). Never told."""
         state = self._lock_or_wait(db, pid, host, t)
@@ -181,7 +180,7 @@ class Codes:
         worst = worst_wait(db, self._limits.number_rules(), subjects, t)
         return None if worst is None else worst[1]
 
-    def _live_challenge(self, db: sqlite3.Connection, pid: str, host: str, t: int) -> Challenge | None:
+    def _live_challenge(self, db: Db, pid: str, host: str, t: int) -> Challenge | None:
         """The challenge this requester already holds for the number, if it is still usable."""
         row = db.execute(
             "SELECT id, expires_us FROM challenges WHERE participant = ? AND host = ? AND used_us IS NULL "
@@ -196,7 +195,7 @@ class Codes:
         if pause > 0:
             time.sleep(pause)
 
-    def _store_challenge(self, db: sqlite3.Connection, pid: str, e164: str, challenge_id: str, code: str,
+    def _store_challenge(self, db: Db, pid: str, e164: str, challenge_id: str, code: str,
                          host: str, network: str, t: int, expires: int) -> None:
         """Replace this requester's live challenge for the number by a new one."""
         db.execute("INSERT INTO participants (id, created_us) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", (pid, t))
@@ -224,7 +223,7 @@ class Codes:
             return outcome
         raise outcome
 
-    def _confirm(self, db: sqlite3.Connection, challenge_id: str, typed: str, fail: Mapping[str, str | None],
+    def _confirm(self, db: Db, challenge_id: str, typed: str, fail: Mapping[str, str | None],
                  t: int) -> Verification | CampaignError:
         """The outcome of a confirmation; what it wrote commits even when it is an error."""
         try:
@@ -266,7 +265,7 @@ class Codes:
         self._audit.append(db, "verification_confirmed", t, participant=pid, payload={"verified_at": iso(t)})
         return Verification(pid, from_us(t))
 
-    def _wrong_code(self, db: sqlite3.Connection, challenge_id: str, pid: str, host: str, attempts: int,
+    def _wrong_code(self, db: Db, challenge_id: str, pid: str, host: str, attempts: int,
                     t: int) -> CampaignError:
         """Count a wrong code against the requester who asked for the challenge (its host), so
         that a stranger's failures never make the number's owner wait or lock them out."""
@@ -293,7 +292,7 @@ class Codes:
             return TooManyAttempts("code_burned", None if wait is None else wait.total_seconds())
         return CodeInvalid()
 
-    def _lock_or_wait(self, db: sqlite3.Connection, pid: str, host: str, t: int) -> CampaignError | None:
+    def _lock_or_wait(self, db: Db, pid: str, host: str, t: int) -> CampaignError | None:
         row = db.execute("SELECT wait_until_us, locked_us FROM code_failures WHERE participant = ? AND host = ?",
                          (pid, host)).fetchone()
         if row is None:
@@ -305,7 +304,7 @@ class Codes:
             return Throttled(seconds(int(wait_until) - t), "failure_wait")
         return None
 
-    def _purge_expired(self, db: sqlite3.Connection, t: int) -> int:
+    def _purge_expired(self, db: Db, t: int) -> int:
         """Erase sealed numbers of expired challenges, drop old challenges and rate events."""
         longest = max([timedelta(days=1), self._limits.resend_interval])
         db.execute("UPDATE challenges SET phone_sealed = NULL WHERE phone_sealed IS NOT NULL AND expires_us <= ?", (t,))

@@ -389,7 +389,8 @@ def _usage() -> str:
 
 
 #: the packages of the optional parts (pyproject's extras: [campaign], and [server] with them)
-_OPTIONAL = frozenset({"nacl", "argon2", "holidays", "starlette", "uvicorn", "prometheus_client", "reportlab"})
+_OPTIONAL = frozenset({"nacl", "argon2", "holidays", "starlette", "uvicorn", "prometheus_client", "reportlab",
+                       "psycopg", "psycopg_pool"})
 
 
 class _MissingExtra(Exception):

@@ -36,8 +36,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..campaign.budgets import Bucket, BudgetStore, Charge, Outcome, Quota
+
+if TYPE_CHECKING:
+    from ..campaign.pgbudgets import PgBudgetStore
 from ..campaign.clock import now_us
 from ..campaign.networks import Origin
 from .auth import ApiKey
@@ -45,11 +49,15 @@ from .config import ServerConfig
 from .errors import ApiError
 from .logs import LOGGER_NAME, log_event
 
-__all__ = ["ServerBudgets", "ratelimit_headers", "GLOBAL_CHECK"]
+__all__ = ["ServerBudgets", "ratelimit_headers", "GLOBAL_CHECK", "RULES"]
 
 log = logging.getLogger(LOGGER_NAME)
 
 GLOBAL_CHECK = "check:everyone"
+#: every rule a refusal can name (``/metrics`` labels refusals by these, anything else as ``other``)
+RULES: frozenset[str] = frozenset({"check:host", "check:site", "check:network", GLOBAL_CHECK, "check:number",
+                                   "page:host", "page:network", "vault:unlock", "key:day", "key:second",
+                                   "token_spent"})
 _LOW = 0.2  # below this share of the global budget left, log check_budget_low
 _LOW_EVERY = 60.0
 _STALE = 2.0  # seconds a worker trusts the global level it last saw
@@ -68,7 +76,7 @@ class ServerBudgets:
 
     _low_logged = -_LOW_EVERY  # when this process last logged check_budget_low (monotonic)
 
-    def __init__(self, config: ServerConfig, store: BudgetStore) -> None:
+    def __init__(self, config: ServerConfig, store: BudgetStore | PgBudgetStore) -> None:
         self.store = store
         self._check = _Levels(Bucket("check:host", config.check_ip_rate, config.check_ip_burst),
                               Bucket("check:site", config.check_site_rate, config.check_site_burst),

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..campaign.store import is_postgresql_url
+
 __all__ = ["ServerConfig", "CONFIG_ENV"]
 
 CONFIG_ENV = "BREACHINDEX_SERVER_CONFIG"
@@ -107,6 +109,8 @@ class ServerConfig:
             raise ValueError("e-mail notifications need page_url and smtp_sender")
         if not 1 <= self.vault_upload_limit <= 1 << 40:
             raise ValueError("vault_upload_limit must be between 1 byte and 1 TiB")
+        if is_postgresql_url(self.campaign) and not self.export_dir:
+            raise ValueError("export_dir is needed with a PostgreSQL campaign store (there is no store folder)")
         for name in ("check_ip", "check_site", "check_network", "check_global", "check_number", "person_ip",
                      "person_network", "vault_unlock"):
             rate, burst = getattr(self, f"{name}_rate"), getattr(self, f"{name}_burst")

@@ -44,7 +44,7 @@ class Sandbox:
     folder: Path
     key_path: Path
     index_path: Path
-    campaign_path: Path
+    campaign_path: Path | str
     api_keys_path: Path
     webhook_secret_path: Path
     webhook_secret: bytes
@@ -136,8 +136,10 @@ def rebuild_index(sandbox: Sandbox, people: dict[str, str], *, breach: str = "fa
                 rejects_path=sandbox.folder / "rejects-next.tsv")
 
 
-def make_sandbox(folder: str | os.PathLike[str], *, people: dict[str, str] | None = None) -> Sandbox:
-    """Write a complete set-up into ``folder`` (see the module documentation)."""
+def make_sandbox(folder: str | os.PathLike[str], *, people: dict[str, str] | None = None,
+                 campaign: str | os.PathLike[str] | None = None) -> Sandbox:
+    """Write a complete set-up into ``folder`` (see the module documentation); ``campaign``:
+    the campaign store (a path or URL; default ``campaign.db`` in ``folder``)."""
     base = Path(folder)
     base.mkdir(parents=True, exist_ok=True)
     key_path = base / "secret.key"
@@ -158,8 +160,8 @@ def make_sandbox(folder: str | os.PathLike[str], *, people: dict[str, str] | Non
     fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(secret + b"\n")
-    sandbox = Sandbox(base, key_path, base / "index", base / "campaign.db", base / "api-keys.json", secret_path,
-                      secret)
+    store = base / "campaign.db" if campaign is None else campaign if isinstance(campaign, str) else Path(campaign)
+    sandbox = Sandbox(base, key_path, base / "index", store, base / "api-keys.json", secret_path, secret)
     (base / "letters-sender.json").write_text(json.dumps({  # a made-up sender: sandbox letters go nowhere
         "name": "Stichting Voorbeeld", "address": ["Postbus 1", "1000 AA Amsterdam"], "city": "Amsterdam",
         "email": "post@example.org"}), encoding="utf-8")

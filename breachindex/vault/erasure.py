@@ -36,11 +36,11 @@ import logging
 from ..campaign.audit import AuditLog
 from ..campaign.calendars import Calendars
 from ..campaign.clock import from_us
+from ..campaign.db import CampaignDb
 from ..campaign.deadlines import HolidaySpec
 from ..campaign.mandates import iso, revoke_mandate
 from ..campaign.requests import cancel_for_revocation
 from ..campaign.sealing import EvidenceKeys
-from ..campaign.store import Store
 from ..errors import UnknownParticipant
 from .files import VaultFolder
 from .records import Erasure
@@ -53,12 +53,12 @@ log = logging.getLogger("breachindex.vault")
 ERASURE_REASON = "the participant asked for erasure of their data"
 
 
-def checkpoint_wal(store: Store) -> bool:
+def checkpoint_wal(store: CampaignDb) -> bool:
     """Fold the write-ahead log into the database and truncate it; False if a reader kept it busy."""
     return store.checkpoint_wal()
 
 
-def erase_participant(store: Store, *, audit: AuditLog, keys: EvidenceKeys, holidays: HolidaySpec | Calendars,
+def erase_participant(store: CampaignDb, *, audit: AuditLog, keys: EvidenceKeys, holidays: HolidaySpec | Calendars,
                       participant: str, t: int, folder: VaultFolder | None) -> Erasure:
     """Erase a participant (see the module doc). ``folder``: the vault folder whose item files
     to delete (None: they stay as noise, listed in ``files_left``, until ``sweep`` runs)."""

@@ -1,12 +1,12 @@
 """The vault's rows: participants' keys, their wraps, and items, as read from the campaign store."""
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..campaign.clock import from_us
+from ..campaign.db import Db
 from ..errors import UnknownItem, VaultNotSetUp
 from .kdf import KdfParams
 from .keys import Wrap
@@ -101,7 +101,7 @@ def _item_of(row: Any) -> VaultItem:
                      None if row[12] is None else bytes(row[12]))
 
 
-def load_item(db: sqlite3.Connection, item_id: object, participant: str | None = None) -> VaultItem:
+def load_item(db: Db, item_id: object, participant: str | None = None) -> VaultItem:
     """The item with this id (of this participant, when given); UnknownItem if there is none."""
     row = None
     if isinstance(item_id, str) and len(item_id) <= 64:
@@ -111,13 +111,13 @@ def load_item(db: sqlite3.Connection, item_id: object, participant: str | None =
     return _item_of(row)
 
 
-def participant_items(db: sqlite3.Connection, participant: str) -> list[VaultItem]:
+def participant_items(db: Db, participant: str) -> list[VaultItem]:
     rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM vault_items WHERE participant = ? ORDER BY received_us, id",
                       (participant,)).fetchall()
     return [_item_of(row) for row in rows]
 
 
-def load_key(db: sqlite3.Connection, participant: str) -> VaultKey:
+def load_key(db: Db, participant: str) -> VaultKey:
     """The participant's vault key; VaultNotSetUp if there is none."""
     row = db.execute("SELECT key_version, public_key, created_us, updated_us FROM vault_keys WHERE participant = ?",
                      (participant,)).fetchone()
@@ -133,7 +133,7 @@ def load_key(db: sqlite3.Connection, participant: str) -> VaultKey:
     return VaultKey(participant, int(row[0]), bytes(row[1]), from_us(int(row[2])), from_us(int(row[3])), kdf)
 
 
-def load_wrap(db: sqlite3.Connection, participant: str, slot: str) -> Wrap:
+def load_wrap(db: Db, participant: str, slot: str) -> Wrap:
     """The participant's wrap in ``slot``; VaultNotSetUp if there is none, VaultCorrupted if its
     parameters are unusable."""
     row = db.execute("SELECT kdf, time_cost, memory_kib, parallelism, salt, nonce, wrapped FROM vault_wraps "

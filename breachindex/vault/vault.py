@@ -21,7 +21,6 @@ import io
 import logging
 import os
 import secrets
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from ..campaign.clock import MICROSECOND, from_us, now_us, to_us
 from ..campaign.context import WorkflowContext
 from ..campaign.controllers import lookup_controller
+from ..campaign.db import Db
 from ..campaign.mandates import iso
 from ..campaign.requests import RequestRecord, check_transition, load_request, transition
 from ..errors import (
@@ -219,7 +219,7 @@ class Vault:
         log.info("vault key set up for participant %s", pid[:8])
         return code
 
-    def _may_set_up(self, db: sqlite3.Connection, pid: str, t: int) -> None:
+    def _may_set_up(self, db: Db, pid: str, t: int) -> None:
         row = db.execute("SELECT verified_us FROM participants WHERE id = ?", (pid,)).fetchone()
         if row is None:
             raise UnknownParticipant("no such participant")
@@ -237,14 +237,14 @@ class Vault:
                 "salt_bytes": params.salt_bytes}
 
     @staticmethod
-    def _insert_wrap(db: sqlite3.Connection, pid: str, wrap: Wrap, t: int) -> None:
+    def _insert_wrap(db: Db, pid: str, wrap: Wrap, t: int) -> None:
         db.execute("INSERT INTO vault_wraps (participant, slot, kdf, time_cost, memory_kib, parallelism, salt, nonce, "
                    "wrapped, created_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (pid, wrap.slot, wrap.kdf, wrap.params.time_cost, wrap.params.memory_kib, wrap.params.parallelism,
                     wrap.salt, wrap.nonce, wrap.wrapped, t))
 
     @staticmethod
-    def _replace_wrap(db: sqlite3.Connection, pid: str, old: Wrap, new: Wrap, t: int) -> bool:
+    def _replace_wrap(db: Db, pid: str, old: Wrap, new: Wrap, t: int) -> bool:
         """Swap a wrap for a new one if it is still ``old`` (compare-and-swap); False otherwise."""
         cur = db.execute("UPDATE vault_wraps SET kdf = ?, time_cost = ?, memory_kib = ?, parallelism = ?, salt = ?, "
                          "nonce = ?, wrapped = ?, created_us = ? WHERE participant = ? AND slot = ? AND wrapped = ?",
@@ -418,7 +418,7 @@ class Vault:
         return VaultItem(item_id, pid, controller, request, partial, from_us(t), sealed.size, sealed.stored_size,
                          sealed.sha256, file_name, key.key_version, entry.seq, name_sealed)
 
-    def _check_request(self, db: sqlite3.Connection, pid: str, controller: str, request_id: str, target: str,
+    def _check_request(self, db: Db, pid: str, controller: str, request_id: str, target: str,
                        t: int) -> RequestRecord:
         record = load_request(db, request_id, today=from_us(t).date(), holidays=self._holidays)
         if record.participant != pid:
@@ -439,7 +439,7 @@ class Vault:
         with self._store.read() as db:
             return load_item(db, item_id)
 
-    def _item_file(self, db: sqlite3.Connection, pid: str, item: VaultItem | str) -> tuple[VaultItem, BinaryIO]:
+    def _item_file(self, db: Db, pid: str, item: VaultItem | str) -> tuple[VaultItem, BinaryIO]:
         """The item's row, checked against its audit-log entry, and its file opened and sized."""
         row = load_item(db, item.id if isinstance(item, VaultItem) else item, pid)
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from breachindex import Key
 from breachindex.campaign import Campaign, RecordingSender
-from breachindex.campaign.budgets import Bucket, BudgetStore, Charge, Quota
+from breachindex.campaign.budgets import Bucket, Charge, Quota
 from breachindex.campaign.clock import to_us
 from breachindex.campaign.networks import origin_of
 
@@ -23,14 +24,15 @@ T0 = to_us(datetime(2026, 12, 3, 10, 0, tzinfo=timezone.utc))
 SECOND = 1_000_000
 
 
-def store_at(path: Path) -> BudgetStore:
-    Campaign(path, secret=KEY, sender=RecordingSender()).close()  # creates and migrates the store
-    return BudgetStore(path, KEY.subkey(b"bi.cmp-budgets"))
+def store_at(where: Path | str) -> Any:
+    """The budgets of a campaign store (a SQLite path or a PostgreSQL URL), created and migrated."""
+    with Campaign(where, secret=KEY, sender=RecordingSender()) as c:
+        return c.open_budgets()
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = store_at(tmp_path / "c.db")
+def store(tmp_store):
+    s = store_at(tmp_store("c"))
     yield s
     s.close()
 
@@ -111,7 +113,8 @@ def test_a_refused_charge_does_not_spend_its_token(store):
     assert store.charge(Charge(token=("nonce-2", T0 + SECOND * 60)), T0).allowed  # still good once
 
 
-def test_the_table_holds_no_subject_in_clear(tmp_path, store):
+def test_the_table_holds_no_subject_in_clear(tmp_path):
+    store = store_at(tmp_path / "c.db")
     origin = origin_of("2001:db8:aa:1::7")
     rule = Bucket("check:network", 1.0, 5)
     store.charge(Charge(buckets=[(rule, str(origin.subject("network"))), (rule, "+31612345678")],
@@ -122,7 +125,8 @@ def test_the_table_holds_no_subject_in_clear(tmp_path, store):
     assert store.last_used(["0123456789ab", "ffffffffffff"]) == {"0123456789ab": T0}
 
 
-def test_full_buckets_spent_tokens_and_old_windows_are_swept_a_slice_at_a_time(store, monkeypatch):
+def test_full_buckets_spent_tokens_and_old_windows_are_swept_a_slice_at_a_time(tmp_path, monkeypatch):
+    store = store_at(tmp_path / "c.db")
     import breachindex.campaign.budgets as budgets
 
     monkeypatch.setattr(budgets, "_SWEEP_ROWS", 7)
@@ -147,15 +151,15 @@ def test_full_buckets_spent_tokens_and_old_windows_are_swept_a_slice_at_a_time(s
 
 
 def _take_many(path: str, count: int, out: multiprocessing.Queue) -> None:
-    store = BudgetStore(path, KEY.subkey(b"bi.cmp-budgets"))
+    store = store_at(path)
     rule = Bucket("shared", 0.000001, 50)
     allowed = sum(store.charge(Charge(buckets=[(rule, "one")]), T0).allowed for _ in range(count))
     store.close()
     out.put(allowed)
 
 
-def test_several_processes_take_from_one_bucket_exactly_its_burst(tmp_path):
-    path = tmp_path / "c.db"
+def test_several_processes_take_from_one_bucket_exactly_its_burst(tmp_store):
+    path = tmp_store("c")
     store_at(path).close()
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue = ctx.Queue()

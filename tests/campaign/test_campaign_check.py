@@ -52,8 +52,8 @@ def details_index(tmp_path_factory):
 
 
 @pytest.fixture
-def campaign(tmp_path, sender):
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender) as c:
+def campaign(tmp_path, sender, tmp_store):
+    with Campaign(tmp_store("c"), secret=KEY, sender=sender) as c:
         yield c
 
 
@@ -113,8 +113,8 @@ def test_the_number_may_be_given_in_any_form(campaign, index):
         campaign.check(index, "not a number", now=T0)
 
 
-def test_public_breaches_may_be_hidden(tmp_path, sender, index):
-    with Campaign(tmp_path / "p.db", secret=KEY, sender=sender, policy=CheckPolicy(public_breaches=False)) as c:
+def test_public_breaches_may_be_hidden(tmp_path, sender, index, tmp_store):
+    with Campaign(tmp_store("p"), secret=KEY, sender=sender, policy=CheckPolicy(public_breaches=False)) as c:
         assert c.check(index, NL, now=T0) == CheckResult(True, (), None, None, "public")
         assert c.check(index, BE, now=T0) == CheckResult(False, (), None, None, "public")
 
@@ -166,8 +166,8 @@ def test_a_code_alone_shows_the_data_classes_but_not_the_leaked_values(campaign,
     assert approved.details and approved.details_withheld is False
 
 
-def test_the_policy_may_show_the_leaked_values_after_a_code_alone(tmp_path, sender, details_index):
-    with Campaign(tmp_path / "p.db", secret=KEY, sender=sender,
+def test_the_policy_may_show_the_leaked_values_after_a_code_alone(tmp_path, sender, details_index, tmp_store):
+    with Campaign(tmp_store("p"), secret=KEY, sender=sender,
                   policy=CheckPolicy(details_require_identity=False)) as c:
         pid = verify(c, sender, NL)
         result = c.check(details_index, NL, participant=pid, now=T0 + S)
@@ -209,9 +209,9 @@ def test_the_verified_view_reads_details_only_when_found(campaign, sender, detai
 
 # ---- the policy ------------------------------------------------------------------------------------
 
-def test_the_verified_view_may_leave_out_details_or_classes(tmp_path, sender, details_index):
+def test_the_verified_view_may_leave_out_details_or_classes(tmp_path, sender, details_index, tmp_store):
     policy = CheckPolicy(verified_details=False, verified_data_classes=False, verified_for=timedelta(minutes=5))
-    with Campaign(tmp_path / "p.db", secret=KEY, sender=sender, policy=policy) as c:
+    with Campaign(tmp_store("p"), secret=KEY, sender=sender, policy=policy) as c:
         pid = verify(c, sender, NL)
         assert c.check(details_index, NL, participant=pid, now=T0 + S) == CheckResult(
             True, ("facebook-2021",), None, None, "verified")
@@ -220,8 +220,8 @@ def test_the_verified_view_may_leave_out_details_or_classes(tmp_path, sender, de
         CheckPolicy(verified_for=timedelta(0))
 
 
-def test_the_policy_may_require_an_approved_id_check(tmp_path, sender, index):
-    with Campaign(tmp_path / "p.db", secret=KEY, sender=sender, policy=CheckPolicy(require_identity=True)) as c:
+def test_the_policy_may_require_an_approved_id_check(tmp_path, sender, index, tmp_store):
+    with Campaign(tmp_store("p"), secret=KEY, sender=sender, policy=CheckPolicy(require_identity=True)) as c:
         pid = verify(c, sender, NL)
         assert c.check(index, NL, participant=pid, now=T0 + S).disclosure == "public"
         c.record_identity_check(pid, provider="idcheck", reference="r1", status="needs_review", now=T0 + S)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from helpers.campaign import S, example
+from helpers.campaign import S, example, is_sqlite, sql
 
 from breachindex import InvalidKey, Key
 from breachindex.campaign import IDENTITY_STATUSES, MIGRATIONS, Campaign, Migration, sign_webhook
@@ -33,8 +33,8 @@ NL = example("NL")
 
 
 @pytest.fixture
-def campaign(tmp_path, sender):
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender) as c:
+def campaign(tmp_path, sender, tmp_store):
+    with Campaign(tmp_store("c"), secret=KEY, sender=sender) as c:
         yield c
 
 
@@ -101,12 +101,14 @@ def test_the_same_outcome_twice_is_stored_once(campaign, participant):
     a = campaign.record_identity_check(participant, provider="p", reference="r", status="approved", now=T0)
     b = campaign.record_identity_check(participant, provider="p", reference="r", status="approved", now=T0 + S)
     assert a == b and b.checked_at == T0
-    n = campaign._store.conn.execute("SELECT COUNT(*) FROM identity_checks").fetchone()[0]
+    n = sql(campaign, "SELECT COUNT(*) FROM identity_checks").fetchone()[0]
     assert n == 1
 
 
 def test_only_provider_reference_status_and_time_are_stored(campaign):
-    columns = [r[1] for r in campaign._store.conn.execute("PRAGMA table_info(identity_checks)")]
+    columns = [r[1] for r in sql(campaign, "PRAGMA table_info(identity_checks)")] if is_sqlite(campaign) else [
+        r[0] for r in sql(campaign, "SELECT column_name FROM information_schema.columns "
+                                    "WHERE table_name = 'identity_checks' ORDER BY ordinal_position")]
     # name_sealed (migration 2): the name the provider confirmed, sealed, only if the app passes it
     assert columns == ["id", "participant", "provider", "reference", "status", "checked_us", "name_sealed"]
 
@@ -220,7 +222,7 @@ def test_a_replay_within_the_window_records_once(campaign, participant):
     a = campaign.handle_identity_webhook(raw, header, secret=HOOK_SECRET, now=T0)
     b = campaign.handle_identity_webhook(raw, header, secret=HOOK_SECRET, now=T0 + 60 * S)
     assert a == b
-    assert campaign._store.conn.execute("SELECT COUNT(*) FROM identity_checks").fetchone()[0] == 1
+    assert sql(campaign, "SELECT COUNT(*) FROM identity_checks").fetchone()[0] == 1
 
 
 def test_a_weak_webhook_secret_is_refused(campaign, participant):
@@ -233,7 +235,7 @@ def test_a_weak_webhook_secret_is_refused(campaign, participant):
 # ---- outcomes over time, and migration 4 ------------------------------------------------------------
 
 def rows(campaign: Campaign) -> list[tuple[str, int]]:
-    return [(str(r[0]), int(r[1])) for r in campaign._store.conn.execute(
+    return [(str(r[0]), int(r[1])) for r in sql(campaign,
         "SELECT status, checked_us FROM identity_checks ORDER BY id")]
 
 

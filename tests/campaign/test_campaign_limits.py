@@ -206,9 +206,9 @@ class SlowSender(RecordingSender):
         super().send(e164, text)
 
 
-def test_a_start_that_sends_nothing_takes_as_long_as_a_send(tmp_path):
+def test_a_start_that_sends_nothing_takes_as_long_as_a_send(tmp_path, tmp_store):
     sender = SlowSender()
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=only(number_cap_per_day=1)) as c:
+    with Campaign(tmp_store("c"), secret=KEY, sender=sender, limits=only(number_cap_per_day=1)) as c:
         for i in range(8):  # the campaign learns how long its sender takes
             c.start_verification(example("NL", offset=1000 * i), now=T0)
         c.start_verification(NL, now=T0)
@@ -447,9 +447,9 @@ def test_the_last_share_of_a_cap_is_kept_for_networks_that_sent_little(make, sen
         c.start_verification(example("NL", offset=990_000), ip="192.0.2.99", now=T0 + 200 * S)
 
 
-def test_a_strangers_failures_never_lock_the_owner_out(tmp_path, sender):
+def test_a_strangers_failures_never_lock_the_owner_out(tmp_path, sender, tmp_store):
     rules = CodeRules(lock_after_failures=5, free_failures=3)
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=Limits.off(), code_rules=rules) as c:
+    with Campaign(tmp_store("c"), secret=KEY, sender=sender, limits=Limits.off(), code_rules=rules) as c:
         now = T0
         for _ in range(5):  # a stranger asks for the owner's number and guesses until locked
             ch = c.start_verification(NL, ip="203.0.113.66", now=now)

@@ -10,7 +10,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from helpers.campaign import OPEN, US, S, example, wrong
+from helpers.campaign import OPEN, US, S, example, sql, wrong
 
 from breachindex import Key
 from breachindex.campaign import Campaign, CodeRules, RecordingSender
@@ -28,14 +28,14 @@ DE = example("DE")
 
 
 @pytest.fixture
-def campaign(tmp_path, sender):
-    with Campaign(tmp_path / "campaign.db", secret=KEY, sender=sender) as c:
+def campaign(tmp_path, sender, tmp_store):
+    with Campaign(tmp_store("campaign"), secret=KEY, sender=sender) as c:
         yield c
 
 
 @pytest.fixture
-def open_campaign(tmp_path, sender):
-    with Campaign(tmp_path / "open.db", secret=KEY, sender=sender, limits=OPEN) as c:
+def open_campaign(tmp_path, sender, tmp_store):
+    with Campaign(tmp_store("open"), secret=KEY, sender=sender, limits=OPEN) as c:
         yield c
 
 
@@ -226,7 +226,7 @@ def test_waits_grow_from_30_s_doubling_to_one_hour(open_campaign, sender):
     waits = []
     for _ in range(12):
         _fail_once(c, sender, NL, state, now)
-        (until,) = c._store.conn.execute("SELECT wait_until_us FROM code_failures").fetchone()
+        (until,) = sql(c, "SELECT wait_until_us FROM code_failures").fetchone()
         if until is None:
             waits.append(0.0)
         else:
@@ -288,9 +288,9 @@ def test_a_requester_locks_at_100_consecutive_failures_until_unlocked(open_campa
     assert c.confirm_verification(ch.id, sender.last_code(NL), now=later)
 
 
-def test_a_lower_lock_threshold_applies(tmp_path, sender):
+def test_a_lower_lock_threshold_applies(tmp_path, sender, tmp_store):
     rules = CodeRules(lock_after_failures=5, free_failures=3)
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, limits=OPEN, code_rules=rules) as c:
+    with Campaign(tmp_store("c"), secret=KEY, sender=sender, limits=OPEN, code_rules=rules) as c:
         state: dict = {}
         moments = [T0, T0 + S, T0 + 2 * S, T0 + 40 * S, T0 + 110 * S]  # past the waits of 30 s, 60 s
         errors = [_fail_once(c, sender, NL, state, t) for t in moments]
@@ -339,22 +339,22 @@ def test_a_failing_sender_withdraws_the_code(campaign, sender):
     assert campaign.confirm_verification(challenge.id, sender.last_code(), now=T0 + 31 * S)
 
 
-def test_console_sender_masks_the_number(tmp_path, capsys):
+def test_console_sender_masks_the_number(tmp_path, capsys, tmp_store):
     from breachindex.campaign import ConsoleSender
 
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=ConsoleSender()) as c:
+    with Campaign(tmp_store("c"), secret=KEY, sender=ConsoleSender()) as c:
         c.start_verification(NL, now=T0)
     err = capsys.readouterr().err
     assert re.search(r"code is [0-9]{6}", err)  # development: the one place a code is shown
     assert NL not in err and NL[3:] not in err and NL[-2:] in err
 
 
-def test_message_template_is_configurable(tmp_path, sender):
-    with Campaign(tmp_path / "c.db", secret=KEY, sender=sender, message="Code: {code}") as c:
+def test_message_template_is_configurable(tmp_path, sender, tmp_store):
+    with Campaign(tmp_store("c"), secret=KEY, sender=sender, message="Code: {code}") as c:
         c.start_verification(NL, now=T0)
     assert re.fullmatch(r"Code: [0-9]{6}", sender.messages[0].text)
     with pytest.raises(ValueError):
-        Campaign(tmp_path / "d.db", secret=KEY, sender=sender, message="no code here")
+        Campaign(tmp_store("d"), secret=KEY, sender=sender, message="no code here")
 
 
 # ---- nothing logs or raises a number or a code ------------------------------------------------------

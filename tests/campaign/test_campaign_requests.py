@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from helpers import campaign as shared
-from helpers.campaign import S, number
+from helpers.campaign import S, number, sql
 from helpers.mandate_texts import registry
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -206,7 +206,7 @@ class RequestLifecycle(RuleBasedStateMachine):
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def log_size(self) -> int:
-        return int(self.c._store.conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0])
+        return int(sql(self.c, "SELECT COUNT(*) FROM audit_log").fetchone()[0])
 
     @rule(to_state=st.sampled_from(REQUEST_STATES))
     def attempt(self, to_state: str) -> None:
@@ -275,9 +275,9 @@ def test_waiting_for_information_pauses_the_clock(pool):
         {"from": "2024-03-20", "to": "2024-03-27"}
 
 
-def test_overdue(tmp_path):
+def test_overdue(tmp_path, tmp_store):
     sender = RecordingSender()
-    with new_campaign(tmp_path / "c.db", sender, checkpoint_interval=None) as c:
+    with new_campaign(tmp_store("c"), sender, checkpoint_interval=None) as c:
         for i in range(4):
             sign(c, enrol(c, sender, i), controller="zoom" if i == 3 else "meta")
         meta = c.prepare_batch("meta", filing_date=T0.date(), now=T0 + 4 * S)
@@ -313,10 +313,10 @@ def test_overdue(tmp_path):
 
 # ---- batches ------------------------------------------------------------------------------------------
 
-def test_who_is_in_a_batch(tmp_path):
+def test_who_is_in_a_batch(tmp_path, tmp_store):
     sender = RecordingSender()
     day = timedelta(days=1)
-    with new_campaign(tmp_path / "c.db", sender, mandate_months=1) as c:
+    with new_campaign(tmp_store("c"), sender, mandate_months=1) as c:
         ok = sign(c, enrol(c, sender, 0))
         revoked = sign(c, enrol(c, sender, 1))
         c.revoke_mandate(revoked.id, reason="no", now=T0 + 5 * S)
@@ -355,9 +355,9 @@ def test_who_is_in_a_batch(tmp_path):
 
 
 @pytest.fixture
-def exported(tmp_path):
+def exported(tmp_path, tmp_store):
     sender = RecordingSender()
-    c = new_campaign(tmp_path / "c.db", sender)
+    c = new_campaign(tmp_store("c"), sender)
     names = ["Jan Jansen", "=HYPERLINK(\"http://x\")", "Zoë d'Ancona, Jr.", "Revoked Before Export"]
     mandates = [sign(c, enrol(c, sender, i), signer_name=name) for i, name in enumerate(names)]
     batch = c.prepare_batch("meta", filing_date=date(2024, 3, 4), now=T0 + 5 * S)
@@ -409,13 +409,13 @@ def test_an_export_holds_only_what_the_request_needs(exported):
     assert "Jan Jansen" not in text and number(0) not in text
 
 
-def test_an_export_never_overwrites_and_never_repeats(exported, tmp_path):
+def test_an_export_never_overwrites_and_never_repeats(exported, tmp_path, tmp_store):
     c, _, _, batch, export = exported
     with pytest.raises(BatchError) as again:
         c.export_batch(batch, tmp_path / "elsewhere", now=T0 + 8 * S)
     assert again.value.reason == "already_exported"
     sender = RecordingSender()
-    with new_campaign(tmp_path / "d.db", sender) as d:
+    with new_campaign(tmp_store("d"), sender) as d:
         sign(d, enrol(d, sender, 1))
         fresh = d.prepare_batch("meta", filing_date=T0.date(), now=T0 + 5 * S)
         (tmp_path / "empty").mkdir()
@@ -427,9 +427,9 @@ def test_an_export_never_overwrites_and_never_repeats(exported, tmp_path):
         assert d.requests(batch=fresh.id)[0].state == "draft"
 
 
-def test_an_export_is_all_or_nothing(tmp_path, monkeypatch):
+def test_an_export_is_all_or_nothing(tmp_path, monkeypatch, tmp_store):
     sender = RecordingSender()
-    with new_campaign(tmp_path / "c.db", sender) as c:
+    with new_campaign(tmp_store("c"), sender) as c:
         sign(c, enrol(c, sender, 1))
         batch = c.prepare_batch("meta", filing_date=T0.date(), now=T0 + 5 * S)
         entries, heads = c.verify_audit_log().entries, c.verify_audit_log().checkpoints

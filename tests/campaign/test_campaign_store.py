@@ -108,10 +108,17 @@ def test_sqlite_urls(tmp_path, monkeypatch, sender):
     assert sqlite_path(Path("a.db")) == "a.db"
 
 
-@pytest.mark.parametrize("url", ["postgresql://somi@db/campaign", "mysql://x/y"])
-def test_other_databases_are_not_supported_yet(tmp_path, url, sender):
-    with pytest.raises(CampaignStoreError, match="only SQLite"):
+@pytest.mark.parametrize("url", ["mysql://x/y", "oracle://x/y", "file:///x.db"])
+def test_other_databases_are_not_supported(tmp_path, url, sender):
+    with pytest.raises(CampaignStoreError, match="unsupported store URL scheme"):
         Campaign(url, secret=KEY, sender=sender)
+
+
+def test_a_postgresql_server_that_does_not_answer_is_a_store_error(tmp_path, sender):
+    url = f"postgresql://somi@/campaign?host={tmp_path}&connect_timeout=2"  # no server on that socket
+    with pytest.raises(CampaignStoreError, match="cannot open the campaign store") as info:
+        Campaign(url, secret=KEY, busy_timeout=2, sender=sender)
+    assert "somi" in str(info.value)
 
 
 @pytest.mark.parametrize("url", ["sqlite://host/x.db", "sqlite:///:memory:", "sqlite://"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import campaign as shared
-from helpers.campaign import S
+from helpers.campaign import S, sql
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,8 +36,8 @@ sign = partial(shared.sign, now=T0 + 3 * S, text=TEXT_NL, evidence=EVIDENCE, sco
 
 
 @pytest.fixture
-def c(tmp_path, sender):
-    with new_campaign(tmp_path / "c.db", sender) as campaign:
+def c(tmp_path, sender, tmp_store):
+    with new_campaign(tmp_store("c"), sender) as campaign:
         yield campaign
 
 
@@ -74,11 +74,11 @@ def test_either_language_of_the_text_may_be_signed(c, sender):
     assert nl.text_sha256 != en.text_sha256 and nl.scopes == en.scopes == ("gdpr_access_art15",)
 
 
-def test_a_campaign_may_publish_a_wider_text_under_its_own_version(tmp_path, sender):
+def test_a_campaign_may_publish_a_wider_text_under_its_own_version(tmp_path, sender, tmp_store):
     wider = MandateTemplate("2027-01", ("gdpr_access_art15", "dpa_complaint"),
                             ("privacy_notice_read", "authorise_access_request", "authorise_dpa_complaint"),
                             {"en": "I authorise {legal_name} requests: access, and a complaint to the DPA."})
-    with new_campaign(tmp_path / "w.db", sender, templates={**TEMPLATES, "2027-01": wider}) as w:
+    with new_campaign(tmp_store("w"), sender, templates={**TEMPLATES, "2027-01": wider}) as w:
         m = sign(w, enrol(w, sender, 1), template_version="2027-01", text=wider.render("en", META),
                  scopes=["dpa_complaint", "gdpr_access_art15"],
                  evidence={**EVIDENCE, "consents": list(wider.consents)})
@@ -89,8 +89,8 @@ def test_a_campaign_may_publish_a_wider_text_under_its_own_version(tmp_path, sen
 
 # ---- mandates recorded before: checked when the store opens ----------------------------------------------
 
-def test_earlier_mandates_wider_than_their_text_are_flagged_and_never_filed(tmp_path, sender):
-    path = tmp_path / "c.db"
+def test_earlier_mandates_wider_than_their_text_are_flagged_and_never_filed(tmp_path, sender, tmp_store):
+    path = tmp_store("c")
     erasure = SCOPE_CONSENTS["gdpr_erasure_art17"]
     # the hole this closes: the access-only text, recorded with an erasure scope (as before the check)
     lax = MandateTemplate(CURRENT_VERSION, ("gdpr_access_art15", "gdpr_erasure_art17"),
@@ -100,7 +100,7 @@ def test_earlier_mandates_wider_than_their_text_are_flagged_and_never_filed(tmp_
                     evidence={**EVIDENCE, "consents": [*EVIDENCE["consents"], erasure]})
     with new_campaign(path, sender) as now:
         fine = sign(now, enrol(now, sender, 2))
-        now._store.conn.execute("UPDATE mandates SET template_checked = NULL")  # as a store of schema 4 has them
+        sql(now, "UPDATE mandates SET template_checked = NULL")  # as a store of schema 4 has them
     with new_campaign(path, sender) as c:
         assert c.mandate(wide.id).review == "scopes_not_in_text" and c.mandate(fine.id).review is None
         flagged = [e for e in c.audit_entries() if e.kind == "mandate_flagged"]
@@ -157,24 +157,24 @@ def test_a_mandate_held_after_its_batch_was_prepared_is_not_exported(c, sender, 
     m = sign(c, enrol(c, sender, 1))
     other = sign(c, enrol(c, sender, 2))
     batch = c.prepare_batch("meta", filing_date=date(2026, 11, 3), now=T0 + 10 * S)
-    c._store.conn.execute("UPDATE mandates SET review = 'text_not_template' WHERE id = ?", (m.id,))
+    sql(c, "UPDATE mandates SET review = 'text_not_template' WHERE id = ?", (m.id,))
     export = c.export_batch(batch, tmp_path / "export", now=T0 + 11 * S)
     assert export.requests == 1
     states = {r.mandate: r.state for r in c.requests(batch=batch.id)}
     assert states == {m.id: "cancelled", other.id: "queued"}
-    c._store.conn.execute("UPDATE mandates SET review = 'text_not_template' WHERE id = ?", (other.id,))
+    sql(c, "UPDATE mandates SET review = 'text_not_template' WHERE id = ?", (other.id,))
     with pytest.raises(BatchError):
         c.prepare_batch("meta", filing_date=date(2026, 11, 5), now=T0 + 12 * S)
 
 
 # ---- over HTTP -------------------------------------------------------------------------------------------
 
-def test_the_api_refuses_scopes_the_text_does_not_name(tmp_path: Path) -> None:
+def test_the_api_refuses_scopes_the_text_does_not_name(tmp_path: Path, tmp_store) -> None:
     pytest.importorskip("starlette")
     from breachindex.server import create_app
     from breachindex.server.testing import make_sandbox, page_client
 
-    sandbox = make_sandbox(tmp_path / "sandbox")
+    sandbox = make_sandbox(tmp_path / "sandbox", campaign=tmp_store())
     sender = RecordingSender()
     app = create_app(sandbox.config(), sender=sender, log_stream=io.StringIO())
     body = {"controller": "meta", "template_version": CURRENT_VERSION, "lang": "nl", "signer_name": "Anneke",

@@ -15,7 +15,7 @@ from functools import partial
 
 import pytest
 from helpers import campaign as shared
-from helpers.campaign import S, number
+from helpers.campaign import S, is_sqlite, number, sql
 from helpers.mandate_texts import registry
 
 from breachindex import Key
@@ -33,7 +33,7 @@ from breachindex.campaign import (
 )
 from breachindex.campaign.clock import to_us
 from breachindex.campaign.pseudonyms import CampaignKeys
-from breachindex.campaign.store import Store
+from breachindex.campaign.store import open_store
 from breachindex.errors import (
     CampaignStoreError,
     InvalidMandate,
@@ -58,8 +58,8 @@ sign = partial(shared.sign, now=T0 + 3 * S, text=TEXT, evidence=EVIDENCE, signer
 
 
 @pytest.fixture
-def c(tmp_path, sender):
-    with new_campaign(tmp_path / "c.db", sender) as campaign:
+def c(tmp_path, sender, tmp_store):
+    with new_campaign(tmp_store("c"), sender) as campaign:
         yield campaign
 
 
@@ -120,17 +120,16 @@ def test_the_evidence_may_be_an_evidence_object(c, sender):
 
 def test_edited_evidence_is_detected(c, sender):
     a, b = sign(c, enrol(c, sender, 1)), sign(c, enrol(c, sender, 2), evidence={**EVIDENCE, "ip": "198.51.100.9"})
-    conn = c._store.conn
-    conn.execute("UPDATE mandates SET ip_sealed = (SELECT ip_sealed FROM mandates WHERE id = ?) WHERE id = ?",
+    sql(c, "UPDATE mandates SET ip_sealed = (SELECT ip_sealed FROM mandates WHERE id = ?) WHERE id = ?",
                  (b.id, a.id))
     with pytest.raises(CampaignStoreError):  # a sealed value is bound to its mandate
         c.mandate_evidence(a.id)
-    conn.execute("UPDATE mandates SET consents = ? WHERE id = ?", ('["privacy_notice_read"]', b.id))
+    sql(c, "UPDATE mandates SET consents = ? WHERE id = ?", ('["privacy_notice_read"]', b.id))
     assert not c.mandate_evidence(b.id).intact  # the HMAC in the log entry no longer matches
-    conn.execute("UPDATE mandates SET consents = ? WHERE id = ?",
+    sql(c, "UPDATE mandates SET consents = ? WHERE id = ?",
                  ('["authorise_access_request", "privacy_notice_read"]', b.id))
     assert c.mandate_evidence(b.id).intact
-    conn.execute("UPDATE mandates SET log_hash = zeroblob(32) WHERE id = ?", (b.id,))
+    sql(c, "UPDATE mandates SET log_hash = ? WHERE id = ?", (bytes(32), b.id))
     assert not c.mandate_evidence(b.id).intact
 
 
@@ -187,8 +186,8 @@ def test_one_active_mandate_per_controller_and_none_is_reused(c, sender):
         c.mandate("nope")
 
 
-def test_an_expired_mandate_makes_way_for_a_new_one(tmp_path, sender):
-    with new_campaign(tmp_path / "c.db", sender, mandate_months=1) as c:
+def test_an_expired_mandate_makes_way_for_a_new_one(tmp_path, sender, tmp_store):
+    with new_campaign(tmp_store("c"), sender, mandate_months=1) as c:
         pid = enrol(c, sender, 1)
         m = sign(c, pid)
         assert m.ends_at == datetime(2024, 3, 29, 9, 0, 3, tzinfo=timezone.utc)
@@ -197,7 +196,7 @@ def test_an_expired_mandate_makes_way_for_a_new_one(tmp_path, sender):
         c.confirm_verification(ch.id, sender.last_code(), now=later + S)
         assert sign(c, pid, now=later + 2 * S).id != m.id
     with pytest.raises(ValueError):
-        new_campaign(tmp_path / "d.db", sender, mandate_months=0)
+        new_campaign(tmp_store("d"), sender, mandate_months=0)
 
 
 # ---- what a mandate must say ------------------------------------------------------------------------------
@@ -239,21 +238,21 @@ def test_the_documented_sets():
     assert all(c.legal_name and c.request_address and c.postal_address for c in CONTROLLERS.values())
 
 
-def test_a_campaign_may_have_its_own_registry(tmp_path, sender):
+def test_a_campaign_may_have_its_own_registry(tmp_path, sender, tmp_store):
     acme = Controller("acme", "Acme B.V.", "privacy@acme.example", "Straat 1, 1000 AA Amsterdam", "NL")
-    with new_campaign(tmp_path / "c.db", sender, controllers={**CONTROLLERS, "acme": acme}) as c:
+    with new_campaign(tmp_store("c"), sender, controllers={**CONTROLLERS, "acme": acme}) as c:
         assert sign(c, enrol(c, sender, 1), controller="acme").controller == "acme"
     for bad in ({}, {"x": acme}, {"acme": "not a controller"}):
         with pytest.raises(ValueError):
-            new_campaign(tmp_path / "d.db", sender, controllers=bad)
+            new_campaign(tmp_store("d"), sender, controllers=bad)
     with pytest.raises(ValueError):
         Controller("Bad Key", "n", "r", "p", "NL")
 
 
 # ---- nothing personal in clear --------------------------------------------------------------------------
 
-def test_the_store_holds_no_name_ip_user_agent_text_or_number_in_clear(tmp_path, sender, caplog):
-    path = tmp_path / "c.db"
+def test_the_store_holds_no_name_ip_user_agent_text_or_number_in_clear(tmp_path, sender, caplog, tmp_store):
+    path = tmp_store("c")
     ips = ["203.0.113.77", "2001:db8:77::1"]
     caplog.set_level(logging.DEBUG, logger="breachindex")
     with new_campaign(path, sender) as c:
@@ -277,10 +276,10 @@ def test_the_store_holds_no_name_ip_user_agent_text_or_number_in_clear(tmp_path,
 
 # ---- the upgrade from version 1 ---------------------------------------------------------------------------
 
-def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path, sender):
-    path = tmp_path / "c.db"
+def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path, sender, tmp_store):
+    path = tmp_store("c")
     # a store as the previous release left it (schema 1): a verified participant with an approved ID check
-    store = Store(path, migrations=MIGRATIONS[:1])
+    store = open_store(path, migrations=MIGRATIONS[:1])
     keys = CampaignKeys(KEY)
     pid = keys.participant_id(number(1))
     with store.transaction() as db:
@@ -314,8 +313,8 @@ def _signing_worker(db: str, secret: bytes, participants: list[str], ids_file: s
     os.close(fd)
 
 
-def test_a_process_killed_while_signing_loses_no_committed_mandate(tmp_path, sender):
-    path, ids_file = tmp_path / "c.db", tmp_path / "ids.txt"
+def test_a_process_killed_while_signing_loses_no_committed_mandate(tmp_path, sender, tmp_store):
+    path, ids_file = tmp_store("c"), tmp_path / "ids.txt"
     with new_campaign(path, sender) as c:
         participants = [enrol(c, sender, i) for i in range(400)]
     ctx = multiprocessing.get_context("spawn")
@@ -342,7 +341,8 @@ def test_a_process_killed_while_signing_loses_no_committed_mandate(tmp_path, sen
         assert report.consistent, report
         assert report.entries == 2 * len(participants) + len(stored)
         assert all(c.mandate_evidence(mandate_id).intact for mandate_id in returned[-5:])
-        assert c._store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if is_sqlite(c):
+            assert sql(c, "PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 # ---- the new errors ---------------------------------------------------------------------------------------

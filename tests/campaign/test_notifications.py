@@ -44,9 +44,9 @@ def smtp():
 
 
 @pytest.fixture
-def world(tmp_path: Path):
+def world(tmp_path: Path, tmp_store):
     sender = RecordingSender()
-    c = new_campaign(tmp_path / "c.db", sender)
+    c = new_campaign(tmp_store("c"), sender)
     vault = c.vault(tmp_path / "vault", kdf=FAST)
     yield c, sender, vault
     c.close()

@@ -49,9 +49,9 @@ def sent_requests(c, sender, first: int, count: int) -> list[str]:
     return ids
 
 
-def test_metas_deadline_counts_irish_holidays_and_the_choice_is_recorded(tmp_path):
+def test_metas_deadline_counts_irish_holidays_and_the_choice_is_recorded(tmp_path, tmp_store):
     sender = RecordingSender()
-    with new_campaign(tmp_path / "c.db", sender) as c:
+    with new_campaign(tmp_store("c"), sender) as c:
         (request_id,) = sent_requests(c, sender, 1, 1)
         record = c.request(request_id)
         assert record.statutory_due_on == record.due_on == DUE_IE
@@ -68,18 +68,18 @@ def test_metas_deadline_counts_irish_holidays_and_the_choice_is_recorded(tmp_pat
         assert c.overdue(DUE_IE) == [] and [r.id for r in c.overdue(DUE_IE.replace(day=19))] == [request_id]
 
 
-def test_one_calendar_for_all_is_recorded_as_the_campaigns_choice(tmp_path):
+def test_one_calendar_for_all_is_recorded_as_the_campaigns_choice(tmp_path, tmp_store):
     sender = RecordingSender()
-    with new_campaign(tmp_path / "c.db", sender, deadline_holidays="NL") as c:
+    with new_campaign(tmp_store("c"), sender, deadline_holidays="NL") as c:
         (request_id,) = sent_requests(c, sender, 1, 1)
         record = c.request(request_id)
         assert record.statutory_due_on == DUE_NL
         assert record.calendar is not None and (record.calendar.source, record.calendar.chosen_by) == ("NL", "campaign")
 
 
-def test_a_later_registry_or_holidays_change_never_moves_a_running_deadline(tmp_path, monkeypatch):
+def test_a_later_registry_or_holidays_change_never_moves_a_running_deadline(tmp_path, monkeypatch, tmp_store):
     sender = RecordingSender()
-    path = tmp_path / "c.db"
+    path = tmp_store("c")
     with new_campaign(path, sender) as c:
         (first,) = sent_requests(c, sender, 1, 1)
     # the registry now counts Meta with Dutch holidays: the running request keeps Ireland's
@@ -94,9 +94,9 @@ def test_a_later_registry_or_holidays_change_never_moves_a_running_deadline(tmp_
         assert c.request(first).due_on == c.request(first).statutory_due_on == DUE_IE
 
 
-def test_an_extension_stores_the_three_month_date_counted_with_the_frozen_calendar(tmp_path):
+def test_an_extension_stores_the_three_month_date_counted_with_the_frozen_calendar(tmp_path, tmp_store):
     sender = RecordingSender()
-    with new_campaign(tmp_path / "c.db", sender) as c:
+    with new_campaign(tmp_store("c"), sender) as c:
         (request_id,) = sent_requests(c, sender, 1, 1)
         record = c.transition_request(request_id, "extended", on=date(2025, 3, 10), now=T0 + 7 * S)
         assert record.statutory_due_on == record.due_on == DUE_EXTENDED
@@ -104,9 +104,9 @@ def test_an_extension_stores_the_three_month_date_counted_with_the_frozen_calend
         assert payload["to"] == "extended" and payload["statutory_due_on"] == DUE_EXTENDED.isoformat()
 
 
-def test_a_pause_moves_the_due_date_but_not_the_statutory_one(tmp_path):
+def test_a_pause_moves_the_due_date_but_not_the_statutory_one(tmp_path, tmp_store):
     sender = RecordingSender()
-    with new_campaign(tmp_path / "c.db", sender) as c:
+    with new_campaign(tmp_store("c"), sender) as c:
         (request_id,) = sent_requests(c, sender, 1, 1)
         c.transition_request(request_id, "needs_input", on=date(2025, 2, 20), now=T0 + 7 * S)
         record = c.transition_request(request_id, "sent", on=date(2025, 2, 21), now=T0 + 8 * S)

@@ -78,3 +78,32 @@ def sign(c: Campaign, participant: str, *, now: datetime, text: str, evidence: E
         template_version = version_for(scopes, base) if isinstance(scopes, list | tuple) and scopes else base
     return c.sign_mandate(participant, controller=controller, scopes=scopes, template_version=template_version,
                           text=text, evidence=evidence, signer_name=signer_name, now=now)
+
+
+class SqlResult:
+    """What ``sql`` read: its rows and the rows changed."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows, self.rowcount = rows, rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def __iter__(self) -> Any:
+        return iter(self._rows)
+
+
+def sql(c: Campaign, statement: str, params: tuple[Any, ...] = ()) -> SqlResult:
+    """Run one statement on a campaign's store, SQLite or PostgreSQL, in a transaction of its
+    own (what a test reads, or an attacker with the database changes)."""
+    with c._store.transaction() as db:
+        cur = db.execute(statement, params)
+        rows = cur.fetchall() if statement.lstrip().upper().startswith(("SELECT", "WITH", "PRAGMA")) else []
+        return SqlResult(rows, cur.rowcount)
+
+
+def is_sqlite(c: Campaign) -> bool:
+    return type(c._store).__name__ == "Store"

@@ -29,8 +29,8 @@ CONSENTS = ["privacy_notice_read", "authorise_access_request"]
 
 
 class Server:
-    def __init__(self, tmp_path: Path, **overrides: Any) -> None:
-        self.sandbox = make_sandbox(tmp_path / "sandbox")
+    def __init__(self, tmp_path: Path, campaign: Any = None, **overrides: Any) -> None:
+        self.sandbox = make_sandbox(tmp_path / "sandbox", campaign=campaign)
         self.sender = RecordingSender()
         self.logs = io.StringIO()
         self.app = create_app(self.sandbox.config(**overrides), sender=self.sender, log_stream=self.logs)
@@ -51,8 +51,8 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Server:
-    return Server(tmp_path)
+def server(tmp_path: Path, tmp_store) -> Server:
+    return Server(tmp_path, campaign=tmp_store())
 
 
 def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -153,8 +153,8 @@ def test_the_page_gets_the_verified_view_through_its_session_cookie_only(server:
         assert genuine.json()["disclosure"] == "verified"
 
 
-def test_page_checks_are_rate_limited_per_address_and_per_number(tmp_path: Path) -> None:
-    server = Server(tmp_path, check_ip_burst=3, check_ip_rate=0.001, check_number_burst=2,
+def test_page_checks_are_rate_limited_per_address_and_per_number(tmp_path: Path, tmp_store) -> None:
+    server = Server(tmp_path, campaign=tmp_store(), check_ip_burst=3, check_ip_rate=0.001, check_number_burst=2,
                     check_number_rate=0.001)
     with server.client("198.51.100.1") as a, server.client("198.51.100.2") as b, \
             server.client("198.51.100.3") as c:
@@ -234,12 +234,12 @@ def test_wrong_codes_answer_code_invalid_then_too_many_attempts(server: Server) 
     assert "set-cookie" not in first.headers
 
 
-def test_verification_refuses_numbers_that_may_not_get_a_code_and_needs_a_sender(tmp_path: Path) -> None:
-    server = Server(tmp_path)
+def test_verification_refuses_numbers_that_may_not_get_a_code_and_needs_a_sender(tmp_path: Path, tmp_store) -> None:
+    server = Server(tmp_path, campaign=tmp_store())
     with server.client() as c:
         us = c.post("/v1/verification/start", json={"phone": "+12025550123"})
         error_of(us, 422, "sms_not_allowed")
-    plain = Server(tmp_path / "nosender")
+    plain = Server(tmp_path / "nosender", campaign=tmp_store("nosender"))
     plain.app = create_app(plain.sandbox.config(), log_stream=io.StringIO())
     with plain.client() as c:
         error_of(c.post("/v1/verification/start", json={"phone": ANNEKE}), 503, "not_configured")

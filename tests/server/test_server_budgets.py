@@ -31,8 +31,8 @@ def numbers(count: int) -> list[str]:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path):
-    return make_sandbox(tmp_path / "sandbox")
+def sandbox(tmp_path: Path, tmp_store):
+    return make_sandbox(tmp_path / "sandbox", campaign=tmp_store())
 
 
 def app_of(sandbox: Any, logs: io.StringIO | None = None, **config: Any) -> Any:

@@ -30,9 +30,9 @@ def mailbox():
         yield box, port
 
 
-def test_the_person_chooses_and_the_upload_tells_them(tmp_path: Path, mailbox) -> None:
+def test_the_person_chooses_and_the_upload_tells_them(tmp_path: Path, mailbox, tmp_store) -> None:
     box, port = mailbox
-    sandbox = make_sandbox(tmp_path / "sandbox")
+    sandbox = make_sandbox(tmp_path / "sandbox", campaign=tmp_store())
     sender = RecordingSender()
     app = create_app(sandbox.config(page_url="https://check.somi.example/", smtp_host="127.0.0.1", smtp_port=port,
                                     smtp_sender="berichten@somi.example", smtp_starttls=False), sender=sender)
@@ -64,8 +64,8 @@ def test_the_person_chooses_and_the_upload_tells_them(tmp_path: Path, mailbox) -
         assert len(sender.messages) == texts_before + 1 and len(box.messages) == 2
 
 
-def test_without_a_page_url_there_are_no_notifications(tmp_path: Path) -> None:
-    sandbox = make_sandbox(tmp_path / "sandbox")
+def test_without_a_page_url_there_are_no_notifications(tmp_path: Path, tmp_store) -> None:
+    sandbox = make_sandbox(tmp_path / "sandbox", campaign=tmp_store())
     sender = RecordingSender()
     app = create_app(sandbox.config(page_url=None), sender=sender)
     with page_client(app) as c:
@@ -73,12 +73,12 @@ def test_without_a_page_url_there_are_no_notifications(tmp_path: Path) -> None:
         assert code_of(c.get("/v1/notifications")) == (503, "not_configured")
 
 
-def test_moving_a_request_to_overdue_tells_the_person_once(tmp_path: Path) -> None:
+def test_moving_a_request_to_overdue_tells_the_person_once(tmp_path: Path, tmp_store) -> None:
     from datetime import date
 
     from breachindex.server.templates import CURRENT_VERSION
 
-    sandbox = make_sandbox(tmp_path / "sandbox")
+    sandbox = make_sandbox(tmp_path / "sandbox", campaign=tmp_store())
     sender = RecordingSender()
     app = create_app(sandbox.config(), sender=sender)
     admin = sandbox.auth("admin")
@@ -105,7 +105,7 @@ def test_moving_a_request_to_overdue_tells_the_person_once(tmp_path: Path) -> No
         assert len(sender.messages) == before + 1
 
 
-def test_the_lawyers_letters_and_bundles_over_http(tmp_path: Path) -> None:
+def test_the_lawyers_letters_and_bundles_over_http(tmp_path: Path, tmp_store) -> None:
     import io
     import zipfile
     from datetime import date
@@ -115,7 +115,7 @@ def test_the_lawyers_letters_and_bundles_over_http(tmp_path: Path) -> None:
     from breachindex.campaign.bundles import verify_bundle
     from breachindex.server.templates import CURRENT_VERSION
 
-    sandbox = make_sandbox(tmp_path / "sandbox")
+    sandbox = make_sandbox(tmp_path / "sandbox", campaign=tmp_store())
     sender = RecordingSender()
     app = create_app(sandbox.config(), sender=sender)
     admin = sandbox.auth("admin")

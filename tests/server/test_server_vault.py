@@ -32,8 +32,8 @@ ANSWER = os.urandom(700_000) + b"the end"  # several chunks of 256 KiB, the last
 
 
 class World:
-    def __init__(self, tmp_path: Path, **overrides: Any) -> None:
-        self.sandbox = make_sandbox(tmp_path / "sandbox")
+    def __init__(self, tmp_path: Path, campaign: Any = None, **overrides: Any) -> None:
+        self.sandbox = make_sandbox(tmp_path / "sandbox", campaign=campaign)
         self.sender = RecordingSender()
         self.app = create_app(self.sandbox.config(**overrides), sender=self.sender)
 
@@ -72,8 +72,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+def world(tmp_path: Path, tmp_store) -> World:
+    return World(tmp_path, campaign=tmp_store())
 
 
 def test_the_person_gets_metas_answer_back_and_only_they_can_read_it(world: World) -> None:
@@ -144,8 +144,8 @@ def test_another_person_cannot_list_or_open_an_item_and_without_a_session_nothin
         assert code_of(foreign) == (404, "unknown_item")
 
 
-def test_an_oversized_or_unknown_upload_stores_nothing(tmp_path: Path) -> None:
-    world = World(tmp_path, vault_upload_limit=100_000)
+def test_an_oversized_or_unknown_upload_stores_nothing(tmp_path: Path, tmp_store) -> None:
+    world = World(tmp_path, campaign=tmp_store(), vault_upload_limit=100_000)
     with world.client() as c:
         world.verify(c, ANNEKE)
         anneke = world.participant(c, ANNEKE)
@@ -211,16 +211,16 @@ def test_erasing_everything_ends_the_session_and_leaves_nothing_to_open(world: W
     assert items.json() == {"items": []}
 
 
-def test_without_a_vault_folder_the_routes_say_so(tmp_path: Path) -> None:
-    world = World(tmp_path, vault=None)
+def test_without_a_vault_folder_the_routes_say_so(tmp_path: Path, tmp_store) -> None:
+    world = World(tmp_path, campaign=tmp_store(), vault=None)
     with world.client() as c:
         world.verify(c, ANNEKE)
         assert code_of(c.post("/v1/vault/setup", json={"passphrase": PASSPHRASE})) == (503, "not_configured")
         assert c.get("/v1/session").json()["vault"] == {"available": False, "set_up": False, "items": []}
 
 
-def test_passphrase_guessing_is_limited_per_participant_whatever_the_address(tmp_path: Path) -> None:
-    world = World(tmp_path, vault_unlock_burst=3)
+def test_passphrase_guessing_is_limited_per_participant_whatever_the_address(tmp_path: Path, tmp_store) -> None:
+    world = World(tmp_path, campaign=tmp_store(), vault_unlock_burst=3)
     with world.client() as c:
         world.verify(c, ANNEKE)
         assert c.post("/v1/vault/setup", json={"passphrase": PASSPHRASE}).status_code == 201

@@ -1,0 +1,313 @@
+"""The campaign database on PostgreSQL: psycopg 3 and a connection pool, the same schema and
+the same SQL as the SQLite store (``store.Store``), chosen by a ``postgresql://`` URL.
+
+Transactions keep SQLite's guarantees, so the workflow's code is the same on both:
+
+* a write transaction (``transaction()``) runs at READ COMMITTED and first takes one
+  transaction-scoped advisory lock, ``WRITE_LOCK``: writers run one at a time, each seeing
+  everything committed before it, exactly as SQLite's ``BEGIN IMMEDIATE``. The one-time-code
+  transaction that checks the limits and records a send, the audit log's hash chain and
+  "one active mandate per participant and controller" all rest on that. A writer waits for the
+  lock at most ``busy_timeout`` seconds (``lock_timeout``), then fails with
+  CampaignStoreError as SQLite's busy timeout does. Reads do not take the lock;
+* a read (``read()``) is one REPEATABLE READ, READ ONLY transaction: one consistent snapshot
+  for several statements, as a deferred SQLite transaction under WAL;
+* the shared budgets (``pgbudgets``) do not take the writers' lock: each charge locks only
+  its own subjects.
+
+Each thread gets its own connection from the pool (``pool_size`` at most; a thread waits up to
+``busy_timeout`` for one). SQL is written with ``?`` placeholders; ``PgConnection`` rewrites
+them to psycopg's ``%s`` once per distinct statement. Python ``bool`` parameters are sent as
+0 and 1 (the schema's flags are integers, as in SQLite). Text columns are ``COLLATE "C"``
+(``schema.for_postgresql``): text sorts bytewise, as in SQLite, whatever the database's locale.
+
+The audit log is append-only here too: triggers refuse UPDATE, DELETE and TRUNCATE on
+``audit_log`` and ``audit_checkpoints`` whoever runs them, and ``grant_app_role`` gives the
+role the server connects as only SELECT and INSERT on them (the schema's owner migrates;
+the app role cannot drop the triggers it does not own).
+
+Erasure deletes rows; PostgreSQL keeps a deleted row's old version in its page until VACUUM
+removes it (and WAL segments hold it until they are recycled). ``checkpoint_wal`` (called
+after an erasure, as SQLite's WAL checkpoint is) runs VACUUM on the tables erasure touches, so
+the old versions leave the tables at once rather than at autovacuum's next pass; see
+docs/operations.md for the WAL, backups and ``VACUUM FULL``.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import pq
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import CampaignStoreError
+from .clock import now_us
+from .db import Db, Rows
+from .schema import MIGRATIONS, Migration, for_postgresql
+
+__all__ = ["PgStore", "PgConnection", "WRITE_LOCK", "MIGRATE_LOCK", "grant_app_role", "redacted_url",
+           "to_pyformat"]
+
+#: the advisory lock every write transaction takes (one writer at a time, as in SQLite)
+WRITE_LOCK = 0x62_72_65_61_63_68_77  # "breachw"
+#: the advisory lock a migration takes (two processes opening a fresh database migrate it once)
+MIGRATE_LOCK = 0x62_72_65_61_63_68_6D  # "breachm"
+
+#: the tables an erasure deletes from (``checkpoint_wal`` vacuums them)
+_ERASED_TABLES = ("participants", "challenges", "code_failures", "identity_checks", "vault_keys", "vault_wraps",
+                  "vault_items", "contact_preferences", "notifications", "rate_events")
+
+_IDLE = pq.TransactionStatus.IDLE
+
+
+@lru_cache(maxsize=4096)
+def to_pyformat(sql: str) -> str:
+    """``sql`` with ``?`` placeholders (outside quoted literals) as ``%s``, and ``%`` doubled."""
+    out: list[str] = []
+    quoted = False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+            out.append(ch)
+        elif ch == "%":
+            out.append("%%")
+        elif ch == "?" and not quoted:
+            out.append("%s")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _params(parameters: Sequence[Any]) -> Sequence[Any]:
+    if any(type(p) is bool for p in parameters):
+        return tuple(int(p) if type(p) is bool else p for p in parameters)
+    return parameters
+
+
+class PgConnection:
+    """A psycopg connection seen as a ``Db``: ``?`` placeholders, tuples, ``bytes``."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        cur = self._conn.cursor()
+        if parameters:
+            cur.execute(to_pyformat(sql), _params(parameters))
+        else:
+            cur.execute(sql.encode("utf-8") if "%" in sql else sql)  # no placeholders to look for
+        return cur  # type: ignore[return-value]
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
+        cur = self._conn.cursor()
+        cur.executemany(to_pyformat(sql), [_params(p) for p in parameters])
+        return cur  # type: ignore[return-value]
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.info.transaction_status != _IDLE
+
+
+def redacted_url(url: str) -> str:
+    """The URL without its password (for messages, logs and ``repr``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _store_error(what: str, exc: BaseException) -> CampaignStoreError:
+    # psycopg's message can quote the statement's parameters in a DETAIL line: only its first line
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return CampaignStoreError(f"{what}: {first}")
+
+
+class PgStore:
+    """The campaign store on PostgreSQL (see the module documentation): the same interface as
+    ``store.Store``, ``url`` a libpq URL (``postgresql://user@host/db``, or with
+    ``?host=/run/postgresql`` for a Unix socket)."""
+
+    def __init__(self, url: str, *, busy_timeout: float = 10.0, migrations: Sequence[Migration] = MIGRATIONS,
+                 pool_size: int = 8) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.url = url
+        self._name = redacted_url(url)
+        self._busy_timeout = busy_timeout
+        lock_ms = max(1, int(busy_timeout * 1000))
+        self._begin_write = f"BEGIN; SET LOCAL lock_timeout = {lock_ms}; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+        self._lock = threading.Lock()
+        self._pool: ConnectionPool[Any] | None = ConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, timeout=busy_timeout, name="breachindex-campaign",
+            kwargs={"autocommit": True, "application_name": "breachindex"})
+        try:
+            self._pool.open(wait=True, timeout=busy_timeout)
+        except (PoolTimeout, psycopg.Error) as exc:
+            self._pool.close()
+            self._pool = None
+            raise _store_error(f"cannot open the campaign store {self._name}", exc) from None
+        try:
+            self._migrate(migrations)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- connections -----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def closed(self) -> bool:
+        return self._pool is None
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the pool in autocommit mode, for what runs outside a transaction."""
+        pool = self._pool
+        if pool is None:
+            raise CampaignStoreError("the campaign store is closed")
+        try:
+            with pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise _store_error("no connection to the campaign store is free", exc) from None
+
+    @contextmanager
+    def _in_transaction(self, begin: str, refused: str, failed: str) -> Iterator[Db]:
+        with self.connection() as conn:
+            try:
+                conn.execute(begin)
+            except psycopg.Error as exc:
+                _rollback(conn)
+                raise _store_error(refused, exc) from None
+            try:
+                yield PgConnection(conn)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(conn)
+                if isinstance(exc, psycopg.Error):
+                    raise _store_error(failed, exc) from None
+                raise
+
+    def transaction(self) -> Any:
+        """A write transaction: one writer at a time (``WRITE_LOCK``), committed on success,
+        rolled back on error. PostgreSQL's errors come out as CampaignStoreError; the caller's
+        exceptions pass through unchanged."""
+        return self._in_transaction(self._begin_write, "the campaign store is not writable now",
+                                    "a campaign store transaction failed")
+
+    def read(self) -> Any:
+        """A read transaction: one consistent snapshot (REPEATABLE READ, READ ONLY)."""
+        return self._in_transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                                    "the campaign store is not readable now", "a campaign store read failed")
+
+    # ---- schema ----------------------------------------------------------------------------
+    def _version(self, conn: psycopg.Connection[Any]) -> int:
+        if conn.execute("SELECT to_regclass('schema_version')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        """Apply the missing migrations, all in one transaction under ``MIGRATE_LOCK`` (DDL is
+        transactional here); a store already current takes no lock and runs no DDL, so the app
+        role needs no right to create tables."""
+        versions = [m.version for m in migrations]
+        if versions != list(range(1, len(migrations) + 1)):
+            raise CampaignStoreError("migrations must be numbered 1, 2, 3, ... in order")
+        with self.connection() as conn:
+            try:
+                current = self._version(conn)
+                if current == len(migrations):
+                    return
+                if current < len(migrations):
+                    with conn.transaction():
+                        conn.execute(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
+                        conn.execute("""CREATE TABLE IF NOT EXISTS schema_version (
+                            version BIGINT PRIMARY KEY,
+                            description TEXT NOT NULL,
+                            applied_us BIGINT NOT NULL
+                        )""")
+                        current = self._version(conn)
+                        for migration in migrations[current:]:
+                            for statement in migration.statements:
+                                sql = for_postgresql(statement)
+                                if sql is not None:
+                                    conn.execute(sql.encode("utf-8"))
+                            conn.execute("INSERT INTO schema_version (version, description, applied_us) "
+                                         "VALUES (%s, %s, %s)", (migration.version, migration.description,
+                                                                 now_us(None)))
+            except psycopg.Error as exc:
+                raise _store_error("cannot migrate the campaign store", exc) from None
+        if current > len(migrations):
+            raise CampaignStoreError(
+                f"the campaign store has schema version {current}; this breachindex knows up to "
+                f"{len(migrations)}: upgrade breachindex")
+
+    @property
+    def schema_version(self) -> int:
+        with self.read() as db:
+            return int(db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def bind_setting(self, name: str, value: str) -> str:
+        """The stored value of a setting, storing ``value`` first if there is none."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO campaign_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                       (name, value))
+            return str(db.execute("SELECT value FROM campaign_settings WHERE name = ?", (name,)).fetchone()[0])
+
+    def checkpoint_wal(self) -> bool:
+        """After an erasure: VACUUM the tables it deletes from, so that the deleted rows' old
+        versions leave them now (see the module documentation). False if it could not run."""
+        try:
+            with self.connection() as conn:
+                conn.execute("VACUUM " + ", ".join(_ERASED_TABLES))
+        except (psycopg.Error, CampaignStoreError):
+            return False
+        return True
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    if conn.closed or conn.info.transaction_status == _IDLE:
+        return
+    with contextlib.suppress(psycopg.Error):  # a broken connection: the pool discards it
+        conn.execute("ROLLBACK")
+
+
+def grant_app_role(store: PgStore, role: str) -> None:
+    """Let ``role`` (the role the server connects as) use the campaign store: read and write
+    every table, but only read and insert the audit log and its checkpoints. Run by the
+    schema's owner after the store is created or migrated."""
+    ident = psycopg.sql.Identifier(role)
+    audit = ("audit_log", "audit_checkpoints")
+    with store.connection() as conn, conn.transaction():
+        tables = [str(r[0]) for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").fetchall()]
+        conn.execute(psycopg.sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+            psycopg.sql.Identifier(str(conn.execute("SELECT current_schema()").fetchone()[0])), ident))  # type: ignore[index]
+        for table in tables:
+            name = psycopg.sql.Identifier(table)
+            if table in audit:
+                conn.execute(psycopg.sql.SQL("REVOKE ALL ON {} FROM {}").format(name, ident))
+                conn.execute(psycopg.sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(name, ident))
+            else:
+                conn.execute(psycopg.sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(name, ident))
+        conn.execute(psycopg.sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(
+            psycopg.sql.Identifier(str(conn.execute("SELECT current_schema()").fetchone()[0])), ident))  # type: ignore[index]

@@ -1,0 +1,415 @@
+"""The campaign database's schema: ``MIGRATIONS``, applied in order by ``store.Store``
+(SQLite) and ``pgstore.PgStore`` (PostgreSQL).
+
+``schema_version`` holds one row per applied migration. To change the schema, append a
+``Migration`` (never edit a released one).
+
+A statement is written once, in SQL both databases take (``BIGINT``/``TEXT``/``BLOB``
+columns, ``ON CONFLICT``, no SQLite-only functions); ``for_postgresql`` rewrites the few
+spellings PostgreSQL wants differently: ``INTEGER PRIMARY KEY`` becomes an identity column,
+``INTEGER`` ``BIGINT``, ``BLOB`` ``BYTEA``, ``TEXT`` ``TEXT COLLATE "C"`` (so that text sorts
+bytewise as in SQLite, whatever the database's locale), and ``WITHOUT ROWID`` goes. Where the
+two differ in substance (a trigger, a table rebuild SQLite needs and PostgreSQL does not), the
+statement is a ``Variant`` holding each database's own, or None for "nothing to do here".
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Union
+
+__all__ = ["Migration", "MIGRATIONS", "Variant", "Statement", "for_postgresql", "for_sqlite"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One step written for each database; None: the step does not apply there."""
+
+    sqlite: str | None
+    postgresql: str | None
+
+
+Statement = Union[str, Variant]  # noqa: UP007 (a runtime alias: Python 3.10 has no str | Variant here)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One forward step of the schema: its version (1, 2, ...), what it does, its statements;
+    ``foreign_keys_off``: run with foreign keys off, checked before commit (a table rebuild)."""
+
+    version: int
+    description: str
+    statements: tuple[Statement, ...]
+    foreign_keys_off: bool = False
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "participants, one-time codes, rate events, identity checks, settings", (
+        # name -> value: the secret's fingerprint, so a store is never used with another secret
+        """CREATE TABLE campaign_settings (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        # a participant is a number, known only by its keyed hash
+        """CREATE TABLE participants (
+            id TEXT PRIMARY KEY,
+            created_us BIGINT NOT NULL,
+            verified_us BIGINT,
+            phone_sealed BLOB,
+            failures INTEGER NOT NULL DEFAULT 0,
+            wait_until_us BIGINT,
+            locked_us BIGINT
+        )""",
+        # a one-time code: only its keyed hash; the sealed number rides along until it ends
+        """CREATE TABLE challenges (
+            id TEXT PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+            code_hash BLOB NOT NULL,
+            phone_sealed BLOB,
+            created_us BIGINT NOT NULL,
+            expires_us BIGINT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            used_us BIGINT,
+            replaced_us BIGINT
+        )""",
+        "CREATE INDEX challenges_by_participant ON challenges (participant)",
+        "CREATE INDEX challenges_by_expiry ON challenges (expires_us)",
+        # one row per counted event and scope; subjects are keyed hashes (or a calling code)
+        """CREATE TABLE rate_events (
+            scope TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            at_us BIGINT NOT NULL
+        )""",
+        "CREATE INDEX rate_events_lookup ON rate_events (scope, subject, at_us)",
+        "CREATE INDEX rate_events_by_time ON rate_events (at_us)",
+        # the outcome of an ID-document check: never the document itself
+        """CREATE TABLE identity_checks (
+            id INTEGER PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('approved', 'declined', 'needs_review', 'error')),
+            checked_us BIGINT NOT NULL,
+            UNIQUE (participant, provider, reference, status)
+        )""",
+        "CREATE INDEX identity_checks_by_participant ON identity_checks (participant, checked_us)",
+    )),
+    Migration(2, "audit log and signed checkpoints, mandates, batches, requests and their history", (
+        # the hash-chained log of every change of state (see audit.py); append-only
+        """CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            at_us BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            participant TEXT,
+            ref TEXT,
+            payload TEXT NOT NULL,
+            prev_hash BLOB NOT NULL,
+            entry_hash BLOB NOT NULL
+        )""",
+        "CREATE INDEX audit_log_by_participant ON audit_log (participant)",
+        "CREATE INDEX audit_log_by_ref ON audit_log (ref)",
+        # signed tree heads over the log (see treehead.py); append-only
+        """CREATE TABLE audit_checkpoints (
+            id INTEGER PRIMARY KEY,
+            tree_size BIGINT NOT NULL,
+            root_hash BLOB NOT NULL,
+            signed_us BIGINT NOT NULL,
+            key_id BLOB NOT NULL,
+            signature BLOB NOT NULL
+        )""",
+        # a guard against mistakes, not against an attacker (who drops it): verification is the proof.
+        # On PostgreSQL the triggers call one function, TRUNCATE is refused too, and the app role
+        # may only insert and read (pgstore.grant_app_role)
+        Variant(None, """CREATE FUNCTION breachindex_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'restrict_violation'; END $$"""),
+        Variant(
+            """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION breachindex_append_only()"),
+        Variant(
+            """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+            "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION breachindex_append_only()"),
+        Variant(
+            """CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+            "CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints "
+            "FOR EACH ROW EXECUTE FUNCTION breachindex_append_only()"),
+        Variant(
+            """CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+            BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+            "CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints "
+            "FOR EACH ROW EXECUTE FUNCTION breachindex_append_only()"),
+        Variant(None, "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+                      "FOR EACH STATEMENT EXECUTE FUNCTION breachindex_append_only()"),
+        Variant(None, "CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints "
+                      "FOR EACH STATEMENT EXECUTE FUNCTION breachindex_append_only()"),
+        # the name the ID check confirmed, when the provider gives one (sealed, see sealing.py)
+        "ALTER TABLE identity_checks ADD COLUMN name_sealed BLOB",
+        # the exact texts signed, sealed, one row per distinct text
+        """CREATE TABLE mandate_texts (
+            sha256 TEXT PRIMARY KEY,
+            text_sealed BLOB NOT NULL
+        )""",
+        # a signed mandate and its evidence; never deleted, never reused
+        """CREATE TABLE mandates (
+            id TEXT PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES participants (id),
+            controller TEXT NOT NULL,
+            template_version TEXT NOT NULL,
+            text_sha256 TEXT NOT NULL REFERENCES mandate_texts (sha256),
+            signed_us BIGINT NOT NULL,
+            ends_us BIGINT NOT NULL,
+            signer_name_sealed BLOB NOT NULL,
+            name_source TEXT NOT NULL CHECK (name_source IN ('signed', 'identity_check')),
+            ip_sealed BLOB NOT NULL,
+            ip_lookup TEXT NOT NULL,
+            user_agent_sealed BLOB NOT NULL,
+            consents TEXT NOT NULL,
+            verified_us BIGINT NOT NULL,
+            identity_check INTEGER NOT NULL REFERENCES identity_checks (id),
+            evidence_mac TEXT NOT NULL,
+            log_seq BIGINT NOT NULL,
+            log_hash BLOB NOT NULL,
+            revoked_us BIGINT,
+            revocation_sealed BLOB
+        )""",
+        "CREATE INDEX mandates_by_participant ON mandates (participant, controller)",
+        "CREATE INDEX mandates_by_controller ON mandates (controller, signed_us)",
+        "CREATE INDEX mandates_by_ip ON mandates (ip_lookup)",
+        """CREATE TABLE mandate_scopes (
+            mandate TEXT NOT NULL REFERENCES mandates (id),
+            scope TEXT NOT NULL,
+            PRIMARY KEY (mandate, scope)
+        )""",
+        "CREATE INDEX mandate_scopes_by_scope ON mandate_scopes (scope, mandate)",
+        # a collective request to one controller, filed on one date
+        """CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            controller TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            filing_date TEXT NOT NULL,
+            created_us BIGINT NOT NULL,
+            exported_us BIGINT,
+            export_name TEXT,
+            tree_size BIGINT
+        )""",
+        # one participant's request in a batch, and where it stands
+        """CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            batch TEXT NOT NULL REFERENCES batches (id),
+            participant TEXT NOT NULL REFERENCES participants (id),
+            mandate TEXT NOT NULL REFERENCES mandates (id),
+            controller TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('draft', 'queued', 'sent', 'extended', 'needs_input', 'fulfilled',
+                'partially_fulfilled', 'refused', 'overdue', 'admonished', 'complaint_filed', 'complaint_resolved',
+                'closed', 'cancelled')),
+            created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL,
+            received_on TEXT,
+            extension_on TEXT,
+            notice TEXT CHECK (notice IN ('withdraw_from_filing', 'notify_controller')),
+            notice_sent_us BIGINT
+        )""",
+        "CREATE INDEX requests_by_state ON requests (controller, state)",
+        "CREATE INDEX requests_by_mandate ON requests (mandate)",
+        "CREATE INDEX requests_by_participant ON requests (participant, controller, scope)",
+        "CREATE INDEX requests_by_batch ON requests (batch)",
+        # every state change of a request (the note, free text, sealed)
+        """CREATE TABLE request_events (
+            id INTEGER PRIMARY KEY,
+            request TEXT NOT NULL REFERENCES requests (id),
+            from_state TEXT,
+            to_state TEXT NOT NULL,
+            at_us BIGINT NOT NULL,
+            on_date TEXT NOT NULL,
+            note_sealed BLOB,
+            log_seq BIGINT NOT NULL
+        )""",
+        "CREATE INDEX request_events_by_request ON request_events (request, id)",
+        # time spent waiting for information the controller asked for
+        """CREATE TABLE request_pauses (
+            id INTEGER PRIMARY KEY,
+            request TEXT NOT NULL REFERENCES requests (id),
+            started_on TEXT NOT NULL,
+            ended_on TEXT
+        )""",
+        "CREATE INDEX request_pauses_by_request ON request_pauses (request, id)",
+    )),
+    Migration(3, "the encrypted vault: participants' key pairs, their wrapped private keys, stored items", (
+        # a participant's vault key pair: only the public key is in clear (see breachindex.vault)
+        """CREATE TABLE vault_keys (
+            participant TEXT PRIMARY KEY REFERENCES participants (id),
+            key_version INTEGER NOT NULL,
+            public_key BLOB NOT NULL,
+            created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL
+        )""",
+        # the private key wrapped under a key derived from the passphrase, or from the recovery
+        # code; the Argon2id parameters beside it, so they can be raised and old wraps still open
+        """CREATE TABLE vault_wraps (
+            participant TEXT NOT NULL REFERENCES vault_keys (participant) ON DELETE CASCADE,
+            slot TEXT NOT NULL CHECK (slot IN ('passphrase', 'recovery')),
+            kdf TEXT NOT NULL,
+            time_cost INTEGER NOT NULL,
+            memory_kib INTEGER NOT NULL,
+            parallelism INTEGER NOT NULL,
+            salt BLOB NOT NULL,
+            nonce BLOB NOT NULL,
+            wrapped BLOB NOT NULL,
+            created_us BIGINT NOT NULL,
+            PRIMARY KEY (participant, slot)
+        )""",
+        # what a controller returned, encrypted to the participant's public key in a file of the
+        # vault folder; the row holds no plaintext (the original name only sealed to that key)
+        """CREATE TABLE vault_items (
+            id TEXT PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES vault_keys (participant),
+            key_version INTEGER NOT NULL,
+            controller TEXT NOT NULL,
+            request TEXT REFERENCES requests (id),
+            partial INTEGER NOT NULL CHECK (partial IN (0, 1)),
+            received_us BIGINT NOT NULL,
+            size BIGINT NOT NULL,
+            stored_size BIGINT NOT NULL,
+            sha256 TEXT NOT NULL,
+            file_name TEXT NOT NULL UNIQUE,
+            name_sealed BLOB,
+            log_seq BIGINT NOT NULL
+        )""",
+        "CREATE INDEX vault_items_by_participant ON vault_items (participant, received_us)",
+        "CREATE INDEX vault_items_by_request ON vault_items (request)",
+    )),
+    Migration(4, "identity checks: every change of an outcome's status is kept (no UNIQUE on the status)", (
+        # SQLite's 12-step rebuild: a new table without UNIQUE (participant, provider, reference,
+        # status), the rows copied with their ids (mandates.identity_check refers to them), the old
+        # table dropped, the new one renamed, its index made again. No trigger or view uses it.
+        Variant("""CREATE TABLE identity_checks_new (
+            id INTEGER PRIMARY KEY,
+            participant TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+            provider TEXT NOT NULL,
+            reference TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('approved', 'declined', 'needs_review', 'error')),
+            checked_us BIGINT NOT NULL,
+            name_sealed BLOB
+        )""", None),
+        Variant(
+            """INSERT INTO identity_checks_new (id, participant, provider, reference, status, checked_us, name_sealed)
+            SELECT id, participant, provider, reference, status, checked_us, name_sealed FROM identity_checks""",
+            None),
+        Variant("DROP TABLE identity_checks", None),
+        Variant("ALTER TABLE identity_checks_new RENAME TO identity_checks", None),
+        Variant("CREATE INDEX identity_checks_by_participant ON identity_checks (participant, checked_us)", None),
+        # PostgreSQL drops the constraint in place (its name: PostgreSQL's default for it)
+        Variant(None, "ALTER TABLE identity_checks "
+                      "DROP CONSTRAINT identity_checks_participant_provider_reference_status_key"),
+    ), foreign_keys_off=True),
+    Migration(5, "requesters of codes and their failures, shared budgets, mandates held for review", (
+        # who asked for a challenge (keyed hashes of the requester's host and network, see
+        # networks.py): a new code replaces only the same requester's, failures count against it
+        "ALTER TABLE challenges ADD COLUMN host TEXT",
+        "ALTER TABLE challenges ADD COLUMN network TEXT",
+        "CREATE INDEX challenges_by_requester ON challenges (participant, host)",
+        # wrong codes per number and requester: a stranger's failures never make the owner wait
+        # (participants.failures/wait_until_us/locked_us, per number, are no longer used)
+        """CREATE TABLE code_failures (
+            participant TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+            host TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            wait_until_us BIGINT,
+            locked_us BIGINT,
+            updated_us BIGINT NOT NULL,
+            PRIMARY KEY (participant, host)
+        )""",
+        "CREATE INDEX code_failures_by_update ON code_failures (updated_us)",
+        # the budgets every worker shares (budgets.py): token buckets and fixed-window quotas per
+        # hashed subject, single-use tokens (solved puzzles), refusals by rule, keys' last use.
+        # One B-tree each (WITHOUT ROWID, no second index): a charge writes as few pages as it can;
+        # what is old is swept in the background, a slice at a time
+        """CREATE TABLE budget_buckets (
+            subject TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            at_us BIGINT NOT NULL,
+            full_us BIGINT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE budget_quotas (
+            subject TEXT PRIMARY KEY,
+            window_us BIGINT NOT NULL,
+            used BIGINT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE budget_spent (
+            token TEXT PRIMARY KEY,
+            expires_us BIGINT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE budget_refusals (
+            reason TEXT PRIMARY KEY,
+            refused BIGINT NOT NULL
+        )""",
+        """CREATE TABLE api_key_usage (
+            key_id TEXT PRIMARY KEY,
+            last_used_us BIGINT NOT NULL
+        )""",
+        # a mandate held before any filing (mandates.py): why, the operator's sealed note when
+        # cleared, and whether its text was checked against its template (NULL: recorded before
+        # this version; Campaign checks those when it opens the store and logs any mismatch)
+        "ALTER TABLE mandates ADD COLUMN review TEXT",
+        "ALTER TABLE mandates ADD COLUMN review_note_sealed BLOB",
+        "ALTER TABLE mandates ADD COLUMN template_checked INTEGER",
+    )),
+    Migration(6, "deadlines stored, not recomputed: a sent request keeps its statutory due date and calendar", (
+        # the last day of the statutory period (one month, three once extended), without pauses
+        "ALTER TABLE requests ADD COLUMN statutory_due_on TEXT",
+        # calendars.FrozenCalendar as JSON: source, who chose it, holidays version, the days
+        "ALTER TABLE requests ADD COLUMN deadline_calendar TEXT",
+    )),
+    Migration(7, "notifications: how a participant wants to be told, and every message sent or skipped", (
+        # the person's choices: an e-mail address (sealed), channels allowed, language
+        """CREATE TABLE contact_preferences (
+            participant TEXT PRIMARY KEY REFERENCES participants (id) ON DELETE CASCADE,
+            email_sealed BLOB,
+            sms_allowed INTEGER NOT NULL DEFAULT 1,
+            email_allowed INTEGER NOT NULL DEFAULT 1,
+            lang TEXT NOT NULL DEFAULT 'nl' CHECK (lang IN ('nl', 'en')),
+            updated_us BIGINT NOT NULL
+        )""",
+        # one row per event a participant is told of (kind + ref: the item, request or breach),
+        # so that an event is told once; the outcome per channel is in the audit log
+        """CREATE TABLE notifications (
+            participant TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            at_us BIGINT NOT NULL,
+            outcome TEXT NOT NULL,
+            PRIMARY KEY (participant, kind, ref)
+        )""",
+    )),
+)
+
+
+_PG_REWRITES = (
+    (re.compile(r"\bINTEGER PRIMARY KEY\b"), "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
+    (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"'),
+    (re.compile(r"\)\s*WITHOUT ROWID\s*$"), ")"),
+)
+
+
+def for_sqlite(statement: Statement) -> str | None:
+    """The statement SQLite runs (None: nothing)."""
+    return statement.sqlite if isinstance(statement, Variant) else statement
+
+
+def for_postgresql(statement: Statement) -> str | None:
+    """The statement PostgreSQL runs (None: nothing): a Variant's own, or the shared one with
+    the column types and clauses rewritten (see the module documentation)."""
+    if isinstance(statement, Variant):
+        return statement.postgresql
+    if not statement.lstrip().upper().startswith(("CREATE TABLE", "ALTER TABLE")):
+        return statement
+    for pattern, replacement in _PG_REWRITES:
+        statement = pattern.sub(replacement, statement)
+    return statement
