@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 __all__ = ["Cluster", "find_bindir", "unavailable_reason"]
 
@@ -109,9 +110,13 @@ class Cluster:
                      f"LC_CTYPE 'C.UTF-8'")
         return self.url_of(name)
 
+    @staticmethod
+    def database_of(url: str) -> str:
+        """The database name of a URL of ``url_of``."""
+        return urlsplit(url).path.lstrip("/")
+
     def drop_database(self, url: str) -> None:
-        name = url.split("/")[-1].split("?")[0]
-        self.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.execute(f"DROP DATABASE IF EXISTS {self.database_of(url)} WITH (FORCE)")
 
     def stop(self) -> None:
         if self.data.exists():
