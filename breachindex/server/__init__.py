@@ -8,7 +8,8 @@ handlers), ``schemas`` and ``validation`` (the JSON schemas, published and enfor
 keys with quotas), ``sessions`` (the page's signed cookie), ``budgets`` (what each call costs,
 in budgets every worker shares), ``puzzles`` (the page's proof of work), ``origin`` (same-site
 writes), ``generations`` (new index builds picked up without downtime), ``logs`` (JSON lines without
-personal data), ``middleware`` (request ids, headers, the log line, the last-resort 500),
+personal data), ``metrics`` (counters for ``/metrics``, summed over the workers), ``middleware``
+(request ids, headers, the log line, the count, the last-resort 500),
 ``templates`` (mandate texts), ``views`` (records as JSON), ``state``, ``config``.
 """
 from __future__ import annotations

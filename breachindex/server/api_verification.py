@@ -6,12 +6,14 @@ and failed confirmations; a missing address is the shared ``unknown`` requester)
 passes its end user's address in ``ip``. Before a code is sent for the page, it must solve a
 puzzle (``puzzles``) and its budgets are charged like any page call. A confirmed code
 on the page sets the session cookie (``sessions``) and the answer carries no participant id; a
-service gets the participant id back and keeps it in its own session.
+service gets the participant id back and keeps it in its own session. A start is counted for
+``/metrics`` (``ServerMetrics.start_code``): SMS sent, or refused by reason.
 """
 from __future__ import annotations
 
 import ipaddress
 from datetime import datetime, timezone
+from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 
@@ -52,8 +54,8 @@ async def start_verification(call: Call) -> Reply:
     elif "puzzle" in call.body:
         raise ApiError("invalid_request", "a puzzle is for the page's calls, not for services")
     ip = client_ip(call)
-    challenge = await run_in_threadpool(state.campaign.start_verification, call.body["phone"],
-                                        call.body.get("region"), ip=ip)
+    challenge = await run_in_threadpool(state.metrics.start_code, partial(
+        state.campaign.start_verification, call.body["phone"], call.body.get("region"), ip=ip))
     return Reply({"challenge": challenge.id, "expires_at": iso_time(challenge.expires_at)})
 
 

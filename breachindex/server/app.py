@@ -38,6 +38,7 @@ from . import schemas as s
 from .config import ServerConfig
 from .errors import ApiError
 from .logs import configure_logging
+from .metrics import ServerMetrics
 from .middleware import RequestMiddleware
 from .openapi import openapi_document
 from .routing import Operation, endpoint, error_response
@@ -52,11 +53,14 @@ _STATE_QUERY = {"type": "string", "enum": list(REQUEST_STATES)}
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/healthz", "healthz", "Liveness: the process answers", api_health.healthz, "health",
               s.HEALTH_RESPONSE),
-    Operation("GET", "/metrics", "metrics", "The public budgets and refusals, in Prometheus' text format",
+    Operation("GET", "/metrics", "metrics", "Requests, errors, SMS, budgets, campaign and index in Prometheus' text",
               api_metrics.metrics, "health", {"type": "string"}, scope="admin", media_type=api_metrics.CONTENT_TYPE,
               errors=("unavailable",),
-              description=("Read from the budgets every worker shares: the global check budget's level, the puzzle "
-                           "difficulty, and refusals by rule. Labels name rules, never an address, number or id.")),
+              description=("Summed over every worker: requests by route template and status, their latency, error "
+                           "codes, SMS sent and refused by reason, refusals by budget rule; read when scraped: the "
+                           "global check budget's level, the puzzle difficulty, campaign requests by state and past "
+                           "due, the index generation and its rows. Labels are route templates, codes, rules and "
+                           "states: never a path as sent, an address, a number, a name or an id.")),
     Operation("GET", "/readyz", "readyz", "Readiness: an index is open and the campaign store answers",
               api_health.readyz, "health", s.READY_RESPONSE, errors=("unavailable",),
               description=("Anyone gets `{\"status\": \"ready\"}` (or 503). With `Authorization: Bearer <API key>` "
@@ -275,9 +279,11 @@ def create_app(config: ServerConfig, *, sender: SmsSender | None = None, log_str
     routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/", page, methods=["GET"]),
                Route("/static/{name}", page, methods=["GET"])]
 
+    metrics = ServerMetrics(route.path for route in routes)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opened = ServerState.open(config, sender=sender)
+        opened = ServerState.open(config, sender=sender, metrics=metrics)
         holder["state"] = opened
         app.state.server = opened
         watcher = asyncio.create_task(opened.generations.watch())
@@ -288,8 +294,9 @@ def create_app(config: ServerConfig, *, sender: SmsSender | None = None, log_str
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             opened.close()
+            metrics.close()
 
-    app = Starlette(routes=routes, middleware=[Middleware(RequestMiddleware)], lifespan=lifespan,
+    app = Starlette(routes=routes, middleware=[Middleware(RequestMiddleware, metrics=metrics)], lifespan=lifespan,
                     exception_handlers={HTTPException: _http_exception_handler})
     app.router.redirect_slashes = False
     return app

@@ -3,7 +3,8 @@
 ``serve_main`` checks the configuration once in the parent process (the index opens with its
 key, the campaign store opens, the key and secret files are readable), then hands it to
 uvicorn's workers through the environment (``config.CONFIG_ENV``: paths and numbers, never a
-secret). Exit codes: 0 after a clean shutdown, 2 for a configuration error.
+secret), and names a private folder for their counters (``metrics.metrics_folder``). Exit codes:
+0 after a clean shutdown, 2 for a configuration error.
 """
 from __future__ import annotations
 
@@ -173,13 +174,15 @@ def serve_main(argv: Sequence[str]) -> int:
     import uvicorn
 
     from .logs import uvicorn_log_config
+    from .metrics import metrics_folder
 
     os.environ[CONFIG_ENV] = config.to_json()
-    uvicorn.run("breachindex.server.app:app_from_environment", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_config=uvicorn_log_config(args.log_level), access_log=False,
-                proxy_headers=args.forwarded_allow_ips is not None,
-                forwarded_allow_ips=args.forwarded_allow_ips, server_header=False, timeout_keep_alive=5,
-                timeout_graceful_shutdown=10)
+    with metrics_folder():  # the workers' counts, added up by every scrape of /metrics (server/metrics.py)
+        uvicorn.run("breachindex.server.app:app_from_environment", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_config=uvicorn_log_config(args.log_level), access_log=False,
+                    proxy_headers=args.forwarded_allow_ips is not None,
+                    forwarded_allow_ips=args.forwarded_allow_ips, server_header=False, timeout_keep_alive=5,
+                    timeout_graceful_shutdown=10)
     return 0
 
 

@@ -1,5 +1,7 @@
 """The outermost layer of the app (pure ASGI, cheap): a request id, security headers, one JSON
-log line per request, and a JSON ``internal_error`` for anything that escaped a handler.
+log line per request, its count for ``/metrics`` (``ServerMetrics.observe_request``, before the
+last byte of the answer goes out), and a JSON ``internal_error`` for anything that escaped a
+handler.
 
 The log line holds the method, the route *template* (``/v1/mandates/{mandate_id}/revoke``,
 never the path as sent, nor its query), the status, the duration, the request id and the
@@ -18,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, error_body
 from .logs import LOGGER_NAME
+from .metrics import ServerMetrics
 
 __all__ = ["RequestMiddleware", "new_request_id"]
 
@@ -38,8 +41,9 @@ def new_request_id() -> str:
 class RequestMiddleware:
     """See the module documentation."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +53,14 @@ class RequestMiddleware:
         request_id = new_request_id()
         scope["bi.request_id"] = request_id
         status = 500
-        response_started = False
+        response_started = counted = False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            if self.metrics is not None:
+                self.metrics.observe_request(str(scope.get("method")), getattr(scope.get("route"), "path", None),
+                                             status, time.perf_counter() - started, scope.get("bi.error_code"))
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
@@ -58,6 +69,8 @@ class RequestMiddleware:
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *_COMMON_HEADERS,
                                       (b"x-request-id", request_id.encode("ascii"))]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False) and not counted:
+                count()  # before the answer is complete: a client that got it sees it counted
             await send(message)
 
         error_type = None
@@ -69,6 +82,8 @@ class RequestMiddleware:
             if not response_started:
                 await _internal_error(send_with_headers, request_id)
         finally:
+            if not counted:  # an answer cut off (a stream that failed) or never sent
+                count()
             if log.isEnabledFor(logging.INFO):
                 route = scope.get("route")
                 fields: dict[str, Any] = {

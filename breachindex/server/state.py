@@ -7,7 +7,7 @@ import importlib
 import logging
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.requests import Request
@@ -23,6 +23,7 @@ from .budgets import ServerBudgets
 from .config import ServerConfig
 from .generations import IndexGenerations
 from .logs import LOGGER_NAME, log_event
+from .metrics import ServerMetrics
 from .puzzles import PuzzleRules, Puzzles
 from .sessions import SessionSigner
 
@@ -95,10 +96,14 @@ class ServerState:
     _number_key: bytes
     vault: Vault | None = None
     notifier: Notifier | None = None
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
 
     @classmethod
-    def open(cls, config: ServerConfig, *, sender: SmsSender | None = None) -> ServerState:
-        """Open everything ``config`` names. ``sender`` overrides ``config.sms_sender`` (tests)."""
+    def open(cls, config: ServerConfig, *, sender: SmsSender | None = None,
+             metrics: ServerMetrics | None = None) -> ServerState:
+        """Open everything ``config`` names. ``sender`` overrides ``config.sms_sender`` (tests);
+        ``metrics`` counts the SMS the campaign and the notifier hand to it (``metrics``)."""
+        counts = metrics if metrics is not None else ServerMetrics()
         key = as_key(config.key)
         generations = IndexGenerations(config.index, key=key, access=config.access, interval=config.reload_interval,
                                        prefault=config.prefault, lock=config.lock)
@@ -107,7 +112,8 @@ class ServerState:
                              details_require_identity=config.details_require_identity)
         try:
             # without a sender the campaign still serves checks, mandates and requests; verification answers 503
-            campaign = Campaign(config.campaign, secret=key, sender=chosen or ConsoleSender(), policy=policy)
+            campaign = Campaign(config.campaign, secret=key, sender=counts.counted(chosen or ConsoleSender(), "code"),
+                                policy=policy)
         except BaseException:
             generations.close()
             raise
@@ -126,7 +132,9 @@ class ServerState:
                 vault=None if config.vault is None else Vault(campaign, config.vault, kdf=KdfParams(
                     time_cost=config.vault_kdf_time_cost, memory_kib=config.vault_kdf_memory_kib,
                     parallelism=config.vault_kdf_parallelism)),
-                notifier=load_notifier(config, campaign, chosen),
+                notifier=load_notifier(config, campaign,
+                                       None if chosen is None else counts.counted(chosen, "notification")),
+                metrics=counts,
             )
         except BaseException:
             campaign.close()
