@@ -60,7 +60,7 @@ def unavailable_reason() -> str | None:
 class Cluster:
     """A running PostgreSQL server in a temporary folder; ``stop()`` ends and removes it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
         bindir = find_bindir()
         if bindir is None:
             raise RuntimeError(unavailable_reason() or "no PostgreSQL")
@@ -77,9 +77,10 @@ class Cluster:
         self._names = itertools.count(1)
         self._run(["initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
                    "--locale=C.UTF-8", "--no-sync"])
-        options = (f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
-                   "-c shared_buffers=128MB")
+        options = (f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' "
+                   "-c max_connections=300 -c shared_buffers=128MB")
+        if not durable:  # a test cluster: a crash loses nothing that matters (see the module documentation)
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(["pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"),
                    "-w", "-t", "60", "start"])
         self.url = self.url_of("postgres")
