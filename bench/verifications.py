@@ -68,7 +68,8 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync (an upper bound, never a deployment)")
+    ap.add_argument("--no-fsync", action="store_true",
+                    help="PostgreSQL without fsync (an upper bound, never a deployment)")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-verif-"))
     cluster = Cluster(durable=not args.no_fsync)
