@@ -90,13 +90,42 @@ def _params(parameters: Sequence[Any]) -> Sequence[Any]:
     return parameters
 
 
+class _PipelinedRows:
+    """A cursor of a pipelined transaction: its rows are fetched when read (psycopg does that),
+    and ``rowcount`` waits for the statement's result too (psycopg would answer -1)."""
+
+    __slots__ = ("_cur", "_pipeline")
+
+    def __init__(self, cur: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self._cur, self._pipeline = cur, pipeline
+
+    @property
+    def rowcount(self) -> int:
+        if self._cur.pgresult is None:
+            self._pipeline.sync()
+        return self._cur.rowcount
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cur)
+
+
 class PgConnection:
-    """A psycopg connection seen as a ``Db``: ``?`` placeholders, tuples, ``bytes``."""
+    """A psycopg connection seen as a ``Db``: ``?`` placeholders, tuples, ``bytes``. In a
+    ``pipeline``, statements are sent without waiting for their answers until one is read."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_pipeline")
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline | None = None) -> None:
+        self._conn, self._pipeline = conn, pipeline
+
+    def _rows(self, cur: psycopg.Cursor[Any]) -> Rows:
+        return cur if self._pipeline is None else _PipelinedRows(cur, self._pipeline)  # type: ignore[return-value]
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         cur = self._conn.cursor()
@@ -104,12 +133,12 @@ class PgConnection:
             cur.execute(to_pyformat(sql), _params(parameters))
         else:
             cur.execute(sql.encode("utf-8") if "%" in sql else sql)  # no placeholders to look for
-        return cur  # type: ignore[return-value]
+        return self._rows(cur)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         cur = self._conn.cursor()
         cur.executemany(to_pyformat(sql), [_params(p) for p in parameters])
-        return cur  # type: ignore[return-value]
+        return self._rows(cur)
 
     @property
     def in_transaction(self) -> bool:
@@ -145,7 +174,8 @@ class PgStore:
         self._name = redacted_url(url)
         self._busy_timeout = busy_timeout
         lock_ms = max(1, int(busy_timeout * 1000))
-        self._begin_write = f"BEGIN; SET LOCAL lock_timeout = {lock_ms}; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+        self._begin_write = ("BEGIN", f"SET LOCAL lock_timeout = {lock_ms}",
+                             f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, timeout=busy_timeout, name="breachindex-campaign",
@@ -190,18 +220,22 @@ class PgStore:
             raise _store_error("no connection to the campaign store is free", exc) from None
 
     @contextmanager
-    def _in_transaction(self, begin: str, refused: str, failed: str) -> Iterator[Db]:
+    def _in_transaction(self, begin: Sequence[str], refused: str, failed: str) -> Iterator[Db]:
+        """A transaction in pipeline mode: its statements go out without waiting for each
+        answer until the caller reads one (a row, a rowcount), so a transaction costs a round
+        trip per read rather than per statement. An error surfaces at the next read or at the
+        commit, and rolls the whole transaction back as before."""
         with self.connection() as conn:
             try:
-                conn.execute(begin)
-            except psycopg.Error as exc:
-                _rollback(conn)
-                raise _store_error(refused, exc) from None
-            try:
-                yield PgConnection(conn)
-                conn.execute("COMMIT")
+                with conn.pipeline() as pipeline:
+                    for statement in begin:
+                        conn.execute(statement)
+                    yield PgConnection(conn, pipeline)
+                    conn.execute("COMMIT")
             except BaseException as exc:
                 _rollback(conn)
+                if isinstance(exc, psycopg.errors.LockNotAvailable):
+                    raise _store_error(refused, exc) from None
                 if isinstance(exc, psycopg.Error):
                     raise _store_error(failed, exc) from None
                 raise
@@ -215,7 +249,7 @@ class PgStore:
 
     def read(self) -> Any:
         """A read transaction: one consistent snapshot (REPEATABLE READ, READ ONLY)."""
-        return self._in_transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        return self._in_transaction(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",),
                                     "the campaign store is not readable now", "a campaign store read failed")
 
     # ---- schema ----------------------------------------------------------------------------

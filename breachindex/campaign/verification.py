@@ -17,7 +17,7 @@ from ..errors import CampaignError, CodeExpired, CodeInvalid, SmsSendFailed, Thr
 from ..keying.phone import normalize
 from .audit import AuditLog
 from .clock import MICROSECOND, from_us, now_us, seconds
-from .db import CampaignDb, Db
+from .db import CampaignDb, Db, Rows
 from .limits import (
     NEVER_SMS_NUMBER_TYPES,
     Limits,
@@ -304,20 +304,19 @@ class Codes:
             return Throttled(seconds(int(wait_until) - t), "failure_wait")
         return None
 
-    def _purge_expired(self, db: Db, t: int) -> int:
-        """Erase sealed numbers of expired challenges, drop old challenges and rate events."""
+    def _purge_expired(self, db: Db, t: int) -> tuple[Rows, Rows]:
+        """Erase sealed numbers of expired challenges, drop old challenges and rate events; the
+        two deletions' results (``purge`` counts them; a start does not wait for the counts)."""
         longest = max([timedelta(days=1), self._limits.resend_interval])
         db.execute("UPDATE challenges SET phone_sealed = NULL WHERE phone_sealed IS NOT NULL AND expires_us <= ?", (t,))
-        gone = db.execute("DELETE FROM challenges WHERE expires_us <= ?",
-                          (t - CHALLENGE_RETENTION // MICROSECOND,)).rowcount
-        gone += db.execute("DELETE FROM rate_events WHERE at_us <= ?", (t - longest // MICROSECOND,)).rowcount
-        return int(gone)
+        return (db.execute("DELETE FROM challenges WHERE expires_us <= ?", (t - CHALLENGE_RETENTION // MICROSECOND,)),
+                db.execute("DELETE FROM rate_events WHERE at_us <= ?", (t - longest // MICROSECOND,)))
 
     def purge(self, *, now: datetime | None = None) -> int:
         """See ``Campaign.purge``."""
         t = now_us(now)
         with self._store.transaction() as db:
-            gone = self._purge_expired(db, t)
+            gone = sum(rows.rowcount for rows in self._purge_expired(db, t))
             gone += db.execute("DELETE FROM code_failures WHERE locked_us IS NULL AND updated_us <= ?",
                                (t - FAILURE_RETENTION // MICROSECOND,)).rowcount
             gone += db.execute(

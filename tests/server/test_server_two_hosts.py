@@ -1,0 +1,93 @@
+"""Two servers on one PostgreSQL campaign store, on two ports (standing in for two hosts),
+enforce one limit: the page's budget per address, an API key's daily quota and a puzzle's
+single use hold across both, whichever server a request reaches."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from breachindex.server.auth import create_api_key
+from breachindex.server.testing import Sandbox, make_sandbox, solved
+
+ANNEKE = "+31612340001"
+IP_BURST = 5
+KEY_PER_DAY = 7
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(sb: Sandbox, folder: Path, name: str) -> Iterator[httpx.Client]:
+    """``breachindex serve`` on a free loopback port with the sandbox's store; a client to it."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "breachindex.server", "serve", str(sb.index_path), "--key", str(sb.key_path),
+           "--campaign", str(sb.campaign_path), "--api-keys", str(sb.api_keys_path), "--port", str(port),
+           "--export-dir", str(folder / "exports"), "--insecure-cookies",
+           "--check-ip-burst", str(IP_BURST), "--check-ip-rate", "0.0001"]
+    log_path = folder / f"{name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            yield client
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def page_check(client: httpx.Client, puzzle: dict[str, str] | None = None) -> httpx.Response:
+    return client.post("/v1/check", json={"phone": ANNEKE, "puzzle": puzzle or solved(client, "check")})
+
+
+def test_two_servers_on_one_postgresql_enforce_one_limit(tmp_path: Path, pg_cluster) -> None:
+    url = pg_cluster.new_database()
+    try:
+        sb = make_sandbox(tmp_path / "sandbox", campaign=url)
+        quota_key = create_api_key(sb.api_keys_path, name="quota", scopes=["check"], per_second=1000.0,
+                                   per_day=KEY_PER_DAY)
+        with ExitStack() as stack:
+            a = stack.enter_context(server(sb, tmp_path, "a"))
+            b = stack.enter_context(server(sb, tmp_path, "b"))
+            # a puzzle solved once is spent on both hosts
+            puzzle = solved(a, "check")
+            assert page_check(a, puzzle).status_code == 200
+            replayed = page_check(b, puzzle)
+            assert replayed.status_code != 200 and "puzzle" in replayed.text
+            # the page's budget for this address: IP_BURST checks in all, not IP_BURST per server
+            statuses = [page_check(a if i % 2 else b).status_code for i in range(2 * IP_BURST)]
+            assert statuses == [200] * (IP_BURST - 1) + [429] * (IP_BURST + 1)
+            # an API key's daily quota, counted once over both
+            auth = {"Authorization": f"Bearer {quota_key}"}
+            keyed = [(a if i % 2 else b).post("/v1/check", json={"phone": ANNEKE}, headers=auth)
+                     for i in range(KEY_PER_DAY + 3)]
+            assert [r.status_code for r in keyed] == [200] * KEY_PER_DAY + [429] * 3
+    finally:
+        pg_cluster.drop_database(url)
+
