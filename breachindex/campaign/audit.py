@@ -294,16 +294,19 @@ class AuditLog:
         if kind not in KINDS:
             raise ValueError(f"unknown audit entry kind {kind!r}")
         text = canonical_json(dict(payload))
-        row = db.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (1, GENESIS_HASH) if row is None else (int(row[0]) + 1, bytes(row[1]))
+        # the chain's tail and the latest checkpoint's time in one statement: one round trip to
+        # a database server (the insert below does not change the checkpoints)
+        last_seq, last_hash, signed_us = db.execute(
+            "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), "
+            "(SELECT entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1), "
+            "(SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1)").fetchone()
+        seq, prev = (1, GENESIS_HASH) if last_seq is None else (int(last_seq) + 1, bytes(last_hash))
         body = entry_body(seq, at_us, kind, participant, ref, payload)
         digest = hashlib.sha256(prev + body).digest()
         db.execute("INSERT INTO audit_log (seq, at_us, kind, participant, ref, payload, prev_hash, entry_hash) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (seq, at_us, kind, participant, ref, text, prev, digest))
-        if self._interval is not None:
-            latest = db.execute("SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
-            if latest is None or at_us - int(latest[0]) >= self._interval:
-                self.checkpoint(db, at_us)
+        if self._interval is not None and (signed_us is None or at_us - int(signed_us) >= self._interval):
+            self.checkpoint(db, at_us)
         return AuditEntry(seq, at_us, kind, participant, ref, dict(payload), prev, digest)
 
     def checkpoint(self, db: Db, at_us: int) -> TreeHead:
