@@ -51,8 +51,8 @@ from .clock import now_us
 from .db import Db, Rows
 from .schema import MIGRATIONS, Migration, for_postgresql
 
-__all__ = ["PgStore", "PgConnection", "WRITE_LOCK", "MIGRATE_LOCK", "grant_app_role", "redacted_url",
-           "to_pyformat"]
+__all__ = ["PgStore", "PgConnection", "WRITE_LOCK", "MIGRATE_LOCK", "continue_identities", "grant_app_role",
+           "redacted_url", "to_pyformat"]
 
 #: the advisory lock every write transaction takes (one writer at a time, as in SQLite)
 WRITE_LOCK = 0x62_72_65_61_63_68_77  # "breachw"
@@ -104,6 +104,12 @@ class _PipelinedRows:
         if self._cur.pgresult is None:
             self._pipeline.sync()
         return self._cur.rowcount
+
+    @property
+    def description(self) -> Any:
+        if self._cur.pgresult is None:
+            self._pipeline.sync()
+        return self._cur.description
 
     def fetchone(self) -> Any:
         return self._cur.fetchone()
@@ -323,6 +329,16 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
         return
     with contextlib.suppress(psycopg.Error):  # a broken connection: the pool discards it
         conn.execute("ROLLBACK")
+
+
+def continue_identities(db: Db) -> None:
+    """Make every identity column continue after the largest id its table holds (after rows
+    were inserted with their ids, as ``transfer`` does)."""
+    for table, column in db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND is_identity = 'YES'").fetchall():
+        db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                   f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)").fetchall()
 
 
 def grant_app_role(store: PgStore, role: str) -> None:

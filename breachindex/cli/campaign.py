@@ -9,8 +9,10 @@
     breachindex campaign requests list|due|overdue|transition|summary
     breachindex campaign notices list|sent
     breachindex campaign audit verify|checkpoint|verifier-key
+    breachindex campaign migrate --from STORE --to STORE --key KEYFILE   (SQLite <-> PostgreSQL)
 
-Every command takes ``--db PATH`` (the campaign SQLite file, or a ``sqlite:///`` URL), ``--key
+Every command takes ``--db STORE`` (the campaign SQLite file, a ``sqlite:///`` or a
+``postgresql://`` URL), ``--key
 KEYFILE`` (the secret), ``--now ISO8601`` (a timezone-aware time, for scripts and tests;
 default: the clock) and ``--json`` (one JSON document on stdout, errors as JSON on stderr with a
 stable ``code``). Exit codes: 0 done, 1 a clean "no" (``audit verify``: the log is not proved
@@ -60,12 +62,13 @@ from ..campaign.audit import Head as KeptHead
 from ..campaign.checkpoints import NoteError, parse_checkpoint
 from ..campaign.clock import utc_now
 from ..campaign.controllers import lookup_controller
-from ..campaign.store import sqlite_path
+from ..campaign.store import is_postgresql_url, sqlite_path
 from ..campaign.templates import CURRENT_VERSION
 from ..errors import BreachIndexError, CampaignStoreError
 from .campaign_bundles import register as register_bundles
 from .campaign_bundles import verify_main as verify_bundle_main
 from .campaign_letters import register as register_letters
+from .campaign_migrate import main as migrate_main
 from .campaign_notify import register as register_notify
 from .campaign_vault import register as register_vault
 from .output import (
@@ -466,7 +469,8 @@ def _audit_verifier_key(c: Campaign, args: argparse.Namespace) -> Answer:
 
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", required=True, help="the campaign store: a SQLite file or sqlite:///path")
+    common.add_argument("--db", required=True,
+                        help="the campaign store: a SQLite file, sqlite:///path or postgresql://... URL")
     common.add_argument("--key", required=True, help="the secret key file (breachindex keygen)")
     common.add_argument("--now", type=aware_datetime, help="the time to act at, ISO 8601 with a zone (scripts, tests)")
     common.add_argument("--json", action="store_true", help="one JSON document on stdout; errors as JSON on stderr")
@@ -618,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _open_campaign(args: argparse.Namespace) -> Campaign:
     sender = ConsoleSender() if getattr(args, "sender", None) == "console" else DiscardingSender()
-    if not args.creates and not Path(sqlite_path(args.db)).exists():
+    if not args.creates and not is_postgresql_url(args.db) and not Path(sqlite_path(args.db)).exists():
         # opening creates the file: only the first step of the workflow may do that
         raise CampaignStoreError("there is no campaign store at that path (verification start creates it)")
     return Campaign(args.db, secret=args.key, sender=sender, audit_origin=getattr(args, "origin", None))
@@ -629,6 +633,8 @@ def main(argv: Sequence[str]) -> int:
     as_json = "--json" in argv
     if list(argv[:2]) == ["bundle", "verify"] and "-h" not in argv[2:3]:
         return verify_bundle_main(argv[2:])  # offline: no store, no secret
+    if list(argv[:1]) == ["migrate"]:
+        return migrate_main(argv[1:])  # two stores, not one
     try:
         args = build_parser().parse_args(list(argv))
         as_json = bool(args.json)
