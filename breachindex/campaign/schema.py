@@ -386,6 +386,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (participant, kind, ref)
         )""",
     )),
+    Migration(8, "API keys in the store every host shares (the server's --api-keys may name the store)", (
+        # one row per key: its entry as the key file holds it (id, name, scopes, quotas, expiry,
+        # the SHA-256 of the key, never the key itself; see server/auth.py)
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            record TEXT NOT NULL,
+            updated_us BIGINT NOT NULL
+        )""",
+    )),
 )
 
 

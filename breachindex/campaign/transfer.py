@@ -38,7 +38,8 @@ __all__ = ["TABLES", "Transfer", "transfer"]
 TABLES = ("campaign_settings", "participants", "challenges", "code_failures", "rate_events", "identity_checks",
           "audit_log", "audit_checkpoints", "mandate_texts", "mandates", "mandate_scopes", "batches", "requests",
           "request_events", "request_pauses", "vault_keys", "vault_wraps", "vault_items", "budget_buckets",
-          "budget_quotas", "budget_spent", "budget_refusals", "api_key_usage", "contact_preferences", "notifications")
+          "budget_quotas", "budget_spent", "budget_refusals", "api_key_usage", "api_keys", "contact_preferences",
+          "notifications")
 
 _CHUNK = 1000  # rows a statement inserts at a time
 

@@ -7,6 +7,10 @@ a key is shown once, when it is created. Keys are long random strings, so a plai
 GitHub does for its tokens) is enough; the id finds the entry and ``hmac.compare_digest``
 compares the hashes.
 
+The keys can instead live in the campaign store (``key_records``: give its URL where a key
+file's path goes), so that every host sharing the store accepts the same keys and a revoked
+key stops working on all of them within a second.
+
 Scopes: ``check`` (``POST /v1/check``), ``workflow`` (codes, mandates, requests for a
 participant the calling service identified), ``admin`` (batches, exports, request transitions;
 it includes the other two). Callers send ``Authorization: Bearer <key>``. The file is re-read
@@ -38,17 +42,20 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from ..errors import BreachIndexError
 from ..private_files import is_open, make_private_folders
+from .key_records import KeyTable, in_store
 
 __all__ = ["SCOPES", "ApiKey", "ApiKeyStore", "create_api_key", "revoke_api_key", "list_api_keys",
            "DEFAULT_PER_SECOND", "DEFAULT_PER_DAY", "DEFAULT_EXPIRY"]
 
+T = TypeVar("T")
 SCOPES: tuple[str, ...] = ("check", "workflow", "admin")
 _PREFIX = "bik_"
 _FILE_VERSION = 1
@@ -163,39 +170,61 @@ def create_api_key(path: str | os.PathLike[str], *, name: str, scopes: Iterable[
     if expires_in is not None and expires_in <= timedelta(0):
         raise ValueError("expires_in must be positive (or None: never)")
     made = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    p = Path(path)
-    data = _read(p)
     key_id = secrets.token_hex(6)
     token = f"{_PREFIX}{key_id}_{base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b'=').decode('ascii')}"
-    data["keys"].append({"id": key_id, "name": name, "scopes": chosen, "sha256": _hash(token),
-                         "created_at": made.strftime(_TIME), "per_second": float(per_second), "per_day": per_day,
-                         "expires_at": None if expires_in is None else (made + expires_in).strftime(_TIME)})
-    _write(p, data)
+    entry = {"id": key_id, "name": name, "scopes": chosen, "sha256": _hash(token), "created_at": made.strftime(_TIME),
+             "per_second": float(per_second), "per_day": per_day,
+             "expires_at": None if expires_in is None else (made + expires_in).strftime(_TIME)}
+    _update(path, lambda data: data["keys"].append(entry))
     return token
 
 
 def revoke_api_key(path: str | os.PathLike[str], key_id: str) -> bool:
     """Remove the key with id ``key_id``; True if there was one."""
-    p = Path(path)
-    data = _read(p)
-    kept = [k for k in data["keys"] if k.get("id") != key_id]
-    if len(kept) == len(data["keys"]):
-        return False
-    data["keys"] = kept
-    _write(p, data)
-    return True
+    def remove(data: dict[str, Any]) -> bool:
+        kept = [k for k in data["keys"] if k.get("id") != key_id]
+        removed = len(kept) != len(data["keys"])
+        data["keys"] = kept
+        return removed
+
+    return _update(path, remove)
 
 
 def list_api_keys(path: str | os.PathLike[str]) -> list[ApiKey]:
-    """The keys in the file (without their hashes)."""
+    """The keys in the file or store (without their hashes)."""
+    if in_store(path):
+        table = KeyTable(os.fspath(path))
+        try:
+            return [_key_of(k) for k in table.read()["keys"]]
+        finally:
+            table.close()
     return [_key_of(k) for k in _read(Path(path))["keys"]]
 
 
+def _update(path: str | os.PathLike[str], change: Callable[[dict[str, Any]], T]) -> T:
+    """``change`` the keys of a key file (read, change, written atomically) or of a store (one
+    transaction); what ``change`` returns."""
+    if in_store(path):
+        table = KeyTable(os.fspath(path))
+        try:
+            return table.update(change)
+        finally:
+            table.close()
+    p = Path(path)
+    data = _read(p)
+    answer = change(data)
+    _write(p, data)
+    return answer
+
+
 class ApiKeyStore:
-    """The keys a server accepts, from a key file (None: no key file, every bearer refused)."""
+    """The keys a server accepts, from a key file or the campaign store (``key_records``; None:
+    no keys, every bearer refused). Re-read at most every ``recheck_every`` seconds: a key
+    added or revoked on one host is seen by every host within that time."""
 
     def __init__(self, path: str | os.PathLike[str] | None, *, recheck_every: float = 1.0) -> None:
-        self._path = None if path is None else Path(path)
+        self._table = KeyTable(os.fspath(path)) if path is not None and in_store(path) else None
+        self._path = None if path is None or self._table is not None else Path(path)
         self.recheck_every = recheck_every
         self._entries: dict[str, tuple[str, ApiKey]] = {}
         self._stamp: tuple[int, int, int] | None = None
@@ -212,6 +241,9 @@ class ApiKeyStore:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _load(self) -> None:
+        if self._table is not None:
+            self._entries = {k["id"]: (k["sha256"], _key_of(k)) for k in self._table.read()["keys"]}
+            return
         if self._path is None:
             return
         stamp = self._file_stamp()
@@ -223,15 +255,22 @@ class ApiKeyStore:
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
-        if self._path is None or now - self._checked < self.recheck_every:
+        if (self._path is None and self._table is None) or now - self._checked < self.recheck_every:
             return
         with self._lock:
             if now - self._checked < self.recheck_every:
                 return
             self._checked = now
-            if self._file_stamp() != self._stamp:
+            if self._table is not None:
+                with contextlib.suppress(BreachIndexError, ValueError):  # the store unreachable: keep our keys
+                    self._load()
+            elif self._file_stamp() != self._stamp:
                 with contextlib.suppress(OSError, ValueError):  # a file rewritten by hand: keep our keys
                     self._load()
+
+    def close(self) -> None:
+        if self._table is not None:
+            self._table.close()
 
     def verify(self, token: str) -> ApiKey | None:
         """The key's entry if ``token`` is a valid key that has not expired, else None."""

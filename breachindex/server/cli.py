@@ -35,6 +35,8 @@ from .config import CONFIG_ENV, ServerConfig
 __all__ = ["serve_main", "api_key_main", "serve_parser", "config_from_args", "check_forwarded_allow_ips"]
 
 
+_KEYS_HELP = "the key file, or the campaign store's URL (sqlite:///..., postgresql://...): keys every host shares"
+
 def serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="breachindex serve",
@@ -44,7 +46,8 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="a TOML file of settings (server/config_file.py): flags given here win")
     p.add_argument("--key", help="the key file of the index (also the campaign's secret)")
     p.add_argument("--campaign", help="the campaign store (SQLite file)")
-    p.add_argument("--api-keys", help="the API key file (see: breachindex api-key create)")
+    p.add_argument("--api-keys", help="the API key file, or the campaign store's URL for keys every host shares "
+                                      "(see: breachindex api-key create)")
     p.add_argument("--webhook-secret", help="a file holding the ID provider's webhook secret (mode 0600)")
     p.add_argument("--export-dir", help="where batch exports go (default: exports/ beside the campaign store)")
     p.add_argument("--vault", help="the vault folder: what controllers send back, encrypted per person (default: none, "
@@ -190,7 +193,7 @@ def _api_key_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="breachindex api-key", description="Manage the API keys a server accepts.")
     sub = p.add_subparsers(dest="action", required=True)
     c = sub.add_parser("create", help="add a key and print it (shown only this once)")
-    c.add_argument("file")
+    c.add_argument("file", help=_KEYS_HELP)
     c.add_argument("--name", required=True, help="a label: which service uses the key")
     c.add_argument("--scope", action="append", choices=SCOPES, required=True, help="repeat for several scopes")
     c.add_argument("--per-second", type=float, default=DEFAULT_PER_SECOND,
@@ -203,11 +206,11 @@ def _api_key_parser() -> argparse.ArgumentParser:
     expiry.add_argument("--no-expiry", action="store_true", help="the key is valid until it is revoked")
     c.add_argument("--json", action="store_true")
     ls = sub.add_parser("list", help="list the keys (ids, names, scopes, quotas, expiry; never the keys)")
-    ls.add_argument("file")
+    ls.add_argument("file", help=_KEYS_HELP)
     ls.add_argument("--campaign", help="the campaign store: also show when each key was last used")
     ls.add_argument("--json", action="store_true")
     r = sub.add_parser("revoke", help="remove a key by its id")
-    r.add_argument("file")
+    r.add_argument("file", help=_KEYS_HELP)
     r.add_argument("id")
     return p
 

@@ -25,7 +25,8 @@ class ServerConfig:
 
     ``index``: the index folder (or a symlink to it) that new builds replace; ``key``: its key
     file (also the campaign's secret); ``campaign``: the campaign store (SQLite path).
-    ``api_keys``: the API key file (None: no service may call). ``webhook_secret``: a file
+    ``api_keys``: the API key file, or the campaign store's URL for keys every host shares
+    (None: no service may call). ``webhook_secret``: a file
     holding the ID provider's webhook secret (None: the webhook answers 503).
     ``export_dir``: where batch exports are written (default: ``exports`` beside the store).
     ``sms_sender``: ``"console"`` (development only: prints codes to stderr), or

@@ -154,6 +154,7 @@ class ServerState:
         return origin_of(None if client is None else client.host)
 
     def close(self) -> None:
+        self.api_keys.close()
         self.budgets.store.close()
         self.campaign.close()
         self.generations.close()

@@ -48,7 +48,8 @@ def test_a_new_store_has_the_schema_wal_and_foreign_keys(tmp_path, sender):
                           "identity_checks", "audit_log", "audit_checkpoints", "mandate_texts", "mandates",
                           "mandate_scopes", "batches", "requests", "request_events", "request_pauses",
                           "vault_keys", "vault_wraps", "vault_items", "code_failures", "budget_buckets",
-                          "budget_quotas", "budget_spent", "budget_refusals", "api_key_usage", "contact_preferences",
+                          "budget_quotas", "budget_spent", "budget_refusals", "api_key_usage", "api_keys",
+                          "contact_preferences",
                           "notifications"}
         rows = conn.execute("SELECT version, description FROM schema_version").fetchall()
         assert rows == [(m.version, m.description) for m in MIGRATIONS]

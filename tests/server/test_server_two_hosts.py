@@ -1,6 +1,7 @@
 """Two servers on one PostgreSQL campaign store, on two ports (standing in for two hosts),
 enforce one limit: the page's budget per address, an API key's daily quota and a puzzle's
-single use hold across both, whichever server a request reaches."""
+single use hold across both, whichever server a request reaches; the API keys themselves live
+in the store, so a key made or revoked once counts on both."""
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from breachindex.server.auth import create_api_key
+from breachindex.server.auth import create_api_key, list_api_keys, revoke_api_key
 from breachindex.server.testing import Sandbox, make_sandbox, solved
 
 ANNEKE = "+31612340001"
@@ -34,7 +35,7 @@ def server(sb: Sandbox, folder: Path, name: str) -> Iterator[httpx.Client]:
     """``breachindex serve`` on a free loopback port with the sandbox's store; a client to it."""
     port = free_port()
     cmd = [sys.executable, "-m", "breachindex.server", "serve", str(sb.index_path), "--key", str(sb.key_path),
-           "--campaign", str(sb.campaign_path), "--api-keys", str(sb.api_keys_path), "--port", str(port),
+           "--campaign", str(sb.campaign_path), "--api-keys", str(sb.campaign_path), "--port", str(port),
            "--export-dir", str(folder / "exports"), "--insecure-cookies",
            "--check-ip-burst", str(IP_BURST), "--check-ip-rate", "0.0001"]
     log_path = folder / f"{name}.log"
@@ -70,11 +71,12 @@ def test_two_servers_on_one_postgresql_enforce_one_limit(tmp_path: Path, pg_clus
     url = pg_cluster.new_database()
     try:
         sb = make_sandbox(tmp_path / "sandbox", campaign=url)
-        quota_key = create_api_key(sb.api_keys_path, name="quota", scopes=["check"], per_second=1000.0,
-                                   per_day=KEY_PER_DAY)
         with ExitStack() as stack:
             a = stack.enter_context(server(sb, tmp_path, "a"))
             b = stack.enter_context(server(sb, tmp_path, "b"))
+            # a key made in the shared store after both started: each host accepts it within a second
+            quota_key = create_api_key(url, name="quota", scopes=["check"], per_second=1000.0, per_day=KEY_PER_DAY)
+            time.sleep(1.5)
             # a puzzle solved once is spent on both hosts
             puzzle = solved(a, "check")
             assert page_check(a, puzzle).status_code == 200
@@ -88,6 +90,17 @@ def test_two_servers_on_one_postgresql_enforce_one_limit(tmp_path: Path, pg_clus
             keyed = [(a if i % 2 else b).post("/v1/check", json={"phone": ANNEKE}, headers=auth)
                      for i in range(KEY_PER_DAY + 3)]
             assert [r.status_code for r in keyed] == [200] * KEY_PER_DAY + [429] * 3
+            # revoked once, refused by both
+            other = create_api_key(url, name="other", scopes=["check"])
+            time.sleep(1.5)
+            other_auth = {"Authorization": f"Bearer {other}"}
+            assert {c.post("/v1/check", json={"phone": ANNEKE}, headers=other_auth).status_code for c in (a, b)} \
+                == {200}
+            assert revoke_api_key(url, other.split("_")[1])
+            time.sleep(1.5)
+            assert {c.post("/v1/check", json={"phone": ANNEKE}, headers=other_auth).status_code for c in (a, b)} \
+                == {401}
+            assert [k.name for k in list_api_keys(url)] == ["quota"]
     finally:
         pg_cluster.drop_database(url)
 
