@@ -10,6 +10,7 @@
     breachindex campaign notices list|sent
     breachindex campaign audit verify|checkpoint|verifier-key
     breachindex campaign migrate --from STORE --to STORE --key KEYFILE   (SQLite <-> PostgreSQL)
+    breachindex campaign grant-app-role --db postgresql://OWNER@... --role ROLE
 
 Every command takes ``--db STORE`` (the campaign SQLite file, a ``sqlite:///`` or a
 ``postgresql://`` URL), ``--key
@@ -68,6 +69,7 @@ from ..errors import BreachIndexError, CampaignStoreError
 from .campaign_bundles import register as register_bundles
 from .campaign_bundles import verify_main as verify_bundle_main
 from .campaign_letters import register as register_letters
+from .campaign_migrate import grant_main
 from .campaign_migrate import main as migrate_main
 from .campaign_notify import register as register_notify
 from .campaign_vault import register as register_vault
@@ -635,6 +637,8 @@ def main(argv: Sequence[str]) -> int:
         return verify_bundle_main(argv[2:])  # offline: no store, no secret
     if list(argv[:1]) == ["migrate"]:
         return migrate_main(argv[1:])  # two stores, not one
+    if list(argv[:1]) == ["grant-app-role"]:
+        return grant_main(argv[1:])  # the owner's work: no secret
     try:
         args = build_parser().parse_args(list(argv))
         as_json = bool(args.json)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..errors import BreachIndexError
 from .output import EXIT_OK, JsonArgumentParser, print_json, report_error
 
-__all__ = ["main"]
+__all__ = ["main", "grant_main"]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -41,4 +41,31 @@ def main(argv: Sequence[str]) -> int:
         print(f"{table}: {count}")
     print(f"moved {moved.total} rows; the audit log holds {moved.audit_entries} entries on both sides, "
           f"root {moved.audit_root or '(empty)'}")
+    return EXIT_OK
+
+
+def grant_main(argv: Sequence[str]) -> int:
+    """``breachindex campaign grant-app-role --db postgresql://OWNER@... --role ROLE``: let the
+    role the servers connect as use the store (every table; the audit log only read and
+    inserted). Run as the schema's owner after creating or upgrading the store."""
+    parser = JsonArgumentParser(prog="breachindex campaign grant-app-role", description=grant_main.__doc__)
+    parser.add_argument("--db", required=True, help="the PostgreSQL campaign store, as its owner")
+    parser.add_argument("--role", required=True, help="the role the servers connect as")
+    try:
+        args = parser.parse_args(list(argv))
+        from ..campaign.store import is_postgresql_url, open_store
+
+        if not is_postgresql_url(args.db):
+            raise ValueError("grant-app-role is for a postgresql:// store (a SQLite file has no roles)")
+        from ..campaign.pgstore import PgStore, grant_app_role
+
+        store = open_store(args.db)
+        try:
+            assert isinstance(store, PgStore)
+            grant_app_role(store, args.role)
+        finally:
+            store.close()
+    except (BreachIndexError, OSError, ValueError) as exc:
+        return report_error(exc, as_json=False)
+    print(f"granted: {args.role} may use every table; the audit log only SELECT and INSERT")
     return EXIT_OK

@@ -21,7 +21,7 @@ from breachindex.campaign import Campaign, RecordingSender
 from breachindex.errors import CampaignStoreError, CodeInvalid, MandateRefused
 
 pytest.importorskip("psycopg")
-from breachindex.campaign.pgstore import PgStore, grant_app_role, redacted_url, to_pyformat
+from breachindex.campaign.pgstore import PgStore, redacted_url, to_pyformat
 
 KEY = Key(bytes(range(32)))
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
@@ -86,11 +86,9 @@ def test_the_audit_log_is_append_only_for_everyone_and_the_app_role_may_only_ins
                 sql(c, statement)  # the superuser that owns the tables is refused by the triggers
         entries = c.verify_audit_log().entries
     pg_cluster.execute("CREATE ROLE app LOGIN")
-    owner = PgStore(url)
-    try:
-        grant_app_role(owner, "app")
-    finally:
-        owner.close()
+    from breachindex.cli.campaign import main as campaign_main
+
+    assert campaign_main(["grant-app-role", "--db", url, "--role", "app"]) == 0
     app_url = url.replace("postgresql://postgres@", "postgresql://app@")
     with campaign(app_url, sender) as c:  # the server's role does its work
         enrol(c, sender, 2, now=T0 + 10 * S)
