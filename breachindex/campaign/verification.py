@@ -232,14 +232,18 @@ class Codes:
             return exc
         row = None
         if len(challenge_id) <= _MAX_CHALLENGE_ID:
-            row = db.execute("SELECT participant, code_hash, expires_us, attempts, used_us, replaced_us, "
-                             "phone_sealed, host FROM challenges WHERE id = ?", (challenge_id,)).fetchone()
+            # the challenge and its requester's failures in one statement (one round trip)
+            row = db.execute(
+                "SELECT c.participant, c.code_hash, c.expires_us, c.attempts, c.used_us, c.replaced_us, "
+                "c.phone_sealed, c.host, f.wait_until_us, f.locked_us FROM challenges c LEFT JOIN code_failures f "
+                "ON f.participant = c.participant AND f.host = COALESCE(c.host, ?) WHERE c.id = ?",
+                (_LEGACY_HOST, challenge_id)).fetchone()
         if row is None:
             record_event(db, fail, t)
             return CodeInvalid()
-        pid, code_hash, expires, attempts, used, replaced, sealed, host = row
+        pid, code_hash, expires, attempts, used, replaced, sealed, host, wait_until, locked = row
         host = str(host or _LEGACY_HOST)
-        refusal = self._lock_or_wait(db, pid, host, t)
+        refusal = _wait_or_lock(wait_until, locked, t)
         if refusal is not None:
             return refusal
         if used is not None or replaced is not None:
@@ -295,14 +299,7 @@ class Codes:
     def _lock_or_wait(self, db: Db, pid: str, host: str, t: int) -> CampaignError | None:
         row = db.execute("SELECT wait_until_us, locked_us FROM code_failures WHERE participant = ? AND host = ?",
                          (pid, host)).fetchone()
-        if row is None:
-            return None
-        wait_until, locked = row
-        if locked is not None:
-            return TooManyAttempts("number_locked")
-        if wait_until is not None and wait_until > t:
-            return Throttled(seconds(int(wait_until) - t), "failure_wait")
-        return None
+        return None if row is None else _wait_or_lock(row[0], row[1], t)
 
     def _purge_expired(self, db: Db, t: int) -> tuple[Rows, Rows]:
         """Erase sealed numbers of expired challenges, drop old challenges and rate events; the
@@ -325,3 +322,12 @@ class Codes:
                 "AND NOT EXISTS (SELECT 1 FROM code_failures f WHERE f.participant = participants.id) "
                 "AND NOT EXISTS (SELECT 1 FROM identity_checks i WHERE i.participant = participants.id)").rowcount
         return int(gone)
+
+
+def _wait_or_lock(wait_until: int | None, locked: int | None, t: int) -> CampaignError | None:
+    """The refusal a requester's failures earn at ``t`` (a lock, or a wait not over), else None."""
+    if locked is not None:
+        return TooManyAttempts("number_locked")
+    if wait_until is not None and wait_until > t:
+        return Throttled(seconds(int(wait_until) - t), "failure_wait")
+    return None
