@@ -101,7 +101,7 @@ def start_server(setup: dict[str, Any], port: int, workers: int, log_path: Path,
                  server_path: str | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "breachindex.server", "serve", str(setup["index"]), "--key", str(setup["key"]),
            "--campaign", str(setup["campaign"]), "--api-keys", str(setup["api_keys"]), "--host", HOST,
-           "--port", str(port), "--workers", str(workers)]
+           "--port", str(port), "--workers", str(workers), "--export-dir", str(Path(setup["index"]).parent / "exports")]
     env = dict(os.environ)
     if server_path is not None:  # another checkout of breachindex (its compiled parts in place): an A/B
         env["PYTHONPATH"] = os.pathsep.join([server_path, *filter(None, [env.get("PYTHONPATH")])])
@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target-rps", type=float, default=5000)
     p.add_argument("--target-p99-ms", type=float, default=20)
     p.add_argument("--json", help="also write the result here")
+    p.add_argument("--postgresql", action="store_true",
+                   help="the campaign store (the shared budgets) on PostgreSQL: a durable cluster made for the run")
     args = p.parse_args(argv)
     if shutil.which("wrk") is None:
         print("load_check: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -184,7 +186,19 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://{HOST}:{port}"
     log_path = work / "server.log"
     log_path.write_bytes(b"")
-    proc = start_server(setup, port, args.workers, log_path, args.server_path)
+    cluster = None
+    if args.postgresql:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from helpers.postgres import Cluster
+
+        cluster = Cluster(durable=True)
+        setup = {**setup, "campaign": cluster.new_database()}
+    try:
+        proc = start_server(setup, port, args.workers, log_path, args.server_path)
+    except BaseException:
+        if cluster is not None:
+            cluster.stop()
+        raise
     try:
         wait_ready(base, proc)
         check_answers(base, setup)
@@ -192,9 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         result = run_wrk(base, script, duration, args.connections, args.threads)
     finally:
         stop(proc)
+        if cluster is not None:
+            cluster.stop()
     seconds = result["duration_us"] / 1e6
     errors = {k: result[k] for k in ("connect", "read", "write", "status", "timeout")}
     report = {
+        "store": "postgresql" if args.postgresql else "sqlite",
         "rows": args.rows, "workers": args.workers, "connections": args.connections, "wrk_threads": args.threads,
         "seconds": round(seconds, 2), "requests": result["requests"], "rps": round(result["requests"] / seconds),
         "p50_ms": result["p50_us"] / 1000, "p90_ms": result["p90_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
