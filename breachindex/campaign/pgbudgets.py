@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import CampaignStoreError
 from .budgets import _DAY_US, Bucket, Charge, Outcome, subject_hash, take
-from .pgstore import PgConnection, redacted_url
+from .pgstore import PgConnection, open_pool
 
 __all__ = ["PgBudgetStore", "BUDGET_LOCK_CLASS"]
 
@@ -51,16 +51,8 @@ class PgBudgetStore:
         self._key = bytes(subject_key)
         self._lock = threading.Lock()
         self._refused: dict[str, int] = {}
-        self._pool: ConnectionPool[Any] | None = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, timeout=timeout, name="breachindex-budgets",
-            kwargs={"autocommit": True, "application_name": "breachindex-budgets"})
-        try:
-            self._pool.open(wait=True, timeout=timeout)
-        except (PoolTimeout, psycopg.Error) as exc:
-            self._pool.close()
-            self._pool = None
-            raise CampaignStoreError(f"cannot open the budgets of the campaign store {redacted_url(url)}: "
-                                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        self._pool: ConnectionPool[Any] | None = open_pool(url, "breachindex-budgets", pool_size, timeout,
+                                                           "cannot open the budgets of the campaign store")
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._every_second, name="budget-refusals", daemon=True)
         self._flusher.start()

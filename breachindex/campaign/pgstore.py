@@ -52,7 +52,7 @@ from .db import Db, Rows
 from .schema import MIGRATIONS, Migration, for_postgresql
 
 __all__ = ["PgStore", "PgConnection", "WRITE_LOCK", "MIGRATE_LOCK", "continue_identities", "grant_app_role",
-           "redacted_url", "to_pyformat"]
+           "open_pool", "redacted_url", "to_pyformat"]
 
 #: the advisory lock every write transaction takes (one writer at a time, as in SQLite)
 WRITE_LOCK = 0x62_72_65_61_63_68_77  # "breachw"
@@ -138,7 +138,7 @@ class PgConnection:
         if parameters:
             cur.execute(to_pyformat(sql), _params(parameters))
         else:
-            cur.execute(sql.encode("utf-8") if "%" in sql else sql)  # no placeholders to look for
+            cur.execute(sql)  # without parameters psycopg looks for no placeholders (a % stays a %)
         return self._rows(cur)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
@@ -159,6 +159,20 @@ def redacted_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def open_pool(url: str, name: str, size: int, timeout: float, failure: str) -> ConnectionPool[Any]:
+    """An open pool of autocommit connections to ``url`` (at most ``size``, each named
+    ``name`` in ``pg_stat_activity``); CampaignStoreError(``failure`` ...) if none opens within
+    ``timeout`` seconds."""
+    pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=size, open=False, timeout=timeout, name=name,
+                                               kwargs={"autocommit": True, "application_name": name})
+    try:
+        pool.open(wait=True, timeout=timeout)
+    except (PoolTimeout, psycopg.Error) as exc:
+        pool.close()
+        raise _store_error(f"{failure} {redacted_url(url)}", exc) from None
+    return pool
 
 
 def _store_error(what: str, exc: BaseException) -> CampaignStoreError:
@@ -183,15 +197,8 @@ class PgStore:
         self._begin_write = ("BEGIN", f"SET LOCAL lock_timeout = {lock_ms}",
                              f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
         self._lock = threading.Lock()
-        self._pool: ConnectionPool[Any] | None = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, timeout=busy_timeout, name="breachindex-campaign",
-            kwargs={"autocommit": True, "application_name": "breachindex"})
-        try:
-            self._pool.open(wait=True, timeout=busy_timeout)
-        except (PoolTimeout, psycopg.Error) as exc:
-            self._pool.close()
-            self._pool = None
-            raise _store_error(f"cannot open the campaign store {self._name}", exc) from None
+        self._pool: ConnectionPool[Any] | None = open_pool(url, "breachindex", pool_size, busy_timeout,
+                                                           "cannot open the campaign store")
         try:
             self._migrate(migrations)
         except BaseException:
