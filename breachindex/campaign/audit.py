@@ -48,7 +48,7 @@ from typing import Any, TypeAlias
 
 from .checkpoints import NoteVerifier, SignedCheckpoint, check_origin, default_origin, sign_checkpoint, verifier_key
 from .clock import from_us
-from .db import Db
+from .db import AUDIT_TAIL, Db, hold
 from .merkle import (
     RootBuilder,
     consistency_proof,
@@ -294,6 +294,7 @@ class AuditLog:
         if kind not in KINDS:
             raise ValueError(f"unknown audit entry kind {kind!r}")
         text = canonical_json(dict(payload))
+        hold(db, AUDIT_TAIL)  # a scoped transaction on PostgreSQL: one append at a time, to commit
         # the chain's tail and the latest checkpoint's time in one statement: one round trip to
         # a database server (the insert below does not change the checkpoints)
         last_seq, last_hash, signed_us = db.execute(

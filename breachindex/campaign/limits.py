@@ -44,7 +44,7 @@ from phonenumbers import PhoneNumberType
 
 from ..errors import SmsNotAllowed, Throttled
 from .clock import MICROSECOND, seconds
-from .db import Db
+from .db import Db, Rows, ask
 
 __all__ = [
     "CALLER_SCOPES",
@@ -58,7 +58,8 @@ __all__ = [
     "check_sms_allowed",
     "number_prefix",
     "retry_after_us",
-    "cap_limit",
+    "CapWaits",
+    "Waits",
     "enforce",
     "worst_wait",
     "record_event",
@@ -228,6 +229,18 @@ def number_prefix(e164: str, hidden_digits: int) -> str:
     return e164[:-hidden_digits]
 
 
+def _ask(conn: Db, scope: str, subject: str, now_us: int, window_us: int, limit: int) -> Rows:
+    # only the limit-th newest event in the window: a campaign-wide cap counts thousands of
+    # events, and none of them needs to leave the database
+    return ask(conn, "SELECT at_us FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? "
+               "ORDER BY at_us DESC LIMIT 1 OFFSET ?", (scope, subject, now_us - window_us, limit - 1))
+
+
+def _wait_of(rows: Rows, window_us: int, now_us: int) -> int | None:
+    row = rows.fetchone()
+    return None if row is None else int(row[0]) + window_us - now_us
+
+
 def retry_after_us(conn: Db, scope: str, subject: str, now_us: int, window: timedelta,
                    limit: int) -> int | None:
     """Microseconds until one more event of ``subject`` fits the rule; None if it fits now.
@@ -235,50 +248,85 @@ def retry_after_us(conn: Db, scope: str, subject: str, now_us: int, window: time
     An event at ``t`` counts while ``now < t + window``.
     """
     window_us = window // MICROSECOND
-    rows = conn.execute(
-        "SELECT at_us FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? "
-        "ORDER BY at_us DESC LIMIT ?", (scope, subject, now_us - window_us, limit)).fetchall()
-    if len(rows) < limit:
-        return None
-    return int(rows[limit - 1][0]) + window_us - now_us
+    return _wait_of(_ask(conn, scope, subject, now_us, window_us, limit), window_us, now_us)
+
+
+class Waits:
+    """The waits of several rules, asked of the store at once and read when needed: on
+    PostgreSQL, every question asked before the first read goes out and comes back together."""
+
+    def __init__(self, now_us: int) -> None:
+        self._now_us = now_us
+        self._asked: list[tuple[str, int, Rows]] = []
+
+    def ask(self, conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
+            limit_of: Callable[[RateRule], int | None] | None = None) -> Waits:
+        """Ask for each rule's wait (``subjects`` by scope, None skips a rule; ``limit_of`` may
+        change a rule's limit, None skips it too)."""
+        for rule in rules:
+            subject = subjects.get(rule.scope)
+            limit = rule.limit if limit_of is None else limit_of(rule)
+            if subject is not None and limit is not None:
+                window_us = rule.window // MICROSECOND
+                self._asked.append((rule.reason, window_us, _ask(conn, rule.scope, subject, self._now_us,
+                                                                 window_us, limit)))
+        return self
+
+    def worst(self) -> tuple[int, str] | None:
+        """The longest wait among the rules exceeded, with its reason (None: every rule fits)."""
+        worst: tuple[int, str] | None = None
+        for reason, window_us, rows in self._asked:
+            wait = _wait_of(rows, window_us, self._now_us)
+            if wait is not None and (worst is None or wait > worst[0]):
+                worst = (wait, reason)
+        return worst
+
+    def enforce(self) -> None:
+        """Throttled with the longest wait among the rules exceeded."""
+        worst = self.worst()
+        if worst is not None:
+            raise Throttled(seconds(worst[0]), worst[1])
+
+
+class CapWaits(Waits):
+    """The campaign-wide caps' waits for one requester: the whole cap while its network sent
+    fewer than ``reserve_network_sends`` codes in the last day, else the cap without its
+    reserve (``Limits.reserve_limit``). Both, and the network's sends, are asked at once."""
+
+    def __init__(self, conn: Db, limits: Limits, rules: list[RateRule], subjects: Mapping[str, str | None],
+                 network: str | None, now_us: int) -> None:
+        super().__init__(now_us)
+        self.ask(conn, rules, subjects)
+        self._busy: Rows | None = None
+        self._reserved: Waits | None = None
+        if rules and network is not None and limits.reserve_share > 0:
+            self._busy = _ask(conn, "send:network", network, now_us, _DAY // MICROSECOND,
+                              limits.reserve_network_sends)
+            self._reserved = Waits(now_us).ask(
+                conn, rules, subjects, lambda rule: None if rule.limit is None else limits.reserve_limit(rule.limit))
+
+    def worst(self) -> tuple[int, str] | None:
+        if self._busy is not None and self._reserved is not None and self._busy.fetchone() is not None:
+            return self._reserved.worst()
+        return super().worst()
 
 
 def worst_wait(conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
                now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> tuple[int, str] | None:
     """The longest wait among the rules exceeded, with its reason (None: every rule fits).
     ``subjects`` by scope (None skips a rule); ``limit_of`` may lower a rule's limit."""
-    worst: tuple[int, str] | None = None
-    for rule in rules:
-        subject = subjects.get(rule.scope)
-        limit = rule.limit if limit_of is None else limit_of(rule)
-        if subject is None or limit is None:
-            continue
-        wait = retry_after_us(conn, rule.scope, subject, now_us, rule.window, limit)
-        if wait is not None and (worst is None or wait > worst[0]):
-            worst = (wait, rule.reason)
-    return worst
+    return Waits(now_us).ask(conn, rules, subjects, limit_of).worst()
 
 
 def enforce(conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
             now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> None:
     """Throttled with the longest wait among the rules exceeded (see ``worst_wait``)."""
-    worst = worst_wait(conn, rules, subjects, now_us, limit_of=limit_of)
-    if worst is not None:
-        raise Throttled(seconds(worst[0]), worst[1])
-
-
-def cap_limit(conn: Db, limits: Limits, rule: RateRule, network: str | None,
-              now_us: int) -> int | None:
-    """A cap rule's limit for a requester whose network subject is ``network``: the whole cap
-    while that network sent fewer than ``reserve_network_sends`` codes in the last day, else
-    the cap without its reserve."""
-    if rule.limit is None or network is None or limits.reserve_share == 0:
-        return rule.limit
-    busy = retry_after_us(conn, "send:network", network, now_us, _DAY, limits.reserve_network_sends) is not None
-    return limits.reserve_limit(rule.limit) if busy else rule.limit
+    Waits(now_us).ask(conn, rules, subjects, limit_of).enforce()
 
 
 def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> None:
     """Count one event for each scope's subject (None skips)."""
-    conn.executemany("INSERT INTO rate_events (scope, subject, at_us) VALUES (?, ?, ?)",
-                     [(scope, subject, now_us) for scope, subject in subjects.items() if subject is not None])
+    rows = [(scope, subject) for scope, subject in subjects.items() if subject is not None]
+    if rows:  # one statement for all of them (one message to a database server, not one each)
+        conn.execute("INSERT INTO rate_events (scope, subject, at_us) VALUES " + ", ".join(["(?, ?, ?)"] * len(rows)),
+                     [v for scope, subject in rows for v in (scope, subject, now_us)])

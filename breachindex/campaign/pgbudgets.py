@@ -52,7 +52,8 @@ class PgBudgetStore:
         self._lock = threading.Lock()
         self._refused: dict[str, int] = {}
         self._pool: ConnectionPool[Any] | None = open_pool(url, "breachindex-budgets", pool_size, timeout,
-                                                           "cannot open the budgets of the campaign store")
+                                                           "cannot open the budgets of the campaign store",
+                                                           {"synchronous_commit": "off"})
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._every_second, name="budget-refusals", daemon=True)
         self._flusher.start()
@@ -80,7 +81,6 @@ class PgBudgetStore:
                     # one pipelined transaction: the locks and the reads go out together, the
                     # writes and the commit without waiting (see the module documentation)
                     with conn.pipeline() as pipeline, conn.transaction():
-                        conn.execute("SET LOCAL synchronous_commit = off")
                         conn.execute("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) WITH ORDINALITY "
                                      "AS u(k, n) ORDER BY n", (BUDGET_LOCK_CLASS, keys))
                         outcome = take(PgConnection(conn, pipeline), self.subject, charge, now_us, write=True)

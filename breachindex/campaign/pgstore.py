@@ -5,11 +5,17 @@ Transactions keep SQLite's guarantees, so the workflow's code is the same on bot
 
 * a write transaction (``transaction()``) runs at READ COMMITTED and first takes one
   transaction-scoped advisory lock, ``WRITE_LOCK``: writers run one at a time, each seeing
-  everything committed before it, exactly as SQLite's ``BEGIN IMMEDIATE``. The one-time-code
-  transaction that checks the limits and records a send, the audit log's hash chain and
-  "one active mandate per participant and controller" all rest on that. A writer waits for the
-  lock at most ``busy_timeout`` seconds (``lock_timeout``), then fails with
+  everything committed before it, exactly as SQLite's ``BEGIN IMMEDIATE``. The audit log's
+  hash chain and "one active mandate per participant and controller" rest on that. A writer
+  waits for a lock at most ``busy_timeout`` seconds (``lock_timeout``), then fails with
   CampaignStoreError as SQLite's busy timeout does. Reads do not take the lock;
+* a *scoped* write transaction (``transaction(locks=names)``: the one-time codes' sends and
+  confirmations) holds ``WRITE_LOCK`` shared, so it waits for an exclusive writer and excludes
+  one, and then one advisory lock per name (``SCOPE_LOCK_CLASS``, in one sorted order, so two
+  never wait on each other in a cycle): scoped transactions of different names run side by
+  side. Names held later (``db.hold``) are the participant's, taken after the ones from the
+  start, and last of all ``AUDIT_LOCK``, which an append to the audit log holds until its
+  commit, so the chain keeps one tail and commits in order;
 * a read (``read()``) is one REPEATABLE READ, READ ONLY transaction: one consistent snapshot
   for several statements, as a deferred SQLite transaction under WAL;
 * the shared budgets (``pgbudgets``) do not take the writers' lock: each charge locks only
@@ -35,8 +41,9 @@ docs/operations.md for the WAL, backups and ``VACUUM FULL``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -48,16 +55,20 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import CampaignStoreError
 from .clock import now_us
-from .db import Db, Rows
+from .db import AUDIT_TAIL, Db, Rows
 from .schema import MIGRATIONS, Migration, for_postgresql
 
-__all__ = ["PgStore", "PgConnection", "WRITE_LOCK", "MIGRATE_LOCK", "continue_identities", "grant_app_role",
-           "open_pool", "redacted_url", "to_pyformat"]
+__all__ = ["PgStore", "PgConnection", "WRITE_LOCK", "MIGRATE_LOCK", "AUDIT_LOCK", "SCOPE_LOCK_CLASS",
+           "continue_identities", "grant_app_role", "open_pool", "redacted_url", "scope_key", "to_pyformat"]
 
 #: the advisory lock every write transaction takes (one writer at a time, as in SQLite)
 WRITE_LOCK = 0x62_72_65_61_63_68_77  # "breachw"
 #: the advisory lock a migration takes (two processes opening a fresh database migrate it once)
 MIGRATE_LOCK = 0x62_72_65_61_63_68_6D  # "breachm"
+#: the advisory lock an append to the audit log holds in a scoped transaction
+AUDIT_LOCK = 0x62_72_65_61_63_68_61  # "breacha"
+#: the first key of a scoped transaction's two-key advisory locks (the second: ``scope_key``)
+SCOPE_LOCK_CLASS = 0x62_73_63_70  # "bscp"
 
 #: the tables an erasure deletes from (``checkpoint_wal`` vacuums them)
 _ERASED_TABLES = ("participants", "challenges", "code_failures", "identity_checks", "vault_keys", "vault_wraps",
@@ -82,6 +93,12 @@ def to_pyformat(sql: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def scope_key(name: str) -> int:
+    """The second key of the advisory lock a scoped transaction holds for ``name``. Two names
+    may share one (2**-32): they then wait for each other, which is safe."""
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=4).digest(), "big", signed=True)
 
 
 def _params(parameters: Sequence[Any]) -> Sequence[Any]:
@@ -123,12 +140,15 @@ class _PipelinedRows:
 
 class PgConnection:
     """A psycopg connection seen as a ``Db``: ``?`` placeholders, tuples, ``bytes``. In a
-    ``pipeline``, statements are sent without waiting for their answers until one is read."""
+    ``pipeline``, statements are sent without waiting for their answers until one is read.
+    In a ``scoped`` transaction, ``hold`` and ``try_hold`` take advisory locks (elsewhere the
+    transaction holds ``WRITE_LOCK`` alone, or only reads)."""
 
-    __slots__ = ("_conn", "_pipeline")
+    __slots__ = ("_conn", "_pipeline", "_scoped")
 
-    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline | None = None) -> None:
-        self._conn, self._pipeline = conn, pipeline
+    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline | None = None, *,
+                 scoped: bool = False) -> None:
+        self._conn, self._pipeline, self._scoped = conn, pipeline, scoped
 
     def _rows(self, cur: psycopg.Cursor[Any]) -> Rows:
         return cur if self._pipeline is None else _PipelinedRows(cur, self._pipeline)  # type: ignore[return-value]
@@ -150,6 +170,32 @@ class PgConnection:
     def in_transaction(self) -> bool:
         return self._conn.info.transaction_status != _IDLE
 
+    def ask(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        """``execute``: in a pipeline the rows come back with the next read (see ``db.ask``)."""
+        return self.execute(sql, parameters)
+
+    def hold(self, *names: str) -> None:
+        """Wait for the locks of ``names``, in this order, and hold them to the end of the
+        transaction (the wait is the server's: in a pipeline what follows simply runs after)."""
+        if not self._scoped or not names:
+            return
+        calls, params = [], []
+        for name in names:
+            if name == AUDIT_TAIL:
+                calls.append("pg_advisory_xact_lock(%s)")
+                params.append(AUDIT_LOCK)
+            else:
+                calls.append("pg_advisory_xact_lock(%s, %s)")
+                params += (SCOPE_LOCK_CLASS, scope_key(name))
+        self._conn.execute("SELECT " + ", ".join(calls), params)
+
+    def try_hold(self, name: str) -> Rows:
+        """Take ``name``'s lock if it is free: a row (true,) if it is now held."""
+        if not self._scoped:
+            return self._rows(self._conn.execute("SELECT true"))
+        return self._rows(self._conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)",
+                                             (SCOPE_LOCK_CLASS, scope_key(name))))
+
 
 def redacted_url(url: str) -> str:
     """The URL without its password (for messages, logs and ``repr``)."""
@@ -161,12 +207,20 @@ def redacted_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def open_pool(url: str, name: str, size: int, timeout: float, failure: str) -> ConnectionPool[Any]:
+def open_pool(url: str, name: str, size: int, timeout: float, failure: str,
+              settings: Mapping[str, str] | None = None) -> ConnectionPool[Any]:
     """An open pool of autocommit connections to ``url`` (at most ``size``, each named
-    ``name`` in ``pg_stat_activity``); CampaignStoreError(``failure`` ...) if none opens within
-    ``timeout`` seconds."""
+    ``name`` in ``pg_stat_activity``, each with the session ``settings``);
+    CampaignStoreError(``failure`` ...) if none opens within ``timeout`` seconds."""
+    chosen = dict(settings or {})
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        # set once a connection rather than as a startup option: a pooler (PgBouncer) refuses those
+        for setting, value in chosen.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (setting, value))
     pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=size, open=False, timeout=timeout, name=name,
-                                               kwargs={"autocommit": True, "application_name": name})
+                                               kwargs={"autocommit": True, "application_name": name},
+                                               configure=configure if chosen else None)
     try:
         pool.open(wait=True, timeout=timeout)
     except (PoolTimeout, psycopg.Error) as exc:
@@ -193,12 +247,10 @@ class PgStore:
         self.url = url
         self._name = redacted_url(url)
         self._busy_timeout = busy_timeout
-        lock_ms = max(1, int(busy_timeout * 1000))
-        self._begin_write = ("BEGIN", f"SET LOCAL lock_timeout = {lock_ms}",
-                             f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
         self._lock = threading.Lock()
-        self._pool: ConnectionPool[Any] | None = open_pool(url, "breachindex", pool_size, busy_timeout,
-                                                           "cannot open the campaign store")
+        self._pool: ConnectionPool[Any] | None = open_pool(
+            url, "breachindex", pool_size, busy_timeout, "cannot open the campaign store",
+            {"lock_timeout": str(max(1, int(busy_timeout * 1000)))})  # a writer waits at most busy_timeout
         try:
             self._migrate(migrations)
         except BaseException:
@@ -233,7 +285,8 @@ class PgStore:
             raise _store_error("no connection to the campaign store is free", exc) from None
 
     @contextmanager
-    def _in_transaction(self, begin: Sequence[str], refused: str, failed: str) -> Iterator[Db]:
+    def _in_transaction(self, begin: Sequence[tuple[str, Sequence[Any]]], refused: str, failed: str,
+                        scoped: bool = False) -> Iterator[Db]:
         """A transaction in pipeline mode: its statements go out without waiting for each
         answer until the caller reads one (a row, a rowcount), so a transaction costs a round
         trip per read rather than per statement. An error surfaces at the next read or at the
@@ -241,9 +294,9 @@ class PgStore:
         with self.connection() as conn:
             try:
                 with conn.pipeline() as pipeline:
-                    for statement in begin:
-                        conn.execute(statement)
-                    yield PgConnection(conn, pipeline)
+                    for statement, params in begin:
+                        conn.execute(statement, params)
+                    yield PgConnection(conn, pipeline, scoped=scoped)
                     conn.execute("COMMIT")
             except BaseException as exc:
                 _rollback(conn)
@@ -253,16 +306,24 @@ class PgStore:
                     raise _store_error(failed, exc) from None
                 raise
 
-    def transaction(self) -> Any:
-        """A write transaction: one writer at a time (``WRITE_LOCK``), committed on success,
-        rolled back on error. PostgreSQL's errors come out as CampaignStoreError; the caller's
-        exceptions pass through unchanged."""
-        return self._in_transaction(self._begin_write, "the campaign store is not writable now",
-                                    "a campaign store transaction failed")
+    def transaction(self, locks: Collection[str] | None = None) -> Any:
+        """A write transaction, committed on success, rolled back on error: exclusive
+        (``WRITE_LOCK``), or scoped to ``locks`` (see the module documentation). PostgreSQL's
+        errors come out as CampaignStoreError; the caller's exceptions pass through unchanged."""
+        if locks is None:
+            begin = [("BEGIN", ()), ("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))]
+        else:
+            keys = sorted({scope_key(name) for name in locks})
+            # one statement: its select list is evaluated left to right, the shared lock first
+            sql = "SELECT " + ", ".join(["pg_advisory_xact_lock_shared(%s)"] +
+                                        ["pg_advisory_xact_lock(%s, %s)"] * len(keys))
+            begin = [("BEGIN", ()), (sql, (WRITE_LOCK, *(v for k in keys for v in (SCOPE_LOCK_CLASS, k))))]
+        return self._in_transaction(begin, "the campaign store is not writable now",
+                                    "a campaign store transaction failed", scoped=locks is not None)
 
     def read(self) -> Any:
         """A read transaction: one consistent snapshot (REPEATABLE READ, READ ONLY)."""
-        return self._in_transaction(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",),
+        return self._in_transaction([("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", ())],
                                     "the campaign store is not readable now", "a campaign store read failed")
 
     # ---- schema ----------------------------------------------------------------------------

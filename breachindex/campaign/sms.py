@@ -101,10 +101,12 @@ class RecordingSender:
 
     def last_code(self, to: str | None = None) -> str:
         """The code of the latest message (to one number, or to any); LookupError if none."""
-        codes = self.codes(to)
-        if not codes:
-            raise LookupError("no code was sent")
-        return codes[-1]
+        for msg in reversed(self.messages):  # newest first: a long run's sender holds many
+            if to is None or msg.to == to:
+                found = _CODE.findall(msg.text)
+                if found:
+                    return str(found[0])
+        raise LookupError("no code was sent")
 
     def __repr__(self) -> str:
         return f"RecordingSender({len(self.messages)} messages)"

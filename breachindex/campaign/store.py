@@ -34,7 +34,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -194,8 +194,9 @@ class Store:
         return str(self.path)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, locks: Collection[str] | None = None) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
+        It excludes every other writer, so ``locks`` (see ``db``) changes nothing here.
 
         SQLite's own errors (a lock held past ``busy_timeout``, a full disk) come out as
         CampaignStoreError; the caller's exceptions pass through unchanged.

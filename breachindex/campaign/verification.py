@@ -17,16 +17,15 @@ from ..errors import CampaignError, CodeExpired, CodeInvalid, SmsSendFailed, Thr
 from ..keying.phone import normalize
 from .audit import AuditLog
 from .clock import MICROSECOND, from_us, now_us, seconds
-from .db import CampaignDb, Db, Rows
+from .db import CampaignDb, Db, Rows, ask, hold, try_hold
 from .limits import (
     NEVER_SMS_NUMBER_TYPES,
+    CapWaits,
     Limits,
-    cap_limit,
+    Waits,
     check_sms_allowed,
-    enforce,
     number_prefix,
     record_event,
-    worst_wait,
 )
 from .mandates import iso
 from .networks import LEVELS, Origin, origin_of
@@ -34,7 +33,7 @@ from .otp import Challenge, CodeRules, Verification, clean_code, generate_code
 from .pseudonyms import CampaignKeys
 from .sms import SmsSender, render_message
 
-__all__ = ["CHALLENGE_RETENTION", "FAILURE_RETENTION", "Codes", "CodeSettings"]
+__all__ = ["CHALLENGE_RETENTION", "FAILURE_RETENTION", "PURGE_EVERY", "Codes", "CodeSettings"]
 
 log = logging.getLogger("breachindex.campaign")
 
@@ -42,6 +41,8 @@ log = logging.getLogger("breachindex.campaign")
 CHALLENGE_RETENTION = timedelta(days=1)
 #: how long a requester's count of failed codes for a number is kept without a new failure
 FAILURE_RETENTION = timedelta(days=30)
+#: how often a start purges expired challenges and old rate events, at most (each process)
+PURGE_EVERY = timedelta(seconds=1)
 _MAX_CHALLENGE_ID = 64
 #: the requester of a challenge made before schema version 5 (which did not record one)
 _LEGACY_HOST = "legacy"
@@ -84,6 +85,7 @@ class Codes:
         self._calling_codes, self._number_types = settings.calling_codes, settings.number_types
         self._message, self._minutes = settings.message, settings.minutes
         self._send_seconds = 0.0  # the SMS sender's recent time a send (see _pause_like_a_send)
+        self._purged_us: int | None = None  # when this process's starts last purged
 
     def unlock(self, pid: str, t: int) -> bool:
         """Clear the failures, waits and locks every requester of a participant earned; logged."""
@@ -129,22 +131,43 @@ class Codes:
         refusal: CampaignError | None = None
         hidden: str | None = None
         answer = Challenge(challenge_id, from_us(expires))
-        with self._store.transaction() as db:
-            self._purge_expired(db, t)  # committed even when the send is refused
+        # scoped to the number and to the subjects whose counts it reads: starts for other
+        # numbers run beside it on PostgreSQL (a confirmation takes the number's name too). The
+        # campaign-wide caps every start shares are taken last, held only from their check on
+        caps = self._limits.cap_rules(calling_code)
+        cap_locks = sorted({f"{rule.scope}|{subjects[rule.scope]}" for rule in caps})
+        locks = {_participant_lock(pid)} | {f"{rule.scope}|{subjects[rule.scope]}"
+                                            for rule in self._limits.caller_rules() + self._limits.number_rules()
+                                            if subjects.get(rule.scope) is not None}
+        if caps:
+            locks.add(f"send:network|{network}")  # CapWaits reads the network's sends
+        with self._store.transaction(locks) as db:
+            # one purge at a time, each process's at most every PURGE_EVERY; the answer comes
+            # with the next read
+            due = self._purged_us is None or not 0 <= t - self._purged_us < PURGE_EVERY // MICROSECOND
+            purging = try_hold(db, "purge") if due else None
+            # every question goes out before the first answer is read: one round trip on PostgreSQL
+            told = Waits(t).ask(db, self._limits.caller_rules(), subjects)
+            failures = self._ask_failures(db, pid, host)
+            untold = Waits(t).ask(db, self._limits.number_rules(), subjects)
+            hold(db, *cap_locks)
+            capped = CapWaits(db, self._limits, caps, subjects, network, t)
             try:  # the requester's networks, then the caps (with their reserve): told
-                enforce(db, self._limits.caller_rules(), subjects, t)
-                enforce(db, self._limits.cap_rules(calling_code), subjects, t,
-                        limit_of=lambda rule: cap_limit(db, self._limits, rule, network, t))
+                told.enforce()
+                capped.enforce()
             except Throttled as exc:
                 refusal = exc
             if refusal is None:
-                record_event(db, caller, t)  # every start counts against the requester, sent or not
-                hidden = self._number_refusal(db, pid, host, subjects, t)
+                hidden = _number_refusal(failures, untold, t)
                 if hidden is None:
                     self._store_challenge(db, pid, e164, challenge_id, code, host, network, t, expires)
-                    record_event(db, {k: v for k, v in subjects.items() if k not in caller}, t)
+                    record_event(db, subjects, t)
                 else:
+                    record_event(db, caller, t)  # every start counts against the requester, sent or not
                     answer = self._live_challenge(db, pid, host, t) or answer
+            if purging is not None and purging.fetchone()[0]:
+                self._purge_expired(db, t)  # committed even when the send is refused
+                self._purged_us = t
         if refusal is not None:
             raise refusal
         if hidden is not None:
@@ -171,14 +194,11 @@ class Codes:
             self._keys.ip_subject(ip)  # ValueError (without the value) if it is not an IP address
         return origin_of(ip)
 
-    def _number_refusal(self, db: Db, pid: str, host: str, subjects: dict[str, str | None],
-                        t: int) -> str | None:
-        """Why the number may not get a code from this requester now (None: it may). Never told."""
-        state = self._lock_or_wait(db, pid, host, t)
-        if state is not None:
-            return str(getattr(state, "reason", "failure_wait"))
-        worst = worst_wait(db, self._limits.number_rules(), subjects, t)
-        return None if worst is None else worst[1]
+    @staticmethod
+    def _ask_failures(db: Db, pid: str, host: str) -> Rows:
+        """The requester's wait and lock for the number (read with ``_wait_or_lock``)."""
+        return ask(db, "SELECT wait_until_us, locked_us FROM code_failures WHERE participant = ? AND host = ?",
+                   (pid, host))
 
     def _live_challenge(self, db: Db, pid: str, host: str, t: int) -> Challenge | None:
         """The challenge this requester already holds for the number, if it is still usable."""
@@ -216,7 +236,10 @@ class Codes:
         origin = self._origin(ip)
         fail = {f"fail:{level}": self._keys.subject("net", str(origin.subject(level)))
                 for level in ("host", "network")}
-        with self._store.transaction() as db:
+        locks = {f"challenge|{challenge_id}"} | {f"{rule.scope}|{fail[rule.scope]}"
+                                                 for rule in self._limits.failure_rules()
+                                                 if fail.get(rule.scope) is not None}
+        with self._store.transaction(locks) as db:
             outcome = self._confirm(db, challenge_id, typed, fail, t)
         if isinstance(outcome, Verification):
             log.debug("participant %s confirmed a code", outcome.participant[:8])
@@ -226,23 +249,26 @@ class Codes:
     def _confirm(self, db: Db, challenge_id: str, typed: str, fail: Mapping[str, str | None],
                  t: int) -> Verification | CampaignError:
         """The outcome of a confirmation; what it wrote commits even when it is an error."""
-        try:
-            enforce(db, self._limits.failure_rules(), fail, t)
-        except Throttled as exc:
-            return exc
-        row = None
+        waits = Waits(t).ask(db, self._limits.failure_rules(), fail)
+        found: Rows | None = None
         if len(challenge_id) <= _MAX_CHALLENGE_ID:
-            # the challenge and its requester's failures in one statement (one round trip)
-            row = db.execute(
+            # the challenge and its requester's failures in one statement, asked with the waits
+            found = ask(db,
                 "SELECT c.participant, c.code_hash, c.expires_us, c.attempts, c.used_us, c.replaced_us, "
                 "c.phone_sealed, c.host, f.wait_until_us, f.locked_us FROM challenges c LEFT JOIN code_failures f "
                 "ON f.participant = c.participant AND f.host = COALESCE(c.host, ?) WHERE c.id = ?",
-                (_LEGACY_HOST, challenge_id)).fetchone()
+                (_LEGACY_HOST, challenge_id))
+        try:
+            waits.enforce()
+        except Throttled as exc:
+            return exc
+        row = None if found is None else found.fetchone()
         if row is None:
             record_event(db, fail, t)
             return CodeInvalid()
         pid, code_hash, expires, attempts, used, replaced, sealed, host, wait_until, locked = row
         host = str(host or _LEGACY_HOST)
+        hold(db, _participant_lock(pid))  # what follows reads and writes the number's rows
         refusal = _wait_or_lock(wait_until, locked, t)
         if refusal is not None:
             return refusal
@@ -296,11 +322,6 @@ class Codes:
             return TooManyAttempts("code_burned", None if wait is None else wait.total_seconds())
         return CodeInvalid()
 
-    def _lock_or_wait(self, db: Db, pid: str, host: str, t: int) -> CampaignError | None:
-        row = db.execute("SELECT wait_until_us, locked_us FROM code_failures WHERE participant = ? AND host = ?",
-                         (pid, host)).fetchone()
-        return None if row is None else _wait_or_lock(row[0], row[1], t)
-
     def _purge_expired(self, db: Db, t: int) -> tuple[Rows, Rows]:
         """Erase sealed numbers of expired challenges, drop old challenges and rate events; the
         two deletions' results (``purge`` counts them; a start does not wait for the counts)."""
@@ -322,6 +343,21 @@ class Codes:
                 "AND NOT EXISTS (SELECT 1 FROM code_failures f WHERE f.participant = participants.id) "
                 "AND NOT EXISTS (SELECT 1 FROM identity_checks i WHERE i.participant = participants.id)").rowcount
         return int(gone)
+
+
+def _number_refusal(failures: Rows, waits: Waits, t: int) -> str | None:
+    """Why the number may not get a code from this requester now (None: it may). Never told."""
+    row = failures.fetchone()
+    state = None if row is None else _wait_or_lock(row[0], row[1], t)
+    if state is not None:
+        return str(getattr(state, "reason", "failure_wait"))
+    worst = waits.worst()
+    return None if worst is None else worst[1]
+
+
+def _participant_lock(pid: str) -> str:
+    """The name a transaction holds to read and write one participant's codes and failures."""
+    return f"participant|{pid}"
 
 
 def _wait_or_lock(wait_until: int | None, locked: int | None, t: int) -> CampaignError | None:

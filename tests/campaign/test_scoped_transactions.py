@@ -1,0 +1,285 @@
+"""Scoped write transactions (``transaction(locks=...)``, ``db.hold``, ``db.try_hold``): on
+PostgreSQL, those of different names run side by side and those of one name one after the
+other; an exclusive writer and a scoped one exclude each other; appends to the audit log keep
+one chain; wrong codes sent at once to one challenge spend exactly its tries. On SQLite every
+writer is exclusive, and the same calls work unchanged."""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from helpers.campaign import OPEN, S, example, number, sql, wrong
+
+from breachindex import Key
+from breachindex.campaign import Campaign, Limits, RecordingSender
+from breachindex.campaign.audit import AuditLog
+from breachindex.campaign.db import AUDIT_TAIL, hold, try_hold
+from breachindex.campaign.treehead import AuditSigner
+from breachindex.campaign.verification import PURGE_EVERY
+from breachindex.errors import CampaignError, CampaignStoreError, Throttled, TooManyAttempts
+
+pytest.importorskip("psycopg")
+from breachindex.campaign.pgstore import PgStore
+
+KEY = Key(bytes(range(32)))
+T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+HELD = 0.4  # seconds a first transaction keeps its locks while a second tries to run
+
+
+@pytest.fixture
+def pg(pg_cluster):
+    url = pg_cluster.new_database()
+    store = PgStore(url, busy_timeout=10.0)
+    yield store
+    store.close()
+    pg_cluster.drop_database(url)
+
+
+def _second_waits(first: Callable, second: Callable) -> bool:
+    """Run ``first`` (which holds its transaction open for HELD seconds once its locks are
+    taken) and, once it holds them, ``second``: True if ``second`` finished only after
+    ``first`` did."""
+    holding, done = threading.Event(), {}
+
+    def run_first() -> None:
+        first(holding)
+        done["first"] = time.monotonic()
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    assert holding.wait(10)
+    second()
+    done["second"] = time.monotonic()
+    thread.join(10)
+    return done["second"] >= done["first"]
+
+
+def _open_for(store, locks, *, late: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    def run(holding: threading.Event) -> None:
+        with store.transaction(locks) as db:
+            hold(db, *late)
+            db.execute("SELECT 1").fetchone()  # the locks are taken once an answer came back
+            holding.set()
+            time.sleep(HELD)
+    return run
+
+
+def _write(store, locks, *, late: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    def run() -> None:
+        with store.transaction(locks) as db:
+            hold(db, *late)
+            db.execute("SELECT 1").fetchone()
+    return run
+
+
+def test_scoped_transactions_of_different_names_run_side_by_side_and_of_one_name_in_turn(pg):
+    assert not _second_waits(_open_for(pg, {"participant|a"}), _write(pg, {"participant|b"}))
+    assert _second_waits(_open_for(pg, {"participant|a", "x"}), _write(pg, {"y", "participant|a"}))
+    assert not _second_waits(_open_for(pg, set()), _write(pg, set()))  # no names: nothing shared but readers' rows
+
+
+def test_a_name_held_late_waits_like_one_taken_at_the_start(pg):
+    assert _second_waits(_open_for(pg, {"challenge|1"}, late=("participant|a",)),
+                         _write(pg, {"challenge|2"}, late=("participant|a",)))
+    assert _second_waits(_open_for(pg, {"participant|a"}), _write(pg, {"challenge|2"}, late=("participant|a",)))
+    assert not _second_waits(_open_for(pg, {"challenge|1"}, late=("participant|a",)),
+                             _write(pg, {"challenge|2"}, late=("participant|b",)))
+
+
+def test_an_exclusive_writer_and_a_scoped_one_exclude_each_other(pg):
+    assert _second_waits(_open_for(pg, None), _write(pg, {"participant|a"}))
+    assert _second_waits(_open_for(pg, {"participant|a"}), _write(pg, None))
+    assert _second_waits(_open_for(pg, None), _write(pg, None))
+
+
+def test_try_hold_answers_false_while_another_transaction_holds_the_name(pg):
+    holding, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with pg.transaction({"a"}) as db:
+            assert try_hold(db, "purge").fetchone()[0] is True
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert holding.wait(10)
+    with pg.transaction({"b"}) as db:
+        assert try_hold(db, "purge").fetchone()[0] is False
+    release.set()
+    thread.join(10)
+    with pg.transaction({"b"}) as db:
+        assert try_hold(db, "purge").fetchone()[0] is True
+    with pg.transaction() as db:  # an exclusive writer holds everything already
+        assert try_hold(db, "purge").fetchone()[0] is True
+
+
+def test_on_sqlite_the_same_calls_work_and_every_writer_is_exclusive(tmp_path):
+    with Campaign(tmp_path / "c.db", secret=KEY, sender=RecordingSender(), limits=OPEN) as c:
+        store = c._store
+        with store.transaction({"participant|a"}) as db:
+            hold(db, "participant|b", AUDIT_TAIL)
+            assert try_hold(db, "purge").fetchone()[0]
+        assert _second_waits(_open_for(store, {"participant|a"}), _write(store, {"participant|b"}))
+
+
+def test_appends_from_scoped_transactions_at_once_keep_one_chain(pg):
+    log = AuditLog(AuditSigner(Ed25519PrivateKey.generate()))
+    threads, appends = 8, 25
+
+    def append(i: int) -> None:
+        for k in range(appends):
+            with pg.transaction({f"participant|{i}"}) as db:
+                log.append(db, "participant_unlocked", 1_700_000_000_000_000 + k, participant=f"{i:032x}",
+                           payload={"unlocked_at": "2023-11-14T22:13:20Z"})
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(append, range(threads)))
+    with pg.read() as db:
+        seqs = [int(r[0]) for r in db.execute("SELECT seq FROM audit_log ORDER BY seq").fetchall()]
+        report = log.verify(db)
+    assert seqs == list(range(1, threads * appends + 1))
+    assert report.consistent and report.entries == threads * appends, report
+
+
+def test_wrong_codes_sent_at_once_to_one_challenge_spend_exactly_its_tries(tmp_store):
+    sender = RecordingSender()
+    store = tmp_store()
+    with Campaign(store, secret=KEY, sender=sender, limits=OPEN) as c:
+        challenge = c.start_verification(number(1), now=T0)
+        code = sender.last_code(number(1))
+    # one campaign (one connection) per guesser, as separate workers have, all guessing at once
+    guessers = [Campaign(store, secret=KEY, sender=sender, limits=OPEN) for _ in range(8)]
+    barrier = threading.Barrier(len(guessers))
+
+    def guess(g: Campaign) -> list[str]:
+        barrier.wait(10)
+        answers = []
+        for _ in range(3):
+            try:
+                g.confirm_verification(challenge.id, wrong(code), now=T0 + S)
+                answers.append("verified")
+            except CampaignError as exc:
+                answers.append(type(exc).__name__)
+        return answers
+
+    try:
+        with ThreadPoolExecutor(len(guessers)) as pool:
+            answers = Counter(a for batch in pool.map(guess, guessers) for a in batch)
+    finally:
+        for g in guessers:
+            g.close()
+    # two wrong, the third burns the code and earns the requester a wait: the rest wait
+    assert answers == {"CodeInvalid": 2, "TooManyAttempts": 1, "Throttled": 21}, answers
+    with Campaign(store, secret=KEY, sender=sender, limits=OPEN) as c:
+        assert sql(c, "SELECT attempts FROM challenges WHERE id = ?", (challenge.id,)).fetchone()[0] == 3
+        assert sql(c, "SELECT failures FROM code_failures").fetchone()[0] == 3
+        with pytest.raises((TooManyAttempts, Throttled)):
+            c.confirm_verification(challenge.id, code, now=T0 + S)
+
+
+def _verify_many(url: str, worker: int, count: int, start, out) -> None:  # type: ignore[no-untyped-def]
+    sender = RecordingSender()
+    with Campaign(url, secret=KEY, sender=sender, limits=OPEN) as c:
+        start.wait(30)
+        for k in range(count):
+            phone = number(worker * 100 + k)
+            challenge = c.start_verification(phone, now=T0)
+            c.confirm_verification(challenge.id, sender.last_code(phone), now=T0 + S)
+    out.put(count)
+
+
+def test_many_processes_verifying_at_once_lose_nothing_and_keep_one_audit_chain(pg_cluster):
+    url = pg_cluster.new_database()
+    try:
+        Campaign(url, secret=KEY, sender=RecordingSender(), limits=OPEN).close()
+        ctx = multiprocessing.get_context("spawn")
+        start, out = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_verify_many, args=(url, i, 15, start, out)) for i in range(6)]
+        for p in procs:
+            p.start()
+        start.set()
+        assert sum(out.get(timeout=120) for _ in procs) == 90
+        for p in procs:
+            p.join(60)
+            assert p.exitcode == 0
+        with Campaign(url, secret=KEY, sender=RecordingSender(), limits=OPEN) as c:
+            assert sql(c, "SELECT COUNT(*) FROM participants WHERE verified_us IS NOT NULL").fetchone()[0] == 90
+            report = c.verify_audit_log()
+            assert report.consistent and report.entries == 90, report
+    finally:
+        pg_cluster.drop_database(url)
+
+
+def test_a_start_purges_at_most_once_a_purge_interval_in_each_process(tmp_store):
+    store = tmp_store()
+    sender = RecordingSender()
+    with Campaign(store, secret=KEY, sender=sender, limits=OPEN) as purger, \
+            Campaign(store, secret=KEY, sender=sender, limits=OPEN) as other:
+        t = T0 + timedelta(hours=1)
+        purger.start_verification(number(1), now=t)  # purges, and so starts its interval
+        stale = other.start_verification(number(2), now=t - timedelta(hours=1))  # expired by t
+
+        def sealed() -> bool:
+            return sql(purger, "SELECT phone_sealed FROM challenges WHERE id = ?",
+                       (stale.id,)).fetchone()[0] is not None
+
+        assert sealed()
+        purger.start_verification(example("NL", offset=10), now=t + PURGE_EVERY / 2)
+        assert sealed()  # within the interval: no purge
+        purger.start_verification(example("NL", offset=11), now=t + 2 * PURGE_EVERY)
+        assert not sealed()
+
+
+def test_a_writer_waiting_for_a_name_past_busy_timeout_gives_a_store_error(pg_cluster):
+    url = pg_cluster.new_database()
+    impatient = PgStore(url, busy_timeout=0.3)
+    try:
+        holding, release = threading.Event(), threading.Event()
+
+        def first() -> None:
+            with impatient.transaction({"participant|a"}) as db:
+                db.execute("SELECT 1").fetchone()
+                holding.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=first)
+        thread.start()
+        assert holding.wait(10)
+        try:
+            for locks in ({"participant|a"}, None):
+                with pytest.raises(CampaignStoreError, match="not writable now"), \
+                        impatient.transaction(locks) as db:
+                    db.execute("SELECT 1").fetchone()
+        finally:
+            release.set()
+            thread.join(10)
+        with impatient.transaction({"participant|a"}) as db:  # free again
+            assert db.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        impatient.close()
+        pg_cluster.drop_database(url)
+
+
+def test_on_sqlite_no_read_stays_open_past_its_transaction(tmp_path):
+    # A refused start's exception keeps the start's frame, and so whatever it read, alive (a
+    # server's error handling holds it for a while). Had a read stayed open, the connection
+    # would keep that read's snapshot, and its next write, after another connection wrote,
+    # would fail as busy.
+    path = tmp_path / "c.db"
+    with Campaign(path, secret=KEY, sender=RecordingSender(), limits=Limits(ip_per_hour=3)) as a, \
+            Campaign(path, secret=KEY, sender=RecordingSender()) as b:
+        for i in range(3):  # the network has sent its reserve_network_sends: the caps' reserve applies
+            a.start_verification(number(i), ip="198.51.100.20", now=T0)
+        with pytest.raises(Throttled) as refused:  # refused before the caps' answers are looked at
+            a.start_verification(number(3), ip="198.51.100.20", now=T0 + S)
+        b.start_verification(number(4), ip="203.0.113.50", now=T0 + S)  # another connection writes
+        a.start_verification(number(5), ip="192.0.2.10", now=T0 + 2 * S)
+        assert refused.value.reason == "ip_per_hour"
