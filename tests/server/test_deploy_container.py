@@ -5,8 +5,10 @@ No container engine is needed: the files are read and checked against the projec
 (the config loader, the app's routes, pyproject's extras, the files a COPY names)."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import re
 import shlex
 import shutil
@@ -146,7 +148,7 @@ def tracked_files(*folders: str) -> list[str]:
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     data = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
-    assert isinstance(data, dict) and set(data["services"]) == {"db", "server"}
+    assert isinstance(data, dict) and set(data["services"]) == {"db", "migrate", "server"}
     return data
 
 
@@ -353,9 +355,16 @@ def test_the_config_points_at_the_mounted_secrets_volumes_and_database(compose) 
     assert is_postgresql_url(url) and urlsplit(url).password is None
     info = conninfo.conninfo_to_dict(url)
     assert "password" not in info
-    assert info["host"] == "db" and info["user"] == db["environment"]["POSTGRES_USER"]
-    assert info["dbname"] == db["environment"]["POSTGRES_DB"]
+    assert info["host"] == "db" and info["dbname"] == db["environment"]["POSTGRES_DB"]
     assert info["passfile"] in secrets, "libpq's password file is a secret the server mounts"
+    # the server connects as the role migrate grants, not as the schema's owner; only migrate has the owner's
+    argv = migrate_argv(compose)
+    owner = conninfo.conninfo_to_dict(argv[argv.index("--db") + 1])
+    assert info["user"] == argv[argv.index("--role") + 1] != db["environment"]["POSTGRES_USER"] == owner["user"]
+    assert (owner["host"], owner["dbname"]) == (info["host"], info["dbname"]) and "password" not in owner
+    migrate_secrets = secret_targets(compose["services"]["migrate"])
+    assert set(migrate_secrets) == {owner["passfile"]}
+    assert not set(migrate_secrets.values()) & set(secrets.values()), "the server never gets the owner's password"
     # the gateway of the network the port is published on is the proxy forwarded_allow_ips trusts
     networks = compose["networks"]
     gateways = {net["ipam"]["config"][0]["gateway"] for name, net in networks.items()
@@ -422,9 +431,29 @@ def test_the_server_is_confined(compose) -> None:
     memlock = server["ulimits"]["memlock"]
     assert (memlock == -1) or (memlock["soft"] == -1 and memlock["hard"] == -1)
     assert server["depends_on"]["db"]["condition"] == "service_healthy"
+    assert server["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     build = server["build"]
     context = (COMPOSE.parent / build["context"]).resolve()
     assert context == REPO and (context / build["dockerfile"]).resolve() == CONTAINERFILE
+
+
+def migrate_argv(compose: dict[str, Any]) -> list[str]:
+    migrate = compose["services"]["migrate"]
+    return [*migrate["entrypoint"], *migrate["command"]]
+
+
+def test_migrate_grants_the_app_role_as_the_owner_with_the_servers_image_and_confinement(compose) -> None:
+    migrate, server = compose["services"]["migrate"], compose["services"]["server"]
+    assert (migrate["image"], migrate["build"]) == (server["image"], server["build"])
+    assert migrate["user"] == server["user"] and migrate["restart"] == "no"
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert migrate["read_only"] is True and migrate["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in migrate["security_opt"] and migrate["networks"] == ["back"]
+    argv = migrate_argv(compose)
+    assert argv[:3] == ["breachindex", "campaign", "grant-app-role"]
+    done = subprocess.run([sys.executable, "-m", "breachindex", *argv[1:3], "--help"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0 and "--role" in done.stdout, done.stderr
 
 
 def test_the_database_service(compose) -> None:
@@ -435,6 +464,56 @@ def test_the_database_service(compose) -> None:
     test = db["healthcheck"]["test"]
     assert test[0] in ("CMD", "CMD-SHELL") and "pg_isready" in " ".join(test[1:])
     assert "no-new-privileges:true" in db["security_opt"]
+    # the app role's script runs once, on the first start, from the entrypoint's folder
+    (script,) = [c for c in db["configs"] if c["target"].startswith("/docker-entrypoint-initdb.d/")]
+    assert script["target"].endswith(".sh")
+    path = (COMPOSE.parent / compose["configs"][script["source"]]["file"]).resolve()
+    assert path == DEPLOY / "db-app-role.sh" and os.access(path, os.X_OK)
+    assert "/run/secrets/db_app_password" in secret_targets(db)
+
+
+def test_the_app_roles_script_makes_the_role_the_server_uses_and_grant_app_role_confines_it(
+        compose, pg_cluster, tmp_path: Path) -> None:
+    """deploy/db-app-role.sh as the postgres image runs it (as POSTGRES_USER, psql on a socket),
+    then migrate's command: the server's role can verify a number and write the audit log, but
+    neither change the schema nor rewrite the log."""
+    psycopg = pytest.importorskip("psycopg")
+    from breachindex import Key
+    from breachindex.campaign import Campaign, Limits, RecordingSender
+    from breachindex.cli.campaign_migrate import grant_main
+
+    url = pg_cluster.new_database()
+    role = migrate_argv(compose)[migrate_argv(compose).index("--role") + 1]
+    password = tmp_path / "db_app_password"
+    password.write_text("it's a 'quoted' pass; DROP ROLE postgres; --", encoding="utf-8")
+    env = {**os.environ, "POSTGRES_USER": "postgres", "POSTGRES_DB": pg_cluster.database_of(url),
+           "PGHOST": str(pg_cluster.socket_dir), "BREACHINDEX_APP_PASSWORD_FILE": str(password),
+           "PATH": f"{pg_cluster.bindir}{os.pathsep}{os.environ['PATH']}"}
+    try:
+        done = subprocess.run([str(DEPLOY / "db-app-role.sh")], env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        with psycopg.connect(url, autocommit=True) as conn:
+            (flags,) = conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, "
+                                    "left(rolpassword, 14) FROM pg_authid WHERE rolname = %s", (role,)).fetchall()
+        assert flags == (False, False, False, True, "SCRAM-SHA-256$")
+        assert grant_main(["--db", url, "--role", role]) == 0  # as the owner: migrates, then grants
+        app_url = pg_cluster.url_of(pg_cluster.database_of(url), user=role)
+        sender = RecordingSender()
+        with Campaign(app_url, secret=Key(bytes(range(32))), sender=sender, limits=Limits.off()) as c:
+            challenge = c.start_verification("+31612345678")
+            c.confirm_verification(challenge.id, sender.last_code())
+            assert c.verify_audit_log().entries == 1
+        with psycopg.connect(app_url, autocommit=True) as conn:
+            for statement in ("UPDATE audit_log SET kind = kind", "DELETE FROM audit_log",
+                              "ALTER TABLE audit_log DISABLE TRIGGER USER", "CREATE TABLE mine (x int)",
+                              "DROP TABLE participants"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+    finally:
+        with contextlib.suppress(psycopg.Error):  # the role may not exist if the script failed
+            pg_cluster.execute(f'DROP OWNED BY "{role}"', database=pg_cluster.database_of(url))
+        pg_cluster.drop_database(url)
+        pg_cluster.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 # ---- no secret in any of the files -----------------------------------------------------------------
@@ -464,7 +543,8 @@ def _scan_for_literals(name: str, text: str) -> list[str]:
 
 def test_no_file_embeds_a_password_or_a_key(compose, containerfile) -> None:
     found: list[str] = []
-    for path in (CONTAINERFILE, COMPOSE, DEPLOY / "container-serve.toml", REPO / ".dockerignore"):
+    for path in (CONTAINERFILE, COMPOSE, DEPLOY / "container-serve.toml", DEPLOY / "db-app-role.sh",
+                 REPO / ".dockerignore"):
         found += _scan_for_literals(path.name, path.read_text(encoding="utf-8"))
     for name, service in compose["services"].items():
         environment = service.get("environment", {})
