@@ -1,19 +1,21 @@
 """The shared budgets (``budgets``) in a PostgreSQL campaign store: every worker of every host
 charges the same rows, so N servers enforce one limit.
 
-A charge is ``budgets.take``, the same arithmetic as on SQLite, in one transaction that first
-locks the charge's own subjects (transaction-scoped advisory locks on their keyed hashes,
-taken in one sorted order, so two charges never wait on each other in a cycle): charges of
-different subjects run side by side, charges of one subject one after another, and a subject
-with no row yet is locked as firmly as one with a row. There is no look without locks first (as
-on SQLite, where every writer waits for one lock): here a charge waits only for charges of its own
-subjects, and a refusal writes nothing. The transaction is pipelined: its locks and reads go out
-together and its writes and commit without waiting, three round trips for an API key's check.
+A charge is one statement, ``SELECT * FROM breachindex_charge(...)``: the store's function
+(schema migration 9) that runs ``budgets.take`` statement for statement, in the statement's own
+transaction. It first locks the charge's own subjects (transaction-scoped advisory locks on their
+keyed hashes, taken in one sorted order, so two charges never wait on each other in a cycle):
+charges of different subjects run side by side, charges of one subject one after another, and a
+subject with no row yet is locked as firmly as one with a row. Those locks are held only while the
+server runs the function, never across a round trip to the client: an API key's charges, all on
+one subject, follow each other at the server's pace. A refusal writes nothing. On SQLite the
+process runs ``budgets.take`` itself; a property test holds the two to the same outcomes, float
+for float.
 
 Its commits use ``synchronous_commit = off`` (the budgets' analogue of SQLite's ``synchronous
-= OFF``): a crash of the database server can give back the last fraction of a second of spent
-tokens, never corrupt anything. Refusals are counted in memory and written once a second by a
-thread that also sweeps a slice of what no longer limits anything.
+= OFF``, set on each of the pool's connections): a crash of the database server can give back the
+last fraction of a second of spent tokens, never corrupt anything. Refusals are counted in memory
+and written once a second by a thread that also sweeps a slice of what no longer limits anything.
 """
 from __future__ import annotations
 
@@ -27,13 +29,16 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import CampaignStoreError
-from .budgets import _DAY_US, Bucket, Charge, Outcome, subject_hash, take
-from .pgstore import PgConnection, open_pool
+from .budgets import _DAY_US, Bucket, Charge, Outcome, subject_hash
+from .pgstore import open_pool
 
 __all__ = ["PgBudgetStore", "BUDGET_LOCK_CLASS"]
 
 #: the first key of the budgets' two-key advisory locks (the second: a subject's hash)
 BUDGET_LOCK_CLASS = 0x62756467  # "budg"
+#: a charge: budgets.take as a function of the store (schema migration 9), in one round trip
+_CHARGE = ("SELECT * FROM breachindex_charge(%s, %s, %s::int[], %s::text[], %s::text[], %s::float8[], %s::float8[], "
+           "%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text, %s::bigint, %s::text)")
 _FLUSH_EVERY = 1.0  # seconds between writes of the refusals counted in memory
 _SWEEP_ROWS = 2000
 
@@ -75,21 +80,34 @@ class PgBudgetStore:
         if charge.token is not None:
             subjects.add(charge.token[0])
         keys = sorted({_lock_key(s) for s in subjects})
+        buckets = [(rule, self.subject(rule.name, value)) for rule, value in charge.buckets]
+        quotas = [(quota, self.subject(quota.name, value)) for quota, value in charge.quotas]
+        token, expires = charge.token if charge.token is not None else (None, None)
         try:
             with self._pool_or_raise().connection() as conn:
-                try:
-                    # one pipelined transaction: the locks and the reads go out together, the
-                    # writes and the commit without waiting (see the module documentation)
-                    with conn.pipeline() as pipeline, conn.transaction():
-                        conn.execute("SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) WITH ORDINALITY "
-                                     "AS u(k, n) ORDER BY n", (BUDGET_LOCK_CLASS, keys))
-                        outcome = take(PgConnection(conn, pipeline), self.subject, charge, now_us, write=True)
-                    if not outcome.allowed:  # a refused charge wrote nothing: its transaction committed empty
-                        self._count(str(outcome.reason))
+                try:  # one statement, its own transaction (see the module documentation)
+                    row = conn.execute(_CHARGE, (
+                        now_us, BUDGET_LOCK_CLASS, keys,
+                        [s for _, s in buckets], [r.name for r, _ in buckets], [float(r.rate) for r, _ in buckets],
+                        [float(r.burst) for r, _ in buckets],
+                        [s for _, s in quotas], [q.name for q, _ in quotas], [q.limit for q, _ in quotas],
+                        [q.window_us for q, _ in quotas], token, expires, charge.touch_key)).fetchone()
                 except psycopg.Error as exc:
                     raise CampaignStoreError(f"a budget transaction failed: {str(exc).splitlines()[0]}") from None
         except PoolTimeout:
             raise CampaignStoreError("the budgets are busy: no connection to the campaign store is free") from None
+        allowed, reason, retry_after, levels, remaining, reset_after = row
+        if reason == "token_spent":
+            outcome = Outcome(False, "token_spent", None)
+        else:
+            # dicts by rule name, filled in the charge's order as budgets.take fills them
+            names = [r.name for r, _ in buckets]
+            left = {n: float(v) - (1.0 if allowed else 0.0) for n, v in zip(names, levels, strict=True)}
+            outcome = Outcome(bool(allowed), reason, retry_after,
+                              {q.name: int(v) for (q, _), v in zip(quotas, remaining, strict=True)},
+                              {q.name: float(v) for (q, _), v in zip(quotas, reset_after, strict=True)}, left)
+        if not outcome.allowed:  # a refused charge wrote nothing
+            self._count(str(outcome.reason))
         return outcome
 
     def _count(self, reason: str) -> None:

@@ -171,3 +171,40 @@ def test_several_processes_take_from_one_bucket_exactly_its_burst(tmp_store):
         assert w.exitcode == 0
     taken = [out.get(timeout=5) for _ in workers]
     assert sum(taken) == 50  # 160 tries from four processes: the burst exactly, not four bursts
+
+
+# ---- PostgreSQL's charge (a function of the store) against budgets.take (SQLite's) --------------
+
+_RULES = [Bucket("a", 1.0, 3), Bucket("b", 0.5, 2), Bucket("c", 4.0, 5.5), Bucket("d", 1e-3, 1)]
+_QUOTAS = [Quota("day", 4), Quota("minute", 2, 60 * SECOND)]
+
+
+@pytest.fixture(scope="module")
+def both_stores(pg_cluster, tmp_path_factory):
+    url = pg_cluster.new_database()
+    stores = (store_at(tmp_path_factory.mktemp("oracle") / "c.db"), store_at(url))
+    yield stores
+    for s in stores:
+        s.close()
+    pg_cluster.drop_database(url)
+
+
+_charges = st.lists(st.tuples(
+    st.lists(st.tuples(st.sampled_from(_RULES), st.sampled_from("xy")), max_size=3),
+    st.lists(st.tuples(st.sampled_from(_QUOTAS), st.sampled_from("xy")), max_size=2),
+    st.one_of(st.none(), st.sampled_from(["n1", "n2"])),
+    st.one_of(st.none(), st.just("key-1")),
+    st.integers(0, 90 * SECOND)), min_size=1, max_size=25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=_charges, run=st.uuids())
+def test_postgresqls_charge_gives_exactly_what_budgets_take_gives(both_stores, steps, run):
+    sqlite, postgresql = both_stores
+    t = T0 + 7 * 3600 * SECOND  # runs of one example share nothing: their subjects carry the run's id
+    for buckets, quotas, token, touch, gap in steps:
+        t += gap
+        charge = Charge(buckets=[(r, f"{run}:{v}") for r, v in buckets], quotas=[(q, f"{run}:{v}") for q, v in quotas],
+                        token=None if token is None else (f"{run}:{token}", t + 30 * SECOND), touch_key=touch)
+        expected, got = sqlite.charge(charge, t), postgresql.charge(charge, t)
+        assert got == expected, (charge, t)
