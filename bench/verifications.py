@@ -1,6 +1,6 @@
 """Completed verifications a second (a code sent, then confirmed), SQLite and PostgreSQL side by side.
 
-    python bench/verifications.py [--processes 4] [--seconds 10] [--limits off|on] [--json]
+    python bench/verifications.py [--processes 4] [--seconds 10] [--limits off|on] [--busy-day N] [--json]
 
 Each store gets the same load: ``--processes`` processes, each its own ``Campaign`` (as each
 server worker has), each looping over fresh numbers: ``start_verification`` (limits checked,
@@ -12,7 +12,8 @@ sending: what is measured is the store's work.
 limit at its default, checked and counted, with the two campaign-wide caps raised so that the
 run does not reach them; each verification then comes from its own address (a random IPv6
 /48) for a random Dutch mobile number, as a campaign's crowd would, so that no requester's or
-number's limit refuses one.
+number's limit refuses one. ``--busy-day N`` first records N codes sent over the last 24 hours
+(the campaign-wide caps count them; the caps are raised above N), as at the end of a busy day.
 
 PostgreSQL runs as a production server would: a cluster made for the run in a temporary
 folder (``initdb``; as the ``postgres`` user under root), on a Unix socket, with its durable
@@ -38,6 +39,7 @@ from helpers.postgres import Cluster
 
 from breachindex import Key
 from breachindex.campaign import Campaign, Limits, RecordingSender
+from breachindex.campaign.limits import record_event
 
 KEY = Key(bytes(range(32)))
 #: every limit at its default but the campaign-wide caps, raised beyond what a run sends
@@ -63,8 +65,21 @@ def _worker(store: str, worker: int, seconds: float, limits_on: bool, start, out
     out.put(done)
 
 
-def measure(store: str, processes: int, seconds: float, limits_on: bool) -> float:
+def busy_day(store: str, sends: int) -> None:
+    """Record ``sends`` codes sent to Dutch numbers over the last 24 hours (each counts for the
+    country and the total, as a real send does)."""
+    with Campaign(store, secret=KEY, sender=RecordingSender()) as c:
+        day = 86_400_000_000
+        start = time.time_ns() // 1000 - day
+        with c._store.transaction() as db:
+            for i in range(sends):
+                record_event(db, {"send:country": "31", "send:all": "all"}, start + i * (day // sends))
+
+
+def measure(store: str, processes: int, seconds: float, limits_on: bool, busy: int = 0) -> float:
     Campaign(store, secret=KEY, sender=RecordingSender()).close()  # create and migrate first
+    if busy:
+        busy_day(store, busy)
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(store, i, seconds, limits_on, start, out))
@@ -85,6 +100,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--limits", choices=("off", "on"), default="off",
                     help="the send limits off, or on at their defaults (see above)")
+    ap.add_argument("--busy-day", type=int, default=0, metavar="N",
+                    help="first record N codes sent over the last 24 hours")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-fsync", action="store_true",
                     help="PostgreSQL without fsync (an upper bound, never a deployment)")
@@ -94,11 +111,12 @@ def main() -> None:
     try:
         url = cluster.new_database()
         on = args.limits == "on"
-        rates = {"sqlite": measure(str(folder / "campaign.db"), args.processes, args.seconds, on),
-                 "postgresql": measure(url, args.processes, args.seconds, on)}
+        rates = {"sqlite": measure(str(folder / "campaign.db"), args.processes, args.seconds, on, args.busy_day),
+                 "postgresql": measure(url, args.processes, args.seconds, on, args.busy_day)}
     finally:
         cluster.stop()
-    result = {"processes": args.processes, "seconds": args.seconds, "limits": args.limits, "cpus": os.cpu_count(),
+    result = {"processes": args.processes, "seconds": args.seconds, "limits": args.limits, "busy_day": args.busy_day,
+              "cpus": os.cpu_count(),
               "verifications_per_s": {k: round(v, 1) for k, v in rates.items()},
               "postgresql_vs_sqlite": round(rates["postgresql"] / rates["sqlite"], 3)}
     print(json.dumps(result, indent=None if args.json else 2))

@@ -38,13 +38,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from ..errors import SmsNotAllowed, Throttled
 from .clock import MICROSECOND, seconds
-from .db import Db, Rows, ask
+from .db import Db, Rows
 
 __all__ = [
     "CALLER_SCOPES",
@@ -59,10 +60,13 @@ __all__ = [
     "number_prefix",
     "retry_after_us",
     "CapWaits",
+    "MINUTE_COUNTED_SCOPES",
+    "RateCounts",
     "Waits",
     "enforce",
     "worst_wait",
     "record_event",
+    "forget_events",
 ]
 
 #: ISO 3166 codes of the EU member states and the EEA (Iceland, Liechtenstein, Norway)
@@ -229,16 +233,64 @@ def number_prefix(e164: str, hidden_digits: int) -> str:
     return e164[:-hidden_digits]
 
 
-def _ask(conn: Db, scope: str, subject: str, now_us: int, window_us: int, limit: int) -> Rows:
-    # only the limit-th newest event in the window: a campaign-wide cap counts thousands of
-    # events, and none of them needs to leave the database
-    return ask(conn, "SELECT at_us FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? "
-               "ORDER BY at_us DESC LIMIT 1 OFFSET ?", (scope, subject, now_us - window_us, limit - 1))
+#: the scopes of the campaign-wide caps: their events are also counted by the minute
+#: (``rate_minutes``), so that checking a cap of thousands reads a day of minutes, not every event
+MINUTE_COUNTED_SCOPES = frozenset({"send:country", "send:all"})
+_MINUTE_US = 60_000_000
+# the limit-th newest event within the window (only that one leaves the database)
+_NEWEST = ("(SELECT at_us FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? "
+           "ORDER BY at_us DESC LIMIT 1 OFFSET ?)")
+# the events within the window: whole minutes after the cutoff's, and the cutoff's minute's own events after it
+_COUNT = ("((SELECT COALESCE(SUM(events), 0) FROM rate_minutes WHERE scope = ? AND subject = ? AND minute > ?) + "
+          "(SELECT COUNT(*) FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? AND at_us < ?))")
 
 
-def _wait_of(rows: Rows, window_us: int, now_us: int) -> int | None:
-    row = rows.fetchone()
-    return None if row is None else int(row[0]) + window_us - now_us
+class RateCounts:
+    """Questions about rate events: "when does one more event of this subject fit in this
+    window under this limit", asked together: one statement answers all those asked before the
+    first answer is read (on PostgreSQL, in the same round trip as any other read asked before
+    it). A question reads only the limit-th newest event in the window; for the campaign-wide
+    caps (``MINUTE_COUNTED_SCOPES``) it counts the window by the minute first, and looks for that
+    event only when the count reaches the limit."""
+
+    def __init__(self, conn: Db, now_us: int) -> None:
+        self._conn, self._now_us = conn, now_us
+        self._asked: list[tuple[str, str, int, int]] = []
+        self._answers: list[int | None] = []
+
+    def ask(self, scope: str, subject: str, window_us: int, limit: int) -> int:
+        """Ask; the question's number, for ``wait``."""
+        self._asked.append((scope, subject, window_us, limit))
+        return len(self._asked) - 1
+
+    def _question(self, scope: str, subject: str, window_us: int, limit: int) -> tuple[str, list[Any]]:
+        cutoff = self._now_us - window_us
+        if scope in MINUTE_COUNTED_SCOPES:
+            minute = cutoff // _MINUTE_US
+            return _COUNT, [scope, subject, minute, scope, subject, cutoff, (minute + 1) * _MINUTE_US]
+        return _NEWEST, [scope, subject, cutoff, limit - 1]
+
+    def wait(self, question: int) -> int | None:
+        """Microseconds until one more event fits the question's rule; None if one fits now.
+        An event at ``t`` counts while ``now < t + window``."""
+        if question >= len(self._answers):
+            # one column per distinct question (a cap's count does not depend on the limit)
+            pending = [self._question(*asked) for asked in self._asked[len(self._answers):]]
+            distinct = list(dict.fromkeys((sql, tuple(params)) for sql, params in pending))
+            row = self._conn.execute("SELECT " + ", ".join(sql for sql, _ in distinct),
+                                     [v for _, params in distinct for v in params]).fetchone()
+            answer = {key: None if value is None else int(value) for key, value in zip(distinct, row, strict=True)}
+            self._answers += [answer[(sql, tuple(params))] for sql, params in pending]
+        scope, subject, window_us, limit = self._asked[question]
+        at = self._answers[question]
+        if scope in MINUTE_COUNTED_SCOPES:
+            if at is None or at < limit:  # a count below the limit: one more fits
+                return None
+            # at the cap (rare): the limit-th newest event, which only a scan finds
+            found = self._conn.execute("SELECT " + _NEWEST, (scope, subject, self._now_us - window_us,
+                                                             limit - 1)).fetchone()
+            at = None if found is None or found[0] is None else int(found[0])
+        return None if at is None else at + window_us - self._now_us
 
 
 def retry_after_us(conn: Db, scope: str, subject: str, now_us: int, window: timedelta,
@@ -247,19 +299,19 @@ def retry_after_us(conn: Db, scope: str, subject: str, now_us: int, window: time
 
     An event at ``t`` counts while ``now < t + window``.
     """
-    window_us = window // MICROSECOND
-    return _wait_of(_ask(conn, scope, subject, now_us, window_us, limit), window_us, now_us)
+    counts = RateCounts(conn, now_us)
+    return counts.wait(counts.ask(scope, subject, window // MICROSECOND, limit))
 
 
 class Waits:
-    """The waits of several rules, asked of the store at once and read when needed: on
-    PostgreSQL, every question asked before the first read goes out and comes back together."""
+    """The waits of several rules, asked of ``RateCounts`` (several ``Waits`` may share one,
+    and so one statement) and read when needed."""
 
-    def __init__(self, now_us: int) -> None:
-        self._now_us = now_us
-        self._asked: list[tuple[str, int, Rows]] = []
+    def __init__(self, counts: RateCounts) -> None:
+        self._counts = counts
+        self._asked: list[tuple[str, int]] = []
 
-    def ask(self, conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
+    def ask(self, rules: list[RateRule], subjects: Mapping[str, str | None],
             limit_of: Callable[[RateRule], int | None] | None = None) -> Waits:
         """Ask for each rule's wait (``subjects`` by scope, None skips a rule; ``limit_of`` may
         change a rule's limit, None skips it too)."""
@@ -267,16 +319,15 @@ class Waits:
             subject = subjects.get(rule.scope)
             limit = rule.limit if limit_of is None else limit_of(rule)
             if subject is not None and limit is not None:
-                window_us = rule.window // MICROSECOND
-                self._asked.append((rule.reason, window_us, _ask(conn, rule.scope, subject, self._now_us,
-                                                                 window_us, limit)))
+                self._asked.append((rule.reason, self._counts.ask(rule.scope, subject, rule.window // MICROSECOND,
+                                                                  limit)))
         return self
 
     def worst(self) -> tuple[int, str] | None:
         """The longest wait among the rules exceeded, with its reason (None: every rule fits)."""
         worst: tuple[int, str] | None = None
-        for reason, window_us, rows in self._asked:
-            wait = _wait_of(rows, window_us, self._now_us)
+        for reason, question in self._asked:
+            wait = self._counts.wait(question)
             if wait is not None and (worst is None or wait > worst[0]):
                 worst = (wait, reason)
         return worst
@@ -293,20 +344,19 @@ class CapWaits(Waits):
     fewer than ``reserve_network_sends`` codes in the last day, else the cap without its
     reserve (``Limits.reserve_limit``). Both, and the network's sends, are asked at once."""
 
-    def __init__(self, conn: Db, limits: Limits, rules: list[RateRule], subjects: Mapping[str, str | None],
-                 network: str | None, now_us: int) -> None:
-        super().__init__(now_us)
-        self.ask(conn, rules, subjects)
-        self._busy: Rows | None = None
+    def __init__(self, counts: RateCounts, limits: Limits, rules: list[RateRule],
+                 subjects: Mapping[str, str | None], network: str | None) -> None:
+        super().__init__(counts)
+        self.ask(rules, subjects)
+        self._busy: int | None = None
         self._reserved: Waits | None = None
         if rules and network is not None and limits.reserve_share > 0:
-            self._busy = _ask(conn, "send:network", network, now_us, _DAY // MICROSECOND,
-                              limits.reserve_network_sends)
-            self._reserved = Waits(now_us).ask(
-                conn, rules, subjects, lambda rule: None if rule.limit is None else limits.reserve_limit(rule.limit))
+            self._busy = counts.ask("send:network", network, _DAY // MICROSECOND, limits.reserve_network_sends)
+            self._reserved = Waits(counts).ask(
+                rules, subjects, lambda rule: None if rule.limit is None else limits.reserve_limit(rule.limit))
 
     def worst(self) -> tuple[int, str] | None:
-        if self._busy is not None and self._reserved is not None and self._busy.fetchone() is not None:
+        if self._busy is not None and self._reserved is not None and self._counts.wait(self._busy) is not None:
             return self._reserved.worst()
         return super().worst()
 
@@ -315,13 +365,13 @@ def worst_wait(conn: Db, rules: list[RateRule], subjects: Mapping[str, str | Non
                now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> tuple[int, str] | None:
     """The longest wait among the rules exceeded, with its reason (None: every rule fits).
     ``subjects`` by scope (None skips a rule); ``limit_of`` may lower a rule's limit."""
-    return Waits(now_us).ask(conn, rules, subjects, limit_of).worst()
+    return Waits(RateCounts(conn, now_us)).ask(rules, subjects, limit_of).worst()
 
 
 def enforce(conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
             now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> None:
     """Throttled with the longest wait among the rules exceeded (see ``worst_wait``)."""
-    Waits(now_us).ask(conn, rules, subjects, limit_of).enforce()
+    Waits(RateCounts(conn, now_us)).ask(rules, subjects, limit_of).enforce()
 
 
 def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> None:
@@ -330,3 +380,16 @@ def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> N
     if rows:  # one statement for all of them (one message to a database server, not one each)
         conn.execute("INSERT INTO rate_events (scope, subject, at_us) VALUES " + ", ".join(["(?, ?, ?)"] * len(rows)),
                      [v for scope, subject in rows for v in (scope, subject, now_us)])
+    minutes = [(scope, subject) for scope, subject in rows if scope in MINUTE_COUNTED_SCOPES]
+    if minutes:
+        conn.execute("INSERT INTO rate_minutes (scope, subject, minute, events) VALUES "
+                     + ", ".join(["(?, ?, ?, 1)"] * len(minutes))
+                     + " ON CONFLICT (scope, subject, minute) DO UPDATE SET events = rate_minutes.events + 1",
+                     [v for scope, subject in minutes for v in (scope, subject, now_us // _MINUTE_US)])
+
+
+def forget_events(conn: Db, before_us: int) -> Rows:
+    """Delete the events at or before ``before_us`` and the minutes that held only such events;
+    the events' deletion (its rowcount: how many)."""
+    conn.execute("DELETE FROM rate_minutes WHERE minute < ?", (before_us // _MINUTE_US,))
+    return conn.execute("DELETE FROM rate_events WHERE at_us <= ?", (before_us,))

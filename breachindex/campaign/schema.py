@@ -503,6 +503,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         END
         $charge$"""),
     )),
+    Migration(10, "rate events of the campaign-wide caps also counted by the minute", (
+        # a cap's check sums at most a day of minutes and scans one minute of events, instead of
+        # every event of the day (limits.RateCounts); filled from the events already there
+        """CREATE TABLE rate_minutes (
+            scope TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            minute BIGINT NOT NULL,
+            events BIGINT NOT NULL,
+            PRIMARY KEY (scope, subject, minute)
+        ) WITHOUT ROWID""",
+        "INSERT INTO rate_minutes (scope, subject, minute, events) SELECT scope, subject, at_us / 60000000, COUNT(*) "
+        "FROM rate_events WHERE scope IN ('send:country', 'send:all') GROUP BY scope, subject, at_us / 60000000",
+    )),
 )
 
 

@@ -22,8 +22,10 @@ from .limits import (
     NEVER_SMS_NUMBER_TYPES,
     CapWaits,
     Limits,
+    RateCounts,
     Waits,
     check_sms_allowed,
+    forget_events,
     number_prefix,
     record_event,
 )
@@ -147,11 +149,12 @@ class Codes:
             due = self._purged_us is None or not 0 <= t - self._purged_us < PURGE_EVERY // MICROSECOND
             purging = try_hold(db, "purge") if due else None
             # every question goes out before the first answer is read: one round trip on PostgreSQL
-            told = Waits(t).ask(db, self._limits.caller_rules(), subjects)
             failures = self._ask_failures(db, pid, host)
-            untold = Waits(t).ask(db, self._limits.number_rules(), subjects)
-            hold(db, *cap_locks)
-            capped = CapWaits(db, self._limits, caps, subjects, network, t)
+            hold(db, *cap_locks)  # before the one statement that reads every rate count
+            counts = RateCounts(db, t)
+            told = Waits(counts).ask(self._limits.caller_rules(), subjects)
+            untold = Waits(counts).ask(self._limits.number_rules(), subjects)
+            capped = CapWaits(counts, self._limits, caps, subjects, network)
             try:  # the requester's networks, then the caps (with their reserve): told
                 told.enforce()
                 capped.enforce()
@@ -249,7 +252,7 @@ class Codes:
     def _confirm(self, db: Db, challenge_id: str, typed: str, fail: Mapping[str, str | None],
                  t: int) -> Verification | CampaignError:
         """The outcome of a confirmation; what it wrote commits even when it is an error."""
-        waits = Waits(t).ask(db, self._limits.failure_rules(), fail)
+        waits = Waits(RateCounts(db, t)).ask(self._limits.failure_rules(), fail)
         found: Rows | None = None
         if len(challenge_id) <= _MAX_CHALLENGE_ID:
             # the challenge and its requester's failures in one statement, asked with the waits
@@ -328,7 +331,7 @@ class Codes:
         longest = max([timedelta(days=1), self._limits.resend_interval])
         db.execute("UPDATE challenges SET phone_sealed = NULL WHERE phone_sealed IS NOT NULL AND expires_us <= ?", (t,))
         return (db.execute("DELETE FROM challenges WHERE expires_us <= ?", (t - CHALLENGE_RETENTION // MICROSECOND,)),
-                db.execute("DELETE FROM rate_events WHERE at_us <= ?", (t - longest // MICROSECOND,)))
+                forget_events(db, t - longest // MICROSECOND))
 
     def purge(self, *, now: datetime | None = None) -> int:
         """See ``Campaign.purge``."""
