@@ -20,8 +20,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from helpers import serving
 
 import breachindex
 from breachindex.server.auth import create_api_key
@@ -62,12 +64,6 @@ end
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def prepare(work: Path, rows: int, seed: int) -> dict[str, Any]:
     """The index, key, API key and sample numbers in ``work`` (built once, reused after)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -97,30 +93,15 @@ def prepare(work: Path, rows: int, seed: int) -> dict[str, Any]:
             "campaign": work / "campaign.db"}
 
 
-def start_server(setup: dict[str, Any], port: int, workers: int, log_path: Path,
-                 server_path: str | None = None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "breachindex.server", "serve", str(setup["index"]), "--key", str(setup["key"]),
-           "--campaign", str(setup["campaign"]), "--api-keys", str(setup["api_keys"]), "--host", HOST,
-           "--port", str(port), "--workers", str(workers), "--export-dir", str(Path(setup["index"]).parent / "exports")]
+def start_server(setup: dict[str, Any], workers: int, log_path: Path,
+                 server_path: str | None = None) -> serving.Served:
+    args = [str(setup["index"]), "--key", str(setup["key"]), "--campaign", str(setup["campaign"]),
+            "--api-keys", str(setup["api_keys"]), "--workers", str(workers),
+            "--export-dir", str(Path(setup["index"]).parent / "exports")]
     env = dict(os.environ)
     if server_path is not None:  # another checkout of breachindex (its compiled parts in place): an A/B
         env["PYTHONPATH"] = os.pathsep.join([server_path, *filter(None, [env.get("PYTHONPATH")])])
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited before it was ready")
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server was not ready in time")
+    return serving.start(args, log_path, env=env, host=HOST)
 
 
 def check_answers(base: str, setup: dict[str, Any]) -> None:
@@ -141,16 +122,6 @@ def run_wrk(base: str, script: Path, seconds: int, connections: int, threads: in
     result: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
     result["command"] = " ".join(cmd)
     return result
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,30 +153,28 @@ def main(argv: list[str] | None = None) -> int:
     script = work / "check.lua"
     script.write_text(LUA.replace("__TOKEN__", setup["token"])
                       .replace("__BODIES__", ", ".join(json.dumps(b) for b in bodies)))
-    port = _free_port()
-    base = f"http://{HOST}:{port}"
     log_path = work / "server.log"
     log_path.write_bytes(b"")
     cluster = None
     if args.postgresql:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
         from helpers.postgres import Cluster
 
         cluster = Cluster(durable=True)
         setup = {**setup, "campaign": cluster.new_database()}
     try:
-        proc = start_server(setup, port, args.workers, log_path, args.server_path)
+        served = start_server(setup, args.workers, log_path, args.server_path)
     except BaseException:
         if cluster is not None:
             cluster.stop()
         raise
+    base = served.base
     try:
-        wait_ready(base, proc)
+        serving.wait_ready(served)
         check_answers(base, setup)
         run_wrk(base, script, args.warmup, args.connections, args.threads)
         result = run_wrk(base, script, duration, args.connections, args.threads)
     finally:
-        stop(proc)
+        serving.stop(served)
         if cluster is not None:
             cluster.stop()
     seconds = result["duration_us"] / 1e6

@@ -4,27 +4,17 @@ generation, and stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("uvicorn")
 import httpx
+from helpers.serving import serving
 
 from breachindex import Key
 from breachindex.server.cli import serve_main
 from breachindex.server.testing import make_sandbox
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_configuration_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,39 +36,15 @@ def test_configuration_errors_exit_2_with_a_message(tmp_path: Path, capsys: pyte
 
 def test_two_workers_serve_and_stop_on_sigterm(tmp_path: Path) -> None:
     sb = make_sandbox(tmp_path / "sandbox")
-    port = free_port()
-    cmd = [sys.executable, "-m", "breachindex.server", "serve", str(sb.index_path), "--key", str(sb.key_path),
-           "--campaign", str(sb.campaign_path), "--api-keys", str(sb.api_keys_path), "--port", str(port),
-           "--workers", "2", "--insecure-cookies"]
+    args = [str(sb.index_path), "--key", str(sb.key_path), "--campaign", str(sb.campaign_path),
+            "--api-keys", str(sb.api_keys_path), "--workers", "2", "--insecure-cookies"]
     log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        ready = None
-        while time.monotonic() < deadline:
-            try:
-                ready = httpx.get(base + "/readyz", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, log_path.read_text()
-            time.sleep(0.1)
-        assert ready is not None and ready.status_code == 200, log_path.read_text()
-        with httpx.Client(base_url=base, headers=sb.auth("check"), timeout=5) as client:
-            answers = [client.post("/v1/check", json={"phone": "+31612340001"}) for _ in range(20)]
-        assert {a.status_code for a in answers} == {200} and answers[0].json()["found"] is True
-        assert "server" not in {k.lower() for k in answers[0].headers}  # no server banner
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            code = proc.wait(5)
-    assert code == 0, log_path.read_text()
+    with serving(args, log_path, timeout=30) as served, \
+            httpx.Client(base_url=served.base, headers=sb.auth("check"), timeout=5) as client:
+        answers = [client.post("/v1/check", json={"phone": "+31612340001"}) for _ in range(20)]
+    assert {a.status_code for a in answers} == {200} and answers[0].json()["found"] is True
+    assert "server" not in {k.lower() for k in answers[0].headers}  # no server banner
+    assert served.exit_code == 0, served.log()
     lines = log_path.read_text().splitlines()
     assert lines and all(line.startswith("{") for line in lines), lines[:5]
     assert sum('"event":"request"' in line for line in lines) >= 21

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import socket
 import stat
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -23,6 +18,7 @@ pytest.importorskip("starlette")
 import httpx
 from helpers.campaign import number
 from helpers.server import ANNEKE, JSON, code_of, confirm_code
+from helpers.serving import serving
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
@@ -334,12 +330,6 @@ def test_no_label_holds_a_number_name_address_or_id_only_known_vocabularies(sand
 
 # ---- several workers -----------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def per_worker(folder: Path, route: str) -> dict[str, float]:
     """Each worker's own count of ``route``'s answers, read from its file (pid -> count)."""
     counts = {}
@@ -357,35 +347,14 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[Any, str, Path, Path]]:
     sb = make_sandbox(tmp_path / "sandbox")
     temp = tmp_path / "tmp"
     temp.mkdir()
-    port = free_port()
-    cmd = [sys.executable, "-m", "breachindex.server", "serve", str(sb.index_path), "--key", str(sb.key_path),
-           "--campaign", str(sb.campaign_path), "--api-keys", str(sb.api_keys_path), "--port", str(port),
-           "--workers", "2", "--insecure-cookies"]
+    args = [str(sb.index_path), "--key", str(sb.key_path), "--campaign", str(sb.campaign_path),
+            "--api-keys", str(sb.api_keys_path), "--workers", "2", "--insecure-cookies"]
     env = {**os.environ, "TMPDIR": str(temp), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "inherited")}
     log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # at most about 60 s to start
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not start: " + log_path.read_text())
-        yield sb, base, temp, log_path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            code = proc.wait(5)
-        assert code == 0, log_path.read_text()
-        assert list(temp.iterdir()) == []  # the metrics folder went with the server
+    with serving(args, log_path, env=env, route="/healthz") as served:
+        yield sb, served.base, temp, log_path
+    assert served.exit_code == 0, served.log()
+    assert list(temp.iterdir()) == []  # the metrics folder went with the server
 
 
 def test_two_workers_are_counted_together_whichever_answers_the_scrape(two_workers: Any) -> None:

@@ -4,17 +4,13 @@ single use hold across both, whichever server a request reaches; the API keys th
 in the store, so a key made or revoked once counts on both."""
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+from helpers.serving import serving
 
 from breachindex.server.auth import create_api_key, list_api_keys, revoke_api_key
 from breachindex.server.testing import Sandbox, make_sandbox, solved
@@ -24,43 +20,15 @@ IP_BURST = 5
 KEY_PER_DAY = 7
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(sb: Sandbox, folder: Path, name: str) -> Iterator[httpx.Client]:
     """``breachindex serve`` on a free loopback port with the sandbox's store; a client to it."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "breachindex.server", "serve", str(sb.index_path), "--key", str(sb.key_path),
-           "--campaign", str(sb.campaign_path), "--api-keys", str(sb.campaign_path), "--port", str(port),
-           "--export-dir", str(folder / "exports"), "--insecure-cookies",
-           "--check-ip-burst", str(IP_BURST), "--check-ip-rate", "0.0001"]
-    log_path = folder / f"{name}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            yield client
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+    args = [str(sb.index_path), "--key", str(sb.key_path), "--campaign", str(sb.campaign_path),
+            "--api-keys", str(sb.campaign_path), "--export-dir", str(folder / "exports"), "--insecure-cookies",
+            "--check-ip-burst", str(IP_BURST), "--check-ip-rate", "0.0001"]
+    with serving(args, folder / f"{name}.log", timeout=30) as served, \
+            httpx.Client(base_url=served.base, timeout=10) as client:
+        yield client
 
 
 def page_check(client: httpx.Client, puzzle: dict[str, str] | None = None) -> httpx.Response:
