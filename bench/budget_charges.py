@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers.postgres import Cluster
+from helpers.processes import at_once
 
 from breachindex import Key
 from breachindex.campaign import Campaign, RecordingSender
@@ -48,18 +48,9 @@ def _worker(store: str, key: str, seconds: float, start, out) -> None:  # type: 
 
 
 def measure(store: str, processes: int, one_key: bool, seconds: float) -> float:
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(store, "k0" if one_key else f"k{i}", seconds, start, out))
-             for i in range(processes)]
-    for p in procs:
-        p.start()
-    time.sleep(2.0)  # every process has opened its store
-    start.set()
-    total = sum(out.get(timeout=seconds + 120) for _ in procs)
-    for p in procs:
-        p.join()
-    return total / seconds
+    argsets = [(store, "k0" if one_key else f"k{i}", seconds) for i in range(processes)]
+    # 2 s for every process to open its store
+    return sum(at_once(_worker, argsets, settle=2.0, timeout=seconds + 120)) / seconds
 
 
 def main() -> None:

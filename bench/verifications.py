@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import multiprocessing
 import os
 import random
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers.postgres import Cluster
+from helpers.processes import at_once
 
 from breachindex import Key
 from breachindex.campaign import Campaign, Limits, RecordingSender
@@ -80,18 +80,9 @@ def measure(store: str, processes: int, seconds: float, limits_on: bool, busy: i
     Campaign(store, secret=KEY, sender=RecordingSender()).close()  # create and migrate first
     if busy:
         busy_day(store, busy)
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(store, i, seconds, limits_on, start, out))
-             for i in range(processes)]
-    for p in procs:
-        p.start()
-    time.sleep(2.0)  # every process has opened its campaign
-    start.set()
-    total = sum(out.get(timeout=seconds + 120) for _ in procs)
-    for p in procs:
-        p.join()
-    return total / seconds
+    argsets = [(store, i, seconds, limits_on) for i in range(processes)]
+    # 2 s for every process to open its campaign
+    return sum(at_once(_worker, argsets, settle=2.0, timeout=seconds + 120)) / seconds
 
 
 def main() -> None:

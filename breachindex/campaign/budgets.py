@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import CampaignStoreError
-from .db import Db, ask
+from .db import Db
 from .store import committed, is_postgresql_url
 
 __all__ = ["Bucket", "Quota", "Charge", "Outcome", "BudgetStore", "read_last_used", "take", "subject_hash"]
@@ -335,23 +335,19 @@ class BudgetStore:
 
 def take(conn: Db, subject_of: Callable[[str, str], str], charge: Charge, now_us: int, *, write: bool) -> Outcome:
     """What ``charge`` gets at ``now_us``; with ``write``, take it (in the caller's transaction).
-    ``subject_of(rule name, value)``: the stored form of a subject. Both stores' charges run it."""
-    # every read is asked before the first answer is read: one round trip to a database server
-    spent = None if charge.token is None else ask(conn, "SELECT 1 FROM budget_spent WHERE token = ?",
-                                                  (charge.token[0],))
-    buckets = [(rule, subject_of(rule.name, value)) for rule, value in charge.buckets]
-    bucket_reads = [ask(conn, "SELECT tokens, at_us FROM budget_buckets WHERE subject = ?", (subject,))
-                    for _, subject in buckets]
-    quotas = [(quota, subject_of(quota.name, value)) for quota, value in charge.quotas]
-    quota_reads = [ask(conn, "SELECT window_us, used FROM budget_quotas WHERE subject = ?", (subject,))
-                   for _, subject in quotas]
-    if spent is not None and spent.fetchone() is not None:
-        return Outcome(False, "token_spent", None)
+    ``subject_of(rule name, value)``: the stored form of a subject. SQLite's charges run it; on
+    PostgreSQL the store's function ``breachindex_charge`` (schema migration 9) runs the same
+    steps, held to the same outcomes by a property test."""
+    if charge.token is not None:
+        token, _ = charge.token
+        if conn.execute("SELECT 1 FROM budget_spent WHERE token = ?", (token,)).fetchone() is not None:
+            return Outcome(False, "token_spent", None)
     worst: tuple[float, str] | None = None
     levels: dict[str, float] = {}
     bucket_rows: list[tuple[str, float, int]] = []
-    for (rule, subject), read in zip(buckets, bucket_reads, strict=True):
-        row = read.fetchone()
+    for rule, value in charge.buckets:
+        subject = subject_of(rule.name, value)
+        row = conn.execute("SELECT tokens, at_us FROM budget_buckets WHERE subject = ?", (subject,)).fetchone()
         tokens = float(rule.burst)
         if row is not None:
             elapsed = max(0, now_us - int(row[1])) / 1e6
@@ -367,9 +363,10 @@ def take(conn: Db, subject_of: Callable[[str, str], str], charge: Charge, now_us
     remaining: dict[str, int] = {}
     reset_after: dict[str, float] = {}
     quota_rows: list[tuple[str, int, int]] = []
-    for (quota, subject), read in zip(quotas, quota_reads, strict=True):
+    for quota, value in charge.quotas:
+        subject = subject_of(quota.name, value)
         window = now_us - now_us % quota.window_us
-        row = read.fetchone()
+        row = conn.execute("SELECT window_us, used FROM budget_quotas WHERE subject = ?", (subject,)).fetchone()
         used = int(row[1]) if row is not None and int(row[0]) == window else 0
         reset = (window + quota.window_us - now_us) / 1e6
         reset_after[quota.name] = reset

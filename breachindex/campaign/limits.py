@@ -58,13 +58,10 @@ __all__ = [
     "RateRule",
     "check_sms_allowed",
     "number_prefix",
-    "retry_after_us",
     "CapWaits",
     "MINUTE_COUNTED_SCOPES",
     "RateCounts",
     "Waits",
-    "enforce",
-    "worst_wait",
     "record_event",
     "forget_events",
 ]
@@ -293,16 +290,6 @@ class RateCounts:
         return None if at is None else at + window_us - self._now_us
 
 
-def retry_after_us(conn: Db, scope: str, subject: str, now_us: int, window: timedelta,
-                   limit: int) -> int | None:
-    """Microseconds until one more event of ``subject`` fits the rule; None if it fits now.
-
-    An event at ``t`` counts while ``now < t + window``.
-    """
-    counts = RateCounts(conn, now_us)
-    return counts.wait(counts.ask(scope, subject, window // MICROSECOND, limit))
-
-
 class Waits:
     """The waits of several rules, asked of ``RateCounts`` (several ``Waits`` may share one,
     and so one statement) and read when needed."""
@@ -359,19 +346,6 @@ class CapWaits(Waits):
         if self._busy is not None and self._reserved is not None and self._counts.wait(self._busy) is not None:
             return self._reserved.worst()
         return super().worst()
-
-
-def worst_wait(conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
-               now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> tuple[int, str] | None:
-    """The longest wait among the rules exceeded, with its reason (None: every rule fits).
-    ``subjects`` by scope (None skips a rule); ``limit_of`` may lower a rule's limit."""
-    return Waits(RateCounts(conn, now_us)).ask(rules, subjects, limit_of).worst()
-
-
-def enforce(conn: Db, rules: list[RateRule], subjects: Mapping[str, str | None],
-            now_us: int, *, limit_of: Callable[[RateRule], int | None] | None = None) -> None:
-    """Throttled with the longest wait among the rules exceeded (see ``worst_wait``)."""
-    Waits(RateCounts(conn, now_us)).ask(rules, subjects, limit_of).enforce()
 
 
 def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> None:

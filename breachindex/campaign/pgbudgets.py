@@ -19,7 +19,6 @@ and written once a second by a thread that also sweeps a slice of what no longer
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Sequence
@@ -30,21 +29,17 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import CampaignStoreError
 from .budgets import _DAY_US, Bucket, Charge, Outcome, subject_hash
-from .pgstore import open_pool
+from .pgstore import open_pool, scope_key
 
 __all__ = ["PgBudgetStore", "BUDGET_LOCK_CLASS"]
 
-#: the first key of the budgets' two-key advisory locks (the second: a subject's hash)
+#: the first key of the budgets' two-key advisory locks (the second: ``pgstore.scope_key`` of a subject)
 BUDGET_LOCK_CLASS = 0x62756467  # "budg"
 #: a charge: budgets.take as a function of the store (schema migration 9), in one round trip
 _CHARGE = ("SELECT * FROM breachindex_charge(%s, %s, %s::int[], %s::text[], %s::text[], %s::float8[], %s::float8[], "
            "%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text, %s::bigint, %s::text)")
 _FLUSH_EVERY = 1.0  # seconds between writes of the refusals counted in memory
 _SWEEP_ROWS = 2000
-
-
-def _lock_key(subject: str) -> int:
-    return int.from_bytes(hashlib.blake2b(subject.encode("ascii"), digest_size=4).digest(), "big", signed=True)
 
 
 class PgBudgetStore:
@@ -75,14 +70,11 @@ class PgBudgetStore:
     # ---- the transaction ------------------------------------------------------------------
     def charge(self, charge: Charge, now_us: int) -> Outcome:
         """Take everything ``charge`` costs at ``now_us``, or nothing (see ``budgets.Outcome``)."""
-        subjects = {self.subject(rule.name, value) for rule, value in charge.buckets}
-        subjects |= {self.subject(quota.name, value) for quota, value in charge.quotas}
-        if charge.token is not None:
-            subjects.add(charge.token[0])
-        keys = sorted({_lock_key(s) for s in subjects})
         buckets = [(rule, self.subject(rule.name, value)) for rule, value in charge.buckets]
         quotas = [(quota, self.subject(quota.name, value)) for quota, value in charge.quotas]
         token, expires = charge.token if charge.token is not None else (None, None)
+        subjects = [s for _, s in buckets] + [s for _, s in quotas] + ([] if token is None else [token])
+        keys = sorted({scope_key(s) for s in subjects})
         try:
             with self._pool_or_raise().connection() as conn:
                 try:  # one statement, its own transaction (see the module documentation)

@@ -4,7 +4,6 @@ double-spending nothing (one code, one winner; one active mandate per participan
 controller; every vault item stored). Runs against the session's throw-away cluster."""
 from __future__ import annotations
 
-import multiprocessing
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -12,6 +11,7 @@ import pytest
 from helpers.campaign import OPEN, S, enrol, number, sql
 from helpers.campaign import sign as shared_sign
 from helpers.mandate_texts import registry
+from helpers.processes import at_once
 from helpers.vault import FAST
 from hypothesis import given
 from hypothesis import strategies as st
@@ -132,41 +132,26 @@ def _store_items(url: str, folder: str, participant: str, i: int, start, out) ->
         out.put(ids)
 
 
-def _run(target, argsets) -> list:
-    ctx = multiprocessing.get_context("spawn")
-    start = ctx.Event()
-    out = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args, start, out)) for args in argsets]
-    for p in procs:
-        p.start()
-    start.set()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    return results
-
-
 def test_many_processes_one_code_one_winner_one_mandate_and_every_item_stored(url, tmp_path):
     sender = RecordingSender()
     with campaign(url, sender) as c:
         challenge = c.start_verification(number(7), now=T0)
         code = sender.last_code(number(7))
-    results = _run(_confirm, [(url, challenge.id, code)] * PROCESSES)
+    results = at_once(_confirm, [(url, challenge.id, code)] * PROCESSES)
     assert sorted(kind for kind, _ in results) == ["lost"] * (PROCESSES - 1) + ["won"]
     with campaign(url, sender) as c:
         pid = c.participant_id(number(7))
         c.record_identity_check(pid, provider="idv", reference="case-7", status="approved", now=T0 + 2 * S)
         c.vault(tmp_path / "vault", kdf=FAST).setup(pid, "correct horse battery staple", now=T0 + 3 * S)
         others = [enrol(c, sender, 100 + i, now=T0 + 2 * S) for i in range(MANDATE_RACES - 1)]
-    signed = [o for outcomes in _run(_sign, [(url, [pid, *others])] * PROCESSES) for o in outcomes]
+    signed = [o for outcomes in at_once(_sign, [(url, [pid, *others])] * PROCESSES) for o in outcomes]
     assert sorted(kind for kind, _ in signed) == ["refused"] * ((PROCESSES - 1) * MANDATE_RACES) + \
         ["signed"] * MANDATE_RACES
     assert {reason for kind, reason in signed if kind == "refused"} == {"already_active"}
     with campaign(url, sender) as c:
         before = c.verify_audit_log().entries
         assert sql(c, "SELECT COUNT(*) FROM mandates WHERE participant = ?", (pid,)).fetchone()[0] == 1
-    stored = _run(_store_items, [(url, str(tmp_path / "vault"), pid, i) for i in range(PROCESSES)])
+    stored = at_once(_store_items, [(url, str(tmp_path / "vault"), pid, i) for i in range(PROCESSES)])
     ids = [i for batch in stored for i in batch]
     with campaign(url, sender) as c:
         items = c.vault(tmp_path / "vault", kdf=FAST).items(pid)

@@ -5,7 +5,6 @@ one chain; wrong codes sent at once to one challenge spend exactly its tries. On
 writer is exclusive, and the same calls work unchanged."""
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from collections import Counter
@@ -16,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers.campaign import OPEN, S, example, number, sql, wrong
+from helpers.processes import at_once
 
 from breachindex import Key
 from breachindex.campaign import Campaign, Limits, RecordingSender
@@ -200,16 +200,7 @@ def test_many_processes_verifying_at_once_lose_nothing_and_keep_one_audit_chain(
     url = pg_cluster.new_database()
     try:
         Campaign(url, secret=KEY, sender=RecordingSender(), limits=OPEN).close()
-        ctx = multiprocessing.get_context("spawn")
-        start, out = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=_verify_many, args=(url, i, 15, start, out)) for i in range(6)]
-        for p in procs:
-            p.start()
-        start.set()
-        assert sum(out.get(timeout=120) for _ in procs) == 90
-        for p in procs:
-            p.join(60)
-            assert p.exitcode == 0
+        assert sum(at_once(_verify_many, [(url, i, 15) for i in range(6)])) == 90
         with Campaign(url, secret=KEY, sender=RecordingSender(), limits=OPEN) as c:
             assert sql(c, "SELECT COUNT(*) FROM participants WHERE verified_us IS NOT NULL").fetchone()[0] == 90
             report = c.verify_audit_log()
