@@ -129,12 +129,22 @@ class Quota:
 @dataclass
 class Charge:
     """What one request costs: ``buckets`` and ``quotas`` as (rule, subject) pairs, a
-    single-use ``token`` with its expiry, and an API key whose last-used time to record."""
+    single-use ``token`` with its expiry, and an API key whose last-used time to record.
+
+    ``units``: how many tokens of each bucket and events of each quota to take, all or none
+    (a worker leasing several of an API key's calls at once: ``server.leases``). A charge of
+    more than one unit that does not fit is not counted as a refusal: its caller then charges
+    one unit, and that one is counted if refused."""
 
     buckets: list[tuple[Bucket, str]] = field(default_factory=list)
     quotas: list[tuple[Quota, str]] = field(default_factory=list)
     token: tuple[str, int] | None = None
     touch_key: str | None = None
+    units: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
+            raise ValueError("a charge takes at least one unit")
 
 
 @dataclass(frozen=True)
@@ -254,12 +264,13 @@ class BudgetStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             if not looked.allowed:
-                self._refused[str(looked.reason)] = self._refused.get(str(looked.reason), 0) + 1
+                if charge.units == 1:  # a lease that does not fit is no refusal (see Charge)
+                    self._refused[str(looked.reason)] = self._refused.get(str(looked.reason), 0) + 1
                 return looked
             self._begin(conn)
             with committed(conn, "a budget transaction failed"):
                 outcome = self._charge(conn, charge, now_us, write=True)
-                if not outcome.allowed:  # another worker took the last token in between
+                if not outcome.allowed and charge.units == 1:  # another worker took the last token in between
                     self._refused[str(outcome.reason)] = self._refused.get(str(outcome.reason), 0) + 1
                 self._flush_refusals(conn)
         return outcome
@@ -336,12 +347,13 @@ class BudgetStore:
 def take(conn: Db, subject_of: Callable[[str, str], str], charge: Charge, now_us: int, *, write: bool) -> Outcome:
     """What ``charge`` gets at ``now_us``; with ``write``, take it (in the caller's transaction).
     ``subject_of(rule name, value)``: the stored form of a subject. SQLite's charges run it; on
-    PostgreSQL the store's function ``breachindex_charge`` (schema migration 9) runs the same
+    PostgreSQL the store's function ``breachindex_charge`` (schema migrations 9 and 11) runs the same
     steps, held to the same outcomes by a property test."""
     if charge.token is not None:
         token, _ = charge.token
         if conn.execute("SELECT 1 FROM budget_spent WHERE token = ?", (token,)).fetchone() is not None:
             return Outcome(False, "token_spent", None)
+    units = float(charge.units)
     worst: tuple[float, str] | None = None
     levels: dict[str, float] = {}
     bucket_rows: list[tuple[str, float, int]] = []
@@ -352,11 +364,11 @@ def take(conn: Db, subject_of: Callable[[str, str], str], charge: Charge, now_us
         if row is not None:
             elapsed = max(0, now_us - int(row[1])) / 1e6
             tokens = min(float(rule.burst), float(row[0]) + elapsed * rule.rate)
-        if tokens < 1.0:
-            wait = (1.0 - tokens) / rule.rate
+        if tokens < units:
+            wait = (units - tokens) / rule.rate  # more than a full bucket never fits: waits a refill past it
             if worst is None or wait > worst[0]:
                 worst = (wait, rule.name)
-        left = tokens - 1.0
+        left = tokens - units
         levels[rule.name] = tokens
         full_us = now_us + int(max(0.0, rule.burst - left) / rule.rate * 1e6)
         bucket_rows.append((subject, left, full_us))
@@ -370,17 +382,17 @@ def take(conn: Db, subject_of: Callable[[str, str], str], charge: Charge, now_us
         used = int(row[1]) if row is not None and int(row[0]) == window else 0
         reset = (window + quota.window_us - now_us) / 1e6
         reset_after[quota.name] = reset
-        if used >= quota.limit:
-            remaining[quota.name] = 0
+        if used + charge.units > quota.limit:
+            remaining[quota.name] = max(0, quota.limit - used)
             if worst is None or reset > worst[0]:
                 worst = (reset, quota.name)
         else:
-            remaining[quota.name] = quota.limit - used - 1
-        quota_rows.append((subject, window, used + 1))
+            remaining[quota.name] = quota.limit - used - charge.units
+        quota_rows.append((subject, window, used + charge.units))
     if worst is not None:  # nothing is taken: every bucket keeps its level
         return Outcome(False, worst[1], worst[0], remaining, reset_after, levels)
     allowed = Outcome(True, None, None, remaining, reset_after,
-                      {name: level - 1.0 for name, level in levels.items()})
+                      {name: level - units for name, level in levels.items()})
     if not write:
         return allowed
     conn.executemany(

@@ -2,7 +2,7 @@
 charges the same rows, so N servers enforce one limit.
 
 A charge is one statement, ``SELECT * FROM breachindex_charge(...)``: the store's function
-(schema migration 9) that runs ``budgets.take`` statement for statement, in the statement's own
+(schema migrations 9 and 11) that runs ``budgets.take`` statement for statement, in the statement's own
 transaction. It first locks the charge's own subjects (transaction-scoped advisory locks on their
 keyed hashes, taken in one sorted order, so two charges never wait on each other in a cycle):
 charges of different subjects run side by side, charges of one subject one after another, and a
@@ -35,9 +35,9 @@ __all__ = ["PgBudgetStore", "BUDGET_LOCK_CLASS"]
 
 #: the first key of the budgets' two-key advisory locks (the second: ``pgstore.scope_key`` of a subject)
 BUDGET_LOCK_CLASS = 0x62756467  # "budg"
-#: a charge: budgets.take as a function of the store (schema migration 9), in one round trip
+#: a charge: budgets.take as a function of the store (schema migrations 9 and 11), in one round trip
 _CHARGE = ("SELECT * FROM breachindex_charge(%s, %s, %s::int[], %s::text[], %s::text[], %s::float8[], %s::float8[], "
-           "%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text, %s::bigint, %s::text)")
+           "%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text, %s::bigint, %s::text, %s::int)")
 _FLUSH_EVERY = 1.0  # seconds between writes of the refusals counted in memory
 _SWEEP_ROWS = 2000
 
@@ -83,7 +83,7 @@ class PgBudgetStore:
                         [s for _, s in buckets], [r.name for r, _ in buckets], [float(r.rate) for r, _ in buckets],
                         [float(r.burst) for r, _ in buckets],
                         [s for _, s in quotas], [q.name for q, _ in quotas], [q.limit for q, _ in quotas],
-                        [q.window_us for q, _ in quotas], token, expires, charge.touch_key)).fetchone()
+                        [q.window_us for q, _ in quotas], token, expires, charge.touch_key, charge.units)).fetchone()
                 except psycopg.Error as exc:
                     raise CampaignStoreError(f"a budget transaction failed: {str(exc).splitlines()[0]}") from None
         except PoolTimeout:
@@ -94,11 +94,12 @@ class PgBudgetStore:
         else:
             # dicts by rule name, filled in the charge's order as budgets.take fills them
             names = [r.name for r, _ in buckets]
-            left = {n: float(v) - (1.0 if allowed else 0.0) for n, v in zip(names, levels, strict=True)}
+            taken = float(charge.units) if allowed else 0.0
+            left = {n: float(v) - taken for n, v in zip(names, levels, strict=True)}
             outcome = Outcome(bool(allowed), reason, retry_after,
                               {q.name: int(v) for (q, _), v in zip(quotas, remaining, strict=True)},
                               {q.name: float(v) for (q, _), v in zip(quotas, reset_after, strict=True)}, left)
-        if not outcome.allowed:  # a refused charge wrote nothing
+        if not outcome.allowed and charge.units == 1:  # a refused charge wrote nothing; a lease is no refusal
             self._count(str(outcome.reason))
         return outcome
 

@@ -516,6 +516,116 @@ MIGRATIONS: tuple[Migration, ...] = (
         "INSERT INTO rate_minutes (scope, subject, minute, events) SELECT scope, subject, at_us / 60000000, COUNT(*) "
         "FROM rate_events WHERE scope IN ('send:country', 'send:all') GROUP BY scope, subject, at_us / 60000000",
     )),
+    Migration(11, "a budget charge may take several units at once (a worker's lease of an API key's calls)", (
+        # breachindex_charge of migration 9 with one more argument, units: the tokens of each bucket
+        # and events of each quota taken, all or none (budgets.Charge.units); nothing on SQLite
+        Variant(None, "DROP FUNCTION breachindex_charge(BIGINT, INTEGER, INTEGER[], TEXT[], TEXT[], "
+                      "DOUBLE PRECISION[], DOUBLE PRECISION[], TEXT[], TEXT[], BIGINT[], BIGINT[], "
+                      "TEXT, BIGINT, TEXT)"),
+        Variant(None, """CREATE FUNCTION breachindex_charge(
+            now_us BIGINT, lock_class INTEGER, lock_keys INTEGER[],
+            b_subjects TEXT[], b_names TEXT[], b_rates DOUBLE PRECISION[], b_bursts DOUBLE PRECISION[],
+            q_subjects TEXT[], q_names TEXT[], q_limits BIGINT[], q_windows BIGINT[],
+            spend_token TEXT, token_expires_us BIGINT, touch_key TEXT, units INTEGER,
+            OUT allowed BOOLEAN, OUT reason TEXT, OUT retry_after DOUBLE PRECISION,
+            OUT levels DOUBLE PRECISION[], OUT remaining BIGINT[], OUT reset_after DOUBLE PRECISION[])
+        LANGUAGE plpgsql AS $charge$
+        DECLARE
+            k INTEGER;
+            i INTEGER;
+            tokens DOUBLE PRECISION;
+            was_tokens DOUBLE PRECISION;
+            was_at BIGINT;
+            wait_s DOUBLE PRECISION;
+            worst_wait DOUBLE PRECISION;
+            worst_name TEXT;
+            lefts DOUBLE PRECISION[] := '{}';
+            fulls BIGINT[] := '{}';
+            win BIGINT;
+            was_window BIGINT;
+            was_used BIGINT;
+            used BIGINT;
+            reset_s DOUBLE PRECISION;
+            wins BIGINT[] := '{}';
+            useds BIGINT[] := '{}';
+        BEGIN
+            levels := '{}';
+            remaining := '{}';
+            reset_after := '{}';
+            FOREACH k IN ARRAY lock_keys LOOP  -- sorted by the caller: no two charges wait in a cycle
+                PERFORM pg_advisory_xact_lock(lock_class, k);
+            END LOOP;
+            IF spend_token IS NOT NULL AND EXISTS (SELECT 1 FROM budget_spent s WHERE s.token = spend_token) THEN
+                allowed := false;
+                reason := 'token_spent';
+                RETURN;
+            END IF;
+            FOR i IN 1 .. coalesce(array_length(b_subjects, 1), 0) LOOP
+                SELECT b.tokens, b.at_us INTO was_tokens, was_at FROM budget_buckets b WHERE b.subject = b_subjects[i];
+                IF FOUND THEN
+                    tokens := LEAST(b_bursts[i],
+                                    was_tokens + GREATEST(0, now_us - was_at)::float8 / 1e6::float8 * b_rates[i]);
+                ELSE
+                    tokens := b_bursts[i];
+                END IF;
+                IF tokens < units::float8 THEN
+                    wait_s := (units::float8 - tokens) / b_rates[i];
+                    IF worst_name IS NULL OR wait_s > worst_wait THEN
+                        worst_wait := wait_s;
+                        worst_name := b_names[i];
+                    END IF;
+                END IF;
+                levels := levels || tokens;
+                lefts := lefts || (tokens - units::float8);
+                fulls := fulls || (now_us + trunc(GREATEST(0.0::float8, b_bursts[i] - (tokens - units::float8))
+                                                  / b_rates[i] * 1e6::float8)::bigint);
+            END LOOP;
+            FOR i IN 1 .. coalesce(array_length(q_subjects, 1), 0) LOOP
+                win := now_us - now_us % q_windows[i];
+                SELECT q.window_us, q.used INTO was_window, was_used
+                    FROM budget_quotas q WHERE q.subject = q_subjects[i];
+                used := CASE WHEN FOUND AND was_window = win THEN was_used ELSE 0 END;
+                reset_s := (win + q_windows[i] - now_us)::float8 / 1e6::float8;
+                reset_after := reset_after || reset_s;
+                IF used + units > q_limits[i] THEN
+                    remaining := remaining || GREATEST(0, q_limits[i] - used);
+                    IF worst_name IS NULL OR reset_s > worst_wait THEN
+                        worst_wait := reset_s;
+                        worst_name := q_names[i];
+                    END IF;
+                ELSE
+                    remaining := remaining || (q_limits[i] - used - units);
+                END IF;
+                wins := wins || win;
+                useds := useds || (used + units);
+            END LOOP;
+            IF worst_name IS NOT NULL THEN  -- nothing is taken: every bucket keeps its level
+                allowed := false;
+                reason := worst_name;
+                retry_after := worst_wait;
+                RETURN;
+            END IF;
+            allowed := true;
+            FOR i IN 1 .. coalesce(array_length(b_subjects, 1), 0) LOOP
+                INSERT INTO budget_buckets (subject, tokens, at_us, full_us)
+                    VALUES (b_subjects[i], lefts[i], now_us, fulls[i])
+                ON CONFLICT (subject) DO UPDATE SET tokens = excluded.tokens, at_us = excluded.at_us,
+                                                    full_us = excluded.full_us;
+            END LOOP;
+            FOR i IN 1 .. coalesce(array_length(q_subjects, 1), 0) LOOP
+                INSERT INTO budget_quotas (subject, window_us, used) VALUES (q_subjects[i], wins[i], useds[i])
+                ON CONFLICT (subject) DO UPDATE SET window_us = excluded.window_us, used = excluded.used;
+            END LOOP;
+            IF spend_token IS NOT NULL THEN
+                INSERT INTO budget_spent (token, expires_us) VALUES (spend_token, token_expires_us);
+            END IF;
+            IF touch_key IS NOT NULL THEN
+                INSERT INTO api_key_usage (key_id, last_used_us) VALUES (touch_key, now_us)
+                ON CONFLICT (key_id) DO UPDATE SET last_used_us = excluded.last_used_us;
+            END IF;
+        END
+        $charge$"""),
+    )),
 )
 
 

@@ -23,7 +23,9 @@ A try of a vault passphrase or recovery code also takes from the participant's o
 
 A call with an API key instead takes from the key's own budgets: ``per_second`` (a bucket
 as large as one second's worth) and ``per_day`` (a quota per UTC day), and records when the
-key was last used (to the second). Its answers carry ``RateLimit-Limit``, ``RateLimit-Remaining``,
+key was last used (to the second). A busy key's calls are taken several at once, in leases
+sized to its traffic (``leases``): a key of less than 40 calls a second or 2,000 a day never
+is. Its answers carry ``RateLimit-Limit``, ``RateLimit-Remaining``,
 ``RateLimit-Reset`` (the daily quota) and ``RateLimit-Policy``.
 
 As the global check budget empties, the puzzles get harder (``puzzles``), and below a fifth
@@ -35,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..campaign.budgets import Bucket, BudgetStore, Charge, Outcome, Quota
@@ -47,6 +49,7 @@ from ..campaign.networks import Origin
 from .auth import ApiKey
 from .config import ServerConfig
 from .errors import ApiError
+from .leases import KeyLeases, lease_cap
 from .logs import LOGGER_NAME, log_event
 
 __all__ = ["ServerBudgets", "ratelimit_headers", "GLOBAL_CHECK", "RULES"]
@@ -88,6 +91,7 @@ class ServerBudgets:
         self._unlock = Bucket("vault:unlock", config.vault_unlock_rate, config.vault_unlock_burst)
         self._global_seen: tuple[float, float] | None = None  # (tokens left, monotonic time)
         self._touched: dict[str, float] = {}  # key id -> when this process last recorded its use
+        self._leases = KeyLeases()
 
     # ---- the page ---------------------------------------------------------------------------
     def _levels(self, levels: _Levels, origin: Origin) -> list[tuple[Bucket, str]]:
@@ -143,24 +147,39 @@ class ServerBudgets:
     # ---- API keys ---------------------------------------------------------------------------
     def key_call(self, key: ApiKey) -> dict[str, str]:
         """Charge a call with ``key``: its RateLimit headers, or ApiError ``throttled``
-        (carrying them) when its per-second budget or daily quota is spent."""
+        (carrying them) when its per-second budget or daily quota is spent. A busy key's calls
+        are charged in leases of several at once (``leases``)."""
         day = Quota("key:day", key.per_day)
+        now = now_us(None)
+        window = now // day.window_us
+        held = self._leases.spend(key.id, window)
+        if held is not None:
+            return ratelimit_headers(key, held.remaining, held.reset_after)
         second = Bucket("key:second", key.per_second, max(1.0, key.per_second))
+        units = self._leases.size(key.id, lease_cap(key.per_second, key.per_day))
         touch = time.monotonic() - self._touched.get(key.id, -_TOUCH_EVERY) >= _TOUCH_EVERY
-        outcome = self.store.charge(Charge(buckets=[(second, key.id)], quotas=[(day, key.id)],
-                                           touch_key=key.id if touch else None), now_us(None))
-        if touch and outcome.allowed:
-            self._touched[key.id] = time.monotonic()
-        headers = ratelimit_headers(key, outcome)
+        charge = Charge(buckets=[(second, key.id)], quotas=[(day, key.id)], touch_key=key.id if touch else None,
+                        units=units)
+        outcome = self.store.charge(charge, now)
+        if not outcome.allowed and units > 1:  # the budget is nearly spent: one call, exactly
+            self._leases.refused(key.id)
+            units = 1
+            outcome = self.store.charge(replace(charge, units=1), now)
+        if outcome.allowed:
+            self._leases.charged(key.id, units, window, outcome, day.name)
+            if touch:
+                self._touched[key.id] = time.monotonic()
+        held_back = units - 1 if outcome.allowed else 0  # this process's own lease, not spent yet
+        headers = ratelimit_headers(key, outcome.remaining.get(day.name, 0) + held_back,
+                                    outcome.reset_after.get(day.name, 0.0))
         _refuse(outcome, headers)
         return headers
 
 
-def ratelimit_headers(key: ApiKey, outcome: Outcome) -> dict[str, str]:
+def ratelimit_headers(key: ApiKey, remaining: int, reset: float) -> dict[str, str]:
     """The RateLimit headers of a keyed answer (IETF draft httpapi-ratelimit-headers, the
-    ``RateLimit-Limit/-Remaining/-Reset`` form): the daily quota, and both policies."""
-    remaining = outcome.remaining.get("key:day", 0)
-    reset = outcome.reset_after.get("key:day", 0.0)
+    ``RateLimit-Limit/-Remaining/-Reset`` form): the daily quota's ``remaining`` calls and
+    ``reset`` seconds, and both policies."""
     return {
         "RateLimit-Limit": str(key.per_day),
         "RateLimit-Remaining": str(max(0, remaining)),

@@ -50,26 +50,27 @@ class ModelBucket:
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3 * SECOND)), min_size=1, max_size=60))
+@given(steps=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3 * SECOND),
+                                 st.sampled_from([1, 1, 1, 2, 3])), min_size=1, max_size=60))
 def test_buckets_against_a_plain_model(tmp_path_factory, steps):
     rules = [Bucket("a", 1.0, 3), Bucket("b", 0.5, 2), Bucket("c", 4.0, 5)]
     store = store_at(tmp_path_factory.mktemp("model") / "c.db")
     model = {r.name: ModelBucket(r.rate, r.burst) for r in rules}
     t = T0
     try:
-        for which, gap in steps:
+        for which, gap, units in steps:
             t += gap
-            # a request costs a token from rule ``which`` and from rule c (the global one), all or nothing
+            # a request costs ``units`` tokens from rule ``which`` and from rule c (the global one), all or nothing
             charged = [rules[which], rules[2]] if which != 2 else [rules[2]]
-            outcome = store.charge(Charge(buckets=[(r, "subject") for r in charged]), t)
+            outcome = store.charge(Charge(buckets=[(r, "subject") for r in charged], units=units), t)
             levels = {r.name: model[r.name].level(t) for r in charged}
-            allowed = all(level >= 1.0 for level in levels.values())
+            allowed = all(level >= units for level in levels.values())
             assert outcome.allowed == allowed, (outcome, levels)
             if allowed:
                 for r in charged:
-                    model[r.name].tokens, model[r.name].at = levels[r.name] - 1.0, t
+                    model[r.name].tokens, model[r.name].at = levels[r.name] - units, t
             else:
-                waits = {r.name: (1.0 - levels[r.name]) / r.rate for r in charged if levels[r.name] < 1.0}
+                waits = {r.name: (units - levels[r.name]) / r.rate for r in charged if levels[r.name] < units}
                 worst = max(waits, key=lambda name: waits[name])
                 assert outcome.reason == worst and outcome.retry_after == pytest.approx(waits[worst])
             for r in charged:  # the level the answer reports is the model's
@@ -97,6 +98,22 @@ def test_daily_quotas_turn_over_at_midnight_utc(store):
     midnight = to_us(datetime(2026, 12, 4, 0, 0, tzinfo=timezone.utc))
     assert store.charge(Charge(quotas=[(day, "k")]), midnight).allowed
     assert store.charge(Charge(quotas=[(day, "other")]), noon).allowed  # per subject
+
+
+def test_a_charge_of_several_units_takes_them_all_or_none_and_is_no_refusal(store):
+    day, second = Quota("key:day", 5), Bucket("key:second", 0.001, 4)
+    lease = store.charge(Charge(buckets=[(second, "k")], quotas=[(day, "k")], units=3), T0)
+    assert lease.allowed and lease.remaining["key:day"] == 2 and lease.left["key:second"] == pytest.approx(1.0)
+    too_many = store.charge(Charge(buckets=[(second, "k")], quotas=[(day, "k")], units=2), T0)
+    assert not too_many.allowed and too_many.reason == "key:second"
+    assert store.level(second, "k", T0) == pytest.approx(1.0)  # nothing taken
+    assert store.refusals() == {}  # a lease that does not fit is not a refusal
+    one = store.charge(Charge(buckets=[(second, "k")], quotas=[(day, "k")]), T0)  # one unit still fits
+    assert one.allowed and one.remaining["key:day"] == 1  # the day's quota lost nothing to the refused lease
+    refused = store.charge(Charge(buckets=[(second, "k")], quotas=[(day, "k")]), T0)
+    assert not refused.allowed and store.refusals() == {"key:second": 1}
+    with pytest.raises(ValueError):
+        Charge(units=0)
 
 
 def test_a_token_is_spent_once(store):
@@ -194,7 +211,8 @@ _charges = st.lists(st.tuples(
     st.lists(st.tuples(st.sampled_from(_QUOTAS), st.sampled_from("xy")), max_size=2),
     st.one_of(st.none(), st.sampled_from(["n1", "n2"])),
     st.one_of(st.none(), st.just("key-1")),
-    st.integers(0, 90 * SECOND)), min_size=1, max_size=25)
+    st.integers(0, 90 * SECOND),
+    st.sampled_from([1, 1, 1, 2, 3])), min_size=1, max_size=25)
 
 
 @settings(max_examples=40, deadline=None)
@@ -202,9 +220,10 @@ _charges = st.lists(st.tuples(
 def test_postgresqls_charge_gives_exactly_what_budgets_take_gives(both_stores, steps, run):
     sqlite, postgresql = both_stores
     t = T0 + 7 * 3600 * SECOND  # runs of one example share nothing: their subjects carry the run's id
-    for buckets, quotas, token, touch, gap in steps:
+    for buckets, quotas, token, touch, gap, units in steps:
         t += gap
         charge = Charge(buckets=[(r, f"{run}:{v}") for r, v in buckets], quotas=[(q, f"{run}:{v}") for q, v in quotas],
-                        token=None if token is None else (f"{run}:{token}", t + 30 * SECOND), touch_key=touch)
+                        token=None if token is None else (f"{run}:{token}", t + 30 * SECOND), touch_key=touch,
+                        units=units)
         expected, got = sqlite.charge(charge, t), postgresql.charge(charge, t)
         assert got == expected, (charge, t)
