@@ -60,12 +60,13 @@ def origin_of(address: str | None) -> Origin:
         parsed = parsed.ipv4_mapped
     if parsed is None:
         return Origin({level: f"{level}:{UNKNOWN}" for level in LEVELS}, known=False)
+    kind: type[ipaddress.IPv4Address] | type[ipaddress.IPv6Address]
     if isinstance(parsed, ipaddress.IPv4Address):
-        sizes, family = _V4_PREFIX, "v4"
+        sizes, family, width, kind = _V4_PREFIX, "v4", 32, ipaddress.IPv4Address
     else:
-        if parsed.scope_id:  # a zone index names an interface, not a network
-            parsed = ipaddress.IPv6Address(str(parsed).split("%", 1)[0])
-        sizes, family = _V6_PREFIX, "v6"
-    subjects = {level: f"{level}:{family}:{ipaddress.ip_network((parsed, bits), strict=False)}"
+        sizes, family, width, kind = _V6_PREFIX, "v6", 128, ipaddress.IPv6Address
+    value = int(parsed)  # a zone index (%eth0) names an interface, not a network: it is left out
+    # str(ip_network((address, bits), strict=False)), without building the network objects
+    subjects = {level: f"{level}:{family}:{kind(value >> (width - bits) << (width - bits))}/{bits}"
                 for level, bits in sizes.items()}
     return Origin(subjects, known=True)
