@@ -69,14 +69,21 @@ class CampaignDb(Protocol):
 
     def checkpoint_wal(self) -> bool: ...
 
+    @property
+    def max_writers(self) -> int | None:
+        """The most write transactions that can be open at once (PostgreSQL: its
+        ``max_connections``); None where they run one at a time (SQLite)."""
 
-def hold(db: Db, *names: str) -> None:
+
+def hold(db: Db, *names: str, shared: bool = False) -> None:
     """Hold ``names``, one after the other, until ``db``'s transaction ends, waiting for a
     transaction that holds one (in a scoped transaction on PostgreSQL; elsewhere the transaction
-    is exclusive already). Every transaction that holds two names must take them in one order."""
+    is exclusive already). Every transaction that holds two names must take them in one order.
+    ``shared``: held beside others that hold them shared, excluding only those that hold
+    them alone."""
     method = getattr(db, "hold", None)
     if method is not None and names:
-        method(*names)
+        method(*names, shared=shared)
 
 
 def try_hold(db: Db, name: str) -> Rows:

@@ -60,6 +60,7 @@ __all__ = [
     "number_prefix",
     "CapWaits",
     "MINUTE_COUNTED_SCOPES",
+    "far_from_caps",
     "RateCounts",
     "Waits",
     "record_event",
@@ -346,6 +347,26 @@ class CapWaits(Waits):
         if self._busy is not None and self._reserved is not None and self._counts.wait(self._busy) is not None:
             return self._reserved.worst()
         return super().worst()
+
+
+def far_from_caps(counts: RateCounts, limits: Limits, rules: list[RateRule], subjects: Mapping[str, str | None],
+                  slack: int) -> Waits | None:
+    """Ask whether every campaign-wide cap's count is more than ``slack`` below the least of it
+    a start may use (its limit without the reserve): no wait from the answer means far. None if
+    some cap is too small to be far from anything.
+
+    Far from its caps, a start may check them holding their lock shared with other starts: if
+    no more than ``slack`` transactions can be open at once, those that see a count below the
+    limit minus ``slack`` cannot take it past the limit together. Near, it holds them alone."""
+    def margin(rule: RateRule) -> int | None:
+        if rule.limit is None:
+            return None
+        least = limits.reserve_limit(rule.limit) if limits.reserve_share > 0 else rule.limit
+        return least - slack
+
+    if any(m is not None and m < 1 for m in map(margin, rules)):
+        return None
+    return Waits(counts).ask(rules, subjects, margin)
 
 
 def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> None:

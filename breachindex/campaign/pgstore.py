@@ -174,18 +174,20 @@ class PgConnection:
         """``execute``: in a pipeline the rows come back with the next read (see ``db.ask``)."""
         return self.execute(sql, parameters)
 
-    def hold(self, *names: str) -> None:
+    def hold(self, *names: str, shared: bool = False) -> None:
         """Wait for the locks of ``names``, in this order, and hold them to the end of the
-        transaction (the wait is the server's: in a pipeline what follows simply runs after)."""
+        transaction (the wait is the server's: in a pipeline what follows simply runs after);
+        ``shared``: beside other shared holders."""
         if not self._scoped or not names:
             return
         calls, params = [], []
+        take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         for name in names:
             if name == AUDIT_TAIL:
-                calls.append("pg_advisory_xact_lock(%s)")
+                calls.append(f"{take}(%s)")
                 params.append(AUDIT_LOCK)
             else:
-                calls.append("pg_advisory_xact_lock(%s, %s)")
+                calls.append(f"{take}(%s, %s)")
                 params += (SCOPE_LOCK_CLASS, scope_key(name))
         self._conn.execute("SELECT " + ", ".join(calls), params)
 
@@ -253,6 +255,12 @@ class PgStore:
             {"lock_timeout": str(max(1, int(busy_timeout * 1000)))})  # a writer waits at most busy_timeout
         try:
             self._migrate(migrations)
+            with self.connection() as conn:
+                (connections,) = conn.execute("SELECT current_setting('max_connections')").fetchone() or ("",)
+                self._max_writers = int(connections)
+        except psycopg.Error as exc:
+            self.close()
+            raise _store_error(f"cannot open the campaign store {self._name}", exc) from None
         except BaseException:
             self.close()
             raise
@@ -265,6 +273,11 @@ class PgStore:
     @property
     def closed(self) -> bool:
         return self._pool is None
+
+    @property
+    def max_writers(self) -> int:
+        """The server's ``max_connections``: no more transactions than that are ever open at once."""
+        return self._max_writers
 
     def close(self) -> None:
         with self._lock:

@@ -190,6 +190,11 @@ class Store:
         return self._conn is None
 
     @property
+    def max_writers(self) -> None:
+        """None: SQLite's write transactions run one at a time (``BEGIN IMMEDIATE``)."""
+        return None
+
+    @property
     def name(self) -> str:
         return str(self.path)
 

@@ -25,6 +25,7 @@ from .limits import (
     RateCounts,
     Waits,
     check_sms_allowed,
+    far_from_caps,
     forget_events,
     number_prefix,
     record_event,
@@ -88,6 +89,7 @@ class Codes:
         self._message, self._minutes = settings.message, settings.minutes
         self._send_seconds = 0.0  # the SMS sender's recent time a send (see _pause_like_a_send)
         self._purged_us: int | None = None  # when this process's starts last purged
+        self._caps_far: dict[int, bool] = {}  # calling code -> its caps were far from their limits last time
 
     def unlock(self, pid: str, t: int) -> bool:
         """Clear the failures, waits and locks every requester of a participant earned; logged."""
@@ -130,12 +132,12 @@ class Codes:
         challenge_id = secrets.token_hex(16)
         code = generate_code(self._rules.digits)
         expires = t + self._rules.lifetime // MICROSECOND
-        refusal: CampaignError | None = None
-        hidden: str | None = None
-        answer = Challenge(challenge_id, from_us(expires))
         # scoped to the number and to the subjects whose counts it reads: starts for other
         # numbers run beside it on PostgreSQL (a confirmation takes the number's name too). The
-        # campaign-wide caps every start shares are taken last, held only from their check on
+        # campaign-wide caps every start shares are taken last, held only from their check on:
+        # shared with other starts while this process last saw them far from their limits
+        # (limits.far_from_caps), alone near them; a start that finds them near while holding
+        # them shared starts over holding them alone
         caps = self._limits.cap_rules(calling_code)
         cap_locks = sorted({f"{rule.scope}|{subjects[rule.scope]}" for rule in caps})
         locks = {_participant_lock(pid)} | {f"{rule.scope}|{subjects[rule.scope]}"
@@ -143,34 +145,49 @@ class Codes:
                                             if subjects.get(rule.scope) is not None}
         if caps:
             locks.add(f"send:network|{network}")  # CapWaits reads the network's sends
-        with self._store.transaction(locks) as db:
-            # one purge at a time, each process's at most every PURGE_EVERY; the answer comes
-            # with the next read
-            due = self._purged_us is None or not 0 <= t - self._purged_us < PURGE_EVERY // MICROSECOND
-            purging = try_hold(db, "purge") if due else None
-            # every question goes out before the first answer is read: one round trip on PostgreSQL
-            failures = self._ask_failures(db, pid, host)
-            hold(db, *cap_locks)  # before the one statement that reads every rate count
-            counts = RateCounts(db, t)
-            told = Waits(counts).ask(self._limits.caller_rules(), subjects)
-            untold = Waits(counts).ask(self._limits.number_rules(), subjects)
-            capped = CapWaits(counts, self._limits, caps, subjects, network)
-            try:  # the requester's networks, then the caps (with their reserve): told
-                told.enforce()
-                capped.enforce()
-            except Throttled as exc:
-                refusal = exc
-            if refusal is None:
-                hidden = _number_refusal(failures, untold, t)
-                if hidden is None:
-                    self._store_challenge(db, pid, e164, challenge_id, code, host, network, t, expires)
-                    record_event(db, subjects, t)
-                else:
-                    record_event(db, caller, t)  # every start counts against the requester, sent or not
-                    answer = self._live_challenge(db, pid, host, t) or answer
-            if purging is not None and purging.fetchone()[0]:
-                self._purge_expired(db, t)  # committed even when the send is refused
-                self._purged_us = t
+        slack = self._store.max_writers
+        shared = slack is not None and self._caps_far.get(calling_code, False)
+        while True:
+            refusal: CampaignError | None = None
+            hidden: str | None = None
+            answer = Challenge(challenge_id, from_us(expires))
+            try:
+                with self._store.transaction(locks) as db:
+                    # one purge at a time, each process's at most every PURGE_EVERY; the answer
+                    # comes with the next read
+                    due = self._purged_us is None or not 0 <= t - self._purged_us < PURGE_EVERY // MICROSECOND
+                    purging = try_hold(db, "purge") if due else None
+                    # every question goes out before the first answer is read: one round trip on PostgreSQL
+                    failures = self._ask_failures(db, pid, host)
+                    hold(db, *cap_locks, shared=shared)  # before the one statement that reads every rate count
+                    counts = RateCounts(db, t)
+                    told = Waits(counts).ask(self._limits.caller_rules(), subjects)
+                    untold = Waits(counts).ask(self._limits.number_rules(), subjects)
+                    capped = CapWaits(counts, self._limits, caps, subjects, network)
+                    margin = None if slack is None else far_from_caps(counts, self._limits, caps, subjects, slack)
+                    if slack is not None:
+                        self._caps_far[calling_code] = margin is not None and margin.worst() is None
+                        if shared and not self._caps_far[calling_code]:
+                            raise _NearCaps  # rolled back: starts over, holding the caps alone
+                    try:  # the requester's networks, then the caps (with their reserve): told
+                        told.enforce()
+                        capped.enforce()
+                    except Throttled as exc:
+                        refusal = exc
+                    if refusal is None:
+                        hidden = _number_refusal(failures, untold, t)
+                        if hidden is None:
+                            self._store_challenge(db, pid, e164, challenge_id, code, host, network, t, expires)
+                            record_event(db, subjects, t)
+                        else:
+                            record_event(db, caller, t)  # every start counts against the requester, sent or not
+                            answer = self._live_challenge(db, pid, host, t) or answer
+                    if purging is not None and purging.fetchone()[0]:
+                        self._purge_expired(db, t)  # committed even when the send is refused
+                        self._purged_us = t
+                break
+            except _NearCaps:
+                shared = False
         if refusal is not None:
             raise refusal
         if hidden is not None:
@@ -356,6 +373,10 @@ def _number_refusal(failures: Rows, waits: Waits, t: int) -> str | None:
         return str(getattr(state, "reason", "failure_wait"))
     worst = waits.worst()
     return None if worst is None else worst[1]
+
+
+class _NearCaps(Exception):
+    """A start holding the caps shared found them near their limits (it starts over)."""
 
 
 def _participant_lock(pid: str) -> str:

@@ -5,6 +5,7 @@ one chain; wrong codes sent at once to one challenge spend exactly its tries. On
 writer is exclusive, and the same calls work unchanged."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -274,3 +275,54 @@ def test_on_sqlite_no_read_stays_open_past_its_transaction(tmp_path):
         b.start_verification(number(4), ip="203.0.113.50", now=T0 + S)  # another connection writes
         a.start_verification(number(5), ip="192.0.2.10", now=T0 + 2 * S)
         assert refused.value.reason == "ip_per_hour"
+
+
+def test_starts_at_once_near_the_campaign_cap_send_exactly_the_cap(tmp_store, monkeypatch):
+    """Eight workers starting codes at once until the total cap refuses them: far from the cap
+    they hold its lock shared (on PostgreSQL), near it alone, and exactly the cap is sent."""
+    import breachindex.campaign.verification as verification
+
+    cap = 500  # the reserve (a fifth) ends at 400, and starts hold the cap shared below 400 - slack
+    limits = Limits(total_per_day=cap, prefix_per_day=None, prefix_cap_per_day=None)
+    modes: list[bool] = []
+    real_hold = verification.hold
+
+    def watched_hold(db, *names, shared=False):  # type: ignore[no-untyped-def]
+        if any(name.startswith("send:all|") for name in names):
+            modes.append(shared)
+        real_hold(db, *names, shared=shared)
+
+    monkeypatch.setattr(verification, "hold", watched_hold)
+    store = tmp_store()
+    workers = [Campaign(store, secret=KEY, sender=RecordingSender(), limits=limits) for _ in range(8)]
+    slack = 40  # at most 8 of this test's transactions are open at once: far below 400 - 40 = 360
+    for w in workers:
+        if w._store.max_writers is not None:
+            monkeypatch.setattr(type(w._store), "max_writers", property(lambda self: slack))
+    barrier = threading.Barrier(len(workers))
+
+    def start_until_capped(i: int) -> int:
+        barrier.wait(10)
+        sent = 0
+        for k in itertools.count():
+            n = i * 1000 + k
+            try:  # each start from its own /48, for its own number: only the total cap binds
+                workers[i].start_verification(f"+316{10_000_000 + n * 97:08d}", ip=f"2001:db8:{n:x}::1",
+                                              now=T0 + n * S // 1000)
+                sent += 1
+            except Throttled as exc:
+                assert exc.reason == "total_per_day", exc
+                return sent
+        raise AssertionError("unreachable")
+
+    try:
+        with ThreadPoolExecutor(len(workers)) as pool:
+            sent = list(pool.map(start_until_capped, range(len(workers))))
+    finally:
+        for w in workers:
+            w.close()
+    assert sum(sent) == cap
+    if workers[0]._store.max_writers is not None:  # PostgreSQL: both ways were taken
+        assert True in modes and False in modes
+    else:
+        assert True not in modes
