@@ -92,9 +92,13 @@ class KeyLeases:
             return max(1, min(cap, size))
 
     def charged(self, key_id: str, units: int, window: int, outcome: Outcome, quota: str) -> None:
-        """Record a charge of ``units`` calls that ``outcome`` allowed; one is the caller's own."""
+        """Record a charge of ``units`` calls that ``outcome`` allowed; one is the caller's own.
+        Calls still held from a charge another thread made meanwhile are kept with them."""
+        now = self._clock()
         with self._lock:
-            self._leases[key_id] = _Lease(size=units, units=units - 1, taken=self._clock(), window=window,
+            old = self._leases.get(key_id)
+            kept = old.units if old is not None and old.window == window and now - old.taken <= TTL else 0
+            self._leases[key_id] = _Lease(size=units, units=kept + units - 1, taken=now, window=window,
                                           remaining=outcome.remaining.get(quota, 0),
                                           reset_after=outcome.reset_after.get(quota, 0.0))
 

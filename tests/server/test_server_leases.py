@@ -140,6 +140,16 @@ def test_held_calls_are_dropped_after_the_ttl_and_at_the_turn_of_the_window(cloc
     assert leases.spend("k", 7) is None  # too old
 
 
+def test_calls_held_from_a_charge_another_thread_made_meanwhile_are_kept(clock) -> None:
+    leases = KeyLeases()
+    ok = Outcome(True, remaining={"key:day": 100}, reset_after={"key:day": 30.0})
+    leases.charged("k", 4, 0, ok, "key:day")  # one thread's lease: 3 held
+    leases.charged("k", 5, 0, Outcome(True, remaining={"key:day": 95}, reset_after={"key:day": 30.0}), "key:day")
+    held = [leases.spend("k", 0) for _ in range(8)]  # 3 + 4 held, not 4 (the first three are not lost)
+    assert None not in held[:7] and held[7] is None
+    assert [h.remaining for h in held[:7]] == [101, 100, 99, 98, 97, 96, 95]  # type: ignore[union-attr]
+
+
 # ---- against the shared store ----------------------------------------------------------------
 
 def test_one_process_counts_its_quota_down_exactly_with_a_few_charges(clock, shared) -> None:
