@@ -268,19 +268,18 @@ class RateCounts:
             return _COUNT, [scope, subject, minute, scope, subject, cutoff, (minute + 1) * _MINUTE_US]
         return _NEWEST, [scope, subject, cutoff, limit - 1]
 
+    def fits(self, question: int) -> bool:
+        """True if one more event fits the question's rule now (``wait`` is None), found without
+        looking for the limit-th event: what a count alone tells."""
+        scope, _, _, limit = self._asked[question]
+        at = self._answer(question)
+        return at is None or (scope in MINUTE_COUNTED_SCOPES and at < limit)
+
     def wait(self, question: int) -> int | None:
         """Microseconds until one more event fits the question's rule; None if one fits now.
         An event at ``t`` counts while ``now < t + window``."""
-        if question >= len(self._answers):
-            # one column per distinct question (a cap's count does not depend on the limit)
-            pending = [self._question(*asked) for asked in self._asked[len(self._answers):]]
-            distinct = list(dict.fromkeys((sql, tuple(params)) for sql, params in pending))
-            row = self._conn.execute("SELECT " + ", ".join(sql for sql, _ in distinct),
-                                     [v for _, params in distinct for v in params]).fetchone()
-            answer = {key: None if value is None else int(value) for key, value in zip(distinct, row, strict=True)}
-            self._answers += [answer[(sql, tuple(params))] for sql, params in pending]
         scope, subject, window_us, limit = self._asked[question]
-        at = self._answers[question]
+        at = self._answer(question)
         if scope in MINUTE_COUNTED_SCOPES:
             if at is None or at < limit:  # a count below the limit: one more fits
                 return None
@@ -289,6 +288,18 @@ class RateCounts:
                                                              limit - 1)).fetchone()
             at = None if found is None or found[0] is None else int(found[0])
         return None if at is None else at + window_us - self._now_us
+
+    def _answer(self, question: int) -> int | None:
+        """The question's column: the limit-th newest event, or a cap's count."""
+        if question >= len(self._answers):
+            # one column per distinct question (a cap's count does not depend on the limit)
+            pending = [self._question(*asked) for asked in self._asked[len(self._answers):]]
+            distinct = list(dict.fromkeys((sql, tuple(params)) for sql, params in pending))
+            row = self._conn.execute("SELECT " + ", ".join(sql for sql, _ in distinct),
+                                     [v for _, params in distinct for v in params]).fetchone()
+            answer = {key: None if value is None else int(value) for key, value in zip(distinct, row, strict=True)}
+            self._answers += [answer[(sql, tuple(params))] for sql, params in pending]
+        return self._answers[question]
 
 
 class Waits:
@@ -319,6 +330,10 @@ class Waits:
             if wait is not None and (worst is None or wait > worst[0]):
                 worst = (wait, reason)
         return worst
+
+    def fit(self) -> bool:
+        """True if every rule fits now (``worst`` is None), without the scans a wait may need."""
+        return all(self._counts.fits(question) for _, question in self._asked)
 
     def enforce(self) -> None:
         """Throttled with the longest wait among the rules exceeded."""
@@ -352,8 +367,8 @@ class CapWaits(Waits):
 def far_from_caps(counts: RateCounts, limits: Limits, rules: list[RateRule], subjects: Mapping[str, str | None],
                   slack: int) -> Waits | None:
     """Ask whether every campaign-wide cap's count is more than ``slack`` below the least of it
-    a start may use (its limit without the reserve): no wait from the answer means far. None if
-    some cap is too small to be far from anything.
+    a start may use (its limit without the reserve): far if the answer's ``fit()``. None if some
+    cap is too small to be far from anything.
 
     Far from its caps, a start may check them holding their lock shared with other starts: if
     no more than ``slack`` transactions can be open at once, those that see a count below the

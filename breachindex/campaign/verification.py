@@ -166,7 +166,7 @@ class Codes:
                     capped = CapWaits(counts, self._limits, caps, subjects, network)
                     margin = None if slack is None else far_from_caps(counts, self._limits, caps, subjects, slack)
                     if slack is not None:
-                        self._caps_far[calling_code] = margin is not None and margin.worst() is None
+                        self._caps_far[calling_code] = margin is not None and margin.fit()
                         if shared and not self._caps_far[calling_code]:
                             raise _NearCaps  # rolled back: starts over, holding the caps alone
                     try:  # the requester's networks, then the caps (with their reserve): told

@@ -103,6 +103,9 @@ class KeyLeases:
                                           reset_after=outcome.reset_after.get(quota, 0.0))
 
     def refused(self, key_id: str) -> None:
-        """A lease did not fit: charge this key call by call until it grows again."""
+        """A lease did not fit: charge this key call by call until it grows again (calls still
+        held from another thread's charge are kept)."""
         with self._lock:
-            self._leases.pop(key_id, None)
+            lease = self._leases.get(key_id)
+            if lease is not None:
+                lease.size = 0  # the next size is 1

@@ -76,7 +76,9 @@ def test_waits_are_the_plain_models_on_both_stores(stores, times, limit, data, f
                 counts = RateCounts(db, now)
                 asked = [counts.ask(scope, subject, DAY, n) for n in limits]
                 got = [counts.wait(q) for q in asked]
+                fits = [counts.fits(q) for q in asked]
             assert got == [model_wait(kept, now, DAY, n) for n in limits], (store.name, now - T0)
+            assert fits == [w is None for w in got], (store.name, now - T0)  # what the count alone tells
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["sqlite", "postgresql"])

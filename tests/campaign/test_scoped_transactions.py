@@ -46,14 +46,9 @@ def pg(pg_cluster):
 def _second_waits(first: Callable, second: Callable) -> bool:
     """Run ``first`` (which holds its transaction open for HELD seconds once its locks are
     taken) and, once it holds them, ``second``: True if ``second`` finished only after
-    ``first`` did."""
+    ``first`` stopped holding (its locks go with its commit, after that moment)."""
     holding, done = threading.Event(), {}
-
-    def run_first() -> None:
-        first(holding)
-        done["first"] = time.monotonic()
-
-    thread = threading.Thread(target=run_first)
+    thread = threading.Thread(target=first, args=(holding, done))
     thread.start()
     assert holding.wait(10)
     second()
@@ -63,12 +58,15 @@ def _second_waits(first: Callable, second: Callable) -> bool:
 
 
 def _open_for(store, locks, *, late: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    def run(holding: threading.Event) -> None:
+    def run(holding: threading.Event, done: dict[str, float]) -> None:
         with store.transaction(locks) as db:
             hold(db, *late)
             db.execute("SELECT 1").fetchone()  # the locks are taken once an answer came back
             holding.set()
             time.sleep(HELD)
+            # before the commit: a second that waited for the locks cannot finish earlier, and
+            # this thread recording it late cannot make a second that waited look as if it had not
+            done["first"] = time.monotonic()
     return run
 
 
