@@ -94,8 +94,8 @@ def try_hold(db: Db, name: str) -> Rows:
 
 
 def ask(db: Db, sql: str, parameters: Sequence[Any] = ()) -> Rows:
-    """A read whose rows are needed later. On PostgreSQL it goes out now and its rows come
-    back with the next read, so several asked in a row cost one round trip; on SQLite it is
+    """A read whose rows are needed later. On PostgreSQL it is queued and goes out with the
+    next read, so several asked in a row cost one round trip; on SQLite it is
     read at once, so that no statement stays open past the transaction (a pending SELECT
     would keep its snapshot, and the connection's next write would fail as busy)."""
     method = getattr(db, "ask", None)

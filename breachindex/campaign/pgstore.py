@@ -22,9 +22,10 @@ Transactions keep SQLite's guarantees, so the workflow's code is the same on bot
   its own subjects.
 
 Each thread gets its own connection from the pool (``pool_size`` at most; a thread waits up to
-``busy_timeout`` for one). SQL is written with ``?`` placeholders; ``PgConnection`` rewrites
-them to psycopg's ``%s`` once per distinct statement. Python ``bool`` parameters are sent as
-0 and 1 (the schema's flags are integers, as in SQLite). Text columns are ``COLLATE "C"``
+``busy_timeout`` for one). SQL is written with ``?`` placeholders, as for SQLite; a
+transaction's statements are prepared once per connection and sent in batches, one round trip
+per read (``pgbatch``). Python ``bool`` parameters are sent as 0 and 1 (the schema's flags are
+integers, as in SQLite). Text columns are ``COLLATE "C"``
 (``schema.for_postgresql``): text sorts bytewise, as in SQLite, whatever the database's locale.
 
 The audit log is append-only here too: triggers refuse UPDATE, DELETE and TRUNCATE on
@@ -43,9 +44,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,10 +56,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..errors import CampaignStoreError
 from .clock import now_us
 from .db import AUDIT_TAIL, Db, Rows
+from .pgbatch import BatchedConnection
 from .schema import MIGRATIONS, Migration, for_postgresql
 
-__all__ = ["PgStore", "PgConnection", "WRITE_LOCK", "MIGRATE_LOCK", "AUDIT_LOCK", "SCOPE_LOCK_CLASS",
-           "continue_identities", "grant_app_role", "open_pool", "redacted_url", "scope_key", "to_pyformat"]
+__all__ = ["PgStore", "WRITE_LOCK", "MIGRATE_LOCK", "AUDIT_LOCK", "SCOPE_LOCK_CLASS",
+           "continue_identities", "grant_app_role", "open_pool", "redacted_url", "scope_key"]
 
 #: the advisory lock every write transaction takes (one writer at a time, as in SQLite)
 WRITE_LOCK = 0x62_72_65_61_63_68_77  # "breachw"
@@ -77,126 +78,45 @@ _ERASED_TABLES = ("participants", "challenges", "code_failures", "identity_check
 _IDLE = pq.TransactionStatus.IDLE
 
 
-@lru_cache(maxsize=4096)
-def to_pyformat(sql: str) -> str:
-    """``sql`` with ``?`` placeholders (outside quoted literals) as ``%s``, and ``%`` doubled."""
-    out: list[str] = []
-    quoted = False
-    for ch in sql:
-        if ch == "'":
-            quoted = not quoted
-            out.append(ch)
-        elif ch == "%":
-            out.append("%%")
-        elif ch == "?" and not quoted:
-            out.append("%s")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def scope_key(name: str) -> int:
     """The second key of the advisory lock a scoped transaction holds for ``name``. Two names
     may share one (2**-32): they then wait for each other, which is safe."""
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=4).digest(), "big", signed=True)
 
 
-def _params(parameters: Sequence[Any]) -> Sequence[Any]:
-    if any(type(p) is bool for p in parameters):
-        return tuple(int(p) if type(p) is bool else p for p in parameters)
-    return parameters
+class _StoreBatch(BatchedConnection):
+    """A transaction's batches (``pgbatch``) with the store's locks: in a scoped transaction
+    ``hold`` and ``try_hold`` take advisory locks; elsewhere the transaction holds
+    ``WRITE_LOCK`` alone, or only reads, and they take nothing."""
 
+    __slots__ = ("_scoped",)
 
-class _PipelinedRows:
-    """A cursor of a pipelined transaction: its rows are fetched when read (psycopg does that),
-    and ``rowcount`` waits for the statement's result too (psycopg would answer -1)."""
-
-    __slots__ = ("_cur", "_pipeline")
-
-    def __init__(self, cur: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
-        self._cur, self._pipeline = cur, pipeline
-
-    @property
-    def rowcount(self) -> int:
-        if self._cur.pgresult is None:
-            self._pipeline.sync()
-        return self._cur.rowcount
-
-    @property
-    def description(self) -> Any:
-        if self._cur.pgresult is None:
-            self._pipeline.sync()
-        return self._cur.description
-
-    def fetchone(self) -> Any:
-        return self._cur.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return self._cur.fetchall()
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._cur)
-
-
-class PgConnection:
-    """A psycopg connection seen as a ``Db``: ``?`` placeholders, tuples, ``bytes``. In a
-    ``pipeline``, statements are sent without waiting for their answers until one is read.
-    In a ``scoped`` transaction, ``hold`` and ``try_hold`` take advisory locks (elsewhere the
-    transaction holds ``WRITE_LOCK`` alone, or only reads)."""
-
-    __slots__ = ("_conn", "_pipeline", "_scoped")
-
-    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline | None = None, *,
-                 scoped: bool = False) -> None:
-        self._conn, self._pipeline, self._scoped = conn, pipeline, scoped
-
-    def _rows(self, cur: psycopg.Cursor[Any]) -> Rows:
-        return cur if self._pipeline is None else _PipelinedRows(cur, self._pipeline)  # type: ignore[return-value]
-
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
-        cur = self._conn.cursor()
-        if parameters:
-            cur.execute(to_pyformat(sql), _params(parameters))
-        else:
-            cur.execute(sql)  # without parameters psycopg looks for no placeholders (a % stays a %)
-        return self._rows(cur)
-
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
-        cur = self._conn.cursor()
-        cur.executemany(to_pyformat(sql), [_params(p) for p in parameters])
-        return self._rows(cur)
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.info.transaction_status != _IDLE
-
-    def ask(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
-        """``execute``: in a pipeline the rows come back with the next read (see ``db.ask``)."""
-        return self.execute(sql, parameters)
+    def __init__(self, conn: psycopg.Connection[Any], scoped: bool) -> None:
+        super().__init__(conn)
+        self._scoped = scoped
 
     def hold(self, *names: str, shared: bool = False) -> None:
         """Wait for the locks of ``names``, in this order, and hold them to the end of the
-        transaction (the wait is the server's: in a pipeline what follows simply runs after);
+        transaction (the wait is the server's: what follows in the batch runs after it);
         ``shared``: beside other shared holders."""
         if not self._scoped or not names:
             return
-        calls, params = [], []
         take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        calls, params = [], []
         for name in names:
             if name == AUDIT_TAIL:
-                calls.append(f"{take}(%s)")
+                calls.append(f"{take}(?)")
                 params.append(AUDIT_LOCK)
             else:
-                calls.append(f"{take}(%s, %s)")
+                calls.append(f"{take}(?, ?)")
                 params += (SCOPE_LOCK_CLASS, scope_key(name))
-        self._conn.execute("SELECT " + ", ".join(calls), params)
+        self.execute("SELECT " + ", ".join(calls), params)
 
     def try_hold(self, name: str) -> Rows:
         """Take ``name``'s lock if it is free: a row (true,) if it is now held."""
         if not self._scoped:
-            return self._rows(self._conn.execute("SELECT true"))
-        return self._rows(self._conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)",
-                                             (SCOPE_LOCK_CLASS, scope_key(name))))
+            return self.execute("SELECT true")
+        return self.execute("SELECT pg_try_advisory_xact_lock(?, ?)", (SCOPE_LOCK_CLASS, scope_key(name)))
 
 
 def redacted_url(url: str) -> str:
@@ -210,10 +130,12 @@ def redacted_url(url: str) -> str:
 
 
 def open_pool(url: str, name: str, size: int, timeout: float, failure: str,
-              settings: Mapping[str, str] | None = None) -> ConnectionPool[Any]:
+              settings: Mapping[str, str] | None = None, *, psycopg_prepares: bool = True) -> ConnectionPool[Any]:
     """An open pool of autocommit connections to ``url`` (at most ``size``, each named
     ``name`` in ``pg_stat_activity``, each with the session ``settings``);
-    CampaignStoreError(``failure`` ...) if none opens within ``timeout`` seconds."""
+    CampaignStoreError(``failure`` ...) if none opens within ``timeout`` seconds.
+    ``psycopg_prepares=False``: psycopg prepares nothing itself (``pgbatch`` does, and psycopg
+    would deallocate every statement of the session after a rollback)."""
     chosen = dict(settings or {})
 
     def configure(conn: psycopg.Connection[Any]) -> None:
@@ -221,7 +143,8 @@ def open_pool(url: str, name: str, size: int, timeout: float, failure: str,
         for setting, value in chosen.items():
             conn.execute("SELECT set_config(%s, %s, false)", (setting, value))
     pool: ConnectionPool[Any] = ConnectionPool(url, min_size=1, max_size=size, open=False, timeout=timeout, name=name,
-                                               kwargs={"autocommit": True, "application_name": name},
+                                               kwargs={"autocommit": True, "application_name": name,
+                                                       "prepare_threshold": 5 if psycopg_prepares else None},
                                                configure=configure if chosen else None)
     try:
         pool.open(wait=True, timeout=timeout)
@@ -252,7 +175,8 @@ class PgStore:
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Any] | None = open_pool(
             url, "breachindex", pool_size, busy_timeout, "cannot open the campaign store",
-            {"lock_timeout": str(max(1, int(busy_timeout * 1000)))})  # a writer waits at most busy_timeout
+            {"lock_timeout": str(max(1, int(busy_timeout * 1000)))},  # a writer waits at most busy_timeout
+            psycopg_prepares=False)
         try:
             self._migrate(migrations)
             with self.connection() as conn:
@@ -298,19 +222,20 @@ class PgStore:
             raise _store_error("no connection to the campaign store is free", exc) from None
 
     @contextmanager
-    def _in_transaction(self, begin: Sequence[tuple[str, Sequence[Any]]], refused: str, failed: str,
+    def _in_transaction(self, begin: bytes, locks: tuple[str, Sequence[int]] | None, refused: str, failed: str,
                         scoped: bool = False) -> Iterator[Db]:
-        """A transaction in pipeline mode: its statements go out without waiting for each
-        answer until the caller reads one (a row, a rowcount), so a transaction costs a round
-        trip per read rather than per statement. An error surfaces at the next read or at the
-        commit, and rolls the whole transaction back as before."""
+        """A transaction whose statements go out in batches (``pgbatch``): one round trip per
+        read (a row, a rowcount) rather than per statement, BEGIN and its locks with the first.
+        An error surfaces at the next read or at the commit, and rolls the whole transaction
+        back."""
         with self.connection() as conn:
+            batch = _StoreBatch(conn, scoped)
             try:
-                with conn.pipeline() as pipeline:
-                    for statement, params in begin:
-                        conn.execute(statement, params)
-                    yield PgConnection(conn, pipeline, scoped=scoped)
-                    conn.execute("COMMIT")
+                batch.statement(begin)
+                if locks is not None:
+                    batch.execute(*locks)
+                yield batch
+                batch.commit()
             except BaseException as exc:
                 _rollback(conn)
                 if isinstance(exc, psycopg.errors.LockNotAvailable):
@@ -324,19 +249,18 @@ class PgStore:
         (``WRITE_LOCK``), or scoped to ``locks`` (see the module documentation). PostgreSQL's
         errors come out as CampaignStoreError; the caller's exceptions pass through unchanged."""
         if locks is None:
-            begin = [("BEGIN", ()), ("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))]
+            taken: tuple[str, tuple[int, ...]] = ("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
         else:
             keys = sorted({scope_key(name) for name in locks})
             # one statement: its select list is evaluated left to right, the shared lock first
-            sql = "SELECT " + ", ".join(["pg_advisory_xact_lock_shared(%s)"] +
-                                        ["pg_advisory_xact_lock(%s, %s)"] * len(keys))
-            begin = [("BEGIN", ()), (sql, (WRITE_LOCK, *(v for k in keys for v in (SCOPE_LOCK_CLASS, k))))]
-        return self._in_transaction(begin, "the campaign store is not writable now",
+            calls = ["pg_advisory_xact_lock_shared(?)"] + ["pg_advisory_xact_lock(?, ?)"] * len(keys)
+            taken = ("SELECT " + ", ".join(calls), (WRITE_LOCK, *(v for k in keys for v in (SCOPE_LOCK_CLASS, k))))
+        return self._in_transaction(b"BEGIN", taken, "the campaign store is not writable now",
                                     "a campaign store transaction failed", scoped=locks is not None)
 
     def read(self) -> Any:
         """A read transaction: one consistent snapshot (REPEATABLE READ, READ ONLY)."""
-        return self._in_transaction([("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", ())],
+        return self._in_transaction(b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", None,
                                     "the campaign store is not readable now", "a campaign store read failed")
 
     # ---- schema ----------------------------------------------------------------------------

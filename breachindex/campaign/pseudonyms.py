@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -51,27 +50,12 @@ class CampaignKeys:
     def code_hash(self, challenge_id: str, code: str) -> bytes:
         """HMAC-SHA256 of a code, bound to its challenge."""
         message = challenge_id.encode("ascii") + b"\x00" + code.encode("utf-8", "surrogatepass")
-        return hmac.new(self._code, message, hashlib.sha256).digest()
+        return hmac.digest(self._code, message, "sha256")
 
     def subject(self, kind: str, value: str) -> str:
         """A keyed hash naming a rate-limit subject (``kind`` keeps kinds apart)."""
         data = kind.encode("ascii") + b"\x00" + value.encode("utf-8", "surrogatepass")
         return hashlib.blake2b(data, key=self._subject, digest_size=16).hexdigest()
-
-    def ip_subject(self, ip: str) -> str:
-        """The rate-limit subject of an IP address: itself for IPv4, its /64 for IPv6 (one
-        subscriber usually holds a whole /64). ValueError if it is not an IP address."""
-        try:
-            address = ipaddress.ip_address(ip.strip())
-        except (ValueError, AttributeError):
-            raise ValueError("ip is not an IPv4 or IPv6 address") from None
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if isinstance(address, ipaddress.IPv6Address):
-            text = str(ipaddress.IPv6Network((address, 64), strict=False))
-        else:
-            text = str(address)
-        return self.subject("ip", text)
 
     def seal_phone(self, participant: str, e164: str) -> bytes:
         """nonce || ChaCha20-Poly1305 of the number, bound to the participant id."""

@@ -65,10 +65,13 @@ def _tables_of(store: CampaignDb, db: Db) -> set[str]:
     return {str(r[0]) for r in rows.fetchall()} - {"schema_version"}
 
 
-def _columns(db: Db, table: str) -> list[str]:
-    cur: Any = db.execute(f"SELECT * FROM {table} LIMIT 0")
-    cur.fetchall()
-    return [str(d[0]) for d in cur.description]
+def _columns(store: CampaignDb, db: Db, table: str) -> list[str]:
+    """The table's columns, in their order."""
+    if isinstance(store, Store):
+        return [str(r[1]) for r in db.execute(f"PRAGMA table_info({table})").fetchall()]
+    return [str(r[0]) for r in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = ? ORDER BY ordinal_position", (table,)).fetchall()]
 
 
 def _rows(db: Db, table: str, columns: list[str]) -> Iterator[list[tuple[Any, ...]]]:
@@ -116,7 +119,7 @@ def transfer(source: str | os.PathLike[str], destination: str | os.PathLike[str]
                 if missing:
                     raise CampaignStoreError(f"tables this transfer does not know: {', '.join(sorted(missing))}")
                 for table in TABLES:
-                    columns = _columns(src, table)
+                    columns = _columns(origin.context.store, src, table)
                     insert = (f"INSERT INTO {table} ({', '.join(columns)}) "
                               f"VALUES ({', '.join('?' * len(columns))})")
                     for chunk in _rows(src, table, columns):

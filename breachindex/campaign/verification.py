@@ -209,10 +209,12 @@ class Codes:
         return answer
 
     def _origin(self, ip: str | None) -> Origin:
-        """The requester's networks; ValueError for an ``ip`` that is not an address."""
-        if ip is not None:
-            self._keys.ip_subject(ip)  # ValueError (without the value) if it is not an IP address
-        return origin_of(ip)
+        """The requester's networks; ValueError (without the value) for an ``ip`` that is not an
+        address (a missing one is the shared ``unknown`` requester)."""
+        origin = origin_of(ip)
+        if ip is not None and not origin.known:
+            raise ValueError("ip is not an IPv4 or IPv6 address")
+        return origin
 
     @staticmethod
     def _ask_failures(db: Db, pid: str, host: str) -> Rows:

@@ -1,4 +1,4 @@
-"""What only the PostgreSQL store has to prove: its SQL rewriting, the audit log append-only
+"""What only the PostgreSQL store has to prove: the audit log append-only
 against every role and the app role's grants, and many processes at once losing nothing and
 double-spending nothing (one code, one winner; one active mandate per participant and
 controller; every vault item stored). Runs against the session's throw-away cluster."""
@@ -13,15 +13,13 @@ from helpers.campaign import sign as shared_sign
 from helpers.mandate_texts import registry
 from helpers.processes import at_once
 from helpers.vault import FAST
-from hypothesis import given
-from hypothesis import strategies as st
 
 from breachindex import Key
 from breachindex.campaign import Campaign, RecordingSender
 from breachindex.errors import CampaignStoreError, CodeInvalid, MandateRefused
 
 pytest.importorskip("psycopg")
-from breachindex.campaign.pgstore import PgStore, redacted_url, to_pyformat
+from breachindex.campaign.pgstore import PgStore, redacted_url
 
 KEY = Key(bytes(range(32)))
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
@@ -45,27 +43,6 @@ def url(pg_cluster):
     made = pg_cluster.new_database()
     yield made
     pg_cluster.drop_database(made)
-
-
-@given(st.text(alphabet="ab?%' ", max_size=30))
-def test_placeholders_outside_quotes_become_pyformat_and_percent_signs_double(sql_text):
-    out = to_pyformat(sql_text)
-    assert out.replace("%%", "").replace("%s", "").count("%") == 0
-    quoted = False
-    rebuilt = []
-    i = 0
-    while i < len(out):  # undo the rewriting: it must give back the input
-        if out.startswith("%%", i):
-            rebuilt.append("%")
-            i += 2
-        elif out.startswith("%s", i) and not quoted:
-            rebuilt.append("?")
-            i += 2
-        else:
-            quoted ^= out[i] == "'"
-            rebuilt.append(out[i])
-            i += 1
-    assert "".join(rebuilt) == sql_text
 
 
 def test_the_password_never_reaches_a_message():
