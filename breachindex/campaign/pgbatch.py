@@ -268,16 +268,26 @@ class BatchedConnection:
 
     def _send(self) -> None:
         pg = self._pgconn
-        while pg.flush():  # 1: more to send; read meanwhile, so that neither side's buffer fills up
-            readable, _, _ = select.select([pg.socket], [pg.socket], [])
-            if readable:
+        if not pg.flush():
+            return
+        waiting = select.poll()  # poll, not select: a socket's descriptor may be above FD_SETSIZE
+        waiting.register(pg.socket, select.POLLIN | select.POLLOUT)
+        while True:  # read meanwhile, so that neither side's buffer fills up
+            if any(events & select.POLLIN for _, events in waiting.poll()):
                 pg.consume_input()
+            if not pg.flush():  # 0: everything sent
+                return
 
     def _result_or_none(self) -> pq.abc.PGresult | None:
         pg = self._pgconn
-        while pg.is_busy():
-            select.select([pg.socket], [], [])
-            pg.consume_input()
+        if pg.is_busy():
+            waiting = select.poll()
+            waiting.register(pg.socket, select.POLLIN)
+            while True:
+                waiting.poll()
+                pg.consume_input()
+                if not pg.is_busy():
+                    break
         return pg.get_result()
 
     def _result(self) -> pq.abc.PGresult:
