@@ -48,7 +48,7 @@ from typing import Any, TypeAlias
 
 from .checkpoints import NoteVerifier, SignedCheckpoint, check_origin, default_origin, sign_checkpoint, verifier_key
 from .clock import from_us
-from .db import AUDIT_TAIL, Db, hold
+from .db import AUDIT_TAIL, Db, Rows, ask, hold
 from .merkle import (
     RootBuilder,
     consistency_proof,
@@ -288,19 +288,24 @@ class AuditLog:
         return [NoteVerifier(self.origin, public_key) for public_key in self._trusted.values()]
 
     # ---- writing -----------------------------------------------------------------------
+    def ask_tail(self, db: Db) -> Rows:
+        """Hold the chain's tail and ask for it, for an ``append`` later in the transaction: on
+        PostgreSQL the answer comes with the transaction's next read, not a round trip of its own."""
+        hold(db, AUDIT_TAIL)  # a scoped transaction on PostgreSQL: one append at a time, to commit
+        # the chain's tail and the latest checkpoint's time in one statement (the insert of an
+        # append does not change the checkpoints)
+        return ask(db, "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), "
+                       "(SELECT entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1), "
+                       "(SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1)")
+
     def append(self, db: Db, kind: str, at_us: int, *, participant: str | None = None,
-               ref: str | None = None, payload: Mapping[str, Any]) -> AuditEntry:
-        """Append an entry in the caller's transaction (so it commits with the change it records)."""
+               ref: str | None = None, payload: Mapping[str, Any], tail: Rows | None = None) -> AuditEntry:
+        """Append an entry in the caller's transaction (so it commits with the change it records);
+        ``tail``: what ``ask_tail`` asked earlier in it, else it is asked now."""
         if kind not in KINDS:
             raise ValueError(f"unknown audit entry kind {kind!r}")
         text = canonical_json(dict(payload))
-        hold(db, AUDIT_TAIL)  # a scoped transaction on PostgreSQL: one append at a time, to commit
-        # the chain's tail and the latest checkpoint's time in one statement: one round trip to
-        # a database server (the insert below does not change the checkpoints)
-        last_seq, last_hash, signed_us = db.execute(
-            "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), "
-            "(SELECT entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1), "
-            "(SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1)").fetchone()
+        last_seq, last_hash, signed_us = (tail if tail is not None else self.ask_tail(db)).fetchone()
         seq, prev = (1, GENESIS_HASH) if last_seq is None else (int(last_seq) + 1, bytes(last_hash))
         body = entry_body(seq, at_us, kind, participant, ref, payload)
         digest = hashlib.sha256(prev + body).digest()

@@ -309,12 +309,19 @@ class Codes:
             "UPDATE challenges SET used_us = ?, phone_sealed = NULL WHERE id = ? AND used_us IS NULL "
             "AND replaced_us IS NULL AND attempts < ? AND expires_us > ?",
             (t, challenge_id, self._rules.attempts_per_code, t))
-        if done.rowcount != 1:  # another process confirmed it first
+        # the number's rows change only if that update did (a start for the number may have
+        # replaced the challenge since it was read): all of it, with the audit chain's tail, goes
+        # out before the update's count is read, in one round trip on PostgreSQL
+        used = "EXISTS (SELECT 1 FROM challenges WHERE id = ? AND used_us = ?)"
+        db.execute("UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(?, phone_sealed) "
+                   f"WHERE id = ? AND {used}", (t, sealed, pid, challenge_id, t))
+        db.execute(f"DELETE FROM code_failures WHERE participant = ? AND host = ? AND {used}",
+                   (pid, host, challenge_id, t))
+        tail = self._audit.ask_tail(db)
+        if done.rowcount != 1:  # replaced meanwhile: nothing of the number's was written
             return CodeInvalid()
-        db.execute("UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(?, phone_sealed) WHERE id = ?",
-                   (t, sealed, pid))
-        db.execute("DELETE FROM code_failures WHERE participant = ? AND host = ?", (pid, host))
-        self._audit.append(db, "verification_confirmed", t, participant=pid, payload={"verified_at": iso(t)})
+        self._audit.append(db, "verification_confirmed", t, participant=pid, payload={"verified_at": iso(t)},
+                           tail=tail)
         return Verification(pid, from_us(t))
 
     def _wrong_code(self, db: Db, challenge_id: str, pid: str, host: str, attempts: int,

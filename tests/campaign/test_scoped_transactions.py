@@ -24,7 +24,7 @@ from breachindex.campaign.audit import AuditLog
 from breachindex.campaign.db import AUDIT_TAIL, hold, try_hold
 from breachindex.campaign.treehead import AuditSigner
 from breachindex.campaign.verification import PURGE_EVERY
-from breachindex.errors import CampaignError, CampaignStoreError, Throttled, TooManyAttempts
+from breachindex.errors import CampaignError, CampaignStoreError, CodeInvalid, Throttled, TooManyAttempts
 
 pytest.importorskip("psycopg")
 from breachindex.campaign.pgstore import PgStore
@@ -324,3 +324,35 @@ def test_starts_at_once_near_the_campaign_cap_send_exactly_the_cap(tmp_store, mo
         assert True in modes and False in modes
     else:
         assert True not in modes
+
+
+def test_a_confirmation_whose_challenge_a_start_replaced_meanwhile_writes_nothing_of_the_number(pg, monkeypatch):
+    # between the confirmation's read of its challenge and its hold of the number (which a
+    # start holds from its beginning), a start from the same requester replaces that challenge
+    from breachindex.campaign import verification
+
+    sender = RecordingSender()
+    with Campaign(pg.url, secret=KEY, sender=sender, limits=OPEN) as c, \
+            Campaign(pg.url, secret=KEY, sender=sender, limits=OPEN) as other:
+        challenge = c.start_verification(number(1), now=T0)
+        code = sender.last_code(number(1))
+        real_hold = verification.hold
+        replaced = threading.Event()
+
+        def start_then_hold(db, *names, shared=False):  # type: ignore[no-untyped-def]
+            if not replaced.is_set() and names and names[0].startswith("participant|"):
+                replaced.set()
+                thread = threading.Thread(target=other.start_verification, args=(number(1),),
+                                          kwargs={"now": T0 + S})
+                thread.start()  # another worker's start: it commits before this confirmation goes on
+                thread.join(10)
+                assert not thread.is_alive()
+            real_hold(db, *names, shared=shared)
+
+        monkeypatch.setattr(verification, "hold", start_then_hold)
+        with pytest.raises(CodeInvalid):
+            c.confirm_verification(challenge.id, code, now=T0 + 2 * S)
+        assert replaced.is_set()
+        assert sql(c, "SELECT verified_us FROM participants").fetchall() == [(None,)]
+        assert sql(c, "SELECT COUNT(*) FROM audit_log WHERE kind = 'verification_confirmed'").fetchone() == (0,)
+        assert sql(c, "SELECT COUNT(*) FROM challenges WHERE used_us IS NOT NULL").fetchone() == (0,)
