@@ -18,8 +18,10 @@ mode, with one sync, and every statement's result comes back in the same round t
   prepared only once the server said so; a name whose preparing failed or never went out is
   forgotten, so none is used unprepared.
 
-Statements prepared in a session stay there: behind a pooler, use session pooling (as psycopg's
-own prepared statements need, see docs/operations.md).
+Statements prepared in a session stay there for the connection's life, one per statement text and
+parameter types: the campaign's SQL has a bounded set of texts (a list of placeholders grows only
+with a fixed count, never with data). Behind a pooler, use session pooling (as psycopg's own
+prepared statements need, see docs/operations.md).
 """
 from __future__ import annotations
 
