@@ -156,12 +156,13 @@ class _Total:
 
 
 class _Prepare:
-    """A statement to prepare: its name is the session's once the server has it."""
+    """A statement to prepare (its parameter types are its key's): its name is the session's
+    once the server has it."""
 
-    __slots__ = ("key", "name", "text", "types")
+    __slots__ = ("key", "name", "text")
 
-    def __init__(self, key: _Key, name: bytes, text: bytes, types: Sequence[int]) -> None:
-        self.key, self.name, self.text, self.types = key, name, text, types
+    def __init__(self, key: _Key, name: bytes, text: bytes) -> None:
+        self.key, self.name, self.text = key, name, text
 
 
 class BatchedConnection:
@@ -194,7 +195,7 @@ class BatchedConnection:
         if name is None:
             name = b"bi_%d" % next(_names)
             self._preparing[key] = name
-            self._queue.append(_Prepare(key, name, text, key[1]))
+            self._queue.append(_Prepare(key, name, text))
         rows = _Deferred(self)
         self._queue.append((name, dumped, tx.formats if values else None, rows))
         if len(self._queue) >= _MAX_QUEUED:
@@ -227,7 +228,7 @@ class BatchedConnection:
             pg.enter_pipeline_mode()
             for item in queue:
                 if type(item) is _Prepare:
-                    pg.send_prepare(item.name, item.text, param_types=item.types)
+                    pg.send_prepare(item.name, item.text, param_types=item.key[1])
                 elif item[1] is None:
                     pg.send_query_params(item[0], None)
                 else:
