@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -70,6 +70,7 @@ __all__ = [
     "InclusionProof",
     "KINDS",
     "UNPROVED",
+    "audit_entry_hash",
     "canonical_json",
     "entry_body",
     "verify_entry",
@@ -142,6 +143,25 @@ def entry_body(seq: int, at_us: int, kind: str, participant: str | None, ref: st
     """The bytes an entry's hash and its Merkle leaf are computed over."""
     return canonical_json({"seq": seq, "at_us": at_us, "kind": kind, "participant": participant, "ref": ref,
                            "payload": dict(payload)}).encode("ascii")
+
+
+_SEQ_LAST = ',"seq":0}'
+
+
+def _head_of(body: bytes) -> str:
+    """The body of an entry of seq 0 without its seq: ``seq`` sorts last of the body's keys, so
+    an entry's body is this head, its seq, and ``}``."""
+    text = body.decode("ascii")
+    if not text.endswith(_SEQ_LAST):
+        raise AssertionError("an audit entry's body does not end with its seq")
+    return text[:-len(_SEQ_LAST) + len(',"seq":')]
+
+
+def audit_entry_hash(prev: bytes, head: str, seq: int) -> bytes:
+    """SHA-256(prev || body) of the body ``head``, ``seq``, ``}`` (see ``_head_of``): what
+    ``AuditLog.append_where``'s insert computes, as SQL function ``audit_entry_hash``
+    (PostgreSQL: migration 12; SQLite: its store registers this one)."""
+    return hashlib.sha256(bytes(prev) + f"{head}{seq}}}".encode("ascii")).digest()
 
 
 @dataclass(frozen=True)
@@ -297,6 +317,45 @@ class AuditLog:
         return ask(db, "SELECT (SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), "
                        "(SELECT entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1), "
                        "(SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1)")
+
+    def ask_checkpoint(self, db: Db) -> Rows | None:
+        """Ask when the latest checkpoint was signed, for ``checkpoint_due`` later in the
+        transaction (None: this log makes no checkpoints)."""
+        if self._interval is None:
+            return None
+        return ask(db, "SELECT (SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1)")
+
+    def checkpoint_due(self, asked: Rows | None, at_us: int) -> bool:
+        """Whether an append at ``at_us`` would make a checkpoint, by what ``ask_checkpoint``
+        read. It read without the chain's lock, so it may see a checkpoint too old (another
+        append made a newer one meanwhile), never one too new: at worst it says "due" wrongly,
+        and ``append`` then finds no checkpoint due under the lock."""
+        if asked is None or self._interval is None:
+            return False
+        row = asked.fetchone()
+        signed_us = None if row is None else row[0]
+        return signed_us is None or at_us - int(signed_us) >= self._interval
+
+    def append_where(self, db: Db, kind: str, at_us: int, condition: tuple[str, Sequence[Any]], *,
+                     participant: str | None = None, ref: str | None = None, payload: Mapping[str, Any]) -> Rows:
+        """Append an entry in the caller's transaction if ``condition`` (SQL true or false, and
+        its values) holds when the insert runs: its rowcount, 1 or 0, tells which. The insert
+        itself takes the chain's tail and hashes the entry (``audit_entry_hash``), so nothing is
+        read: on PostgreSQL it goes out with the commit, and the chain's lock is held from the
+        insert to the commit, not across a round trip to the client. It makes no checkpoint:
+        use it only when ``checkpoint_due`` says none is due (``append`` otherwise)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown audit entry kind {kind!r}")
+        text = canonical_json(dict(payload))
+        head = _head_of(entry_body(0, at_us, kind, participant, ref, payload))
+        where, values = condition
+        hold(db, AUDIT_TAIL)
+        return db.execute(
+            "INSERT INTO audit_log (seq, at_us, kind, participant, ref, payload, prev_hash, entry_hash) "
+            "SELECT t.seq, ?, ?, ?, ?, ?, t.prev, audit_entry_hash(t.prev, ?, t.seq) FROM "
+            "(SELECT COALESCE((SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), 0) + 1 AS seq, "
+            "COALESCE((SELECT entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1), ?) AS prev) AS t "
+            f"WHERE {where}", (at_us, kind, participant, ref, text, head, GENESIS_HASH, *values))
 
     def append(self, db: Db, kind: str, at_us: int, *, participant: str | None = None,
                ref: str | None = None, payload: Mapping[str, Any], tail: Rows | None = None) -> AuditEntry:

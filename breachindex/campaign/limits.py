@@ -214,9 +214,9 @@ def check_sms_allowed(e164: str, allowed_calling_codes: frozenset[int], allowed_
     cc = int(number.country_code or 0)
     if cc not in allowed_calling_codes:
         raise SmsNotAllowed("country_not_allowed", "codes are not sent to numbers of this country")
-    if not phonenumbers.is_valid_number(number):
+    kind = phonenumbers.number_type(number)  # UNKNOWN for an invalid number: one match, not two
+    if kind == PhoneNumberType.UNKNOWN:
         raise SmsNotAllowed("invalid_number", "this is not a valid, assigned number for its country")
-    kind = phonenumbers.number_type(number)
     if kind == PhoneNumberType.PREMIUM_RATE:
         raise SmsNotAllowed("premium_rate", "codes are not sent to premium-rate numbers")
     if kind == PhoneNumberType.SHARED_COST:

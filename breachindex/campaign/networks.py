@@ -60,13 +60,27 @@ def origin_of(address: str | None) -> Origin:
         parsed = parsed.ipv4_mapped
     if parsed is None:
         return Origin({level: f"{level}:{UNKNOWN}" for level in LEVELS}, known=False)
-    kind: type[ipaddress.IPv4Address] | type[ipaddress.IPv6Address]
-    if isinstance(parsed, ipaddress.IPv4Address):
-        sizes, family, width, kind = _V4_PREFIX, "v4", 32, ipaddress.IPv4Address
-    else:
-        sizes, family, width, kind = _V6_PREFIX, "v6", 128, ipaddress.IPv6Address
     value = int(parsed)  # a zone index (%eth0) names an interface, not a network: it is left out
-    # str(ip_network((address, bits), strict=False)), without building the network objects
-    subjects = {level: f"{level}:{family}:{kind(value >> (width - bits) << (width - bits))}/{bits}"
-                for level, bits in sizes.items()}
+    if isinstance(parsed, ipaddress.IPv4Address):
+        subjects = {level: f"{level}:v4:{_v4_network(value, bits)}" for level, bits in _V4_PREFIX.items()}
+    else:
+        subjects = {level: f"{level}:v6:{_v6_network(value, bits)}" for level, bits in _V6_PREFIX.items()}
     return Origin(subjects, known=True)
+
+
+# str(ip_network((address, bits), strict=False)), written out without building address objects
+# (every start and confirmation pays for it twice); the tests hold them to ipaddress's own text
+
+def _v4_network(value: int, bits: int) -> str:
+    net = value >> (32 - bits) << (32 - bits)
+    return f"{net >> 24}.{net >> 16 & 255}.{net >> 8 & 255}.{net & 255}/{bits}"
+
+
+def _v6_network(value: int, bits: int) -> str:
+    """For ``bits`` <= 64: the last four groups are zeros, a run longer than any zeros among the
+    first four (a run that reaches the end is part of it), so it is the run ``::`` stands for."""
+    net = value >> (128 - bits)
+    groups = [net << (64 - bits) >> shift & 0xFFFF for shift in (48, 32, 16, 0)]
+    while groups and groups[-1] == 0:
+        groups.pop()
+    return ":".join(f"{group:x}" for group in groups) + f"::/{bits}"

@@ -626,6 +626,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         END
         $charge$"""),
     )),
+    Migration(12, "an audit entry's hash computed where it is inserted (a function on PostgreSQL; SQLite's "
+                  "store registers its own)", (
+        # SHA-256(prev_hash || body), the body being ``head`` (its canonical JSON up to the seq,
+        # the last key) and the seq: an append can then take the chain's tail in its insert,
+        # with no round trip between reading the tail and writing the entry (AuditLog.append_where)
+        Variant(None, """CREATE FUNCTION audit_entry_hash(prev BYTEA, head TEXT, seq BIGINT) RETURNS BYTEA
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $hash$ SELECT sha256(prev || convert_to(head || seq::text || '}', 'UTF8')) $hash$"""),
+    )),
 )
 
 

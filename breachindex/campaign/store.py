@@ -42,6 +42,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import CampaignStoreError
 from ..private_files import is_open
+from .audit import audit_entry_hash
 from .clock import now_us
 from .db import CampaignDb
 from .schema import MIGRATIONS, Migration, for_sqlite
@@ -164,6 +165,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA secure_delete = ON")
+            conn.create_function("audit_entry_hash", 3, audit_entry_hash, deterministic=True)
             self._migrate(migrations)
         except sqlite3.DatabaseError as exc:
             self.close()

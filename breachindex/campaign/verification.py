@@ -263,14 +263,18 @@ class Codes:
                                                  if fail.get(rule.scope) is not None}
         with self._store.transaction(locks) as db:
             outcome = self._confirm(db, challenge_id, typed, fail, t)
+        if isinstance(outcome, _Confirmed):
+            outcome = outcome.outcome()
         if isinstance(outcome, Verification):
             log.debug("participant %s confirmed a code", outcome.participant[:8])
             return outcome
         raise outcome
 
     def _confirm(self, db: Db, challenge_id: str, typed: str, fail: Mapping[str, str | None],
-                 t: int) -> Verification | CampaignError:
-        """The outcome of a confirmation; what it wrote commits even when it is an error."""
+                 t: int) -> Verification | CampaignError | _Confirmed:
+        """The outcome of a confirmation (``_Confirmed``: known once the transaction has
+        committed); what it wrote commits even when it is an error."""
+        checkpoint = self._audit.ask_checkpoint(db)  # with the first read, for the append's path below
         waits = Waits(RateCounts(db, t)).ask(self._limits.failure_rules(), fail)
         found: Rows | None = None
         if len(challenge_id) <= _MAX_CHALLENGE_ID:
@@ -309,19 +313,24 @@ class Codes:
             "UPDATE challenges SET used_us = ?, phone_sealed = NULL WHERE id = ? AND used_us IS NULL "
             "AND replaced_us IS NULL AND attempts < ? AND expires_us > ?",
             (t, challenge_id, self._rules.attempts_per_code, t))
-        # the number's rows change only if that update did (a start for the number may have
-        # replaced the challenge since it was read): all of it, with the audit chain's tail, goes
-        # out before the update's count is read, in one round trip on PostgreSQL
+        # the number's rows and the audit entry are written only if that update was (a start for
+        # the number may have replaced the challenge since it was read): all of it goes out with
+        # the commit, in one round trip on PostgreSQL, and the update's count is read after it
         used = "EXISTS (SELECT 1 FROM challenges WHERE id = ? AND used_us = ?)"
         db.execute("UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(?, phone_sealed) "
                    f"WHERE id = ? AND {used}", (t, sealed, pid, challenge_id, t))
         db.execute(f"DELETE FROM code_failures WHERE participant = ? AND host = ? AND {used}",
                    (pid, host, challenge_id, t))
+        payload = {"verified_at": iso(t)}
+        if not self._audit.checkpoint_due(checkpoint, t):
+            self._audit.append_where(db, "verification_confirmed", t, (used, (challenge_id, t)), participant=pid,
+                                     payload=payload)
+            return _Confirmed(done, pid, t)
+        # a checkpoint is due (once an interval): the append reads the chain's tail first
         tail = self._audit.ask_tail(db)
         if done.rowcount != 1:  # replaced meanwhile: nothing of the number's was written
             return CodeInvalid()
-        self._audit.append(db, "verification_confirmed", t, participant=pid, payload={"verified_at": iso(t)},
-                           tail=tail)
+        self._audit.append(db, "verification_confirmed", t, participant=pid, payload=payload, tail=tail)
         return Verification(pid, from_us(t))
 
     def _wrong_code(self, db: Db, challenge_id: str, pid: str, host: str, attempts: int,
@@ -382,6 +391,20 @@ def _number_refusal(failures: Rows, waits: Waits, t: int) -> str | None:
         return str(getattr(state, "reason", "failure_wait"))
     worst = waits.worst()
     return None if worst is None else worst[1]
+
+
+class _Confirmed:
+    """A confirmation whose outcome is known once its transaction has committed: verified if
+    its challenge's update was made, CodeInvalid if a start replaced the challenge meanwhile
+    (then nothing of the number's was written, and no audit entry)."""
+
+    __slots__ = ("_done", "_pid", "_t")
+
+    def __init__(self, done: Rows, pid: str, t: int) -> None:
+        self._done, self._pid, self._t = done, pid, t
+
+    def outcome(self) -> Verification | CampaignError:
+        return Verification(self._pid, from_us(self._t)) if self._done.rowcount == 1 else CodeInvalid()
 
 
 class _NearCaps(Exception):

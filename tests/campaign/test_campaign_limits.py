@@ -13,8 +13,11 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import phonenumbers
 import pytest
 from helpers.campaign import S, example
+from hypothesis import given
+from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
 from breachindex import InvalidPhoneNumber, Key
@@ -29,6 +32,7 @@ from breachindex.campaign import (
     Limits,
     RecordingSender,
 )
+from breachindex.campaign.limits import check_sms_allowed
 from breachindex.errors import CodeInvalid, SmsNotAllowed, Throttled, TooManyAttempts
 
 KEY = Key.generate()
@@ -123,6 +127,53 @@ def test_toll_free_invalid_and_impossible_numbers_are_refused(make, sender):
     with pytest.raises(InvalidPhoneNumber):
         c.start_verification("+31 6", now=T0)
     assert sender.messages == []
+
+
+def _refusal_by_two_matches(e164: str) -> str | None:
+    """The reason check_sms_allowed gave when it asked is_valid_number, then number_type."""
+    number = phonenumbers.parse(e164)
+    if number.country_code not in EEA_CALLING_CODES:
+        return "country_not_allowed"
+    if not phonenumbers.is_valid_number(number):
+        return "invalid_number"
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.PREMIUM_RATE:
+        return "premium_rate"
+    if kind == PhoneNumberType.SHARED_COST:
+        return "shared_cost"
+    return None if kind in SMS_NUMBER_TYPES else "number_type_not_allowed"
+
+
+def _near_an_example(region: str, kind: int, offset: int) -> str | None:
+    """phonenumbers' example of ``kind`` in ``region``, its last digits shifted by ``offset``."""
+    found = phonenumbers.example_number_for_type(region, kind)
+    if found is None:
+        return None
+    return f"+{found.country_code}{found.national_number + offset}"
+
+
+_NUMBERS = st.one_of(
+    st.builds(lambda cc, national: f"+{cc}{national}",
+              st.sampled_from(sorted(EEA_CALLING_CODES | {1, 44, 7, 979, 800})), st.integers(0, 10**12)),
+    st.builds(_near_an_example, st.sampled_from(sorted(EEA_REGIONS | {"US", "GB", "CH", "001"})),
+              st.sampled_from([k for k in vars(PhoneNumberType).values() if isinstance(k, int)]),
+              st.integers(-50, 50)))
+
+
+@given(_NUMBERS)
+def test_one_type_match_refuses_exactly_what_validity_and_type_did(e164: str | None) -> None:
+    if e164 is None:
+        return
+    try:
+        phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return
+    try:
+        check_sms_allowed(e164, EEA_CALLING_CODES, SMS_NUMBER_TYPES)
+        reason = None
+    except SmsNotAllowed as refused:
+        reason = refused.reason
+    assert reason == _refusal_by_two_matches(e164)
 
 
 def test_fixed_line_mobile_and_voip_are_accepted(make, sender):

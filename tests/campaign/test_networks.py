@@ -34,10 +34,31 @@ def test_subjects_are_the_networks_ipaddress_writes(address: str) -> None:
     assert origin.known and origin.subjects == plain(address)
 
 
+# addresses whose groups are mostly zeros or ones, so that runs of zeros of every length and
+# place (the ones ``::`` may stand for) come up
+_GROUPS = st.lists(st.sampled_from([0, 0, 0, 1, 0x10, 0xFF00, 0xFFFF]) | st.integers(0, 0xFFFF), min_size=8, max_size=8)
+
+
+@given(_GROUPS)
+def test_subjects_of_addresses_with_runs_of_zeros(groups: list[int]) -> None:
+    address = str(ipaddress.IPv6Address(sum(g << (16 * (7 - i)) for i, g in enumerate(groups))))
+    assert origin_of(address).subjects == plain(address)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_subjects_of_every_ipv4_address(value: int) -> None:
+    address = str(ipaddress.IPv4Address(value))
+    assert origin_of(address).subjects == plain(address)
+
+
 def test_known_examples() -> None:
     assert origin_of("2001:db8:12:3456::1").subjects == {
         "host": "host:v6:2001:db8:12:3456::/64", "site": "site:v6:2001:db8:12:3400::/56",
         "network": "network:v6:2001:db8:12::/48"}
+    assert origin_of("::1").subjects == {"host": "host:v6:::/64", "site": "site:v6:::/56",
+                                         "network": "network:v6:::/48"}
+    assert origin_of("0:0:0:1::5").subjects == {"host": "host:v6:0:0:0:1::/64", "site": "site:v6:::/56",
+                                                "network": "network:v6:::/48"}
     assert origin_of(" ::ffff:192.0.2.77 ").subjects == {"host": "host:v4:192.0.2.77/32",
                                                           "network": "network:v4:192.0.2.0/24"}
 

@@ -5,6 +5,7 @@ one chain; wrong codes sent at once to one challenge spend exactly its tries. On
 writer is exclusive, and the same calls work unchanged."""
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 import time
@@ -20,8 +21,9 @@ from helpers.processes import at_once
 
 from breachindex import Key
 from breachindex.campaign import Campaign, Limits, RecordingSender
-from breachindex.campaign.audit import AuditLog
+from breachindex.campaign.audit import GENESIS_HASH, AuditLog
 from breachindex.campaign.db import AUDIT_TAIL, hold, try_hold
+from breachindex.campaign.store import open_store
 from breachindex.campaign.treehead import AuditSigner
 from breachindex.campaign.verification import PURGE_EVERY
 from breachindex.errors import CampaignError, CampaignStoreError, CodeInvalid, Throttled, TooManyAttempts
@@ -136,8 +138,12 @@ def test_appends_from_scoped_transactions_at_once_keep_one_chain(pg):
     def append(i: int) -> None:
         for k in range(appends):
             with pg.transaction({f"participant|{i}"}) as db:
-                log.append(db, "participant_unlocked", 1_700_000_000_000_000 + k, participant=f"{i:032x}",
-                           payload={"unlocked_at": "2023-11-14T22:13:20Z"})
+                if (i + k) % 2:  # the chain's tail read by the client, or taken by the insert
+                    log.append(db, "participant_unlocked", 1_700_000_000_000_000 + k, participant=f"{i:032x}",
+                               payload={"unlocked_at": "2023-11-14T22:13:20Z"})
+                else:
+                    log.append_where(db, "participant_unlocked", 1_700_000_000_000_000 + k, ("1 = ?", (1,)),
+                                     participant=f"{i:032x}", payload={"unlocked_at": "2023-11-14T22:13:20Z"})
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(append, range(threads)))
@@ -146,6 +152,42 @@ def test_appends_from_scoped_transactions_at_once_keep_one_chain(pg):
         report = log.verify(db)
     assert seqs == list(range(1, threads * appends + 1))
     assert report.consistent and report.entries == threads * appends, report
+
+
+def test_an_append_where_hashes_its_entry_as_the_log_does_and_appends_only_if_its_condition_holds(tmp_store):
+    log = AuditLog(AuditSigner(Ed25519PrivateKey.generate()))
+    store = open_store(tmp_store())
+    try:
+        written = []
+        for n, (kind, condition, payload) in enumerate([
+                ("verification_confirmed", ("1 = ?", (1,)), {"verified_at": "1970-01-01T00:00:00Z"}),  # the first entry
+                ("participant_unlocked", None, {"unlocked_at": "x\u00e9\"}"}),
+                ("verification_confirmed", ("1 = ?", (2,)), {"verified_at": "never"}),  # not appended
+                ("verification_confirmed", ("EXISTS (SELECT 1 FROM audit_log WHERE seq = ?)", (2,)),
+                 {"verified_at": "\u2603 and 'quotes' \\ ?"}),
+                ("participant_unlocked", None, {"unlocked_at": "y"})]):
+            with store.transaction() as db:
+                if condition is None:
+                    log.append(db, kind, 10 + n, participant=f"{n:032x}", payload=payload)
+                    written.append(n)
+                else:
+                    appended = log.append_where(db, kind, 10 + n, condition, participant=f"{n:032x}", ref="r",
+                                                payload=payload)
+            if condition is not None:
+                assert appended.rowcount == (0 if n == 2 else 1)
+                written += [] if n == 2 else [n]
+        with store.read() as db:
+            entries = log.entries(db)
+            report = log.verify(db)
+        assert [e.seq for e in entries] == [1, 2, 3, 4]
+        assert [e.at_us for e in entries] == [10 + n for n in written]
+        assert report.consistent and report.entries == 4, report
+        assert entries[0].prev_hash == GENESIS_HASH
+        for entry, before in zip(entries, [GENESIS_HASH] + [e.entry_hash for e in entries], strict=False):
+            assert entry.prev_hash == before
+            assert entry.entry_hash == hashlib.sha256(before + entry.body).digest()
+    finally:
+        store.close()
 
 
 def test_wrong_codes_sent_at_once_to_one_challenge_spend_exactly_its_tries(tmp_store):
