@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 import phonenumbers
@@ -148,13 +149,18 @@ class Limits:
 
     def caller_rules(self) -> list[RateRule]:
         """The rules about the requester (its networks): a refusal is told (``Throttled``)."""
+        return list(self._caller_rules)
+
+    # the rules of the fields, which never change, made once (every start and confirmation asks)
+    @cached_property
+    def _caller_rules(self) -> tuple[RateRule, ...]:
         rules = [
             RateRule("send:host", _HOUR, self.ip_per_hour, "ip_per_hour"),
             RateRule("send:host", _DAY, self.ip_per_day, "ip_per_day"),
             RateRule("send:site", _DAY, self.site_per_day, "site_per_day"),
             RateRule("send:network", _DAY, self.network_per_day, "network_per_day"),
         ]
-        return [r for r in rules if r.limit is not None]
+        return tuple(r for r in rules if r.limit is not None)
 
     def cap_rules(self, calling_code: int) -> list[RateRule]:
         """The campaign-wide caps (with their reserve, see ``reserve_limit``): told too."""
@@ -171,6 +177,10 @@ class Limits:
 
     def number_rules(self) -> list[RateRule]:
         """The rules about the number and its prefix: a refusal is never told."""
+        return list(self._number_rules)
+
+    @cached_property
+    def _number_rules(self) -> tuple[RateRule, ...]:
         rules = [
             RateRule("send:number-net", self.resend_interval, 1, "resend_interval"),
             RateRule("send:number-net", _HOUR, self.number_per_hour, "number_per_hour"),
@@ -179,7 +189,7 @@ class Limits:
             RateRule("send:prefix-net", _DAY, self.prefix_per_day, "prefix_per_day"),
             RateRule("send:prefix", _DAY, self.prefix_cap_per_day, "prefix_cap_per_day"),
         ]
-        return [r for r in rules if r.limit is not None and r.window > timedelta(0)]
+        return tuple(r for r in rules if r.limit is not None and r.window > timedelta(0))
 
     def send_rules(self, calling_code: int) -> list[RateRule]:
         """Every rule a send is checked against."""
@@ -187,11 +197,15 @@ class Limits:
 
     def failure_rules(self) -> list[RateRule]:
         """The rules a confirmation from a requester is checked against."""
+        return list(self._failure_rules)
+
+    @cached_property
+    def _failure_rules(self) -> tuple[RateRule, ...]:
         rules = [
             RateRule("fail:host", _HOUR, self.ip_failures_per_hour, "ip_failures_per_hour"),
             RateRule("fail:network", _HOUR, self.network_failures_per_hour, "network_failures_per_hour"),
         ]
-        return [r for r in rules if r.limit is not None]
+        return tuple(r for r in rules if r.limit is not None)
 
 
 #: the scopes that count the requester's networks (recorded for every start, sent or not)

@@ -630,9 +630,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                   "store registers its own)", (
         # SHA-256(prev_hash || body), the body being ``head`` (its canonical JSON up to the seq,
         # the last key) and the seq: an append can then take the chain's tail in its insert,
-        # with no round trip between reading the tail and writing the entry (AuditLog.append_where)
+        # with no round trip between reading the tail and writing the entry (AuditLog.append_where).
+        # STABLE, as convert_to is: the planner then inlines it into the insert (declared
+        # IMMUTABLE it would not, and a SQL function not inlined is planned again at every call)
         Variant(None, """CREATE FUNCTION audit_entry_hash(prev BYTEA, head TEXT, seq BIGINT) RETURNS BYTEA
-        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        LANGUAGE sql STABLE STRICT PARALLEL SAFE
         AS $hash$ SELECT sha256(prev || convert_to(head || seq::text || '}', 'UTF8')) $hash$"""),
     )),
 )
