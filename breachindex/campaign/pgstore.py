@@ -216,10 +216,16 @@ class PgStore:
         if pool is None:
             raise CampaignStoreError("the campaign store is closed")
         try:
-            with pool.connection() as conn:
-                yield conn
+            # taken and given back by hand, not in ``with pool.connection()``: the connection's
+            # own ``__exit__`` would only commit again what its user committed or rolled back,
+            # and every start and confirmation would pay for it
+            conn = pool.getconn()
         except PoolTimeout as exc:
             raise _store_error("no connection to the campaign store is free", exc) from None
+        try:
+            yield conn
+        finally:
+            pool.putconn(conn)  # one left in a transaction is rolled back, a broken one replaced
 
     @contextmanager
     def _in_transaction(self, begin: bytes, locks: tuple[str, Sequence[int]] | None, refused: str, failed: str,
@@ -228,32 +234,21 @@ class PgStore:
         read (a row, a rowcount) rather than per statement, BEGIN and its locks with the first.
         An error surfaces at the next read or at the commit, and rolls the whole transaction
         back."""
-        pool = self._pool
-        if pool is None:
-            raise CampaignStoreError("the campaign store is closed")
-        try:
-            # taken and given back by hand, not in ``with pool.connection()``: the connection's
-            # own ``__exit__`` would only commit again what is committed or rolled back here,
-            # and every start and confirmation would pay for it
-            conn = pool.getconn()
-        except PoolTimeout as exc:
-            raise _store_error("no connection to the campaign store is free", exc) from None
-        try:
+        with self.connection() as conn:
             batch = _StoreBatch(conn, scoped)
-            batch.statement(begin)
-            if locks is not None:
-                batch.execute(*locks)
-            yield batch
-            batch.commit()
-        except BaseException as exc:
-            _rollback(conn)
-            if isinstance(exc, psycopg.errors.LockNotAvailable):
-                raise _store_error(refused, exc) from None
-            if isinstance(exc, psycopg.Error):
-                raise _store_error(failed, exc) from None
-            raise
-        finally:
-            pool.putconn(conn)  # a connection left in a transaction or broken is rolled back or replaced
+            try:
+                batch.statement(begin)
+                if locks is not None:
+                    batch.execute(*locks)
+                yield batch
+                batch.commit()
+            except BaseException as exc:
+                _rollback(conn)
+                if isinstance(exc, psycopg.errors.LockNotAvailable):
+                    raise _store_error(refused, exc) from None
+                if isinstance(exc, psycopg.Error):
+                    raise _store_error(failed, exc) from None
+                raise
 
     def transaction(self, locks: Collection[str] | None = None) -> Any:
         """A write transaction, committed on success, rolled back on error: exclusive

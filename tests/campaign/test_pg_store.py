@@ -53,6 +53,25 @@ def test_the_password_never_reaches_a_message():
     assert "s3cret" not in str(info.value)
 
 
+def test_a_pool_with_no_free_connection_or_a_closed_store_is_a_clear_error_and_the_connection_comes_back(url):
+    store = PgStore(url, busy_timeout=0.3, pool_size=1)
+    try:
+        busy = "no connection to the campaign store is free"
+        with store.connection(), pytest.raises(CampaignStoreError, match=busy), store.transaction():
+            pass  # the pool's only connection is held by the first context
+        with store.transaction() as db:  # given back: the next transaction gets it
+            assert db.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(CampaignStoreError, match="boom"), store.transaction() as db:
+            db.execute("CREATE TABLE kept (n INTEGER)")
+            raise CampaignStoreError("boom")
+        with store.read() as db:  # rolled back, and the connection is back in the pool
+            assert db.execute("SELECT to_regclass('kept') IS NULL").fetchone() == (True,)
+    finally:
+        store.close()
+    with pytest.raises(CampaignStoreError, match="closed"), store.transaction():
+        pass
+
+
 def test_the_audit_log_is_append_only_for_everyone_and_the_app_role_may_only_insert(pg_cluster, url):
     sender = RecordingSender()
     with campaign(url, sender) as c:
