@@ -323,7 +323,7 @@ class AuditLog:
         transaction (None: this log makes no checkpoints)."""
         if self._interval is None:
             return None
-        return ask(db, "SELECT (SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1)")
+        return ask(db, "SELECT " + self.LATEST_CHECKPOINT)
 
     def checkpoint_due(self, asked: Rows | None, at_us: int) -> bool:
         """Whether an append at ``at_us`` would make a checkpoint, by what ``ask_checkpoint``
@@ -333,29 +333,51 @@ class AuditLog:
         if asked is None or self._interval is None:
             return False
         row = asked.fetchone()
-        signed_us = None if row is None else row[0]
+        return self.due_after(None if row is None else row[0], at_us)
+
+    def due_after(self, signed_us: int | None, at_us: int) -> bool:
+        """Whether an append at ``at_us`` would make a checkpoint if the latest one was signed
+        at ``signed_us`` (None: none yet). A time read earlier is never newer than the truth, so
+        it can only say "due" wrongly, never miss a checkpoint."""
+        if self._interval is None:
+            return False
         return signed_us is None or at_us - int(signed_us) >= self._interval
 
+    #: the time the latest checkpoint was signed, as an expression a statement can return
+    LATEST_CHECKPOINT = "(SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1)"
+
     def append_where(self, db: Db, kind: str, at_us: int, condition: tuple[str, Sequence[Any]], *,
-                     participant: str | None = None, ref: str | None = None, payload: Mapping[str, Any]) -> Rows:
+                     participant: str | None = None, ref: str | None = None, payload: Mapping[str, Any],
+                     participant_of: tuple[str, Sequence[Any]] | None = None) -> Rows:
         """Append an entry in the caller's transaction if ``condition`` (SQL true or false, and
         its values) holds when the insert runs: its rowcount, 1 or 0, tells which. The insert
         itself takes the chain's tail and hashes the entry (``audit_entry_hash``), so nothing is
         read: on PostgreSQL it goes out with the commit, and the chain's lock is held from the
         insert to the commit, not across a round trip to the client. It makes no checkpoint:
-        use it only when ``checkpoint_due`` says none is due (``append`` otherwise)."""
+        use it only when ``checkpoint_due`` says none is due (``append`` otherwise).
+
+        ``participant_of`` (SQL and its values) gives the participant instead of
+        ``participant``, read by the insert: a participant id (hex, which JSON writes as it is),
+        for a caller that does not know it yet."""
         if kind not in KINDS:
             raise ValueError(f"unknown audit entry kind {kind!r}")
         text = canonical_json(dict(payload))
-        head = _head_of(entry_body(0, at_us, kind, participant, ref, payload))
         where, values = condition
+        who_values: Sequence[Any]
+        if participant_of is None:
+            who, who_values = "?", [participant]
+            head, tail_values = "?", [_head_of(entry_body(0, at_us, kind, participant, ref, payload))]
+        else:
+            (who, who_values), blank = participant_of, _head_of(entry_body(0, at_us, kind, "", ref, payload))
+            before, after = blank.split('"participant":""', 1)
+            head, tail_values = "? || t.who || ?", [before + '"participant":"', '"' + after]
         hold(db, AUDIT_TAIL)
         return db.execute(
             "INSERT INTO audit_log (seq, at_us, kind, participant, ref, payload, prev_hash, entry_hash) "
-            "SELECT t.seq, ?, ?, ?, ?, ?, t.prev, audit_entry_hash(t.prev, ?, t.seq) FROM "
+            f"SELECT t.seq, ?, ?, t.who, ?, ?, t.prev, audit_entry_hash(t.prev, {head}, t.seq) FROM "
             "(SELECT COALESCE((SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1), 0) + 1 AS seq, "
-            "COALESCE((SELECT entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1), ?) AS prev) AS t "
-            f"WHERE {where}", (at_us, kind, participant, ref, text, head, GENESIS_HASH, *values))
+            f"COALESCE((SELECT entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1), ?) AS prev, {who} AS who) AS t "
+            f"WHERE {where}", (at_us, kind, ref, text, *tail_values, GENESIS_HASH, *who_values, *values))
 
     def append(self, db: Db, kind: str, at_us: int, *, participant: str | None = None,
                ref: str | None = None, payload: Mapping[str, Any], tail: Rows | None = None) -> AuditEntry:

@@ -35,7 +35,7 @@ hashes (the calling code as is).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -61,8 +61,12 @@ __all__ = [
     "number_prefix",
     "CapWaits",
     "MINUTE_COUNTED_SCOPES",
+    "MINUTE_US",
+    "cap_margin",
     "far_from_caps",
+    "fits_sql",
     "RateCounts",
+    "question_sql",
     "Waits",
     "record_event",
     "forget_events",
@@ -248,13 +252,45 @@ def number_prefix(e164: str, hidden_digits: int) -> str:
 #: the scopes of the campaign-wide caps: their events are also counted by the minute
 #: (``rate_minutes``), so that checking a cap of thousands reads a day of minutes, not every event
 MINUTE_COUNTED_SCOPES = frozenset({"send:country", "send:all"})
-_MINUTE_US = 60_000_000
+#: a minute in microseconds (``rate_minutes`` counts by it)
+MINUTE_US = 60_000_000
 # the limit-th newest event within the window (only that one leaves the database)
 _NEWEST = ("(SELECT at_us FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? "
            "ORDER BY at_us DESC LIMIT 1 OFFSET ?)")
 # the events within the window: whole minutes after the cutoff's, and the cutoff's minute's own events after it
 _COUNT = ("((SELECT COALESCE(SUM(events), 0) FROM rate_minutes WHERE scope = ? AND subject = ? AND minute > ?) + "
           "(SELECT COUNT(*) FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? AND at_us < ?))")
+
+
+def question_sql(scope: str, subject: str, window_us: int, limit: int, now_us: int) -> tuple[str, list[Any]]:
+    """The SQL expression (and its values) that answers one question of ``RateCounts``."""
+    cutoff = now_us - window_us
+    if scope in MINUTE_COUNTED_SCOPES:
+        minute = cutoff // MINUTE_US
+        return _COUNT, [scope, subject, minute, scope, subject, cutoff, (minute + 1) * MINUTE_US]
+    return _NEWEST, [scope, subject, cutoff, limit - 1]
+
+
+def fits_sql(rules: Iterable[RateRule], subjects: Mapping[str, str | None], now_us: int,
+             limit_of: Callable[[RateRule], int | None] | None = None) -> tuple[list[str], list[Any]]:
+    """SQL conditions, one per rule asked as ``Waits.ask`` asks it, each true exactly when
+    ``RateCounts.fits`` would say one more event fits that rule now; and their values in order.
+    A statement can then decide in the database what a read and the rules would have."""
+    conditions: list[str] = []
+    values: list[Any] = []
+    for rule in rules:
+        subject = subjects.get(rule.scope)
+        limit = rule.limit if limit_of is None else limit_of(rule)
+        if subject is None or limit is None:
+            continue
+        sql, params = question_sql(rule.scope, subject, rule.window // MICROSECOND, limit, now_us)
+        if rule.scope in MINUTE_COUNTED_SCOPES:  # a count: below the limit
+            conditions.append(f"{sql} < ?")
+            values += [*params, limit]
+        else:  # the limit-th newest event in the window: none
+            conditions.append(f"{sql} IS NULL")
+            values += params
+    return conditions, values
 
 
 class RateCounts:
@@ -276,11 +312,7 @@ class RateCounts:
         return len(self._asked) - 1
 
     def _question(self, scope: str, subject: str, window_us: int, limit: int) -> tuple[str, list[Any]]:
-        cutoff = self._now_us - window_us
-        if scope in MINUTE_COUNTED_SCOPES:
-            minute = cutoff // _MINUTE_US
-            return _COUNT, [scope, subject, minute, scope, subject, cutoff, (minute + 1) * _MINUTE_US]
-        return _NEWEST, [scope, subject, cutoff, limit - 1]
+        return question_sql(scope, subject, window_us, limit, self._now_us)
 
     def fits(self, question: int) -> bool:
         """True if one more event fits the question's rule now (``wait`` is None), found without
@@ -387,15 +419,22 @@ def far_from_caps(counts: RateCounts, limits: Limits, rules: list[RateRule], sub
     Far from its caps, a start may check them holding their lock shared with other starts: if
     no more than ``slack`` transactions can be open at once, those that see a count below the
     limit minus ``slack`` cannot take it past the limit together. Near, it holds them alone."""
+    margin = cap_margin(limits, slack)
+    if any(m is not None and m < 1 for m in map(margin, rules)):
+        return None
+    return Waits(counts).ask(rules, subjects, margin)
+
+
+def cap_margin(limits: Limits, slack: int) -> Callable[[RateRule], int | None]:
+    """A cap's count below which it is far (``far_from_caps``): the least of it a start may
+    use, less ``slack``."""
     def margin(rule: RateRule) -> int | None:
         if rule.limit is None:
             return None
         least = limits.reserve_limit(rule.limit) if limits.reserve_share > 0 else rule.limit
         return least - slack
 
-    if any(m is not None and m < 1 for m in map(margin, rules)):
-        return None
-    return Waits(counts).ask(rules, subjects, margin)
+    return margin
 
 
 def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> None:
@@ -409,11 +448,11 @@ def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> N
         conn.execute("INSERT INTO rate_minutes (scope, subject, minute, events) VALUES "
                      + ", ".join(["(?, ?, ?, 1)"] * len(minutes))
                      + " ON CONFLICT (scope, subject, minute) DO UPDATE SET events = rate_minutes.events + 1",
-                     [v for scope, subject in minutes for v in (scope, subject, now_us // _MINUTE_US)])
+                     [v for scope, subject in minutes for v in (scope, subject, now_us // MINUTE_US)])
 
 
 def forget_events(conn: Db, before_us: int) -> Rows:
     """Delete the events at or before ``before_us`` and the minutes that held only such events;
     the events' deletion (its rowcount: how many)."""
-    conn.execute("DELETE FROM rate_minutes WHERE minute < ?", (before_us // _MINUTE_US,))
+    conn.execute("DELETE FROM rate_minutes WHERE minute < ?", (before_us // MINUTE_US,))
     return conn.execute("DELETE FROM rate_events WHERE at_us <= ?", (before_us,))

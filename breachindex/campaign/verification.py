@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..errors import CampaignError, CodeExpired, CodeInvalid, SmsSendFailed, Throttled, TooManyAttempts
 from ..keying.phone import normalize
@@ -19,15 +20,21 @@ from .audit import AuditLog
 from .clock import MICROSECOND, from_us, now_us, seconds
 from .db import CampaignDb, Db, Rows, ask, hold, try_hold
 from .limits import (
+    MINUTE_COUNTED_SCOPES,
+    MINUTE_US,
     NEVER_SMS_NUMBER_TYPES,
     CapWaits,
     Limits,
     RateCounts,
+    RateRule,
     Waits,
+    cap_margin,
     check_sms_allowed,
     far_from_caps,
+    fits_sql,
     forget_events,
     number_prefix,
+    question_sql,
     record_event,
 )
 from .mandates import iso
@@ -49,6 +56,9 @@ PURGE_EVERY = timedelta(seconds=1)
 _MAX_CHALLENGE_ID = 64
 #: the requester of a challenge made before schema version 5 (which did not record one)
 _LEGACY_HOST = "legacy"
+#: the setting, local to its transaction, in which a confirmation in one round trip passes the
+#: participant it confirmed from its statement to the audit entry's
+_CONFIRMED = "breachindex.confirmed"
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class Codes:
         self._send_seconds = 0.0  # the SMS sender's recent time a send (see _pause_like_a_send)
         self._purged_us: int | None = None  # when this process's starts last purged
         self._caps_far: dict[int, bool] = {}  # calling code -> its caps were far from their limits last time
+        self._checkpoint_seen_us: int | None = None  # the latest audit checkpoint's time this process read
 
     def unlock(self, pid: str, t: int) -> bool:
         """Clear the failures, waits and locks every requester of a participant earned; logged."""
@@ -147,6 +158,14 @@ class Codes:
             locks.add(f"send:network|{network}")  # CapWaits reads the network's sends
         slack = self._store.max_writers
         shared = slack is not None and self._caps_far.get(calling_code, False)
+        tried = 0.0  # the seconds a start in one statement took that then wrote nothing
+        if slack is not None and not self._purge_due(t):
+            began = time.perf_counter()
+            if self._start_at_once(locks, cap_locks, shared, slack, pid, e164, challenge_id, code, host, network,
+                                   subjects, calling_code, caps, t, expires):
+                return self._send(e164, challenge_id, code, t, Challenge(challenge_id, from_us(expires)))
+            tried = time.perf_counter() - began
+            shared = self._caps_far.get(calling_code, False)
         while True:
             refusal: CampaignError | None = None
             hidden: str | None = None
@@ -155,8 +174,7 @@ class Codes:
                 with self._store.transaction(locks) as db:
                     # one purge at a time, each process's at most every PURGE_EVERY; the answer
                     # comes with the next read
-                    due = self._purged_us is None or not 0 <= t - self._purged_us < PURGE_EVERY // MICROSECOND
-                    purging = try_hold(db, "purge") if due else None
+                    purging = try_hold(db, "purge") if self._purge_due(t) else None
                     # every question goes out before the first answer is read: one round trip on PostgreSQL
                     failures = self._ask_failures(db, pid, host)
                     hold(db, *cap_locks, shared=shared)  # before the one statement that reads every rate count
@@ -192,8 +210,83 @@ class Codes:
             raise refusal
         if hidden is not None:
             log.debug("a start for participant %s sent nothing (%s)", pid[:8], hidden)
-            self._pause_like_a_send()
+            self._pause_like_a_send(tried)
             return answer
+        return self._send(e164, challenge_id, code, t, answer)
+
+    def _purge_due(self, t: int) -> bool:
+        """True if this process's starts have not purged for ``PURGE_EVERY``."""
+        return self._purged_us is None or not 0 <= t - self._purged_us < PURGE_EVERY // MICROSECOND
+
+    def _start_at_once(self, locks: set[str], cap_locks: list[str], shared: bool, slack: int, pid: str, e164: str,
+                       challenge_id: str, code: str, host: str, network: str, subjects: Mapping[str, str | None],
+                       calling_code: int, caps: list[RateRule], t: int, expires: int) -> bool:
+        """On PostgreSQL, a start that sends in one round trip: the same locks, then one
+        statement that decides in the database whether every rule lets the code go (no wait or
+        lock from the requester's failures, every caller and number rule, the caps without
+        their reserve) and, if so, stores the challenge and counts the send. True if it did;
+        False if it wrote nothing, and the start then runs as a whole (``start_verification``),
+        which tells a refusal, or sends nothing to a number held back, exactly. Remembers, as
+        the whole start does, whether the caps were far from their limits."""
+        limits = self._limits
+        margin = cap_margin(limits, slack)
+        reserved = limits.reserve_share > 0  # the strictest a cap can be for this requester
+        strictest = [limits.reserve_limit(r.limit) if reserved else r.limit for r in caps if r.limit is not None]
+        margins = [margin(r) for r in caps]
+        counts: list[str] = []
+        count_values: list[Any] = []
+        for rule in caps:  # a cap's count, once (a column of q), for both its limits
+            sql, params = question_sql(rule.scope, str(subjects[rule.scope]), rule.window // MICROSECOND,
+                                       int(rule.limit or 0), t)
+            counts.append(sql)
+            count_values += params
+        if any(m is None or m < 1 for m in margins):
+            far, far_values = "false", []  # a cap too small to be far from anything
+        else:
+            far = " AND ".join(f"n{i} < ?" for i in range(len(caps))) or "true"
+            far_values = margins
+        go = " AND ".join(["q.ok"] + [f"n{i} < ?" for i in range(len(caps))] + ([f"({far})"] if shared else []))
+        go_values = [*strictest, *(far_values if shared else [])]
+        fits, fit_values = fits_sql(limits.caller_rules() + limits.number_rules(), subjects, t)
+        recorded = [(scope, subject) for scope, subject in subjects.items() if subject is not None]
+        minutes = [(scope, subject) for scope, subject in recorded if scope in MINUTE_COUNTED_SCOPES]
+        pairs = ", ".join(["(?, ?)"] * len(recorded))
+        statement = (
+            f"WITH v AS MATERIALIZED (SELECT {go} AS go, {far} AS far FROM (SELECT NOT EXISTS (SELECT 1 FROM "
+            "code_failures WHERE participant = ? AND host = ? AND (locked_us IS NOT NULL OR wait_until_us > ?))"
+            + "".join(f" AND {f}" for f in fits) + " AS ok" + "".join(f", {c} AS n{i}" for i, c in enumerate(counts))
+            + " OFFSET 0) AS q), "
+            "p AS (INSERT INTO participants (id, created_us) SELECT ?, ? FROM v WHERE v.go "
+            "ON CONFLICT (id) DO NOTHING), "
+            "r AS (UPDATE challenges SET replaced_us = ?, phone_sealed = NULL FROM v WHERE v.go AND participant = ? "
+            "AND host = ? AND used_us IS NULL AND replaced_us IS NULL), "
+            "c AS (INSERT INTO challenges (id, participant, code_hash, phone_sealed, created_us, expires_us, host, "
+            "network) SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM v WHERE v.go), "
+            "e AS (INSERT INTO rate_events (scope, subject, at_us) SELECT x.scope, x.subject, ? FROM v, "
+            f"(VALUES {pairs}) AS x (scope, subject) WHERE v.go)"
+            + (", m AS (INSERT INTO rate_minutes (scope, subject, minute, events) SELECT x.scope, x.subject, ?, 1 "
+               f"FROM v, (VALUES {', '.join(['(?, ?)'] * len(minutes))}) AS x (scope, subject) WHERE v.go "
+               "ON CONFLICT (scope, subject, minute) DO UPDATE SET events = rate_minutes.events + 1)"
+               if minutes else "")
+            + " SELECT v.go, v.far FROM v")
+        values: list[Any] = [
+            *go_values, *far_values, pid, host, t, *fit_values, *count_values,
+            pid, t,
+            t, pid, host,
+            challenge_id, pid, self._keys.code_hash(challenge_id, code), self._keys.seal_phone(pid, e164), t, expires,
+            host, network,
+            t, *(v for pair in recorded for v in pair),
+            *((t // MINUTE_US, *(v for pair in minutes for v in pair)) if minutes else ()),
+        ]
+        with self._store.transaction(locks) as db:
+            hold(db, *cap_locks, shared=shared)
+            decided = db.execute(statement, values)
+        row = decided.fetchone()
+        self._caps_far[calling_code] = bool(row[1])
+        return bool(row[0])
+
+    def _send(self, e164: str, challenge_id: str, code: str, t: int, answer: Challenge) -> Challenge:
+        """Send the code of a challenge just stored; withdrawn if the sender fails."""
         started = time.perf_counter()
         try:
             self._sender.send(e164, render_message(self._message, code, self._minutes))
@@ -205,7 +298,7 @@ class Codes:
             raise SmsSendFailed(f"the SMS sender failed ({type(exc).__name__}); the code was withdrawn") from None
         finally:
             self._send_seconds = 0.8 * self._send_seconds + 0.2 * min(5.0, time.perf_counter() - started)
-        log.debug("a code was sent to participant %s", pid[:8])
+        log.debug("a code was sent")
         return answer
 
     def _origin(self, ip: str | None) -> Origin:
@@ -230,10 +323,11 @@ class Codes:
             (pid, host, t, self._rules.attempts_per_code)).fetchone()
         return None if row is None else Challenge(str(row[0]), from_us(int(row[1])))
 
-    def _pause_like_a_send(self) -> None:
+    def _pause_like_a_send(self, spent: float = 0.0) -> None:
         """Take about as long as a real send does, so that a start that sent nothing cannot be
-        told apart by its timing (the sender's recent average, jittered)."""
-        pause = self._send_seconds * random.uniform(0.75, 1.25)
+        told apart by its timing (the sender's recent average, jittered), less the ``spent``
+        seconds of a start in one statement that a start which sends does not take."""
+        pause = self._send_seconds * random.uniform(0.75, 1.25) - spent
         if pause > 0:
             time.sleep(pause)
 
@@ -261,6 +355,12 @@ class Codes:
         locks = {f"challenge|{challenge_id}"} | {f"{rule.scope}|{fail[rule.scope]}"
                                                  for rule in self._limits.failure_rules()
                                                  if fail.get(rule.scope) is not None}
+        if self._store.max_writers is not None and len(challenge_id) <= _MAX_CHALLENGE_ID \
+                and not self._audit.due_after(self._checkpoint_seen_us, t):
+            pid = self._confirm_at_once(locks, challenge_id, typed, fail, t)
+            if pid is not None:
+                log.debug("participant %s confirmed a code", pid[:8])
+                return Verification(pid, from_us(t))
         with self._store.transaction(locks) as db:
             outcome = self._confirm(db, challenge_id, typed, fail, t)
         if isinstance(outcome, _Confirmed):
@@ -269,6 +369,48 @@ class Codes:
             log.debug("participant %s confirmed a code", outcome.participant[:8])
             return outcome
         raise outcome
+
+    def _confirm_at_once(self, locks: set[str], challenge_id: str, typed: str, fail: Mapping[str, str | None],
+                         t: int) -> str | None:
+        """On PostgreSQL, a confirmation that succeeds in one round trip: the same locks, then
+        one statement that marks the challenge used if the code's hash matches and nothing
+        refuses it (the challenge live, tries left, no wait or lock from its requester's
+        failures, every failure rule), and writes the number's rows from the challenge it
+        updated; then the audit entry, whose participant the insert reads. The participant id
+        if it did; None if it wrote nothing, and the confirmation then runs as a whole
+        (``_confirm``), which tells why exactly and counts a failure. The challenge's row lock,
+        rechecked at the update, lets one of a start and a confirmation win, as the number's
+        lock does in the whole confirmation; that lock is not needed here because nothing is
+        read that a start for the number writes but the challenge itself."""
+        fits, fit_values = fits_sql(self._limits.failure_rules(), fail, t)
+        live = "used_us IS NULL AND replaced_us IS NULL AND attempts < ? AND expires_us > ?"
+        tries = self._rules.attempts_per_code
+        with self._store.transaction(locks) as db:
+            confirmed = db.execute(
+                "WITH v AS MATERIALIZED (SELECT c.phone_sealed, COALESCE(c.host, ?) AS host FROM challenges c "
+                "LEFT JOIN code_failures f ON f.participant = c.participant AND f.host = COALESCE(c.host, ?) "
+                f"WHERE c.id = ? AND c.code_hash = ? AND c.{live.replace(' AND ', ' AND c.')} "
+                "AND f.locked_us IS NULL AND (f.wait_until_us IS NULL OR f.wait_until_us <= ?)"
+                + "".join(f" AND {f}" for f in fits) + "), "
+                f"u AS (UPDATE challenges SET used_us = ?, phone_sealed = NULL FROM v WHERE id = ? AND {live} "
+                "RETURNING participant), "
+                "p AS (UPDATE participants SET verified_us = ?, phone_sealed = COALESCE(v.phone_sealed, "
+                "participants.phone_sealed) FROM u, v WHERE participants.id = u.participant), "
+                "d AS (DELETE FROM code_failures USING u, v WHERE code_failures.participant = u.participant "
+                "AND code_failures.host = v.host) "
+                # what this statement confirmed, for the next one (none: '')
+                f"SELECT set_config('{_CONFIRMED}', COALESCE((SELECT participant FROM u), ''), true), "
+                f"{AuditLog.LATEST_CHECKPOINT}",
+                (_LEGACY_HOST, _LEGACY_HOST, challenge_id, self._keys.code_hash(challenge_id, typed), tries, t, t,
+                 *fit_values, t, challenge_id, tries, t, t))
+            # a later statement, so that the chain's lock is taken after the rows' locks, as
+            # every append takes it; it reads whom the first one confirmed, in this transaction
+            self._audit.append_where(db, "verification_confirmed", t, (f"current_setting('{_CONFIRMED}') <> ''", ()),
+                                     payload={"verified_at": iso(t)},
+                                     participant_of=(f"current_setting('{_CONFIRMED}')", ()))
+        pid, signed_us = confirmed.fetchone()
+        self._checkpoint_seen_us = None if signed_us is None else int(signed_us)
+        return str(pid) or None
 
     def _confirm(self, db: Db, challenge_id: str, typed: str, fail: Mapping[str, str | None],
                  t: int) -> Verification | CampaignError | _Confirmed:
@@ -288,6 +430,8 @@ class Codes:
             waits.enforce()
         except Throttled as exc:
             return exc
+        seen = None if checkpoint is None else checkpoint.fetchone()
+        self._checkpoint_seen_us = None if seen is None or seen[0] is None else int(seen[0])
         row = None if found is None else found.fetchone()
         if row is None:
             record_event(db, fail, t)
@@ -322,7 +466,7 @@ class Codes:
         db.execute(f"DELETE FROM code_failures WHERE participant = ? AND host = ? AND {used}",
                    (pid, host, challenge_id, t))
         payload = {"verified_at": iso(t)}
-        if not self._audit.checkpoint_due(checkpoint, t):
+        if not self._audit.due_after(self._checkpoint_seen_us, t):
             self._audit.append_where(db, "verification_confirmed", t, (used, (challenge_id, t)), participant=pid,
                                      payload=payload)
             return _Confirmed(done, pid, t)

@@ -157,31 +157,39 @@ def test_appends_from_scoped_transactions_at_once_keep_one_chain(pg):
 def test_an_append_where_hashes_its_entry_as_the_log_does_and_appends_only_if_its_condition_holds(tmp_store):
     log = AuditLog(AuditSigner(Ed25519PrivateKey.generate()))
     store = open_store(tmp_store())
+    # the participant given, or read by the insert (participant_of), as a confirmation in one
+    # round trip reads whom its statement confirmed; a payload that holds a key "participant"
+    # too, which the entry's own participant must not be taken for
+    whose = ("(SELECT ? || ?)", ("ab" * 8, "cd" * 8))
     try:
         written = []
-        for n, (kind, condition, payload) in enumerate([
-                ("verification_confirmed", ("1 = ?", (1,)), {"verified_at": "1970-01-01T00:00:00Z"}),  # the first entry
-                ("participant_unlocked", None, {"unlocked_at": "x\u00e9\"}"}),
-                ("verification_confirmed", ("1 = ?", (2,)), {"verified_at": "never"}),  # not appended
+        for n, (kind, condition, payload, read) in enumerate([
+                ("verification_confirmed", ("1 = ?", (1,)), {"verified_at": "1970-01-01T00:00:00Z"}, None),  # first
+                ("participant_unlocked", None, {"unlocked_at": "x\u00e9\"}"}, None),
+                ("verification_confirmed", ("1 = ?", (2,)), {"verified_at": "never"}, None),  # not appended
                 ("verification_confirmed", ("EXISTS (SELECT 1 FROM audit_log WHERE seq = ?)", (2,)),
-                 {"verified_at": "\u2603 and 'quotes' \\ ?"}),
-                ("participant_unlocked", None, {"unlocked_at": "y"})]):
+                 {"verified_at": "\u2603 and 'quotes' \\ ?"}, None),
+                ("verification_confirmed", ("1 = ?", (1,)), {"participant": "", "verified_at": "z"}, whose),
+                ("verification_confirmed", ("1 = ?", (3,)), {"verified_at": "never"}, whose),  # not appended
+                ("participant_unlocked", None, {"unlocked_at": "y"}, None)]):
             with store.transaction() as db:
                 if condition is None:
                     log.append(db, kind, 10 + n, participant=f"{n:032x}", payload=payload)
                     written.append(n)
                 else:
                     appended = log.append_where(db, kind, 10 + n, condition, participant=f"{n:032x}", ref="r",
-                                                payload=payload)
+                                                payload=payload, participant_of=read)
             if condition is not None:
-                assert appended.rowcount == (0 if n == 2 else 1)
-                written += [] if n == 2 else [n]
+                assert appended.rowcount == (0 if n in (2, 5) else 1)
+                written += [] if n in (2, 5) else [n]
         with store.read() as db:
             entries = log.entries(db)
             report = log.verify(db)
-        assert [e.seq for e in entries] == [1, 2, 3, 4]
+        assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
         assert [e.at_us for e in entries] == [10 + n for n in written]
-        assert report.consistent and report.entries == 4, report
+        assert [e.participant for e in entries] == [f"{n:032x}" for n in written[:3]] + ["ab" * 8 + "cd" * 8,
+                                                                                        f"{written[4]:032x}"]
+        assert report.consistent and report.entries == 5, report
         assert entries[0].prev_hash == GENESIS_HASH
         for entry, before in zip(entries, [GENESIS_HASH] + [e.entry_hash for e in entries], strict=False):
             assert entry.prev_hash == before
