@@ -32,6 +32,7 @@ import ipaddress
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -117,6 +118,7 @@ def main() -> None:
                            "postgresql": measure(url, args.processes, args.seconds, on, args.busy_day)})
     finally:
         cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the SQLite campaigns
     ratios = [x["postgresql"] / x["sqlite"] for x in rounds]
     result = {"processes": args.processes, "seconds": args.seconds, "limits": args.limits, "busy_day": args.busy_day,
               "cpus": os.cpu_count(),
