@@ -163,7 +163,7 @@ class Codes:
             began = time.perf_counter()
             if self._start_at_once(locks, cap_locks, shared, slack, pid, e164, challenge_id, code, host, network,
                                    subjects, calling_code, caps, t, expires):
-                return self._send(e164, challenge_id, code, t, Challenge(challenge_id, from_us(expires)))
+                return self._send(pid, e164, challenge_id, code, t, Challenge(challenge_id, from_us(expires)))
             tried = time.perf_counter() - began
             shared = self._caps_far.get(calling_code, False)
         while True:
@@ -212,7 +212,7 @@ class Codes:
             log.debug("a start for participant %s sent nothing (%s)", pid[:8], hidden)
             self._pause_like_a_send(tried)
             return answer
-        return self._send(e164, challenge_id, code, t, answer)
+        return self._send(pid, e164, challenge_id, code, t, answer)
 
     def _purge_due(self, t: int) -> bool:
         """True if this process's starts have not purged for ``PURGE_EVERY``."""
@@ -231,13 +231,14 @@ class Codes:
         limits = self._limits
         margin = cap_margin(limits, slack)
         reserved = limits.reserve_share > 0  # the strictest a cap can be for this requester
-        strictest = [limits.reserve_limit(r.limit) if reserved else r.limit for r in caps if r.limit is not None]
+        limits_of = [int(r.limit or 0) for r in caps]  # cap_rules gives none without a limit
+        strictest = [limits.reserve_limit(limit) if reserved else limit for limit in limits_of]
         margins = [margin(r) for r in caps]
         counts: list[str] = []
         count_values: list[Any] = []
-        for rule in caps:  # a cap's count, once (a column of q), for both its limits
-            sql, params = question_sql(rule.scope, str(subjects[rule.scope]), rule.window // MICROSECOND,
-                                       int(rule.limit or 0), t)
+        for rule in caps:  # a cap's count, once (a column of q), for both its limits; counted by the minute,
+            # it does not depend on the limit (MINUTE_COUNTED_SCOPES)
+            sql, params = question_sql(rule.scope, str(subjects[rule.scope]), rule.window // MICROSECOND, 0, t)
             counts.append(sql)
             count_values += params
         if any(m is None or m < 1 for m in margins):
@@ -285,7 +286,7 @@ class Codes:
         self._caps_far[calling_code] = bool(row[1])
         return bool(row[0])
 
-    def _send(self, e164: str, challenge_id: str, code: str, t: int, answer: Challenge) -> Challenge:
+    def _send(self, pid: str, e164: str, challenge_id: str, code: str, t: int, answer: Challenge) -> Challenge:
         """Send the code of a challenge just stored; withdrawn if the sender fails."""
         started = time.perf_counter()
         try:
@@ -298,7 +299,7 @@ class Codes:
             raise SmsSendFailed(f"the SMS sender failed ({type(exc).__name__}); the code was withdrawn") from None
         finally:
             self._send_seconds = 0.8 * self._send_seconds + 0.2 * min(5.0, time.perf_counter() - started)
-        log.debug("a code was sent")
+        log.debug("a code was sent to participant %s", pid[:8])
         return answer
 
     def _origin(self, ip: str | None) -> Origin:
