@@ -319,21 +319,12 @@ class AuditLog:
                        "(SELECT signed_us FROM audit_checkpoints ORDER BY id DESC LIMIT 1)")
 
     def ask_checkpoint(self, db: Db) -> Rows | None:
-        """Ask when the latest checkpoint was signed, for ``checkpoint_due`` later in the
-        transaction (None: this log makes no checkpoints)."""
+        """Ask when the latest checkpoint was signed, for ``due_after`` later in the transaction
+        (None: this log makes no checkpoints). It reads without the chain's lock, so it may see
+        a checkpoint too old (another append made a newer one meanwhile), never one too new."""
         if self._interval is None:
             return None
         return ask(db, "SELECT " + self.LATEST_CHECKPOINT)
-
-    def checkpoint_due(self, asked: Rows | None, at_us: int) -> bool:
-        """Whether an append at ``at_us`` would make a checkpoint, by what ``ask_checkpoint``
-        read. It read without the chain's lock, so it may see a checkpoint too old (another
-        append made a newer one meanwhile), never one too new: at worst it says "due" wrongly,
-        and ``append`` then finds no checkpoint due under the lock."""
-        if asked is None or self._interval is None:
-            return False
-        row = asked.fetchone()
-        return self.due_after(None if row is None else row[0], at_us)
 
     def due_after(self, signed_us: int | None, at_us: int) -> bool:
         """Whether an append at ``at_us`` would make a checkpoint if the latest one was signed
@@ -354,7 +345,7 @@ class AuditLog:
         itself takes the chain's tail and hashes the entry (``audit_entry_hash``), so nothing is
         read: on PostgreSQL it goes out with the commit, and the chain's lock is held from the
         insert to the commit, not across a round trip to the client. It makes no checkpoint:
-        use it only when ``checkpoint_due`` says none is due (``append`` otherwise).
+        use it only when ``due_after`` says none is due (``append`` otherwise).
 
         ``participant_of`` (SQL and its values) gives the participant instead of
         ``participant``, read by the insert: a participant id (hex, which JSON writes as it is),

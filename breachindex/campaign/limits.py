@@ -61,7 +61,6 @@ __all__ = [
     "number_prefix",
     "CapWaits",
     "MINUTE_COUNTED_SCOPES",
-    "MINUTE_US",
     "cap_margin",
     "far_from_caps",
     "fits_sql",
@@ -69,6 +68,7 @@ __all__ = [
     "question_sql",
     "Waits",
     "record_event",
+    "record_event_where",
     "forget_events",
 ]
 
@@ -252,8 +252,7 @@ def number_prefix(e164: str, hidden_digits: int) -> str:
 #: the scopes of the campaign-wide caps: their events are also counted by the minute
 #: (``rate_minutes``), so that checking a cap of thousands reads a day of minutes, not every event
 MINUTE_COUNTED_SCOPES = frozenset({"send:country", "send:all"})
-#: a minute in microseconds (``rate_minutes`` counts by it)
-MINUTE_US = 60_000_000
+_MINUTE_US = 60_000_000
 # the limit-th newest event within the window (only that one leaves the database)
 _NEWEST = ("(SELECT at_us FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? "
            "ORDER BY at_us DESC LIMIT 1 OFFSET ?)")
@@ -266,8 +265,8 @@ def question_sql(scope: str, subject: str, window_us: int, limit: int, now_us: i
     """The SQL expression (and its values) that answers one question of ``RateCounts``."""
     cutoff = now_us - window_us
     if scope in MINUTE_COUNTED_SCOPES:
-        minute = cutoff // MINUTE_US
-        return _COUNT, [scope, subject, minute, scope, subject, cutoff, (minute + 1) * MINUTE_US]
+        minute = cutoff // _MINUTE_US
+        return _COUNT, [scope, subject, minute, scope, subject, cutoff, (minute + 1) * _MINUTE_US]
     return _NEWEST, [scope, subject, cutoff, limit - 1]
 
 
@@ -448,11 +447,31 @@ def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> N
         conn.execute("INSERT INTO rate_minutes (scope, subject, minute, events) VALUES "
                      + ", ".join(["(?, ?, ?, 1)"] * len(minutes))
                      + " ON CONFLICT (scope, subject, minute) DO UPDATE SET events = rate_minutes.events + 1",
-                     [v for scope, subject in minutes for v in (scope, subject, now_us // MINUTE_US)])
+                     [v for scope, subject in minutes for v in (scope, subject, now_us // _MINUTE_US)])
+
+
+def record_event_where(subjects: Mapping[str, str | None], now_us: int, source: str) -> tuple[list[str], list[Any]]:
+    """What ``record_event`` writes, as insert statements to put in a ``WITH`` clause (on
+    PostgreSQL) that write only the rows ``source`` gives (SQL after ``FROM``, e.g. a CTE
+    ``v WHERE v.go``): the statements and their values in order."""
+    rows = [(scope, subject) for scope, subject in subjects.items() if subject is not None]
+    minutes = [(scope, subject) for scope, subject in rows if scope in MINUTE_COUNTED_SCOPES]
+    statements: list[str] = []
+    values: list[Any] = []
+    if rows:
+        statements.append("INSERT INTO rate_events (scope, subject, at_us) SELECT x.scope, x.subject, ? "
+                          f"FROM (VALUES {', '.join(['(?, ?)'] * len(rows))}) AS x (scope, subject), {source}")
+        values += [now_us, *(v for pair in rows for v in pair)]
+    if minutes:
+        statements.append("INSERT INTO rate_minutes (scope, subject, minute, events) SELECT x.scope, x.subject, ?, 1 "
+                          f"FROM (VALUES {', '.join(['(?, ?)'] * len(minutes))}) AS x (scope, subject), {source} "
+                          "ON CONFLICT (scope, subject, minute) DO UPDATE SET events = rate_minutes.events + 1")
+        values += [now_us // _MINUTE_US, *(v for pair in minutes for v in pair)]
+    return statements, values
 
 
 def forget_events(conn: Db, before_us: int) -> Rows:
     """Delete the events at or before ``before_us`` and the minutes that held only such events;
     the events' deletion (its rowcount: how many)."""
-    conn.execute("DELETE FROM rate_minutes WHERE minute < ?", (before_us // MINUTE_US,))
+    conn.execute("DELETE FROM rate_minutes WHERE minute < ?", (before_us // _MINUTE_US,))
     return conn.execute("DELETE FROM rate_events WHERE at_us <= ?", (before_us,))

@@ -20,8 +20,6 @@ from .audit import AuditLog
 from .clock import MICROSECOND, from_us, now_us, seconds
 from .db import CampaignDb, Db, Rows, ask, hold, try_hold
 from .limits import (
-    MINUTE_COUNTED_SCOPES,
-    MINUTE_US,
     NEVER_SMS_NUMBER_TYPES,
     CapWaits,
     Limits,
@@ -36,6 +34,7 @@ from .limits import (
     number_prefix,
     question_sql,
     record_event,
+    record_event_where,
 )
 from .mandates import iso
 from .networks import LEVELS, Origin, origin_of
@@ -249,9 +248,7 @@ class Codes:
         go = " AND ".join(["q.ok"] + [f"n{i} < ?" for i in range(len(caps))] + ([f"({far})"] if shared else []))
         go_values = [*strictest, *(far_values if shared else [])]
         fits, fit_values = fits_sql(limits.caller_rules() + limits.number_rules(), subjects, t)
-        recorded = [(scope, subject) for scope, subject in subjects.items() if subject is not None]
-        minutes = [(scope, subject) for scope, subject in recorded if scope in MINUTE_COUNTED_SCOPES]
-        pairs = ", ".join(["(?, ?)"] * len(recorded))
+        counted, counted_values = record_event_where(subjects, t, "v WHERE v.go")  # the send's events
         statement = (
             f"WITH v AS MATERIALIZED (SELECT {go} AS go, {far} AS far FROM (SELECT NOT EXISTS (SELECT 1 FROM "
             "code_failures WHERE participant = ? AND host = ? AND (locked_us IS NOT NULL OR wait_until_us > ?))"
@@ -262,13 +259,8 @@ class Codes:
             "r AS (UPDATE challenges SET replaced_us = ?, phone_sealed = NULL FROM v WHERE v.go AND participant = ? "
             "AND host = ? AND used_us IS NULL AND replaced_us IS NULL), "
             "c AS (INSERT INTO challenges (id, participant, code_hash, phone_sealed, created_us, expires_us, host, "
-            "network) SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM v WHERE v.go), "
-            "e AS (INSERT INTO rate_events (scope, subject, at_us) SELECT x.scope, x.subject, ? FROM v, "
-            f"(VALUES {pairs}) AS x (scope, subject) WHERE v.go)"
-            + (", m AS (INSERT INTO rate_minutes (scope, subject, minute, events) SELECT x.scope, x.subject, ?, 1 "
-               f"FROM v, (VALUES {', '.join(['(?, ?)'] * len(minutes))}) AS x (scope, subject) WHERE v.go "
-               "ON CONFLICT (scope, subject, minute) DO UPDATE SET events = rate_minutes.events + 1)"
-               if minutes else "")
+            "network) SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM v WHERE v.go)"
+            + "".join(f", e{i} AS ({insert})" for i, insert in enumerate(counted))
             + " SELECT v.go, v.far FROM v")
         values: list[Any] = [
             *go_values, *far_values, pid, host, t, *fit_values, *count_values,
@@ -276,8 +268,7 @@ class Codes:
             t, pid, host,
             challenge_id, pid, self._keys.code_hash(challenge_id, code), self._keys.seal_phone(pid, e164), t, expires,
             host, network,
-            t, *(v for pair in recorded for v in pair),
-            *((t // MINUTE_US, *(v for pair in minutes for v in pair)) if minutes else ()),
+            *counted_values,
         ]
         with self._store.transaction(locks) as db:
             hold(db, *cap_locks, shared=shared)
