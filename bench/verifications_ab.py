@@ -1,6 +1,7 @@
 """Two versions of the code verifying at the same time, on one PostgreSQL: which does more?
 
     python bench/verifications_ab.py --base PATH [--new PATH] [--rounds 4] [--per-side 2] [--seconds 8]
+                                     [--busy-day N]
 
 This machine's speed moves by a third from minute to minute, so two versions measured one after
 the other (``verifications.py`` from a worktree, then from here) differ by more than most changes
@@ -9,6 +10,8 @@ run the ``base`` code and as many the ``new`` code, each side on its own databas
 cluster, with the send limits on (``verifications.py``'s workload). The two cores are shared, so
 the side that spends less CPU on a verification completes more of them: the ratio new/base of a
 round compares the versions' cost, the absolute figures do not compare with other runs.
+``--busy-day N`` first records N sends over the last 24 hours on each side, with that side's
+code (``verifications.py --busy-day``).
 
 ``--base`` and ``--new`` are checkouts of this repository with the C core built in place
 (``git worktree add /tmp/base COMMIT`` then ``pip install -e /tmp/base`` in a throw-away
@@ -45,9 +48,11 @@ def _use(folder: str) -> Any:
     return verifications
 
 
-def _prepare(folder: str, url: str) -> None:
+def _prepare(folder: str, url: str, busy: int) -> None:
     v = _use(folder)
     v.Campaign(url, secret=v.KEY, sender=v.RecordingSender()).close()  # create and migrate
+    if busy:
+        v.busy_day(url, busy)
 
 
 class _Tagged:
@@ -71,6 +76,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--per-side", type=int, default=2, help="processes running each side's code")
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--busy-day", type=int, default=0, metavar="N",
+                    help="first record N codes sent over the last 24 hours on each side")
     args = ap.parse_args()
     folders = {"base": str(Path(args.base).resolve()), "new": str(Path(args.new).resolve())}
     ctx = multiprocessing.get_context("spawn")
@@ -80,9 +87,9 @@ def main() -> None:
         for _ in range(max(1, args.rounds)):
             urls = {side: cluster.new_database() for side in folders}
             for side, folder in folders.items():  # in a process of its own: this one imports neither side
-                p = ctx.Process(target=_prepare, args=(folder, urls[side]))
+                p = ctx.Process(target=_prepare, args=(folder, urls[side], args.busy_day))
                 p.start()
-                p.join(120)
+                p.join(600)
                 if p.exitcode != 0:
                     raise SystemExit(f"the {side} side could not open its campaign (exit {p.exitcode})")
             sides = [side for side in folders for _ in range(args.per_side)]
@@ -93,7 +100,7 @@ def main() -> None:
         cluster.stop()
     ratios = [r["new"] / r["base"] for r in rounds]
     print(json.dumps({"base": folders["base"], "new": folders["new"], "per_side": args.per_side,
-                      "seconds": args.seconds,
+                      "seconds": args.seconds, "busy_day": args.busy_day,
                       "verifications_per_s": {side: [round(r[side], 1) for r in rounds] for side in folders},
                       "new_vs_base": [round(x, 3) for x in ratios], "median": round(statistics.median(ratios), 3)},
                      indent=2))

@@ -249,15 +249,21 @@ def number_prefix(e164: str, hidden_digits: int) -> str:
     return e164[:-hidden_digits]
 
 
-#: the scopes of the campaign-wide caps: their events are also counted by the minute
-#: (``rate_minutes``), so that checking a cap of thousands reads a day of minutes, not every event
+#: the scopes of the campaign-wide caps: their events are also counted by the minute and by the
+#: hour (``rate_spans``), so that checking a cap of thousands reads a day of hours and an hour of
+#: minutes, not every event
 MINUTE_COUNTED_SCOPES = frozenset({"send:country", "send:all"})
 _MINUTE_US = 60_000_000
+_HOUR_US = 60 * _MINUTE_US
 # the limit-th newest event within the window (only that one leaves the database)
 _NEWEST = ("(SELECT at_us FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? "
            "ORDER BY at_us DESC LIMIT 1 OFFSET ?)")
-# the events within the window: whole minutes after the cutoff's, and the cutoff's minute's own events after it
-_COUNT = ("((SELECT COALESCE(SUM(events), 0) FROM rate_minutes WHERE scope = ? AND subject = ? AND minute > ?) + "
+# the events within the window: whole hours after the cutoff's, the cutoff's hour's whole minutes
+# after the cutoff's, and the cutoff's minute's own events after it
+_COUNT = ("((SELECT COALESCE(SUM(events), 0) FROM rate_spans "
+          f"WHERE scope = ? AND subject = ? AND span_us = {_HOUR_US} AND start > ?) + "
+          "(SELECT COALESCE(SUM(events), 0) FROM rate_spans "
+          f"WHERE scope = ? AND subject = ? AND span_us = {_MINUTE_US} AND start > ? AND start < ?) + "
           "(SELECT COUNT(*) FROM rate_events WHERE scope = ? AND subject = ? AND at_us > ? AND at_us < ?))")
 
 
@@ -265,8 +271,9 @@ def question_sql(scope: str, subject: str, window_us: int, limit: int, now_us: i
     """The SQL expression (and its values) that answers one question of ``RateCounts``."""
     cutoff = now_us - window_us
     if scope in MINUTE_COUNTED_SCOPES:
-        minute = cutoff // _MINUTE_US
-        return _COUNT, [scope, subject, minute, scope, subject, cutoff, (minute + 1) * _MINUTE_US]
+        minute, hour = cutoff // _MINUTE_US, cutoff // _HOUR_US
+        return _COUNT, [scope, subject, hour, scope, subject, minute, (hour + 1) * (_HOUR_US // _MINUTE_US),
+                        scope, subject, cutoff, (minute + 1) * _MINUTE_US]
     return _NEWEST, [scope, subject, cutoff, limit - 1]
 
 
@@ -297,7 +304,7 @@ class RateCounts:
     window under this limit", asked together: one statement answers all those asked before the
     first answer is read (on PostgreSQL, in the same round trip as any other read asked before
     it). A question reads only the limit-th newest event in the window; for the campaign-wide
-    caps (``MINUTE_COUNTED_SCOPES``) it counts the window by the minute first, and looks for that
+    caps (``MINUTE_COUNTED_SCOPES``) it counts the window by the hour and minute first, and looks for that
     event only when the count reaches the limit."""
 
     def __init__(self, conn: Db, now_us: int) -> None:
@@ -436,18 +443,28 @@ def cap_margin(limits: Limits, slack: int) -> Callable[[RateRule], int | None]:
     return margin
 
 
+def _spans(now_us: int) -> tuple[tuple[int, int], ...]:
+    """The spans ``rate_spans`` counts by, each with the number of the span ``now_us`` falls in."""
+    return (_MINUTE_US, now_us // _MINUTE_US), (_HOUR_US, now_us // _HOUR_US)
+
+
+# a send's spans: one upsert for the minutes and hours of all its caps, rows in one order on
+# every path (the subjects' order, then the spans'), so that two sends wait for each other's row
+# locks, never in a cycle
+_COUNT_SPANS = (" ON CONFLICT (scope, subject, span_us, start) DO UPDATE SET events = rate_spans.events + 1")
+
+
 def record_event(conn: Db, subjects: Mapping[str, str | None], now_us: int) -> None:
     """Count one event for each scope's subject (None skips)."""
     rows = [(scope, subject) for scope, subject in subjects.items() if subject is not None]
     if rows:  # one statement for all of them (one message to a database server, not one each)
         conn.execute("INSERT INTO rate_events (scope, subject, at_us) VALUES " + ", ".join(["(?, ?, ?)"] * len(rows)),
                      [v for scope, subject in rows for v in (scope, subject, now_us)])
-    minutes = [(scope, subject) for scope, subject in rows if scope in MINUTE_COUNTED_SCOPES]
-    if minutes:
-        conn.execute("INSERT INTO rate_minutes (scope, subject, minute, events) VALUES "
-                     + ", ".join(["(?, ?, ?, 1)"] * len(minutes))
-                     + " ON CONFLICT (scope, subject, minute) DO UPDATE SET events = rate_minutes.events + 1",
-                     [v for scope, subject in minutes for v in (scope, subject, now_us // _MINUTE_US)])
+    spans = [(scope, subject, span, start) for scope, subject in rows if scope in MINUTE_COUNTED_SCOPES
+             for span, start in _spans(now_us)]
+    if spans:
+        conn.execute("INSERT INTO rate_spans (scope, subject, span_us, start, events) VALUES "
+                     + ", ".join(["(?, ?, ?, ?, 1)"] * len(spans)) + _COUNT_SPANS, [v for row in spans for v in row])
 
 
 def record_event_where(subjects: Mapping[str, str | None], now_us: int, source: str) -> tuple[list[str], list[Any]]:
@@ -455,23 +472,26 @@ def record_event_where(subjects: Mapping[str, str | None], now_us: int, source: 
     PostgreSQL) that write only the rows ``source`` gives (SQL after ``FROM``, e.g. a CTE
     ``v WHERE v.go``): the statements and their values in order."""
     rows = [(scope, subject) for scope, subject in subjects.items() if subject is not None]
-    minutes = [(scope, subject) for scope, subject in rows if scope in MINUTE_COUNTED_SCOPES]
+    spans = [(scope, subject, span, start) for scope, subject in rows if scope in MINUTE_COUNTED_SCOPES
+             for span, start in _spans(now_us)]
     statements: list[str] = []
     values: list[Any] = []
     if rows:
         statements.append("INSERT INTO rate_events (scope, subject, at_us) SELECT x.scope, x.subject, ? "
                           f"FROM (VALUES {', '.join(['(?, ?)'] * len(rows))}) AS x (scope, subject), {source}")
         values += [now_us, *(v for pair in rows for v in pair)]
-    if minutes:
-        statements.append("INSERT INTO rate_minutes (scope, subject, minute, events) SELECT x.scope, x.subject, ?, 1 "
-                          f"FROM (VALUES {', '.join(['(?, ?)'] * len(minutes))}) AS x (scope, subject), {source} "
-                          "ON CONFLICT (scope, subject, minute) DO UPDATE SET events = rate_minutes.events + 1")
-        values += [now_us // _MINUTE_US, *(v for pair in minutes for v in pair)]
+    if spans:
+        statements.append("INSERT INTO rate_spans (scope, subject, span_us, start, events) "
+                          "SELECT x.scope, x.subject, x.span_us, x.start, 1 "
+                          f"FROM (VALUES {', '.join(['(?, ?, ?::bigint, ?::bigint)'] * len(spans))}) "
+                          f"AS x (scope, subject, span_us, start), {source}" + _COUNT_SPANS)
+        values += [v for row in spans for v in row]
     return statements, values
 
 
 def forget_events(conn: Db, before_us: int) -> Rows:
-    """Delete the events at or before ``before_us`` and the minutes that held only such events;
-    the events' deletion (its rowcount: how many)."""
-    conn.execute("DELETE FROM rate_minutes WHERE minute < ?", (before_us // _MINUTE_US,))
+    """Delete the events at or before ``before_us`` and the minutes and hours that held only such
+    events; the events' deletion (its rowcount: how many)."""
+    conn.execute("DELETE FROM rate_spans WHERE " + " OR ".join(["(span_us = ? AND start < ?)"] * len(_spans(0))),
+                 [v for span, _ in _spans(0) for v in (span, before_us // span)])
     return conn.execute("DELETE FROM rate_events WHERE at_us <= ?", (before_us,))

@@ -35,11 +35,11 @@ from .store import Store, is_postgresql_url, open_store
 __all__ = ["TABLES", "Transfer", "transfer"]
 
 #: every table of the schema but ``schema_version``, parents before children
-TABLES = ("campaign_settings", "participants", "challenges", "code_failures", "rate_events", "rate_minutes",
-          "identity_checks", "audit_log", "audit_checkpoints", "mandate_texts", "mandates", "mandate_scopes", "batches",
-          "requests", "request_events", "request_pauses", "vault_keys", "vault_wraps", "vault_items", "budget_buckets",
-          "budget_quotas", "budget_spent", "budget_refusals", "api_key_usage", "api_keys", "contact_preferences",
-          "notifications")
+TABLES = ("campaign_settings", "participants", "challenges", "code_failures", "rate_events", "rate_spans",
+          "identity_checks", "audit_log", "audit_checkpoints", "mandate_texts", "mandates",
+          "mandate_scopes", "batches", "requests", "request_events", "request_pauses", "vault_keys", "vault_wraps",
+          "vault_items", "budget_buckets", "budget_quotas", "budget_spent", "budget_refusals", "api_key_usage",
+          "api_keys", "contact_preferences", "notifications")
 
 _CHUNK = 1000  # rows a statement inserts at a time
 

@@ -45,7 +45,7 @@ def test_a_new_store_has_the_schema_wal_and_foreign_keys(tmp_path, sender):
         assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert tables == {"schema_version", "campaign_settings", "participants", "challenges", "rate_events",
-                          "rate_minutes", "identity_checks", "audit_log", "audit_checkpoints", "mandate_texts",
+                          "rate_spans", "identity_checks", "audit_log", "audit_checkpoints", "mandate_texts",
                           "mandates", "mandate_scopes", "batches", "requests", "request_events", "request_pauses",
                           "vault_keys", "vault_wraps", "vault_items", "code_failures", "budget_buckets",
                           "budget_quotas", "budget_spent", "budget_refusals", "api_key_usage", "api_keys",

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from helpers.campaign import S, sql, wrong
+from helpers.processes import at_once
 
 from breachindex import Key
 from breachindex.campaign import Campaign, CodeRules, Limits, RecordingSender, verification
@@ -61,7 +62,7 @@ def _state(c: Campaign) -> dict[str, Any]:
 
     return {
         "events": rows("SELECT scope, COUNT(*) FROM rate_events GROUP BY scope"),
-        "minutes": rows("SELECT scope, SUM(events) FROM rate_minutes GROUP BY scope"),
+        "spans": rows("SELECT scope, subject, span_us, start, events FROM rate_spans"),
         "challenges": rows("SELECT participant, host, network, created_us, expires_us, attempts, used_us, replaced_us, "
                            "phone_sealed IS NOT NULL FROM challenges"),
         "participants": rows("SELECT id, created_us, verified_us, phone_sealed IS NOT NULL FROM participants"),
@@ -231,3 +232,43 @@ def test_a_start_held_back_pauses_like_a_send_less_what_its_first_try_took(tmp_s
         assert pauses == [0.5]
     else:
         assert 0.0 < pauses[0] < 0.5
+
+
+#: the campaign-wide caps and the number's own rules, at their defaults; no rule of the caller's
+CAPS_ONLY = Limits(ip_per_hour=None, ip_per_day=None, site_per_day=None, network_per_day=None, prefix_per_day=None,
+                   prefix_cap_per_day=None)
+
+
+def _start_on_both_paths(url: str, worker: int, count: int, start: Any, out: Any) -> None:
+    """``count`` starts, every other one on the whole path; what went wrong, or None."""
+    try:
+        with Campaign(url, secret=KEY, sender=RecordingSender(), limits=CAPS_ONLY) as c:
+            at_once_of = c._codes._start_at_once
+            turn = iter(range(count))
+            c._codes._start_at_once = lambda *a, **kw: next(turn) % 2 == 0 and at_once_of(*a, **kw)  # type: ignore
+            start.wait(30)
+            for k in range(count):  # each start from its own network: no lock of a requester's in common
+                c.start_verification(f"+3162{worker:02d}{k:05d}", ip=f"2001:db8:{worker:x}:{k:x}::1")
+        out.put(None)
+    except Exception as exc:  # noqa: BLE001 (the parent reports it)
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_starts_at_once_on_both_paths_count_every_send_and_never_deadlock(pg_cluster):
+    """Sends far from the caps hold them shared, so several count the caps' minutes and hours
+    at once, on both paths: they must lock those rows in one order (two statements, run in
+    one order by the whole path and in the other by the one statement, deadlocked)."""
+    url = pg_cluster.new_database()
+    try:
+        Campaign(url, secret=KEY, sender=RecordingSender()).close()
+        processes, count = 4, 250
+        assert at_once(_start_on_both_paths, [(url, i, count) for i in range(processes)], settle=3.0,
+                       timeout=90) \
+            == [None] * processes
+        with Campaign(url, secret=KEY, sender=RecordingSender()) as c:
+            spans = dict(sql(c, "SELECT span_us, SUM(events) FROM rate_spans WHERE scope = 'send:all' "
+                                "GROUP BY span_us").fetchall())
+            assert {int(span): int(n) for span, n in spans.items()} == \
+                {60_000_000: processes * count, 3_600_000_000: processes * count}
+    finally:
+        pg_cluster.drop_database(url)
