@@ -250,7 +250,7 @@ def _start_on_both_paths(url: str, worker: int, count: int, start: Any, out: Any
             for k in range(count):  # each start from its own network: no lock of a requester's in common
                 c.start_verification(f"+3162{worker:02d}{k:05d}", ip=f"2001:db8:{worker:x}:{k:x}::1")
         out.put(None)
-    except Exception as exc:  # noqa: BLE001 (the parent reports it)
+    except Exception as exc:  # the parent reports it
         out.put(f"{type(exc).__name__}: {exc}")
 
 
