@@ -324,6 +324,13 @@ class PgStore:
                        (name, value))
             return str(db.execute("SELECT value FROM campaign_settings WHERE name = ?", (name,)).fetchone()[0])
 
+    def analyze(self) -> None:
+        """ANALYZE every table: after a bulk load (``transfer``), so that the statements the
+        servers prepare are planned for the tables' real sizes, not for an empty database's
+        (autovacuum would analyze them too, within minutes)."""
+        with self.connection() as conn:
+            conn.execute("ANALYZE")
+
     def checkpoint_wal(self) -> bool:
         """After an erasure: VACUUM the tables it deletes from, so that the deleted rows' old
         versions leave them now (see the module documentation). False if it could not run."""

@@ -128,6 +128,8 @@ def transfer(source: str | os.PathLike[str], destination: str | os.PathLike[str]
                     from .pgstore import continue_identities
 
                     continue_identities(dst)
+            if not isinstance(target, Store):
+                target.analyze()  # type: ignore[attr-defined]
         finally:
             target.close()
     with Campaign(destination, secret=secret, sender=RecordingSender()) as moved:
