@@ -443,9 +443,13 @@ def cap_margin(limits: Limits, slack: int) -> Callable[[RateRule], int | None]:
     return margin
 
 
-def _spans(now_us: int) -> tuple[tuple[int, int], ...]:
-    """The spans ``rate_spans`` counts by, each with the number of the span ``now_us`` falls in."""
-    return (_MINUTE_US, now_us // _MINUTE_US), (_HOUR_US, now_us // _HOUR_US)
+#: the spans ``rate_spans`` counts the caps' events by, in microseconds
+_SPANS_US = (_MINUTE_US, _HOUR_US)
+
+
+def _spans(now_us: int) -> list[tuple[int, int]]:
+    """Each span with the number of the one ``now_us`` falls in."""
+    return [(span, now_us // span) for span in _SPANS_US]
 
 
 # a send's spans: one upsert for the minutes and hours of all its caps, rows in one order on
@@ -492,6 +496,6 @@ def record_event_where(subjects: Mapping[str, str | None], now_us: int, source: 
 def forget_events(conn: Db, before_us: int) -> Rows:
     """Delete the events at or before ``before_us`` and the minutes and hours that held only such
     events; the events' deletion (its rowcount: how many)."""
-    conn.execute("DELETE FROM rate_spans WHERE " + " OR ".join(["(span_us = ? AND start < ?)"] * len(_spans(0))),
-                 [v for span, _ in _spans(0) for v in (span, before_us // span)])
+    conn.execute("DELETE FROM rate_spans WHERE " + " OR ".join(["(span_us = ? AND start < ?)"] * len(_SPANS_US)),
+                 [v for span, start in _spans(before_us) for v in (span, start)])
     return conn.execute("DELETE FROM rate_events WHERE at_us <= ?", (before_us,))

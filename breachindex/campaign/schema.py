@@ -640,7 +640,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "the campaign-wide caps' events counted by the hour as well as by the minute, in one table", (
         # a cap's check then sums at most a day of hours, the minutes of the hour its window
         # starts in and one minute of events, instead of a day of minutes: at the end of a busy
-        # day that sum was most of a send's time on PostgreSQL (limits.question_sql). One table,
+        # day that sum was a large part of a send's time on PostgreSQL (limits.question_sql). One table,
         # so that a send counts its minutes and hours in one upsert, whose rows every send locks
         # in the same order (two upserts could deadlock when two paths ran them in turn)
         """CREATE TABLE rate_spans (
