@@ -70,11 +70,15 @@ def _invalid(reason: str) -> InvalidPhoneNumber:
 
 
 def _check_region(region: str | None) -> str | None:
+    """The region in upper case; None for no region, and for libphonenumber's "unknown region"
+    ``'ZZ'``, which is what it answers for a number of no region (a caller may pass it back)."""
     if region is None:
         return None
     if not isinstance(region, str):
         raise TypeError("region must be an ISO 3166 code such as 'NL', or None")
     upper = region.upper()
+    if upper == phonenumbers.UNKNOWN_REGION:
+        return None
     if upper not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidPhoneNumber("unknown_region", f"unknown region {region!r}")
     return upper

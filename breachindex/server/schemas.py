@@ -32,8 +32,8 @@ Schema = dict[str, Any]
 PHONE: Schema = {"type": "string", "minLength": 1, "maxLength": 64,
                  "description": "a phone number in any usual form: E.164, 00..., national with `region`",
                  "examples": ["+31612340001", "0031612340001", "31612340001"]}
-REGION: Schema = {"type": "string", "enum": sorted(phonenumbers.SUPPORTED_REGIONS),
-                  "description": "ISO 3166 region for national formats, e.g. NL"}
+REGION: Schema = {"type": "string", "enum": sorted({*phonenumbers.SUPPORTED_REGIONS, phonenumbers.UNKNOWN_REGION}),
+                  "description": "ISO 3166 region for national formats, e.g. NL; ZZ (unknown) is no region"}
 ID: Schema = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$"}
 CONTROLLER: Schema = {"type": "string", "enum": sorted(CONTROLLERS), "description": "a controller of the registry"}
 DATE: Schema = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}

@@ -400,10 +400,34 @@ def test_lowercase_region_accepted():
     assert normalize("030 1234567", "de") == normalize("030 1234567", "DE")
 
 
-@pytest.mark.parametrize("region", ["XX", "ZZ", "001", "", "NLD", "N"])
+@pytest.mark.parametrize("region", ["XX", "001", "", "NLD", "N"])
 def test_unknown_region(region):
     assert reason_of("06 12345678", region) == "unknown_region"
     assert reason_of("+31612345678", region) == "unknown_region"
+
+
+@pytest.mark.parametrize("region", ["ZZ", "zz"])
+def test_libphonenumbers_unknown_region_is_no_region(region):
+    """What libphonenumber answers for a number of no region may be passed back: every entry
+    point reads it as no region at all."""
+    def outcome(raw: str, region: str | None) -> str:
+        try:
+            return normalize(raw, region)
+        except InvalidPhoneNumber as exc:
+            return exc.reason
+
+    for raw in ["+31612345678", "0031612345678", "31612345678", "06 12345678", "+1 201 555 0123", "+31 6"]:
+        assert outcome(raw, region) == outcome(raw, None), raw
+    assert reason_of("06 12345678", region) == "missing_region"
+    assert normalize("+31612345678", region) == normalize_reference("+31612345678", region) == "+31612345678"
+    secret = Key(bytes(range(32)))
+    numbers = ["+31612345678", "06 12345678", "31612345678"]
+    with_zz = key_numbers(numbers, siphash_key=secret.siphash_key(), region=region)
+    without = key_numbers(numbers, siphash_key=secret.siphash_key())
+    assert with_zz.keys.tolist() == without.keys.tolist() and with_zz.reasons == without.reasons
+    assert with_zz.reasons[1] == "missing_region"
+    assert phone_keys(["+31612345678"], key=secret, region=region).tolist() == \
+        phone_keys(["+31612345678"], key=secret).tolist()
 
 
 @pytest.mark.parametrize("raw", ["0612345678", "06 12345678", "(06) 1234-5678"])

@@ -88,6 +88,12 @@ def test_check_with_an_api_key_gives_the_public_view(server: Server) -> None:
         national = c.post("/v1/check", json={"phone": "06-1234 0001", "region": "NL"},
                           headers=server.sandbox.auth("check"))
         leak_form = c.post("/v1/check", json={"phone": "31612340001"}, headers=server.sandbox.auth("check"))
+        unknown = c.post("/v1/check", json={"phone": ANNEKE, "region": "ZZ"}, headers=server.sandbox.auth("check"))
+        unknown_national = c.post("/v1/check", json={"phone": "0612340001", "region": "ZZ"},
+                                  headers=server.sandbox.auth("check"))
+    assert unknown.json() == found.json()  # libphonenumber's unknown region: no region
+    assert error_of(unknown_national, 422, "invalid_phone_number")["reason"] in ("invalid_country_code",
+                                                                                 "missing_region")
     assert found.json() == {"found": True, "breaches": ["facebook-2021", "other-2019"], "disclosure": "public",
                             "data_classes": None, "details": None, "details_withheld": False}
     assert absent.json() == {"found": False, "breaches": [], "disclosure": "public", "data_classes": None,
