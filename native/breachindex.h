@@ -215,7 +215,7 @@ bi_status bi_lookup_phone_ctx(const bi_phone_ctx *ctx, const char *s, size_t len
 #define BI_MAX_FIELDS 256
 
 typedef struct {
-    uint32_t n_fields;     /* fields a line must have; fewer is a rejection, more are ignored */
+    uint32_t n_fields;     /* fields a line has; fewer or more make a record's fit (BI_FIT_*) */
     uint32_t phone_field;  /* index of the phone field */
     uint32_t csv;          /* 1: ',' and quotes; 0: ':' and no quotes */
     uint32_t base_classes; /* class bits every record has (phone_number) */
@@ -226,8 +226,8 @@ typedef struct {
 enum {
     BI_LINE_RECORD = 0,
     BI_LINE_BLANK = 1,
-    BI_LINE_FALLBACK = 2, /* a record whose phone the reference must normalize */
-    BI_LINE_TOO_FEW_FIELDS = 3,
+    BI_LINE_FALLBACK = 2,       /* a record whose phone the reference must normalize */
+    BI_LINE_TOO_FEW_FIELDS = 3, /* no longer given: a short line is a record (BI_FIT_SHORT) */
     BI_LINE_PHONE_EMPTY = 4,
     BI_LINE_PHONE_NOT_DIGITS = 5,
     BI_LINE_PHONE_TOO_SHORT = 6, /* fewer than 5 digits */
@@ -239,9 +239,14 @@ enum {
     BI_LINE_N_STATUS = 12
 };
 
+/* per line: how its fields fit the layout (a truncated record, or a ':' inside a name) */
+enum { BI_FIT_EXACT = 0, BI_FIT_SHORT = 1, BI_FIT_EXTRA = 2 };
+
 /* Per-line outputs, each an array of at least max_lines entries. keys, check, classes and cc
  * are set for BI_LINE_RECORD; classes and phone_off/phone_len (the phone's bytes in buf, blanks
- * around it left out) for BI_LINE_FALLBACK. */
+ * around it left out) for BI_LINE_FALLBACK; fit (BI_FIT_*) for every line. A line with fewer
+ * fields than the layout is read with what it has: without its phone field, its phone is
+ * empty. Fields past the layout's add no class. */
 typedef struct {
     uint8_t *status;
     uint64_t *keys;
@@ -250,6 +255,7 @@ typedef struct {
     uint16_t *cc;
     uint64_t *phone_off;
     uint32_t *phone_len;
+    uint8_t *fit;
 } bi_line_out;
 
 /* Parses the lines of buf[0:len); a last line without '\n' counts as a line. *n_lines receives

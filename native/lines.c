@@ -102,7 +102,7 @@ bi_status bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const
     size_t line = 0, pos = 0;
 
     if (!out->status || !out->keys || !out->check || !out->classes || !out->cc || !out->phone_off ||
-        !out->phone_len)
+        !out->phone_len || !out->fit)
         return BI_ERR_ARG;
     while (pos < len && line < max_lines) {
         const char *s = buf + pos, *ph;
@@ -113,6 +113,7 @@ bi_status bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const
         int st;
 
         pos += n + (nl != NULL);
+        out->fit[line] = BI_FIT_EXACT;
         while (n > 0 && s[n - 1] == '\r')
             n--;
         for (k = 0; k < n && is_blank_char(s[k]); k++)
@@ -126,10 +127,9 @@ bi_status bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const
             out->status[line++] = BI_LINE_BAD_QUOTES;
             continue;
         }
-        if ((uint32_t)fields < layout->n_fields) {
-            out->status[line++] = BI_LINE_TOO_FEW_FIELDS;
-            continue;
-        }
+        /* a line of other length keeps what it has: its phone's reason, if any, comes first */
+        if ((unsigned long)fields != layout->n_fields)
+            out->fit[line] = (unsigned long)fields < layout->n_fields ? BI_FIT_SHORT : BI_FIT_EXTRA;
         ph = s + ph_start;
         while (ph_len > 0 && is_blank_char(ph[ph_len - 1]))
             ph_len--;

@@ -151,11 +151,13 @@ def collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]],
                 report.files.append({"file": str(path), "breach": src.breach, "layout": totals.layout,
                                      "lines": totals.lines, "records": totals.records,
                                      "blank": totals.blank, "header_lines": totals.header_lines,
-                                     "rejected": dict(totals.rejected)})
+                                     "rejected": dict(totals.rejected), "fits": dict(totals.fits)})
                 report.lines += totals.lines
                 report.blank += totals.blank
                 for reason, n in totals.rejected.items():
                     report.rejected[reason] = report.rejected.get(reason, 0) + n
+                for fit, n in totals.fits.items():
+                    report.fits[fit] = report.fits.get(fit, 0) + n
             if src.synthetic_rows:
                 _ingest_synthetic(src, bit, siphash_key, check_key, collector, report, bar, started)
     finally:

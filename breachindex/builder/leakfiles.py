@@ -3,6 +3,8 @@
 A file is read in blocks of whole lines; each block is parsed in C (split, classify, normalize
 and key the phone, GIL released) on a small thread pool, so both cores work. Every line ends
 as a record, a blank, or a rejection counted by reason with its line number; nothing else.
+A record whose line has fewer fields than its layout (a truncated line) or more (a ``:``
+inside a name) keeps what it has, and is counted by how it fits (``RECORD_FITS``).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from ..keying.phone import calling_code, normalize_reference, rules
 from .layouts import DATA_CLASSES, FB12, FB17, LAYOUTS, Layout, csv_layout
 
 __all__ = ["LayoutError", "detect_layout", "read_leak_file", "ParsedBlock", "FileTotals",
-           "LINE_REJECTIONS", "leak_files", "record_fields"]
+           "LINE_REJECTIONS", "RECORD_FITS", "leak_files", "record_fields"]
 
 BOM = b"\xef\xbb\xbf"
 BLOCK_BYTES = 16 << 20
@@ -30,7 +32,6 @@ _PHONE_BIT = 1 << DATA_CLASSES.index("phone_number")
 
 #: C line status -> reject reason (names are stable: they appear in reports)
 LINE_REJECTIONS = {
-    lib.BI_LINE_TOO_FEW_FIELDS: "too_few_fields",
     lib.BI_LINE_PHONE_EMPTY: "phone_empty",
     lib.BI_LINE_PHONE_NOT_DIGITS: "phone_not_digits",
     lib.BI_LINE_PHONE_TOO_SHORT: "phone_too_short",
@@ -40,6 +41,8 @@ LINE_REJECTIONS = {
     lib.BI_LINE_NOT_POSSIBLE_LENGTH: "invalid_length",
     lib.BI_LINE_BAD_QUOTES: "unbalanced_quotes",
 }
+#: C fit -> the name a record of that fit is counted by (names are stable: they appear in reports)
+RECORD_FITS = {lib.BI_FIT_SHORT: "short_line", lib.BI_FIT_EXTRA: "extra_fields"}
 
 
 class LayoutError(BreachIndexError):
@@ -117,6 +120,7 @@ class ParsedBlock:
     blank: int
     rejected: Counter[str]
     rejects: list[tuple[int, str]]  # (line number, reason)
+    fits: Counter[str] = field(default_factory=Counter)  # records whose fields did not fit, by RECORD_FITS
     nbytes: int = 0  # bytes of the file this block covers
     text: bytes | None = None  # the block itself, when the caller keeps field values
     record_lines: np.ndarray | None = None  # index (in the block) of each record's line
@@ -124,7 +128,8 @@ class ParsedBlock:
 
 @dataclass
 class FileTotals:
-    """Per-file reconciliation: lines == records + rejected + blank (header not a line)."""
+    """Per-file reconciliation: lines == records + rejected + blank (header not a line);
+    ``fits`` counts records among ``records`` by how their fields fit (``RECORD_FITS``)."""
 
     path: Path
     layout: str
@@ -133,6 +138,7 @@ class FileTotals:
     blank: int = 0
     header_lines: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    fits: Counter[str] = field(default_factory=Counter)
 
 
 def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
@@ -150,6 +156,7 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
     cc = np.empty(cap, np.uint16)
     off = np.empty(cap, np.uint64)
     plen = np.empty(cap, np.uint32)
+    fit = np.empty(cap, np.uint8)
     out = ffi.new("bi_line_out *")
     out.status = ffi.from_buffer("uint8_t[]", status)
     out.keys = ffi.from_buffer("uint64_t[]", keys)
@@ -158,6 +165,7 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
     out.cc = ffi.from_buffer("uint16_t[]", cc)
     out.phone_off = ffi.from_buffer("uint64_t[]", off)
     out.phone_len = ffi.from_buffer("uint32_t[]", plen)
+    out.fit = ffi.from_buffer("uint8_t[]", fit)
     parsed = ffi.new("size_t *")
     check_status(lib.bi_parse_lines(layout_c, r.table, siphash_key, check_key, buf, size, cap, out, parsed))
     n = parsed[0]
@@ -185,9 +193,10 @@ def _parse_block(buf: bytes, layout_c: Any, first_line: int, siphash_key: bytes,
         rejects.append((first_line + i, reason))
     rejects.sort()
     ok = status == lib.BI_LINE_RECORD
+    fits = Counter({name: int(np.count_nonzero(ok & (fit[:n] == code))) for code, name in RECORD_FITS.items()})
     return ParsedBlock(keys[:n][ok], check[:n][ok], classes[:n][ok], cc[:n][ok], lines=n,
                        blank=int(np.count_nonzero(status == lib.BI_LINE_BLANK)),
-                       rejected=rejected, rejects=rejects, nbytes=size,
+                       rejected=rejected, rejects=rejects, fits=+fits, nbytes=size,
                        text=(buf if size == len(buf) else buf[:size]) if keep_text else None,
                        record_lines=np.flatnonzero(ok) if keep_text else None)
 
@@ -284,6 +293,7 @@ def _account(block: ParsedBlock, totals: FileTotals | None, first_line: int) -> 
         totals.records += len(block.keys)
         totals.blank += block.blank
         totals.rejected.update(block.rejected)
+        totals.fits.update(block.fits)
     return block
 
 

@@ -18,8 +18,10 @@ __all__ = ["BuildReport", "peak_rss_bytes"]
 class BuildReport:
     """What a build did. ``lines == records + sum(rejected) + blank``: ``lines`` counts what came
     in (a leak file's lines without its header, or the records given to ``build()``), ``records``
-    the ones accepted, ``rejected`` the others by reason. ``duplicates == records - rows`` for a
-    build; for ``add``, ``rows`` is the new index's and ``added_rows`` the numbers new to it."""
+    the ones accepted, ``rejected`` the others by reason. ``fits`` counts records among ``records``
+    whose line had fewer fields than its layout (``short_line``: kept with what it has) or more
+    (``extra_fields``: a ``:`` inside a name). ``duplicates == records - rows`` for a build; for
+    ``add``, ``rows`` is the new index's and ``added_rows`` the numbers new to it."""
 
     path: Path
     lines: int = 0
@@ -28,6 +30,7 @@ class BuildReport:
     rows: int = 0
     duplicates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    fits: dict[str, int] = field(default_factory=dict)
     breaches: dict[str, int] = field(default_factory=dict)
     countries: dict[str, int] = field(default_factory=dict)
     data_classes: dict[str, int] = field(default_factory=dict)
@@ -58,6 +61,8 @@ class BuildReport:
             f" + blank {self.blank:,}",
             f"  distinct numbers {self.rows:,} ({self.duplicates:,} duplicate records merged)",
             f"  rejected: {rejected}",
+            *(["  records whose fields did not fit their layout: "
+               + ", ".join(f"{k} {v:,}" for k, v in sorted(self.fits.items()))] if self.fits else []),
             "  breaches: " + ", ".join(f"{b} {n:,}" for b, n in self.breaches.items()),
             f"  countries: {top}" + (" ..." if len(self.countries) > 8 else ""),
             f"  spilled {self.spilled_bytes / 2**30:.2f} GiB; key tweak {self.key_tweak}"

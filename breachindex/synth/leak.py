@@ -40,8 +40,9 @@ How lines are made
     repeats the number of a uniformly chosen earlier new record of the same file (its other
     fields are drawn afresh). A damaged line has exactly one defect, so every reader
     classifies it the same way whatever the order of its checks: a too-few-fields line is
-    ``phone:facebook_id:first_name`` with a valid phone; a phone-damaged line has the full field
-    count. Blank lines (``quirk_rate``, never before the first line) come on top. File quirks
+    ``phone:facebook_id:first_name`` with a valid phone that repeats an earlier number of the
+    file (a record a reader keeps with what it has, counted as ``short_line``); a phone-damaged
+    line has the full field count. Blank lines (``quirk_rate``, never before the first line) come on top. File quirks
     (``file_quirk_rate`` each, every one in at least one file): CRLF line ends for the whole
     file, a UTF-8 BOM, no newline after the last line.
 
@@ -69,11 +70,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..builder.layouts import DATA_CLASSES
+from ..builder.layouts import DATA_CLASSES, FIELD_CLASS
 from .numbering import check_count, check_seed
 from .rows import RegionGen, leak_plan
 from .shape import (
     CHUNK_LINES,
+    CLASS_BIT,
     CSV_HEADER,
     CSV_LAYOUT,
     DEFAULT_FILE_QUIRK_RATE,
@@ -82,11 +84,14 @@ from .shape import (
     MAX_QUIRK_RATE,
     N_ROLES,
     PARALLEL_MIN_ROWS,
+    RECORD_FITS,
+    RECORD_ROLES,
     REGION_LAYOUTS,
     REJECT_REASONS,
     ROLE_BADUTF8,
     ROLE_DUP,
-    ROLE_NORMAL,
+    ROLE_FEW,
+    ROLE_FIT,
     ROLE_PLUS,
     ROLE_REASON,
     STREAM_FILES,
@@ -98,6 +103,7 @@ from .text import FileText, date_pools
 __all__ = [
     "CHUNK_LINES",
     "KEY_CHUNK_ROWS",
+    "RECORD_FITS",
     "REJECT_REASONS",
     "REGION_LAYOUTS",
     "CSV_HEADER",
@@ -133,8 +139,10 @@ class LeakFile:
 
     ``lines`` is what a reader counts: every physical line after the header, blank ones
     included, and a last line without a newline too. ``lines == records + sum(rejects.values())
-    + blank_lines``. ``records`` includes duplicate lines and lines with a ``+`` or invalid UTF-8
-    in a name; ``distinct_numbers == records - duplicate_lines``. ``numbers`` holds the distinct
+    + blank_lines``. ``records`` includes duplicate lines, lines with a ``+`` or invalid UTF-8
+    in a name, and lines with too few fields, which a reader keeps with what they have and counts
+    in ``fits`` (``short_line``); such a line repeats an earlier number of its file, so it counts
+    among ``duplicate_lines`` too, and ``distinct_numbers == records - duplicate_lines``. ``numbers`` holds the distinct
     valid numbers in leak form (country code + national number) as int64, in order of first
     appearance; the E.164 form of each is ``"+" + str(number)``. ``class_counts`` counts record
     lines (duplicates included) by data class.
@@ -151,6 +159,7 @@ class LeakFile:
     duplicate_lines: int
     distinct_numbers: int
     rejects: dict[str, int]
+    fits: dict[str, int]
     quirks: dict[str, int]
     class_counts: dict[str, int]
     bytes: int
@@ -165,6 +174,7 @@ class LeakFile:
                                            "blank_lines", "records", "duplicate_lines",
                                            "distinct_numbers", "bytes")}
         d["rejects"] = dict(self.rejects)
+        d["fits"] = dict(self.fits)
         d["quirks"] = dict(self.quirks)
         d["class_counts"] = dict(self.class_counts)
         d["numbers_sha256"] = self.numbers_sha256()
@@ -220,6 +230,10 @@ class LeakManifest:
     def rejects(self) -> dict[str, int]:
         return {r: sum(f.rejects[r] for f in self.files) for r in REJECT_REASONS}
 
+    @property
+    def fits(self) -> dict[str, int]:
+        return {r: sum(f.fits[r] for f in self.files) for r in RECORD_FITS}
+
     def file(self, name_or_region: str) -> LeakFile:
         for f in self.files:
             if name_or_region in (f.name, f.region):
@@ -228,7 +242,7 @@ class LeakManifest:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": "breachindex-synthleak-truth/1",
+            "format": "breachindex-synthleak-truth/2",
             "rows": self.rows,
             "seed": self.seed,
             "quirk_rate": self.quirk_rate,
@@ -238,7 +252,7 @@ class LeakManifest:
                 "files": len(self.files), "lines": self.lines, "header_lines": self.header_lines,
                 "blank_lines": self.blank_lines, "records": self.records,
                 "duplicate_lines": self.duplicate_lines, "distinct_numbers": self.distinct_numbers,
-                "rejects": self.rejects, "bytes": self.bytes,
+                "rejects": self.rejects, "fits": self.fits, "bytes": self.bytes,
             },
             "files": [f.to_dict() for f in self.files],
         }
@@ -399,6 +413,10 @@ def _write_file(task: _FileTask) -> LeakFile:
     name = file_name(region, gen.layout.name)
     role_counts = np.zeros(N_ROLES, dtype=np.int64)
     class_counts = np.zeros(len(DATA_CLASSES), dtype=np.int64)
+    # a too-few-fields line holds the fields before the first name, and a first name
+    before = gen.layout.fields[:gen.layout.fields.index("first_name")]
+    few_mask = np.uint32(sum({CLASS_BIT[FIELD_CLASS[f]] for f in before if f in FIELD_CLASS}))
+    few_bits = np.uint32(CLASS_BIT["phone_number"] | CLASS_BIT["name"])
     numbers: list[np.ndarray] = []
     blanks = 0
     size = 0
@@ -417,20 +435,26 @@ def _write_file(task: _FileTask) -> LeakFile:
             size += len(data)
             blanks += b
             role_counts += np.bincount(core.role, minlength=N_ROLES)
-            rec = core.masks[(core.role == ROLE_NORMAL) | (core.role == ROLE_DUP) | (core.role == ROLE_PLUS)
-                             | (core.role == ROLE_BADUTF8)]
+            is_record = np.isin(core.role, RECORD_ROLES)
+            rec = core.masks[is_record]
+            few = core.role[is_record] == ROLE_FEW
+            rec[few] = (rec[few] & few_mask) | few_bits
             for j in range(len(DATA_CLASSES)):
                 class_counts[j] += int(np.count_nonzero(rec & np.uint32(1 << j)))
             numbers.append(core.values[core.fresh])
     rejects = {reason: 0 for reason in REJECT_REASONS}
     for r, reason in ROLE_REASON.items():
         rejects[reason] = int(role_counts[r])
-    records = int(role_counts[[ROLE_NORMAL, ROLE_DUP, ROLE_PLUS, ROLE_BADUTF8]].sum())
+    fits = {fit: 0 for fit in RECORD_FITS}
+    for r, fit in ROLE_FIT.items():
+        fits[fit] = int(role_counts[r])
+    records = int(role_counts[list(RECORD_ROLES)].sum())
     nums = np.concatenate(numbers) if numbers else np.empty(0, dtype=np.int64)
     return LeakFile(
         name=name, region=region, layout=gen.layout.name, rows=count, lines=count + blanks,
         header_lines=1 if gen.layout.csv else 0, blank_lines=blanks, records=records,
-        duplicate_lines=int(role_counts[ROLE_DUP]), distinct_numbers=int(nums.size), rejects=rejects,
+        duplicate_lines=int(role_counts[ROLE_DUP] + role_counts[ROLE_FEW]), distinct_numbers=int(nums.size),
+        rejects=rejects, fits=fits,
         quirks={"plus_prefix": int(role_counts[ROLE_PLUS]), "invalid_utf8": int(role_counts[ROLE_BADUTF8]),
                 "blank_lines": blanks, "crlf": int(fquirks["crlf"]), "bom": int(fquirks["bom"]),
                 "no_final_newline": int(fquirks["no_final_newline"])},

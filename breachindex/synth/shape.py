@@ -17,7 +17,6 @@ KEY_CHUNK_ROWS = 1 << 20
 
 #: Reject reasons a reader must report, in this order.
 REJECT_REASONS: tuple[str, ...] = (
-    "too_few_fields",
     "phone_empty",
     "phone_not_digits",
     "phone_too_short",
@@ -48,8 +47,14 @@ LAYOUTS: dict[str, Layout] = {"fb17": FB17, "fb12": FB12, "csv": CSV_LAYOUT}
 # duplicate rate, then one interval of quirk_rate for each quirk, in this order.
 ROLE_DUP, ROLE_PLUS, ROLE_BADUTF8, ROLE_FEW, ROLE_EMPTY, ROLE_SHORT, ROLE_LONG, ROLE_LETTERS, ROLE_NORMAL = range(9)
 N_ROLES = 9
-ROLE_REASON = {ROLE_FEW: "too_few_fields", ROLE_EMPTY: "phone_empty", ROLE_LETTERS: "phone_not_digits",
-                ROLE_SHORT: "phone_too_short", ROLE_LONG: "phone_too_long"}  # fmt: skip
+ROLE_REASON = {ROLE_EMPTY: "phone_empty", ROLE_LETTERS: "phone_not_digits", ROLE_SHORT: "phone_too_short",
+               ROLE_LONG: "phone_too_long"}  # fmt: skip
+#: Records whose fields do not fit their layout, as a reader must count them: a too-few-fields
+#: line is a record with what it has (it repeats an earlier number of its file)
+RECORD_FITS: tuple[str, ...] = ("short_line",)
+ROLE_FIT = {ROLE_FEW: "short_line"}
+#: the roles whose lines are records
+RECORD_ROLES = (ROLE_NORMAL, ROLE_DUP, ROLE_PLUS, ROLE_BADUTF8, ROLE_FEW)
 
 MAX_QUIRK_RATE = 0.1
 MAX_DUPLICATE_RATE = 0.5

@@ -3,8 +3,9 @@
  * Input: byte 0 picks the layout (CSV or ':', the field count), byte 1 the phone field, byte 2
  * the rules variant; the rest is the buffer, parsed from a copy of exactly its size into output
  * arrays of exactly max_lines entries. Checked: every line is counted once, statuses are
- * BI_LINE_* values, a record's calling code is an assigned one, and a fallback's phone span lies
- * in the buffer and holds only '+' and digits (Python reads and normalizes those bytes). */
+ * BI_LINE_* values (never the retired BI_LINE_TOO_FEW_FIELDS), every fit a BI_FIT_* value, a
+ * record's calling code is an assigned one, and a fallback's phone span lies in the buffer and
+ * holds only '+' and digits (Python reads and normalizes those bytes). */
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,11 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         out.cc = fuzz_alloc(max_lines * sizeof *out.cc);
         out.phone_off = fuzz_alloc(max_lines * sizeof *out.phone_off);
         out.phone_len = fuzz_alloc(max_lines * sizeof *out.phone_len);
+        out.fit = fuzz_alloc(max_lines);
         FUZZ_CHECK(bi_parse_lines(&layout, rules, FUZZ_KEY, FUZZ_CHECK_KEY, buf, len, max_lines,
                                   &out, &parsed) == BI_OK);
         FUZZ_CHECK(parsed == max_lines);
         for (i = 0; i < parsed; i++) {
-            FUZZ_CHECK(out.status[i] < BI_LINE_N_STATUS);
+            FUZZ_CHECK(out.status[i] < BI_LINE_N_STATUS && out.status[i] != BI_LINE_TOO_FEW_FIELDS);
+            FUZZ_CHECK(out.fit[i] <= BI_FIT_EXTRA);
             if (out.status[i] == BI_LINE_RECORD) {
                 FUZZ_CHECK(out.cc[i] < 1000 && rules[out.cc[i]].known);
                 FUZZ_CHECK(out.classes[i] & layout.base_classes);
@@ -71,6 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(out.cc);
         free(out.phone_off);
         free(out.phone_len);
+        free(out.fit);
     }
     free(buf);
     return 0;

@@ -47,13 +47,15 @@ BOM = b"\xef\xbb\xbf"
 
 @dataclass(frozen=True)
 class Expect:
-    """A hand-written file's outcome: layout, line counts, rejects as (line, reason)."""
+    """A hand-written file's outcome: layout, line counts, rejects as (line, reason), and the
+    records whose fields did not fit the layout, by fit."""
 
     layout: str
     lines: int
     records: int
     blank: int
     rejects: list[tuple[int, str]]
+    fits: dict[str, int] = field(default_factory=dict)
 
 
 # ---- the hand-written leak files ---------------------------------------------------------------
@@ -67,7 +69,7 @@ NL_TXT = (
     b"\r\n"  # 2 blank
     b"+31687654321:100002:Piet:\xff\xfeJ\xe9nsen:male:::::::\r\n"  # 3 record
     b"   \t\r\n"  # 4 blank
-    b"31611112222:100003:Kees:Smit\r\n"  # 5 too_few_fields
+    b"31611112222:100003:Kees:Smit\r\n"  # 5 record, short_line (truncated)
     b":100004:Anna:Bakker:female:::::::\r\n"  # 6 phone_empty
     b"  :100005:Els::female:::::::\r\n"  # 7 phone_empty
     b"31a11112222:100006:Bas::male:::::::\r\n"  # 8 phone_not_digits
@@ -83,8 +85,8 @@ NL_TXT = (
     b"4915112345678:100015:Hans:M\xfcller:male:Berlin::::::1990-01-01"  # 18 record, no newline
 )
 NL_EXPECT = Expect(
-    layout="fb12", lines=18, records=4, blank=3,
-    rejects=[(5, "too_few_fields"), (6, "phone_empty"), (7, "phone_empty"), (8, "phone_not_digits"),
+    layout="fb12", lines=18, records=5, blank=3, fits={"short_line": 1},
+    rejects=[(6, "phone_empty"), (7, "phone_empty"), (8, "phone_not_digits"),
              (9, "phone_too_short"), (10, "phone_too_long"), (11, "too_short"), (12, "too_long"),
              (13, "invalid_length"), (14, "missing_region"), (15, "invalid_country_code")],
 )
@@ -99,7 +101,7 @@ DE_TXT = (
     b"+4930123456:200002:Max::male::::::::::::\n"  # 2 record
     b"4915112345678:200003:Hans::::::::::::::\n"  # 3 record (also in NL.txt)
     b"\t\t\n"  # 4 blank
-    b"4917612345670:200004:Greta:Schmidt:female:Hamburg:Kiel:Single:Siemens:2019:greta@x.de:2010\n"  # 5 too_few_fields
+    b"4917612345670:200004:Greta:Schmidt:female:Hamburg:Kiel:Single:Siemens:2019:greta@x.de:2010\n"  # 5 short_line
     b"49-30-1234567:200005:::::::::::::::\n"  # 6 phone_not_digits
     b"+49 30 1234567:200006:::::::::::::::\n"  # 7 phone_not_digits
     b"  +4917612345679  :200007:Ute::::::::::::::\n"  # 8 record
@@ -115,8 +117,8 @@ DE_TXT = (
     b"\n"  # 18 blank
 )
 DE_EXPECT = Expect(
-    layout="fb17", lines=18, records=6, blank=3,
-    rejects=[(5, "too_few_fields"), (6, "phone_not_digits"), (7, "phone_not_digits"),
+    layout="fb17", lines=18, records=7, blank=3, fits={"short_line": 1},
+    rejects=[(6, "phone_not_digits"), (7, "phone_not_digits"),
              (9, "phone_too_short"), (10, "phone_too_long"), (11, "phone_too_short"), (12, "too_long"),
              (13, "invalid_country_code"), (14, "missing_region")],
 )
@@ -129,7 +131,7 @@ GB_CSV = (
     b'"+447400123457",300002,"Bob ""The Builder""",Jones,,,male,\n'  # 3 record
     b"\r\n"  # 4 blank
     b'447400123458,300003,"Carol,,,,,\n'  # 5 unbalanced_quotes
-    b"447400123459,300004,Dan\n"  # 6 too_few_fields
+    b"447400123459,300004,Dan\n"  # 6 record, short_line
     b",300005,Eve,,,,,\n"  # 7 phone_empty
     b'"",300006,Eve,,,,,\n'  # 8 phone_empty
     b"44740012345x,300007,,,,,,\n"  # 9 phone_not_digits
@@ -141,8 +143,8 @@ GB_CSV = (
     b'"447400123460",300013,Frank,"O\xe9Brien",,,,'  # 15 record, no newline
 )
 GB_EXPECT = Expect(
-    layout="csv", lines=14, records=5, blank=1,
-    rejects=[(5, "unbalanced_quotes"), (6, "too_few_fields"), (7, "phone_empty"), (8, "phone_empty"),
+    layout="csv", lines=14, records=6, blank=1, fits={"short_line": 1},
+    rejects=[(5, "unbalanced_quotes"), (7, "phone_empty"), (8, "phone_empty"),
              (9, "phone_not_digits"), (10, "missing_region"), (11, "too_long"), (12, "phone_too_short")],
 )
 
@@ -169,6 +171,7 @@ class FileModel:
     blank: int = 0
     rejects: list[tuple[int, str]] = field(default_factory=list)
     records: list[tuple[str, frozenset[str]]] = field(default_factory=list)  # (e164, classes)
+    fits: Counter[str] = field(default_factory=Counter)  # records whose fields did not fit, by fit
 
     @property
     def rejected(self) -> dict[str, int]:
@@ -223,14 +226,14 @@ def model_file(data: bytes, layout: str) -> FileModel:
                 continue
         else:
             fields = s.split(":")
-        if len(fields) < len(classes):
-            m.rejects.append((no, "too_few_fields"))
-            continue
-        reason, e164 = model_phone(fields[phone_at])
+        # a line of other length is read with what it has; the phone's reason comes first
+        reason, e164 = model_phone(fields[phone_at] if phone_at < len(fields) else "")
         if reason is not None:
             m.rejects.append((no, reason))
             continue
         assert e164 is not None
+        if len(fields) != len(classes):
+            m.fits["short_line" if len(fields) < len(classes) else "extra_fields"] += 1
         found = {"phone_number"} | {c for f, c in zip(fields, classes, strict=False) if c and f.strip(BLANK)}
         m.records.append((e164, frozenset(found)))
     return m
@@ -319,8 +322,8 @@ def test_model_matches_the_hand_written_expectations() -> None:
     for name, data in FILES.items():
         exp = EXPECT[name]
         m = model_file(data, exp.layout)
-        assert (m.lines, len(m.records), m.blank, m.rejects) == (
-            exp.lines, exp.records, exp.blank, exp.rejects), name
+        assert (m.lines, len(m.records), m.blank, m.rejects, dict(m.fits)) == (
+            exp.lines, exp.records, exp.blank, exp.rejects, exp.fits), name
         assert m.lines == len(m.records) + len(m.rejects) + m.blank
     # the literals hold exactly the layout's field count (so no line is read by luck)
     for data, n, short in ((NL_TXT, 12, {5}), (DE_TXT, 17, {5})):
@@ -328,7 +331,7 @@ def test_model_matches_the_hand_written_expectations() -> None:
             if line.strip(b" \t\r") and no not in short:
                 assert line.count(b":") + 1 == n, (n, no)
     assert set(dict(model_file(NL_TXT, "fb12").records)) == {
-        "+31612345678", "+31687654321", "+4915112345678"}
+        "+31612345678", "+31687654321", "+4915112345678", "+31611112222"}
 
 
 def test_messy_files_counts_rejects_and_reconciliation(tmp_path: Path, leak: dict[str, Path], key: Key) -> None:
@@ -346,17 +349,19 @@ def test_messy_files_counts_rejects_and_reconciliation(tmp_path: Path, leak: dic
         assert entry["records"] == exp.records, name
         assert entry["blank"] == exp.blank, name
         assert entry["rejected"] == dict(Counter(r for _, r in exp.rejects)), name
+        assert entry["fits"] == exp.fits, name
         assert entry["header_lines"] == (1 if exp.layout == "csv" else 0), name
         assert entry["lines"] == entry["records"] + sum(entry["rejected"].values()) + entry["blank"], name
     # overall
     assert report.lines == sum(e.lines for e in EXPECT.values()) == 50
-    assert report.records == sum(e.records for e in EXPECT.values()) == 15
+    assert report.records == sum(e.records for e in EXPECT.values()) == 18
     assert report.blank == 7
     assert report.rejected == dict(Counter(r for e in EXPECT.values() for _, r in e.rejects))
+    assert report.fits == {"short_line": 3}
     assert report.lines == report.records + sum(report.rejected.values()) + report.blank
     expected = oracle([("facebook-2021", [(NL_TXT, "fb12"), (DE_TXT, "fb17")]),
                        ("uk-csv", [(GB_CSV, "csv")])])
-    assert report.rows == len(expected) == 11
+    assert report.rows == len(expected) == 14
     assert report.duplicates == report.records - report.rows == 4
 
     # the rejects report: exact rows, in file order, 1-based physical lines (CSV header = 1)
@@ -395,8 +400,12 @@ def test_messy_files_counts_rejects_and_reconciliation(tmp_path: Path, leak: dic
         assert frank is not None and set(frank.data_classes) == {"phone_number", "facebook_id", "name"}
         greta = index.lookup("+4917612345678")  # fb17 extra_* fields reveal nothing
         assert greta is not None and set(greta.data_classes) == ALL_CLASSES - {"date_of_birth"}
-        for rejected in ("+31611112222", "+447400123458", "+447400123459", "+4917612345670"):
-            assert rejected not in index
+        assert "+447400123458" not in index  # unbalanced quotes: never a record
+        kees = index.lookup("+31611112222")  # a truncated line: kept with what it has
+        assert kees is not None and set(kees.data_classes) == {"phone_number", "facebook_id", "name"}
+        for short in ("+31611112222", "+447400123459", "+4917612345670"):
+            found = index.lookup(short)
+            assert found is not None and set(found.data_classes) == expected[short][1], short
 
 
 def test_blocks_and_threads_do_not_change_the_result(leak: dict[str, Path], key: Key) -> None:
@@ -440,8 +449,9 @@ def test_cli_breach_groups_and_stats(tmp_path: Path, leak: dict[str, Path], keyf
         ("uk-csv", [(GB_CSV, "csv")]),
         ("second-leak", [((extra / "NL-again.txt").read_bytes(), "fb12")]),
     ])
-    assert report["rows"] == len(expected) == 12
+    assert report["rows"] == len(expected) == 15
     assert report["lines"] == report["records"] + sum(report["rejected"].values()) + report["blank"]
+    assert report["fits"] == {"short_line": 3, "extra_fields": 1}  # NL-again.txt's Marie has 13 fields
     assert report["breaches"] == {b: sum(b in bs for bs, _ in expected.values())
                                   for b in ("facebook-2021", "uk-csv", "second-leak")}
     # the default rejects report lies beside OUT
@@ -510,11 +520,12 @@ def test_layout_override(tmp_path: Path, key: Key) -> None:
     report = build_index(tmp_path / "b", [Source("b", [colon])], key=key, layout="csv")
     assert (report.records, report.lines, report.files[0]["layout"]) == (2, 2, "csv")
 
-    # fb12 lines read as fb17 (given): every line has too few fields
+    # fb12 lines read as fb17 (given): every line is short, kept with what it has and counted so
     nl12 = tmp_path / "nl12.txt"
     nl12.write_bytes(b"31612345678:1:Jan:::::::::\n31687654321:2:Piet:::::::::\n")
     report = build_index(tmp_path / "c", [Source("b", [nl12])], key=key, layout="fb17")
-    assert report.rejected == {"too_few_fields": 2} and report.records == 0
+    assert report.rejected == {} and report.records == 2 and report.fits == {"short_line": 2}
+    assert "short_line 2" in str(report)
 
     with pytest.raises(LayoutError, match="unknown layout"):
         detect_layout(nl12, "fb13")

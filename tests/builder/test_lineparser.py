@@ -11,7 +11,9 @@ The model's rules, from the issue and ``breachindex/builder/layouts.py``:
   and ``\\r`` is blank;
 * fields are split on ``:`` (fb12/fb17, no quoting) or ``,`` with RFC 4180 quotes within the
   line (csv); a quote left open is ``unbalanced_quotes``;
-* fewer fields than the layout has is ``too_few_fields`` (more are tolerated);
+* a line with fewer fields than the layout has (a truncated record) or more (a ``:`` inside a
+  name) is read with what it has, and a record of it is counted by its fit (``short_line``,
+  ``extra_fields``); without its phone field, its phone is empty: the phone's reason comes first;
 * the phone field, stripped of spaces/tabs/``\\r``: empty -> ``phone_empty``; anything but an
   optional ``+`` and ASCII digits -> ``phone_not_digits``; fewer than 5 digits ->
   ``phone_too_short``; more than 20 -> ``phone_too_long``; otherwise ``breachindex.normalize``
@@ -137,6 +139,7 @@ class Outcome:
     phone: str | None = None  # the phone text as the model extracts it (records)
     e164: str | None = None
     classes: int = 0
+    fit: str | None = None  # records: "short_line", "extra_fields", or None for the layout's count
 
 
 def model_phone(raw: bytes) -> tuple[str | None, str | None, str | None]:
@@ -171,16 +174,15 @@ def model_line(line: bytes, lay: Layout) -> Outcome:
             return Outcome("reject", "unbalanced_quotes") if STRICT_QUOTES else Outcome("unspecified")
     else:
         fields = s.split(b":")
-    if len(fields) < len(lay.fields):
-        return Outcome("reject", "too_few_fields")
-    reason, phone, e164 = model_phone(fields[lay.phone_field])
+    reason, phone, e164 = model_phone(fields[lay.phone_field] if lay.phone_field < len(fields) else b"")
     if reason is not None:
         return Outcome("reject", reason)
     mask = PHONE_BIT
     for i, f in enumerate(fields):
         if f.strip(BLANK):
             mask |= field_mask(lay, i)
-    return Outcome("record", phone=phone, e164=e164, classes=mask)
+    fit = None if len(fields) == len(lay.fields) else "short_line" if len(fields) < len(lay.fields) else "extra_fields"
+    return Outcome("record", phone=phone, e164=e164, classes=mask, fit=fit)
 
 
 def physical_lines(buf: bytes) -> list[bytes]:
@@ -204,6 +206,7 @@ class Seen:
     check: int = 0
     classes: int = 0
     cc: int = 0
+    fit: str | None = None
 
 
 def seen_alone(line: bytes, lay: Layout, line_no: int) -> Seen:
@@ -216,8 +219,9 @@ def seen_alone(line: bytes, lay: Layout, line_no: int) -> Seen:
         assert len(pb.rejects) == 1 and pb.rejects[0][0] == line_no, (line, pb.rejects)
         assert pb.rejected == Counter([pb.rejects[0][1]])
         return Seen("reject", pb.rejects[0][1])
+    assert sum(pb.fits.values()) <= 1 and all(pb.fits.values()), (line, pb.fits)
     return Seen("record", key=int(pb.keys[0]), check=int(pb.check[0]), classes=int(pb.classes[0]),
-                cc=int(pb.cc[0]))
+                cc=int(pb.cc[0]), fit=next(iter(pb.fits), None))
 
 
 def check_buffer(buf: bytes, lay: Layout, first_line: int) -> None:
@@ -244,6 +248,7 @@ def check_buffer(buf: bytes, lay: Layout, first_line: int) -> None:
     assert pb.check.tolist() == [s.check for s in records]
     assert pb.classes.tolist() == [s.classes for s in records]
     assert pb.cc.tolist() == [s.cc for s in records]
+    assert pb.fits == Counter(s.fit for s in records if s.fit is not None)
 
     # and each line's outcome is the model's
     phones = []
@@ -257,6 +262,7 @@ def check_buffer(buf: bytes, lay: Layout, first_line: int) -> None:
             assert got.reason == want.reason, f"{where}: C says {got.reason}, model says {want.reason}"
         if want.kind == "record":
             assert got.classes == want.classes, f"{where}: classes {got.classes:b} != {want.classes:b}"
+            assert got.fit == want.fit, f"{where}: C says {got.fit}, model says {want.fit}"
             assert want.e164 is not None and want.phone is not None
             assert got.cc == phonenumbers.parse(want.e164).country_code, where
             phones.append((got, want, where))
@@ -380,12 +386,17 @@ def test_arbitrary_bytes_never_crash_and_reconcile(buf: bytes, lay: Layout) -> N
     [
         # every reason at least once, plain and with the quirks around it
         (b"31612345678:1:Jan:de Vries:male:::::::", FB12, "record"),
-        (b"+31612345678:1:Jan::::::::::\r\r", FB12, "record"),
-        (b"  31612345678\t:1:::::::::::", FB12, "record"),
+        (b"+31612345678:1:Jan:::::::::\r\r", FB12, "record"),
+        (b"  31612345678\t:1::::::::::", FB12, "record"),
+        (b"+31612345678:1:Jan::::::::::\r\r", FB12, "extra_fields"),
         (b" \t\r", FB12, "blank"),
         (b"", FB12, "blank"),
-        (b"31612345678:1:Jan", FB12, "too_few_fields"),
-        (b"31612345678:1:Jan:::::::::", FB17, "too_few_fields"),
+        (b"31612345678:1:Jan", FB12, "short_line"),
+        (b"31612345678:1:Jan:::::::::", FB17, "short_line"),
+        (b"31612345678:1:Jan:Vries:de:male:::::::", FB12, "extra_fields"),  # "Vries:de", a ':' in a name
+        (b"31612345678", FB12, "short_line"),
+        (b"3161:1:Jan", FB12, "phone_too_short"),  # short and a bad phone: the phone's reason
+        (b"1:Jan", CSV_PHONE_THIRD, "phone_empty"),  # short of its phone field
         (b" :1::::::::::", FB12, "phone_empty"),
         (b"+31 612345678:::::::::::", FB12, "phone_not_digits"),
         (b"3161\xd9\xa12345678:::::::::::", FB12, "phone_not_digits"),  # Arabic-Indic digit
@@ -405,14 +416,15 @@ def test_arbitrary_bytes_never_crash_and_reconcile(buf: bytes, lay: Layout) -> N
         (b'"31612345678",1,"Jan, ""J""",x,,,,', CSV_PLAIN, "record"),
         (b'31612345678,1,"Jan', CSV_PLAIN, "unbalanced_quotes"),
         (b'"31612345678,1,Jan,,,,,', CSV_PLAIN, "unbalanced_quotes"),
-        (b'31612345678,1,Jan', CSV_PLAIN, "too_few_fields"),
+        (b'31612345678,1,Jan', CSV_PLAIN, "short_line"),
+        (b'1,Jan,31612345678', CSV_PHONE_THIRD, "short_line"),
         (b'"",1,,,,,,', CSV_PLAIN, "phone_empty"),
         (b'1,Jan,31612345678,,', CSV_PHONE_THIRD, "record"),
     ],
 )
 def test_examples(line: bytes, lay: Layout, want: str) -> None:
     model = model_line(line, lay)
-    assert (model.kind if model.kind in ("record", "blank") else model.reason) == want
+    assert (model.fit or model.kind if model.kind in ("record", "blank") else model.reason) == want
     check_buffer(line + b"\n", lay, 7)
     check_buffer(line, lay, 7)
 

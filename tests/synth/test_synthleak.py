@@ -1,8 +1,8 @@
 """Tests for breachindex.synth.leak: the synthetic leak folder, its ground truth and the key source.
 
 The ground truth is checked against an independent reference reader written here in plain
-Python (the rules of the facebook-2021 reader: blank lines, too few fields, phone empty / not
-digits / too short / too long). No test prints or logs a generated number; assertion messages
+Python (the rules of the facebook-2021 reader: blank lines, too few fields kept as records, phone
+empty / not digits / too short / too long), and against a build of the leak by the real reader. No test prints or logs a generated number; assertion messages
 give counts, file names and reasons only.
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ from breachindex.cli.synth import synth_command
 from breachindex.synth.leak import (
     CSV_HEADER,
     CSV_LAYOUT,
+    RECORD_FITS,
     REGION_LAYOUTS,
     REJECT_REASONS,
     LeakManifest,
@@ -49,6 +50,7 @@ class Parsed:
     blank: int = 0
     header: list[str] | None = None
     rejects: Counter[str] = field(default_factory=Counter)
+    fits: Counter[str] = field(default_factory=Counter)  # records of too few fields, by fit
     numbers: list[int] = field(default_factory=list)  # record lines, in order
     masks: list[int] = field(default_factory=list)
     plus: int = 0
@@ -96,11 +98,9 @@ def read_reference(path: Path, layout: Layout) -> Parsed:
             fields = next(csv.reader([text]))
         else:
             fields = text.split(layout.separator)
-        if len(fields) < len(layout.fields):
-            out.rejects["too_few_fields"] += 1
-            continue
-        assert len(fields) == len(layout.fields), f"{path.name}: a line has too many fields"
-        phone = fields[layout.phone_field].strip()
+        assert len(fields) <= len(layout.fields), f"{path.name}: a line has too many fields"
+        # a line of too few fields is a record with what it has
+        phone = fields[layout.phone_field].strip() if layout.phone_field < len(fields) else ""
         digits = phone[1:] if phone.startswith("+") else phone
         if not phone:
             out.rejects["phone_empty"] += 1
@@ -114,6 +114,8 @@ def read_reference(path: Path, layout: Layout) -> Parsed:
             out.plus += phone.startswith("+")
             out.numbers.append(int(digits))
             out.masks.append(_mask(layout, fields))
+            if len(fields) < len(layout.fields):
+                out.fits["short_line"] += 1
     return out
 
 
@@ -129,6 +131,7 @@ def _reconcile(m: LeakManifest) -> dict[str, Parsed]:
         assert p.blank == f.blank_lines, f.name
         assert len(p.numbers) == f.records, f.name
         assert {r: p.rejects[r] for r in REJECT_REASONS} == f.rejects, f.name
+        assert {r: p.fits[r] for r in RECORD_FITS} == f.fits, f.name
         assert f.lines == f.records + sum(f.rejects.values()) + f.blank_lines, f.name
         assert f.rows == f.lines - f.blank_lines
         assert f.header_lines == (1 if f.layout == "csv" else 0)
@@ -174,6 +177,29 @@ def test_ground_truth_matches_a_reference_reader(quirky: LeakManifest) -> None:
     _reconcile(quirky)
 
 
+def test_a_build_of_the_leak_reports_its_ground_truth(quirky: LeakManifest, tmp_path: Path) -> None:
+    """The real reader (the C parser, through ``build_index``) counts every file as the truth
+    says: lines, blanks, records, each reject reason, the short lines kept as records, and the
+    distinct numbers; and the index holds exactly the truth's numbers."""
+    from breachindex import Key
+    from breachindex import open as open_index
+    from breachindex.builder.ingest import Source, build_index
+
+    key = Key(bytes(range(32)))
+    paths = [quirky.out_dir / f.name for f in quirky.files]
+    report = build_index(tmp_path / "idx", [Source("synthetic", paths)], key=key)
+    by_name = {Path(entry["file"]).name: entry for entry in report.files}
+    for f in quirky.files:
+        entry = by_name[f.name]
+        assert (entry["lines"], entry["blank"], entry["records"]) == (f.lines, f.blank_lines, f.records), f.name
+        assert entry["rejected"] == {r: n for r, n in f.rejects.items() if n}, f.name
+        assert entry["fits"] == {r: n for r, n in f.fits.items() if n}, f.name
+    assert report.rows == quirky.distinct_numbers and report.fits == {"short_line": quirky.fits["short_line"]}
+    with open_index(tmp_path / "idx", key=key) as index:
+        numbers = [f"+{n}" for f in quirky.files for n in f.numbers[:200].tolist()]
+        assert all(number in index for number in numbers)
+
+
 def test_ground_truth_at_default_rates(default: LeakManifest) -> None:
     _reconcile(default)
     assert default.lines == default.records + sum(default.rejects.values()) + default.blank_lines
@@ -203,13 +229,14 @@ def test_invalid_utf8_lines_are_still_records(quirky: LeakManifest) -> None:
 
 
 def test_damaged_lines_have_exactly_one_defect(quirky: LeakManifest) -> None:
-    """Too-few-fields lines keep a valid phone; phone-damaged lines keep the full field count."""
+    """Too-few-fields lines keep a valid phone (records, counted as short_line); phone-damaged
+    lines keep the full field count."""
     for f in quirky.files[:4]:
         layout = LAYOUTS[f.layout]
         data = (quirky.out_dir / f.name).read_bytes().removeprefix(BOM).decode("utf-8", "surrogateescape")
         lines = data.splitlines()[1 if layout.csv else 0:]
         short_lines = [ln for ln in lines if ln.strip() and len(ln.split(layout.separator)) == 3]
-        assert len(short_lines) == f.rejects["too_few_fields"]
+        assert len(short_lines) == f.fits["short_line"]
         for ln in short_lines:
             phone = ln.split(layout.separator)[0].lstrip("+")
             assert phone.isdigit() and 5 <= len(phone) <= 20
@@ -223,9 +250,9 @@ def test_truth_json(tmp_path: Path) -> None:
     truth = tmp_path / "truth.json"
     m = write_leak(tmp_path / "leak", 3_000, seed=5, quirk_rate=0.01, truth_path=truth)
     doc = json.loads(truth.read_text(encoding="utf-8"))
-    assert doc["format"] == "breachindex-synthleak-truth/1"
+    assert doc["format"] == "breachindex-synthleak-truth/2"
     assert doc["totals"]["lines"] == m.lines
-    assert doc["totals"]["rejects"] == m.rejects
+    assert doc["totals"]["rejects"] == m.rejects and doc["totals"]["fits"] == m.fits
     assert [f["name"] for f in doc["files"]] == [f.name for f in m.files]
     for fd, f in zip(doc["files"], m.files, strict=True):
         assert fd["numbers_sha256"] == f.numbers_sha256()
@@ -276,7 +303,7 @@ def test_csv_file_parses_with_the_csv_module(quirky: LeakManifest) -> None:
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert tuple(rows[0]) == CSV_HEADER
     full = [r for r in rows[1:] if len(r) == len(CSV_HEADER)]
-    assert len(full) == f.rows - f.rejects["too_few_fields"]
+    assert len(full) == f.rows - f.fits["short_line"]
     assert any("," in r[5] for r in full if r[5])  # "City, United Kingdom" came back unquoted
     assert b'"' in (quirky.out_dir / f.name).read_bytes()
 
@@ -289,7 +316,7 @@ def test_colon_files_have_no_stray_colons(quirky: LeakManifest) -> None:
         data = (quirky.out_dir / f.name).read_bytes().decode("utf-8", "surrogateescape")
         counts = Counter(ln.count(":") for ln in data.splitlines() if ln.strip())
         assert set(counts) <= {n - 1, 2}, f"{f.name}: {sorted(counts)}"
-        assert counts[2] == f.rejects["too_few_fields"]
+        assert counts[2] == f.fits["short_line"]
 
 
 def test_times_use_dashes_and_fields_look_real(default: LeakManifest) -> None:
