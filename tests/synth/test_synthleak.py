@@ -2,8 +2,9 @@
 
 The ground truth is checked against an independent reference reader written here in plain
 Python (the rules of the facebook-2021 reader: blank lines, too few fields kept as records, phone
-empty / not digits / too short / too long), and against a build of the leak by the real reader. No test prints or logs a generated number; assertion messages
-give counts, file names and reasons only.
+empty / not digits / too short / too long), and against a build of the leak by the real reader.
+No test prints or logs a generated number; assertion messages give counts, file names and
+reasons only.
 """
 from __future__ import annotations
 
