@@ -416,16 +416,18 @@ class Index:
         check_status(status, reason)
         return rows
 
-    def phone_keys(self, numbers: Sequence[str], *, region: str | None = None) -> np.ndarray:
-        """``breachindex.phone_keys`` under this index's key and tweak."""
+    def phone_keys(self, numbers: Sequence[str] | np.ndarray, *, region: str | None = None) -> np.ndarray:
+        """``breachindex.phone_keys`` under this index's key and tweak: a list of ``str`` or a
+        numpy ``U``/``S`` array is keyed without a loop in Python."""
         from ..keying.keys import phone_keys
 
         return phone_keys(numbers, key=self._key, region=region, tweak=self.key_tweak)
 
-    def rows_of(self, numbers: Sequence[str], *, region: str | None = None,
+    def rows_of(self, numbers: Sequence[str] | np.ndarray, *, region: str | None = None,
                 threads: int = 1) -> np.ndarray:
         """Rows (int64) of many numbers: -1 where absent or not a possible number."""
-        batch = key_numbers(list(numbers), siphash_key=self._siphash_key, region=region)
+        batch = key_numbers(numbers if isinstance(numbers, (list, np.ndarray)) else list(numbers),
+                            siphash_key=self._siphash_key, region=region)
         rows = self.lookup_keys(batch.keys, threads=threads)
         rows[~batch.ok] = -1
         return rows

@@ -1,8 +1,9 @@
 """Many phone numbers to many index keys: the C fast path in one call, the reference for the rest."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,20 +29,59 @@ class KeyedBatch:
     cc: np.ndarray | None = None  # uint16: country calling code (build only)
 
 
-def _pack(numbers: Sequence[str]) -> tuple[bytes, np.ndarray, list[bool]]:
+def _pack(numbers: Sequence[str] | np.ndarray) -> tuple[bytes, np.ndarray, Callable[[int], str | None]]:
+    """The numbers as one buffer of UTF-8 text and their offsets into it (a number that is not
+    text is empty there), and a function giving number ``i`` as ``str`` (None: not text), for
+    the few the C fast path leaves to the reference.
+
+    Without a loop in Python where it can: a numpy array of ``U`` or ``S`` strings is packed
+    by numpy, and a list of ASCII ``str`` is joined and measured in C."""
+    if isinstance(numbers, np.ndarray) and numbers.ndim == 1 and numbers.dtype.kind in "SU":
+        packed = _pack_array(numbers)
+        if packed is not None:
+            return packed
+        # bytes are read as ASCII: an item that is not is not text (None, as any non-str)
+        items: list[Any] = [n.decode("ascii") if isinstance(n, bytes) and n.isascii() else
+                            n if isinstance(n, str) else None for n in numbers.tolist()]
+        numbers = items
+    if not isinstance(numbers, list):
+        numbers = list(numbers)
+    try:
+        joined = "".join(numbers)
+    except TypeError:  # something that is not text among them
+        joined = None
+    if joined is not None and joined.isascii():
+        offsets = np.zeros(len(numbers) + 1, dtype=np.uint64)
+        np.cumsum(np.fromiter(map(len, numbers), dtype=np.uint64, count=len(numbers)), out=offsets[1:])
+        return joined.encode("ascii"), offsets, numbers.__getitem__
     encoded: list[bytes] = []
-    is_text: list[bool] = []
     for s in numbers:
-        if isinstance(s, str):
-            encoded.append(s.encode("utf-8", "surrogatepass"))
-            is_text.append(True)
-        else:
-            encoded.append(b"")
-            is_text.append(False)
+        encoded.append(s.encode("utf-8", "surrogatepass") if isinstance(s, str) else b"")
     offsets = np.zeros(len(encoded) + 1, dtype=np.uint64)
     if encoded:
         np.cumsum(np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded)), out=offsets[1:])
-    return b"".join(encoded), offsets, is_text
+    return b"".join(encoded), offsets, lambda i: numbers[i] if isinstance(numbers[i], str) else None
+
+
+def _pack_array(numbers: np.ndarray) -> tuple[bytes, np.ndarray, Callable[[int], str | None]] | None:
+    """``_pack`` of a numpy string array; None if it holds anything but ASCII."""
+    if numbers.dtype.kind == "U":
+        try:
+            data = numbers.astype(f"S{max(1, numbers.dtype.itemsize // 4)}")
+        except UnicodeEncodeError:
+            return None
+    else:
+        data = numbers
+        if not data.tobytes().isascii():
+            return None
+    data = np.ascontiguousarray(data)
+    width = data.dtype.itemsize
+    lengths = np.char.str_len(data)  # without the NUL padding
+    cells = np.frombuffer(data.tobytes(), dtype=np.uint8).reshape(len(data), width)
+    buf = cells[np.arange(width) < lengths[:, None]].tobytes()
+    offsets = np.zeros(len(data) + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=offsets[1:])
+    return buf, offsets, lambda i: bytes(data[i]).decode("ascii")
 
 
 def hash_e164_digits(digits: np.ndarray, siphash_key: bytes) -> np.ndarray:
@@ -54,7 +94,7 @@ def hash_e164_digits(digits: np.ndarray, siphash_key: bytes) -> np.ndarray:
 
 
 def key_numbers(
-    numbers: Sequence[str],
+    numbers: Sequence[str] | np.ndarray,
     *,
     siphash_key: bytes,
     region: str | None = None,
@@ -66,7 +106,7 @@ def key_numbers(
     region = _check_region(region)
     r = rules()
     n = len(numbers)
-    buf, offsets, is_text = _pack(numbers)
+    buf, offsets, text_of = _pack(numbers)
     keys = np.zeros(n, dtype=np.uint64)
     status = np.empty(n, dtype=np.uint8)
     check = np.zeros(n, dtype=np.uint64) if check_key is not None else None
@@ -87,11 +127,12 @@ def key_numbers(
         if st != lib.BI_FALLBACK:
             reasons[i] = PHONE_REASONS[st]
             continue
-        if not is_text[i]:
+        text = text_of(i)
+        if text is None:
             reasons[i] = "not_text"
             continue
         try:
-            digits = normalize_reference(numbers[i], region)[1:].encode("ascii")
+            digits = normalize_reference(text, region)[1:].encode("ascii")
         except InvalidPhoneNumber as exc:
             reasons[i] = exc.reason
             continue
@@ -108,7 +149,7 @@ def key_numbers(
 
 
 def phone_keys(
-    numbers: Sequence[str], *, key: KeyLike, region: str | None = None, tweak: int = 0
+    numbers: Sequence[str] | np.ndarray, *, key: KeyLike, region: str | None = None, tweak: int = 0
 ) -> np.ndarray:
     """The uint64 index keys of many numbers, computed in C with the GIL released.
 
@@ -117,7 +158,9 @@ def phone_keys(
     ``Index.phone_keys``). Raises InvalidPhoneNumber, with ``position``, for the first number
     that is not possible.
     """
-    batch = key_numbers(list(numbers), siphash_key=as_key(key).siphash_key(tweak), region=region)
+    if not isinstance(numbers, (list, np.ndarray)):
+        numbers = list(numbers)
+    batch = key_numbers(numbers, siphash_key=as_key(key).siphash_key(tweak), region=region)
     if not batch.ok.all():
         i = int(np.argmin(batch.ok))
         reason = batch.reasons[i] or "not_a_number"

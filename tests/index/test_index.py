@@ -811,3 +811,18 @@ def test_rows_where_builds_the_bitmap_a_chunk_at_a_time(monkeypatch, chunk_rows)
         with_bit = rng.random(6) < 0.5
         got = index_module._rows_where(with_bit, profiles)
         assert list(got) == np.flatnonzero(with_bit[profiles]).tolist(), n
+
+
+def test_rows_keys_and_membership_take_numpy_string_arrays(known_index):
+    """A numpy ``U`` or ``S`` array gives what the list of the same numbers gives."""
+    import numpy as np
+
+    numbers = ["+" + d for d, _, _ in KNOWN] + ["+31699999999", "12"]
+    want_rows = known_index.rows_of(numbers).tolist()
+    assert want_rows[-1] == -1 and all(r >= 0 for r in want_rows[:len(KNOWN)])
+    for data in (np.array(numbers), np.array([n.encode("ascii") for n in numbers]), tuple(numbers)):
+        assert known_index.rows_of(data).tolist() == want_rows, type(data)
+        assert known_index.contains_many(data).tolist() == [r >= 0 for r in want_rows], type(data)
+    ok = numbers[:-1]
+    assert known_index.phone_keys(np.array([n.encode("ascii") for n in ok])).tolist() == \
+        known_index.phone_keys(ok).tolist()
