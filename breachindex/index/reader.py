@@ -426,8 +426,7 @@ class Index:
     def rows_of(self, numbers: Sequence[str] | np.ndarray, *, region: str | None = None,
                 threads: int = 1) -> np.ndarray:
         """Rows (int64) of many numbers: -1 where absent or not a possible number."""
-        batch = key_numbers(numbers if isinstance(numbers, (list, np.ndarray)) else list(numbers),
-                            siphash_key=self._siphash_key, region=region)
+        batch = key_numbers(numbers, siphash_key=self._siphash_key, region=region)
         rows = self.lookup_keys(batch.keys, threads=threads)
         rows[~batch.ok] = -1
         return rows

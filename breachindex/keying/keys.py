@@ -1,7 +1,7 @@
 """Many phone numbers to many index keys: the C fast path in one call, the reference for the rest."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ class KeyedBatch:
     cc: np.ndarray | None = None  # uint16: country calling code (build only)
 
 
-def _pack(numbers: Sequence[str] | np.ndarray) -> tuple[bytes, np.ndarray, Callable[[int], str | None]]:
+def _pack(numbers: list[str] | np.ndarray) -> tuple[bytes, np.ndarray, Callable[[int], str | None]]:
     """The numbers as one buffer of UTF-8 text and their offsets into it (a number that is not
     text is empty there), and a function giving number ``i`` as ``str`` (None: not text), for
     the few the C fast path leaves to the reference.
@@ -44,8 +44,6 @@ def _pack(numbers: Sequence[str] | np.ndarray) -> tuple[bytes, np.ndarray, Calla
         items: list[Any] = [n.decode("ascii") if isinstance(n, bytes) and n.isascii() else
                             n if isinstance(n, str) else None for n in numbers.tolist()]
         numbers = items
-    if not isinstance(numbers, list):
-        numbers = list(numbers)
     try:
         joined = "".join(numbers)
     except TypeError:  # something that is not text among them
@@ -72,12 +70,12 @@ def _pack_array(numbers: np.ndarray) -> tuple[bytes, np.ndarray, Callable[[int],
             return None
     else:
         data = numbers
-        if not data.tobytes().isascii():
-            return None
     data = np.ascontiguousarray(data)
     width = data.dtype.itemsize
+    cells = data.view(np.uint8).reshape(len(data), width)  # no copy
+    if numbers.dtype.kind == "S" and cells.size and cells.max() >= 0x80:
+        return None
     lengths = np.char.str_len(data)  # without the NUL padding
-    cells = np.frombuffer(data.tobytes(), dtype=np.uint8).reshape(len(data), width)
     buf = cells[np.arange(width) < lengths[:, None]].tobytes()
     offsets = np.zeros(len(data) + 1, dtype=np.uint64)
     np.cumsum(lengths, out=offsets[1:])
@@ -94,7 +92,7 @@ def hash_e164_digits(digits: np.ndarray, siphash_key: bytes) -> np.ndarray:
 
 
 def key_numbers(
-    numbers: Sequence[str] | np.ndarray,
+    numbers: Iterable[str] | np.ndarray,
     *,
     siphash_key: bytes,
     region: str | None = None,
@@ -105,6 +103,8 @@ def key_numbers(
     """Normalize and key a batch; numbers that are not possible get a reason, never a key."""
     region = _check_region(region)
     r = rules()
+    if not isinstance(numbers, (list, np.ndarray)):  # a tuple, a generator
+        numbers = list(numbers)
     n = len(numbers)
     buf, offsets, text_of = _pack(numbers)
     keys = np.zeros(n, dtype=np.uint64)
@@ -149,7 +149,7 @@ def key_numbers(
 
 
 def phone_keys(
-    numbers: Sequence[str] | np.ndarray, *, key: KeyLike, region: str | None = None, tweak: int = 0
+    numbers: Iterable[str] | np.ndarray, *, key: KeyLike, region: str | None = None, tweak: int = 0
 ) -> np.ndarray:
     """The uint64 index keys of many numbers, computed in C with the GIL released.
 
@@ -158,8 +158,6 @@ def phone_keys(
     ``Index.phone_keys``). Raises InvalidPhoneNumber, with ``position``, for the first number
     that is not possible.
     """
-    if not isinstance(numbers, (list, np.ndarray)):
-        numbers = list(numbers)
     batch = key_numbers(numbers, siphash_key=as_key(key).siphash_key(tweak), region=region)
     if not batch.ok.all():
         i = int(np.argmin(batch.ok))

@@ -42,9 +42,9 @@ How lines are made
     classifies it the same way whatever the order of its checks: a too-few-fields line is
     ``phone:facebook_id:first_name`` with a valid phone that repeats an earlier number of the
     file (a record a reader keeps with what it has, counted as ``short_line``); a phone-damaged
-    line has the full field count. Blank lines (``quirk_rate``, never before the first line) come on top. File quirks
-    (``file_quirk_rate`` each, every one in at least one file): CRLF line ends for the whole
-    file, a UTF-8 BOM, no newline after the last line.
+    line has the full field count. Blank lines (``quirk_rate``, never before the first line)
+    come on top. File quirks (``file_quirk_rate`` each, every one in at least one file): CRLF
+    line ends for the whole file, a UTF-8 BOM, no newline after the last line.
 
     Data classes are drawn per line with :data:`breachindex.synth.synthetic.DATA_CLASS_PROBABILITIES`
     and limited to what the file's layout can carry (``fb17`` has no birth date). A field is
@@ -142,10 +142,10 @@ class LeakFile:
     + blank_lines``. ``records`` includes duplicate lines, lines with a ``+`` or invalid UTF-8
     in a name, and lines with too few fields, which a reader keeps with what they have and counts
     in ``fits`` (``short_line``); such a line repeats an earlier number of its file, so it counts
-    among ``duplicate_lines`` too, and ``distinct_numbers == records - duplicate_lines``. ``numbers`` holds the distinct
-    valid numbers in leak form (country code + national number) as int64, in order of first
-    appearance; the E.164 form of each is ``"+" + str(number)``. ``class_counts`` counts record
-    lines (duplicates included) by data class.
+    among ``duplicate_lines`` too, and ``distinct_numbers == records - duplicate_lines``.
+    ``numbers`` holds the distinct valid numbers in leak form (country code + national number)
+    as int64, in order of first appearance; the E.164 form of each is ``"+" + str(number)``.
+    ``class_counts`` counts record lines (duplicates included) by data class.
     """
 
     name: str
