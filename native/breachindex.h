@@ -56,13 +56,13 @@ const char *bi_status_message(bi_status status);
 
 /* ---- limits -------------------------------------------------------------------------------- */
 
-#define BI_MAX_THREADS 64 /* threads one batch lookup may use */
+#define BI_MAX_THREADS 64 /* threads one batch (lookups, keying) may use */
 #define BI_MIN_DIR_BITS 1 /* a directory has 2^dir_bits + 1 entries */
 #define BI_MAX_DIR_BITS 32
 #define BI_MAX_ROWS 4294967295     /* rows of a table: 2^32 - 1 */
 #define BI_MAX_PROFILES 2147483647 /* profiles a table may have: 2^31 - 1 */
 #define BI_MAX_CLASSES 32          /* data class bits in a uint32_t mask */
-#define BI_LOOKUP_CHUNK 16384      /* queries a thread of a batch claims at a time (at most) */
+#define BI_LOOKUP_CHUNK 16384      /* items a thread of a batch claims at a time (at most) */
 
 /* ---- keyed hashing ------------------------------------------------------------------------- */
 
@@ -100,7 +100,8 @@ enum {
     BI_ACCEPT_00 = 2    /* a leading "00" is the default region's international prefix */
 };
 
-#define BI_E164_MAX 20 /* digits, without '+': 3 for the country code, 17 for the number */
+#define BI_E164_MAX 20       /* digits, without '+': 3 for the country code, 17 for the number */
+#define BI_MAX_FAST_TEXT 250 /* bytes of text the fast path reads; longer text is BI_FALLBACK */
 
 /* Normalizes s (len bytes) to E.164 digits without '+', written to out (BI_E164_MAX bytes,
  * not NUL-terminated) with their count in *out_len and the calling code in *cc. Returns BI_OK,
@@ -109,14 +110,28 @@ enum {
 bi_status bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsigned flags,
                         char *out, size_t *out_len, uint32_t *cc);
 
-/* Normalizes and keys n strings stored back to back in buf (string i is
- * buf[offsets[i]:offsets[i+1]]). status[i] is bi_phone_fast's status; keys[i] (and check[i], the
- * hash under check_key16, if check is not NULL) is set only where status[i] == BI_OK.
+/* Normalizes and keys n strings, string i being buf[starts[i]:ends[i]] (strings stored back to
+ * back pass offsets and offsets + 1). status[i] is bi_phone_fast's status; keys[i] (and check[i],
+ * the hash under check_key16, if check is not NULL) is set only where status[i] == BI_OK.
  * If e164 is not NULL, its i-th BI_E164_MAX-byte slot receives the E.164 digits, NUL-padded
- * (the caller zeroes it); if cc is not NULL, cc[i] the calling code. */
+ * (the caller zeroes it); if cc is not NULL, cc[i] the calling code. `threads` (1 to
+ * BI_MAX_THREADS, the caller's among them) share a batch of at least 4096 numbers a thread.
+ * BI_ERR_ARG for threads out of range, or check without check_key16. */
 bi_status bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
-                        const char *buf, const uint64_t *offsets, size_t n, unsigned flags,
-                        uint64_t *keys, uint64_t *check, uint8_t *status, char *e164, uint16_t *cc);
+                        const char *buf, const uint64_t *starts, const uint64_t *ends, size_t n,
+                        unsigned flags, uint32_t threads, uint64_t *keys, uint64_t *check,
+                        uint8_t *status, char *e164, uint16_t *cc);
+
+/* bi_phone_keys of n fixed-width cells, as numpy stores an S array (char_size 1: bytes) or a U
+ * array (char_size 4: UCS-4 code points in this machine's byte order): cell i holds `width`
+ * characters from cells + i * width * char_size, its text NUL-padded (trailing NULs are not
+ * part of it). A U cell with a code point above 0x7f is BI_FALLBACK; an S cell's bytes are read
+ * as they are. BI_ERR_ARG also for a char_size other than 1 or 4. */
+bi_status bi_phone_keys_cells(const bi_cc_rule *rules, const uint8_t *key16,
+                              const uint8_t *check_key16, const void *cells, size_t width,
+                              unsigned char_size, size_t n, unsigned flags, uint32_t threads,
+                              uint64_t *keys, uint64_t *check, uint8_t *status, char *e164,
+                              uint16_t *cc);
 
 /* keys/check of n leak-form numbers given as integers (country code first); status as for
  * bi_phone_keys (BI_FALLBACK for a value <= 0); cc receives the calling code. */
@@ -267,5 +282,11 @@ bi_status bi_parse_lines(const bi_layout *layout, const bi_cc_rule *rules, const
 
 /* *lines = number of lines in buf[0:len): its '\n' bytes, plus one for a last line without one. */
 bi_status bi_count_lines(const char *buf, size_t len, size_t *lines);
+
+/* Up to max lines from the start of buf[0:len) (lines as bi_count_lines counts them): line i
+ * is buf[starts[i]:ends[i]], without its '\n' or a '\r' before it; *lines receives how many,
+ * and *used the bytes they take (through the last one's '\n'). */
+bi_status bi_line_spans(const char *buf, size_t len, size_t max, uint64_t *starts, uint64_t *ends,
+                        size_t *lines, size_t *used);
 
 #endif

@@ -27,6 +27,19 @@ static inline uint64_t bi_load_le64(const uint8_t *p)
            ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
 }
 
+/* ---- threads --------------------------------------------------------------------------------- */
+
+/* Work on items start..end-1 of a batch; nonzero if something went wrong there. */
+typedef int (*bi_range_fn)(void *ctx, size_t start, size_t end);
+
+#define BI_MIN_PER_THREAD 4096 /* items a thread must have before a batch is shared at all */
+
+/* Runs run over items 0..n-1 on `threads` threads (the caller's among them; at most
+ * BI_MAX_THREADS), which claim chunks of at most max_chunk items until none are left; a batch of
+ * fewer than BI_MIN_PER_THREAD items a thread runs on the caller's alone (parallel.c). Returns 1 if
+ * any call of run returned nonzero, else 0. */
+int bi_parallel_for(size_t n, uint32_t threads, size_t max_chunk, bi_range_fn run, void *ctx);
+
 /* ---- the table's layout (see bi_table in breachindex.h) ------------------------------------ */
 
 static inline uint64_t bi_bucket_of(const bi_table *t, uint64_t key)

@@ -164,3 +164,22 @@ bi_status bi_count_lines(const char *buf, size_t len, size_t *lines)
     *lines = count;
     return BI_OK;
 }
+
+bi_status bi_line_spans(const char *buf, size_t len, size_t max, uint64_t *starts, uint64_t *ends,
+                        size_t *lines, size_t *used)
+{
+    size_t n = 0;
+    const char *p = buf, *stop = buf + len;
+
+    while (n < max && p < stop) {
+        const char *nl = memchr(p, '\n', (size_t)(stop - p));
+        const char *end = nl ? nl : stop;
+        starts[n] = (uint64_t)(p - buf);
+        ends[n] = (uint64_t)(end - buf) - (nl && end > p && end[-1] == '\r');
+        n++;
+        p = nl ? nl + 1 : stop;
+    }
+    *lines = n;
+    *used = (size_t)(p - buf);
+    return BI_OK;
+}

@@ -16,7 +16,7 @@ bi_status bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsi
     uint32_t cc = 0;
     const bi_cc_rule *r;
 
-    if (len == 0 || len > 250)
+    if (len == 0 || len > BI_MAX_FAST_TEXT)
         return BI_FALLBACK;
     if (s[0] == '+')
         i = 1;
@@ -60,29 +60,144 @@ bi_status bi_phone_fast(const bi_cc_rule *rules, const char *s, size_t len, unsi
     }
 }
 
-bi_status bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
-                        const char *buf, const uint64_t *offsets, size_t n, unsigned flags,
-                        uint64_t *keys, uint64_t *check, uint8_t *status, char *e164_out,
-                        uint16_t *cc_out)
+/* What a batch keys into, shared by its threads; each number writes only its own slots. */
+typedef struct {
+    const bi_cc_rule *rules;
+    const uint8_t *key16, *check_key16;
+    unsigned flags;
+    uint64_t *keys, *check;
+    uint8_t *status;
+    char *e164;
+    uint16_t *cc;
+    /* the numbers: spans of buf, or fixed-width cells */
+    const char *buf;
+    const uint64_t *starts, *ends;
+    const uint8_t *cells;
+    size_t width;
+    unsigned char_size;
+} keying;
+
+static void key_one(const keying *k, size_t i, const char *s, size_t len)
 {
     char e164[BI_E164_MAX];
-    size_t i, elen;
+    size_t elen;
     uint32_t cc;
+    bi_status st = bi_phone_fast(k->rules, s, len, k->flags, e164, &elen, &cc);
 
-    for (i = 0; i < n; i++) {
-        bi_status st = bi_phone_fast(rules, buf + offsets[i], (size_t)(offsets[i + 1] - offsets[i]),
-                                     flags, e164, &elen, &cc);
-        status[i] = (uint8_t)st;
-        if (st != BI_OK)
+    k->status[i] = (uint8_t)st;
+    if (st != BI_OK)
+        return;
+    k->keys[i] = bi_siphash24(k->key16, (const uint8_t *)e164, elen);
+    if (k->check)
+        k->check[i] = bi_siphash24(k->check_key16, (const uint8_t *)e164, elen);
+    if (k->e164)
+        memcpy(k->e164 + i * BI_E164_MAX, e164, elen);
+    if (k->cc)
+        k->cc[i] = (uint16_t)cc;
+}
+
+static int key_spans(void *ctx, size_t start, size_t end)
+{
+    const keying *k = (const keying *)ctx;
+    for (size_t i = start; i < end; i++)
+        key_one(k, i, k->buf + k->starts[i], (size_t)(k->ends[i] - k->starts[i]));
+    return 0;
+}
+
+/* A cell holds its text NUL-padded to the width, as numpy keeps S and U arrays (a NUL inside the
+ * text stays). A code point that is not ASCII is the reference's to read: BI_FALLBACK. */
+static int key_cells(void *ctx, size_t start, size_t end)
+{
+    const keying *k = (const keying *)ctx;
+    char text[BI_MAX_FAST_TEXT];
+    size_t stride = k->width * k->char_size;
+
+    for (size_t i = start; i < end; i++) {
+        const uint8_t *cell = k->cells + i * stride;
+        size_t len = k->width, j;
+        if (k->char_size == 1) {
+            while (len > 0 && cell[len - 1] == 0)
+                len--;
+            key_one(k, i, (const char *)cell, len);
             continue;
-        keys[i] = bi_siphash24(key16, (const uint8_t *)e164, elen);
-        if (check)
-            check[i] = bi_siphash24(check_key16, (const uint8_t *)e164, elen);
-        if (e164_out)
-            memcpy(e164_out + i * BI_E164_MAX, e164, elen);
-        if (cc_out)
-            cc_out[i] = (uint16_t)cc;
+        }
+        for (;;) { /* UCS-4 in this machine's order */
+            uint32_t c;
+            if (len == 0)
+                break;
+            memcpy(&c, cell + (len - 1) * 4, 4);
+            if (c != 0)
+                break;
+            len--;
+        }
+        if (len > sizeof text) {
+            k->status[i] = BI_FALLBACK;
+            continue;
+        }
+        for (j = 0; j < len; j++) {
+            uint32_t c;
+            memcpy(&c, cell + j * 4, 4);
+            if (c >= 0x80)
+                break;
+            text[j] = (char)c;
+        }
+        if (j < len)
+            k->status[i] = BI_FALLBACK;
+        else
+            key_one(k, i, text, len);
     }
+    return 0;
+}
+
+static int keying_init(keying *k, const bi_cc_rule *rules, const uint8_t *key16,
+                       const uint8_t *check_key16, unsigned flags, uint32_t threads, uint64_t *keys,
+                       uint64_t *check, uint8_t *status, char *e164, uint16_t *cc)
+{
+    memset(k, 0, sizeof *k);
+    k->rules = rules;
+    k->key16 = key16;
+    k->check_key16 = check_key16;
+    k->flags = flags;
+    k->keys = keys;
+    k->check = check;
+    k->status = status;
+    k->e164 = e164;
+    k->cc = cc;
+    return threads >= 1 && threads <= BI_MAX_THREADS && (!check || check_key16);
+}
+
+bi_status bi_phone_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
+                        const char *buf, const uint64_t *starts, const uint64_t *ends, size_t n,
+                        unsigned flags, uint32_t threads, uint64_t *keys, uint64_t *check,
+                        uint8_t *status, char *e164, uint16_t *cc)
+{
+    keying k;
+
+    if (!keying_init(&k, rules, key16, check_key16, flags, threads, keys, check, status, e164, cc))
+        return BI_ERR_ARG;
+    k.buf = buf;
+    k.starts = starts;
+    k.ends = ends;
+    bi_parallel_for(n, threads, BI_LOOKUP_CHUNK, key_spans, &k);
+    return BI_OK;
+}
+
+bi_status bi_phone_keys_cells(const bi_cc_rule *rules, const uint8_t *key16,
+                              const uint8_t *check_key16, const void *cells, size_t width,
+                              unsigned char_size, size_t n, unsigned flags, uint32_t threads,
+                              uint64_t *keys, uint64_t *check, uint8_t *status, char *e164,
+                              uint16_t *cc)
+{
+    keying k;
+
+    if (!keying_init(&k, rules, key16, check_key16, flags, threads, keys, check, status, e164,
+                     cc) ||
+        (char_size != 1 && char_size != 4))
+        return BI_ERR_ARG;
+    k.cells = (const uint8_t *)cells;
+    k.width = width;
+    k.char_size = char_size;
+    bi_parallel_for(n, threads, BI_LOOKUP_CHUNK, key_cells, &k);
     return BI_OK;
 }
 

@@ -6,9 +6,6 @@
  * slots of it: a lookup reads one directory entry and, almost always, one cache line of keys. */
 #include "internal.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
-
 uint32_t bi_key_width(uint32_t dir_bits) { return (64 - dir_bits + 7) / 8; }
 
 static inline uint64_t guess_in(const bi_table *t, uint64_t sfx, uint64_t lo, uint64_t hi)
@@ -140,70 +137,31 @@ static int lookup_range(const bi_table *t, const uint64_t *q, size_t n, int64_t 
     return corrupt;
 }
 
-/* A threaded batch: the threads claim chunks of BI_LOOKUP_CHUNK queries from one counter until
- * none are left. Halving the batch up front left it waiting on the slower thread: on a shared
- * host one vCPU often runs slower than the other for a while, and claiming chunks was faster,
- * and no slower where both vCPUs ran alike (bench/kernel_ab.py; docs/benchmarks.md, "What
- * changed"). A chunk's pipeline ramp (2 * PIPE lookups) is lost in 16384; 4096 and 131072
- * did no better. A smaller batch gets chunks of a quarter of a thread's share, so that every
- * thread still has work (threads start from 4096 queries a thread: chunks of 1024 or more). */
+/* A threaded batch shares its queries through bi_parallel_for (parallel.c). A chunk's pipeline
+ * ramp (2 * PIPE lookups) is lost in BI_LOOKUP_CHUNK queries; 4096 and 131072 did no better. */
 typedef struct {
     const bi_table *t;
     const uint64_t *q;
-    size_t n;
     int64_t *rows;
-    size_t chunk;
-    atomic_size_t next; /* the first query of the next unclaimed chunk */
-    atomic_int corrupt;
-} lookup_work;
+} lookup_batch;
 
-static void *lookup_work_run(void *arg)
+static int lookup_chunk(void *ctx, size_t start, size_t end)
 {
-    lookup_work *w = (lookup_work *)arg;
-    for (;;) {
-        size_t start = atomic_fetch_add_explicit(&w->next, w->chunk, memory_order_relaxed);
-        if (start >= w->n)
-            break;
-        size_t end = w->n - start > w->chunk ? start + w->chunk : w->n;
-        if (lookup_range(w->t, w->q + start, end - start, w->rows + start))
-            atomic_store_explicit(&w->corrupt, 1, memory_order_relaxed);
-    }
-    return NULL;
+    const lookup_batch *b = (const lookup_batch *)ctx;
+    return lookup_range(b->t, b->q + start, end - start, b->rows + start);
 }
 
 bi_status bi_lookup_many(const bi_table *t, const uint64_t *keys, size_t n, int64_t *rows,
                          uint32_t threads, char *reason)
 {
-    pthread_t tid[BI_MAX_THREADS];
-    lookup_work work;
-    uint32_t k, started = 0;
-    int corrupt;
+    lookup_batch batch;
 
     if (threads == 0 || threads > BI_MAX_THREADS)
         return bi_fail(BI_ERR_ARG, reason, "threads must be between 1 and %d", BI_MAX_THREADS);
-    if (threads == 1 || n < 4096u * threads) {
-        corrupt = lookup_range(t, keys, n, rows);
-    } else {
-        work.t = t;
-        work.q = keys;
-        work.n = n;
-        work.rows = rows;
-        work.chunk = n / threads / 4 < BI_LOOKUP_CHUNK ? n / threads / 4 : BI_LOOKUP_CHUNK;
-        atomic_init(&work.next, 0);
-        atomic_init(&work.corrupt, 0);
-        /* the calling thread claims chunks too, so if a thread cannot be started the ones that
-         * did (at least this one) take its share */
-        for (k = 1; k < threads; k++) {
-            if (pthread_create(&tid[k], NULL, lookup_work_run, &work) != 0)
-                break;
-            started = k;
-        }
-        lookup_work_run(&work);
-        for (k = 1; k <= started; k++)
-            pthread_join(tid[k], NULL);
-        corrupt = atomic_load(&work.corrupt);
-    }
-    if (corrupt)
+    batch.t = t;
+    batch.q = keys;
+    batch.rows = rows;
+    if (bi_parallel_for(n, threads, BI_LOOKUP_CHUNK, lookup_chunk, &batch))
         return bi_fail(BI_ERR_CORRUPT_DIRECTORY, reason, "%s",
                        bi_status_message(BI_ERR_CORRUPT_DIRECTORY));
     return BI_OK;

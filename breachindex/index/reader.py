@@ -6,7 +6,7 @@ import contextlib
 import mmap
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from pyroaring import BitMap, FrozenBitMap
 from .. import format as fmt
 from .._core import Lookups, check_status, ffi, lib, new_reason, single_lookups
 from ..errors import IndexCorrupted, InvalidPhoneNumber, WrongKey
-from ..keying.keys import key_numbers
+from ..keying.keys import Numbers, check_threads, key_numbers
 from ..keying.phone import _check_region, normalize, normalize_reference, region_of, rules
 from ..keying.secret import KeyLike, as_key
 from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE, DetailsSealer, unpack_row
@@ -397,11 +397,11 @@ class Index:
         return row
 
     # ---- batches ---------------------------------------------------------------------
-    def lookup_keys(self, keys: np.ndarray, *, threads: int = 1) -> np.ndarray:
-        """Rows (int64, -1 where absent) of uint64 keys, with the GIL released."""
+    def lookup_keys(self, keys: np.ndarray, *, threads: int | None = 1) -> np.ndarray:
+        """Rows (int64, -1 where absent) of uint64 keys, with the GIL released, on ``threads``
+        threads (None: every core this process may use)."""
         mapped = self._live()
-        if not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
-            raise ValueError(f"threads must be an int from 1 to {MAX_THREADS}")
+        threads = check_threads(threads)
         q = np.asarray(keys)
         if q.dtype != np.uint64:
             raise TypeError(
@@ -416,23 +416,27 @@ class Index:
         check_status(status, reason)
         return rows
 
-    def phone_keys(self, numbers: Sequence[str] | np.ndarray, *, region: str | None = None) -> np.ndarray:
-        """``breachindex.phone_keys`` under this index's key and tweak: a list of ``str`` or a
-        numpy ``U``/``S`` array is keyed without a loop in Python."""
+    def phone_keys(self, numbers: Numbers, *, region: str | None = None,
+                   threads: int | None = None) -> np.ndarray:
+        """``breachindex.phone_keys`` under this index's key and tweak: a list of ``str``, a
+        numpy ``U``/``S`` array or a buffer of lines, keyed without a loop in Python on every
+        usable core (or ``threads``)."""
         from ..keying.keys import phone_keys
 
-        return phone_keys(numbers, key=self._key, region=region, tweak=self.key_tweak)
+        return phone_keys(numbers, key=self._key, region=region, tweak=self.key_tweak,
+                          threads=threads)
 
-    def rows_of(self, numbers: Sequence[str] | np.ndarray, *, region: str | None = None,
-                threads: int = 1) -> np.ndarray:
-        """Rows (int64) of many numbers: -1 where absent or not a possible number."""
-        batch = key_numbers(numbers, siphash_key=self._siphash_key, region=region)
+    def rows_of(self, numbers: Numbers, *, region: str | None = None,
+                threads: int | None = None) -> np.ndarray:
+        """Rows (int64) of many numbers: -1 where absent or not a possible number. Keyed and
+        looked up on ``threads`` threads (None: every core this process may use)."""
+        batch = key_numbers(numbers, siphash_key=self._siphash_key, region=region, threads=threads)
         rows = self.lookup_keys(batch.keys, threads=threads)
         rows[~batch.ok] = -1
         return rows
 
-    def contains_many(self, numbers: Sequence[str], *, region: str | None = None,
-                      threads: int = 1) -> np.ndarray:
+    def contains_many(self, numbers: Numbers, *, region: str | None = None,
+                      threads: int | None = None) -> np.ndarray:
         """Bool array: which numbers are in the index (False for impossible numbers)."""
         return self.rows_of(numbers, region=region, threads=threads) >= 0
 

@@ -1,9 +1,10 @@
 """Many phone numbers to many index keys: the C fast path in one call, the reference for the rest."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -12,38 +13,90 @@ from ..errors import InvalidPhoneNumber
 from .phone import _check_region, calling_code, normalize_reference, rules
 from .secret import KeyLike, as_key
 
-__all__ = ["KeyedBatch", "key_numbers", "phone_keys", "hash_e164_digits"]
+__all__ = ["KeyedBatch", "Numbers", "count_numbers", "key_numbers", "phone_keys", "hash_e164_digits",
+           "check_threads", "usable_cores"]
 
 E164_WIDTH = lib.BI_E164_MAX
+
+#: what a batch of numbers may be: an iterable of ``str``, a numpy ``U``/``S`` array, or a
+#: bytes-like buffer of lines
+Numbers: TypeAlias = "Iterable[str] | np.ndarray | bytes | bytearray | memoryview"
+
+
+#: numbers a list or a bytes buffer is packed and keyed by at a time: a batch holds little
+#: beside its result whatever its size, and a part's text and offsets stay in the cache
+CHUNK = 1 << 16
 
 
 @dataclass
 class KeyedBatch:
-    """The result of keying a batch: ``keys`` is valid where ``reasons`` is None."""
+    """The result of keying a batch: ``keys`` is valid where ``ok``; ``failed`` maps the
+    position of each number that is not possible to its InvalidPhoneNumber reason."""
 
     keys: np.ndarray  # uint64
     ok: np.ndarray  # bool
-    reasons: list[str | None]  # per number: None, or the InvalidPhoneNumber reason
+    failed: dict[int, str]
     check: np.ndarray | None = None  # uint64: the collision check hash (build only)
     e164: np.ndarray | None = None  # 'S20': E.164 digits without '+' (build only)
     cc: np.ndarray | None = None  # uint16: country calling code (build only)
 
+    @property
+    def reasons(self) -> list[str | None]:
+        """Per number: None, or the reason it is not possible."""
+        reasons: list[str | None] = [None] * len(self.keys)
+        for i, reason in self.failed.items():
+            reasons[i] = reason
+        return reasons
 
-def _pack(numbers: list[str] | np.ndarray) -> tuple[bytes, np.ndarray, Callable[[int], str | None]]:
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), at most ``BI_MAX_THREADS``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, lib.BI_MAX_THREADS))
+
+
+def check_threads(threads: int | None) -> int:
+    """``threads`` as a count: None is ``usable_cores()``; ValueError outside 1..BI_MAX_THREADS."""
+    if threads is None:
+        return usable_cores()
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= lib.BI_MAX_THREADS:
+        raise ValueError(f"threads must be None or an int from 1 to {lib.BI_MAX_THREADS}")
+    return threads
+
+
+class _Outputs:
+    """A batch's result arrays, and the C pointers to rows ``a..b`` of them."""
+
+    def __init__(self, n: int, *, check: bool, e164: bool, cc: bool) -> None:
+        self.keys = np.zeros(n, dtype=np.uint64)
+        self.status = np.empty(n, dtype=np.uint8)
+        self.check = np.zeros(n, dtype=np.uint64) if check else None
+        self.e164 = np.zeros(n, dtype=f"S{E164_WIDTH}") if e164 else None
+        self.cc = np.zeros(n, dtype=np.uint16) if cc else None
+
+    def pointers(self, a: int, b: int) -> tuple[Any, ...]:
+        """keys, check, status, e164, cc: the order of the C calls' last arguments."""
+        return (ffi.from_buffer("uint64_t[]", self.keys[a:b]),
+                ffi.NULL if self.check is None else ffi.from_buffer("uint64_t[]", self.check[a:b]),
+                ffi.from_buffer("uint8_t[]", self.status[a:b]),
+                ffi.NULL if self.e164 is None else ffi.from_buffer("char[]", self.e164[a:b]),
+                ffi.NULL if self.cc is None else ffi.from_buffer("uint16_t[]", self.cc[a:b]))
+
+
+#: one part of a batch: its rows a..b, the C call that keys them and that call's input
+#: arguments, and the text of the part's number j (None: not text), for the few the fast path
+#: leaves to the reference
+_Part = tuple[int, int, Any, tuple[Any, ...], Callable[[int], "str | None"]]
+
+
+def _pack(numbers: list[Any]) -> tuple[bytes, np.ndarray, Callable[[int], str | None]]:
     """The numbers as one buffer of UTF-8 text and their offsets into it (a number that is not
-    text is empty there), and a function giving number ``i`` as ``str`` (None: not text), for
-    the few the C fast path leaves to the reference.
+    text is empty there), and a function giving number ``i`` as ``str`` (None: not text).
 
-    Without a loop in Python where it can: a numpy array of ``U`` or ``S`` strings is packed
-    by numpy, and a list of ASCII ``str`` is joined and measured in C."""
-    if isinstance(numbers, np.ndarray) and numbers.ndim == 1 and numbers.dtype.kind in "SU":
-        packed = _pack_array(numbers)
-        if packed is not None:
-            return packed
-        # bytes are read as ASCII: an item that is not is not text (None, as any non-str)
-        items: list[Any] = [n.decode("ascii") if isinstance(n, bytes) and n.isascii() else
-                            n if isinstance(n, str) else None for n in numbers.tolist()]
-        numbers = items
+    A list of ASCII ``str`` is joined and measured in C, without a loop in Python."""
     try:
         joined = "".join(numbers)
     except TypeError:  # something that is not text among them
@@ -61,25 +114,81 @@ def _pack(numbers: list[str] | np.ndarray) -> tuple[bytes, np.ndarray, Callable[
     return b"".join(encoded), offsets, lambda i: numbers[i] if isinstance(numbers[i], str) else None
 
 
-def _pack_array(numbers: np.ndarray) -> tuple[bytes, np.ndarray, Callable[[int], str | None]] | None:
-    """``_pack`` of a numpy string array; None if it holds anything but ASCII."""
-    if numbers.dtype.kind == "U":
-        try:
-            data = numbers.astype(f"S{max(1, numbers.dtype.itemsize // 4)}")
-        except UnicodeEncodeError:
-            return None
-    else:
-        data = numbers
-    data = np.ascontiguousarray(data)
-    width = data.dtype.itemsize
-    cells = data.view(np.uint8).reshape(len(data), width)  # no copy
-    if numbers.dtype.kind == "S" and cells.size and cells.max() >= 0x80:
+def _text_parts(numbers: list[Any]) -> Iterator[_Part]:
+    """A list, packed and keyed CHUNK numbers at a time."""
+    for a in range(0, len(numbers), CHUNK):
+        part = numbers if len(numbers) <= CHUNK else numbers[a:a + CHUNK]
+        buf, offsets, text_of = _pack(part)
+        yield (a, a + len(part), lib.bi_phone_keys,
+               (buf, ffi.from_buffer("uint64_t[]", offsets[:-1]),
+                ffi.from_buffer("uint64_t[]", offsets[1:]), len(part)), text_of)
+
+
+def _ascii(cell: bytes) -> str | None:
+    return cell.decode("ascii") if cell.isascii() else None
+
+
+def _cell_parts(array: np.ndarray) -> Iterator[_Part]:
+    """A numpy ``S`` or ``U`` array, read in place by C: one part, with nothing packed."""
+    if array.dtype.itemsize == 0:  # only empty strings
+        array = array.astype(f"{array.dtype.kind}1")
+    if not array.dtype.isnative:  # UCS-4 in the other byte order
+        array = array.astype(array.dtype.newbyteorder("="))
+    array = np.ascontiguousarray(array)
+    char_size = 1 if array.dtype.kind == "S" else 4
+    text_of: Callable[[int], str | None] = (
+        (lambda i: _ascii(array[i])) if char_size == 1 else (lambda i: str(array[i])))
+    yield (0, len(array), lib.bi_phone_keys_cells,
+           (ffi.from_buffer("uint8_t[]", array.view(np.uint8)), array.dtype.itemsize // char_size,
+            char_size, len(array)), text_of)
+
+
+def _utf8(line: bytes) -> str | None:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
         return None
-    lengths = np.char.str_len(data)  # without the NUL padding
-    buf = cells[np.arange(width) < lengths[:, None]].tobytes()
-    offsets = np.zeros(len(data) + 1, dtype=np.uint64)
-    np.cumsum(lengths, out=offsets[1:])
-    return buf, offsets, lambda i: bytes(data[i]).decode("ascii")
+
+
+def _line_parts(data: bytes | bytearray | memoryview) -> Iterator[_Part]:
+    """A bytes-like buffer of lines, split in C and keyed in place, CHUNK lines at a time."""
+    view = memoryview(data).cast("B")  # TypeError unless C-contiguous
+    buf = ffi.from_buffer("char[]", view)
+    starts = np.empty(CHUNK, dtype=np.uint64)
+    ends = np.empty(CHUNK, dtype=np.uint64)
+    starts_c, ends_c = ffi.from_buffer("uint64_t[]", starts), ffi.from_buffer("uint64_t[]", ends)
+    lines, used = ffi.new("size_t *"), ffi.new("size_t *")
+    a = at = 0
+    while at < len(view):
+        check_status(lib.bi_line_spans(buf + at, len(view) - at, CHUNK, starts_c, ends_c, lines, used))
+        k = int(lines[0])
+
+        def text_of(j: int, base: int = at) -> str | None:
+            return _utf8(bytes(view[base + int(starts[j]):base + int(ends[j])]))
+
+        yield a, a + k, lib.bi_phone_keys, (buf + at, starts_c, ends_c, k), text_of
+        a += k
+        at += used[0]
+
+
+def count_numbers(numbers: bytes | bytearray | memoryview) -> int:
+    """How many numbers a bytes-like buffer of lines holds (as ``key_numbers`` reads it)."""
+    view = memoryview(numbers).cast("B")
+    lines = ffi.new("size_t *")
+    check_status(lib.bi_count_lines(ffi.from_buffer("char[]", view), len(view), lines))
+    return int(lines[0])
+
+
+def _parts(numbers: Any) -> tuple[int, Iterator[_Part]]:
+    if isinstance(numbers, (bytes, bytearray, memoryview)):
+        return count_numbers(numbers), _line_parts(numbers)
+    if isinstance(numbers, np.ndarray) and numbers.ndim == 1 and numbers.dtype.kind in "SU":
+        return len(numbers), _cell_parts(numbers)
+    if isinstance(numbers, str):
+        raise TypeError("numbers must be a collection of numbers, not one str")
+    if not isinstance(numbers, list):  # a tuple, a generator, another kind of array
+        numbers = list(numbers)
+    return len(numbers), _text_parts(numbers)
 
 
 def hash_e164_digits(digits: np.ndarray, siphash_key: bytes) -> np.ndarray:
@@ -92,75 +201,85 @@ def hash_e164_digits(digits: np.ndarray, siphash_key: bytes) -> np.ndarray:
 
 
 def key_numbers(
-    numbers: Iterable[str] | np.ndarray,
+    numbers: Numbers,
     *,
     siphash_key: bytes,
     region: str | None = None,
     check_key: bytes | None = None,
     want_e164: bool = False,
     want_cc: bool = False,
+    threads: int | None = None,
 ) -> KeyedBatch:
-    """Normalize and key a batch; numbers that are not possible get a reason, never a key."""
+    """Normalize and key a batch; numbers that are not possible get a reason, never a key.
+
+    ``numbers`` is a list (or any iterable) of ``str``, a numpy ``U`` or ``S`` array (bytes
+    read as ASCII), or a bytes-like buffer of UTF-8 lines (``\\n`` or ``\\r\\n``). ``threads``
+    share the C keying (None: every core this process may use; batches under 4096 numbers a
+    thread use one).
+    """
     region = _check_region(region)
+    threads = check_threads(threads)
     r = rules()
-    if not isinstance(numbers, (list, np.ndarray)):  # a tuple, a generator
-        numbers = list(numbers)
-    n = len(numbers)
-    buf, offsets, text_of = _pack(numbers)
-    keys = np.zeros(n, dtype=np.uint64)
-    status = np.empty(n, dtype=np.uint8)
-    check = np.zeros(n, dtype=np.uint64) if check_key is not None else None
-    e164 = np.zeros(n, dtype=f"S{E164_WIDTH}") if want_e164 else None
-    cc = np.zeros(n, dtype=np.uint16) if want_cc else None
-    check_status(lib.bi_phone_keys(
-        r.table, siphash_key, check_key if check_key is not None else ffi.NULL,
-        buf, ffi.from_buffer("uint64_t[]", offsets), n, r.flags_for(region),
-        ffi.from_buffer("uint64_t[]", keys),
-        ffi.from_buffer("uint64_t[]", check) if check is not None else ffi.NULL,
-        ffi.from_buffer("uint8_t[]", status),
-        ffi.from_buffer("char[]", e164) if e164 is not None else ffi.NULL,
-        ffi.from_buffer("uint16_t[]", cc) if cc is not None else ffi.NULL,
-    ))
-    reasons: list[str | None] = [None] * n
-    for i in np.flatnonzero(status != lib.BI_OK).tolist():
-        st = int(status[i])
+    flags = r.flags_for(region)
+    n, parts = _parts(numbers)
+    out = _Outputs(n, check=check_key is not None, e164=want_e164, cc=want_cc)
+    failed: dict[int, str] = {}
+    for a, b, call, inputs, text_of in parts:
+        check_status(call(r.table, siphash_key, check_key if check_key is not None else ffi.NULL,
+                          *inputs, flags, threads, *out.pointers(a, b)))
+        _by_reference(out, a, b, text_of, failed, siphash_key, check_key, region)
+    return KeyedBatch(keys=out.keys, ok=out.status == lib.BI_OK, failed=failed, check=out.check,
+                      e164=out.e164, cc=out.cc)
+
+
+def _by_reference(out: _Outputs, a: int, b: int, text_of: Callable[[int], str | None],
+                  failed: dict[int, str], siphash_key: bytes, check_key: bytes | None,
+                  region: str | None) -> None:
+    """Rows a..b that the fast path refused or left to the reference: their reasons, or their
+    keys from the reference normalizer."""
+    status = out.status[a:b]
+    for j in np.flatnonzero(status != lib.BI_OK).tolist():
+        i = a + j
+        st = int(status[j])
         if st != lib.BI_FALLBACK:
-            reasons[i] = PHONE_REASONS[st]
+            failed[i] = PHONE_REASONS[st]
             continue
-        text = text_of(i)
+        text = text_of(j)
         if text is None:
-            reasons[i] = "not_text"
+            failed[i] = "not_text"
             continue
         try:
             digits = normalize_reference(text, region)[1:].encode("ascii")
         except InvalidPhoneNumber as exc:
-            reasons[i] = exc.reason
+            failed[i] = exc.reason
             continue
-        keys[i] = lib.bi_siphash24(siphash_key, digits, len(digits))
-        if check is not None and check_key is not None:
-            check[i] = lib.bi_siphash24(check_key, digits, len(digits))
-        if e164 is not None:
-            e164[i] = digits
-        if cc is not None:
-            cc[i] = calling_code(digits.decode("ascii"))
-        status[i] = lib.BI_OK
-    return KeyedBatch(keys=keys, ok=status == lib.BI_OK, reasons=reasons, check=check, e164=e164,
-                      cc=cc)
+        out.keys[i] = lib.bi_siphash24(siphash_key, digits, len(digits))
+        if out.check is not None and check_key is not None:
+            out.check[i] = lib.bi_siphash24(check_key, digits, len(digits))
+        if out.e164 is not None:
+            out.e164[i] = digits
+        if out.cc is not None:
+            out.cc[i] = calling_code(digits.decode("ascii"))
+        status[j] = lib.BI_OK
 
 
 def phone_keys(
-    numbers: Iterable[str] | np.ndarray, *, key: KeyLike, region: str | None = None, tweak: int = 0
+    numbers: Numbers, *, key: KeyLike, region: str | None = None, tweak: int = 0,
+    threads: int | None = None,
 ) -> np.ndarray:
     """The uint64 index keys of many numbers, computed in C with the GIL released.
 
-    For callers that key once and look up many times (``Index.lookup_keys``). ``tweak`` must
-    be the index's ``key_tweak`` (0 unless its build met a 64-bit key collision; prefer
-    ``Index.phone_keys``). Raises InvalidPhoneNumber, with ``position``, for the first number
-    that is not possible.
+    ``numbers`` as for ``key_numbers``: a list of ``str``, a numpy ``U``/``S`` array or a buffer
+    of lines, all keyed without a loop in Python, on every usable core unless ``threads`` says
+    otherwise. For callers that key once and look up many times (``Index.lookup_keys``).
+    ``tweak`` must be the index's ``key_tweak`` (0 unless its build met a 64-bit key collision;
+    prefer ``Index.phone_keys``). Raises InvalidPhoneNumber, with ``position``, for the first
+    number that is not possible.
     """
-    batch = key_numbers(numbers, siphash_key=as_key(key).siphash_key(tweak), region=region)
-    if not batch.ok.all():
-        i = int(np.argmin(batch.ok))
-        reason = batch.reasons[i] or "not_a_number"
+    batch = key_numbers(numbers, siphash_key=as_key(key).siphash_key(tweak), region=region,
+                        threads=threads)
+    if batch.failed:
+        i = min(batch.failed)
+        reason = batch.failed[i]
         raise InvalidPhoneNumber(reason, f"not a possible phone number ({reason})", position=i)
     return batch.keys

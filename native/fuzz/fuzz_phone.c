@@ -1,5 +1,6 @@
 /* libFuzzer harness: the phone fast path on any bytes (bi_phone_fast, bi_phone_keys,
- * bi_value_keys, bi_siphash_slots, bi_lookup_phone).
+ * bi_phone_keys_cells, bi_count_lines, bi_line_spans, bi_value_keys, bi_siphash_slots,
+ * bi_lookup_phone).
  *
  * Input: byte 0 holds the flags (bits 0-1) and choices for the one-row table below (bits 2-3),
  * byte 1 the rules variant; the rest is the text. Checked: a status is one the contract allows;
@@ -88,6 +89,101 @@ static void lookup_in_one_row_table(const char *s, size_t len, unsigned flags, u
     }
 }
 
+/* the text as lines (bi_count_lines, bi_line_spans a few at a time), keyed in place: each line
+ * is what splitting at '\n' and dropping one '\r' before it gives, keyed as the single call keys it */
+static void lines_of(const char *text, size_t len, unsigned flags)
+{
+    size_t n = 0, k = 0, at = 0, got, used, i, want_start = 0, elen;
+    uint64_t *starts, *ends, *keys;
+    uint8_t *status;
+    char e164[BI_E164_MAX];
+    uint32_t cc;
+
+    FUZZ_CHECK(bi_count_lines(text, len, &n) == BI_OK);
+    starts = fuzz_alloc((n + 1) * sizeof *starts);
+    ends = fuzz_alloc((n + 1) * sizeof *ends);
+    keys = fuzz_alloc((n + 1) * sizeof *keys);
+    status = fuzz_alloc(n + 1);
+    for (;;) {
+        FUZZ_CHECK(bi_line_spans(text + at, len - at, 3, starts + k, ends + k, &got, &used) ==
+                   BI_OK);
+        if (got == 0)
+            break;
+        FUZZ_CHECK(got <= 3 && k + got <= n && used > 0 && at + used <= len);
+        for (i = k; i < k + got; i++) {
+            starts[i] += at;
+            ends[i] += at;
+        }
+        k += got;
+        at += used;
+    }
+    FUZZ_CHECK(k == n && at == len);
+    for (i = 0; i < n; i++) {
+        const char *nl = memchr(text + want_start, '\n', len - want_start);
+        size_t want_end = nl ? (size_t)(nl - text) : len;
+        FUZZ_CHECK(starts[i] == want_start);
+        FUZZ_CHECK(ends[i] ==
+                   want_end - (nl && want_end > want_start && text[want_end - 1] == '\r'));
+        want_start = want_end + 1;
+    }
+    FUZZ_CHECK(bi_phone_keys(rules, FUZZ_KEY, NULL, text, starts, ends, n, flags, 1, keys, NULL,
+                             status, NULL, NULL) == BI_OK);
+    for (i = 0; i < n; i++) {
+        bi_status st =
+            single(text + starts[i], (size_t)(ends[i] - starts[i]), flags, e164, &elen, &cc);
+        FUZZ_CHECK(status[i] == st);
+        FUZZ_CHECK(st != BI_OK || keys[i] == bi_siphash24(FUZZ_KEY, (const uint8_t *)e164, elen));
+    }
+    FUZZ_CHECK(bi_phone_keys(rules, FUZZ_KEY, NULL, text, starts, ends, n, flags, 0, keys, NULL,
+                             status, NULL, NULL) == BI_ERR_ARG);
+    free(starts);
+    free(ends);
+    free(keys);
+    free(status);
+}
+
+/* the text cut into cells of `width` bytes, as an S array and widened to a U array: each cell is
+ * its text without the trailing NULs, keyed as the single call keys it (a U cell with a code
+ * point above 0x7f is left to the reference) */
+static void cells_of(const char *text, size_t len, size_t width, unsigned flags)
+{
+    size_t n = len / width, i, j, cell_len;
+    uint32_t *wide = fuzz_alloc((n * width + 1) * sizeof *wide), cc;
+    uint64_t *keys = fuzz_alloc((n + 1) * sizeof *keys),
+             *wkeys = fuzz_alloc((n + 1) * sizeof *wkeys);
+    uint8_t *status = fuzz_alloc(n + 1), *wstatus = fuzz_alloc(n + 1);
+    char e164[BI_E164_MAX];
+    size_t elen;
+
+    for (i = 0; i < n * width; i++)
+        wide[i] = (uint8_t)text[i];
+    FUZZ_CHECK(bi_phone_keys_cells(rules, FUZZ_KEY, NULL, text, width, 1, n, flags, 1, keys, NULL,
+                                   status, NULL, NULL) == BI_OK);
+    FUZZ_CHECK(bi_phone_keys_cells(rules, FUZZ_KEY, NULL, wide, width, 4, n, flags, 1, wkeys, NULL,
+                                   wstatus, NULL, NULL) == BI_OK);
+    for (i = 0; i < n; i++) {
+        const char *cell = text + i * width;
+        int ascii = 1;
+        bi_status st;
+        for (cell_len = width; cell_len > 0 && cell[cell_len - 1] == 0; cell_len--)
+            ;
+        for (j = 0; j < cell_len; j++)
+            ascii &= (uint8_t)cell[j] < 0x80;
+        st = single(cell, cell_len, flags, e164, &elen, &cc);
+        FUZZ_CHECK(status[i] == st);
+        FUZZ_CHECK(st != BI_OK || keys[i] == bi_siphash24(FUZZ_KEY, (const uint8_t *)e164, elen));
+        FUZZ_CHECK(wstatus[i] == (ascii ? st : BI_FALLBACK));
+        FUZZ_CHECK(!ascii || st != BI_OK || wkeys[i] == keys[i]);
+    }
+    FUZZ_CHECK(bi_phone_keys_cells(rules, FUZZ_KEY, NULL, text, width, 2, n, flags, 1, keys, NULL,
+                                   status, NULL, NULL) == BI_ERR_ARG);
+    free(wide);
+    free(keys);
+    free(wkeys);
+    free(status);
+    free(wstatus);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char e164[BI_E164_MAX], *text, *slots;
@@ -134,8 +230,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             packed[used++] = text[i];
         }
         FUZZ_CHECK(k == n);
-        FUZZ_CHECK(bi_phone_keys(rules, FUZZ_KEY, FUZZ_CHECK_KEY, packed, offsets, n, flags, keys,
-                                 check, status, slots, ccs) == BI_OK);
+        FUZZ_CHECK(bi_phone_keys(rules, FUZZ_KEY, FUZZ_CHECK_KEY, packed, offsets, offsets + 1, n,
+                                 flags, 1 + (data[0] >> 4 & 1), keys, check, status, slots,
+                                 ccs) == BI_OK);
         for (i = 0; i < n; i++) {
             bi_status st = single(packed + offsets[i], (size_t)(offsets[i + 1] - offsets[i]), flags,
                                   e164, &elen, &cc);
@@ -163,8 +260,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(ccs);
     free(slots);
 
-    /* the text's bytes as slots of any width, and as leak-form integers */
+    lines_of(text, len, flags);
+    /* the text's bytes as slots of any width, as S and U cells, and as leak-form integers */
     width = (size_t)data[1] % 24 + 1;
+    cells_of(text, len, width, flags);
     n = len / width;
     slot_keys = fuzz_alloc(n * sizeof *slot_keys);
     FUZZ_CHECK(bi_siphash_slots(FUZZ_KEY, text, width, n, slot_keys) == BI_OK);
