@@ -139,6 +139,36 @@ bi_status bi_value_keys(const bi_cc_rule *rules, const uint8_t *key16, const uin
                         const int64_t *values, size_t n, uint64_t *keys, uint64_t *check,
                         uint16_t *cc, uint8_t *status);
 
+/* Build records (width words: key, check, meta, then `fill`) of n leak-form numbers given as
+ * integers, with bi_value_keys' keys and checks; meta is `meta` | classes[i] | (calling code <<
+ * cc_shift). status[i] is each number's status; the records of the numbers with BI_OK are moved
+ * to the front, in order, and *kept counts them. `threads` as for bi_phone_keys. BI_ERR_ARG for
+ * a width outside 3..BI_MAX_RECORD_WIDTH, cc_shift above 48 or threads out of range. */
+bi_status bi_value_records(const bi_cc_rule *rules, const uint8_t *key16,
+                           const uint8_t *check_key16, const int64_t *values,
+                           const uint32_t *classes, size_t n, uint64_t meta, uint32_t cc_shift,
+                           uint32_t width, uint64_t fill, uint32_t threads, uint64_t *recs,
+                           uint8_t *status, size_t *kept);
+
+/* ---- a build's records ---------------------------------------------------------------------- */
+
+#define BI_MAX_RECORD_WIDTH 8    /* uint64 words of a build record, its key first */
+#define BI_MAX_PARTITION_BITS 16 /* key bits a partition of records may be split by */
+#define BI_SORT_BUCKET_BITS 18   /* bi_sort_records' counts hold 2^18 + 1 entries */
+#define BI_SORT_SMALL_BUCKET 64  /* records a bucket may hold for an insertion sort */
+
+/* dst receives the n records of src (width words each, the key first) ordered by the top `bits`
+ * bits of their keys, in their order within a partition; counts (2^bits entries) the records of
+ * each partition. BI_ERR_ARG for a width or bits out of range. */
+bi_status bi_partition_records(const uint64_t *src, size_t n, uint32_t width, uint32_t bits,
+                               uint64_t *dst, uint64_t *counts);
+
+/* Sorts the n records (width words each, the key first) in place by key, ascending; the order
+ * of equal keys is unspecified. scratch holds n records, counts 2^BI_SORT_BUCKET_BITS + 1
+ * entries. BI_ERR_ARG for a width out of range. */
+bi_status bi_sort_records(uint64_t *recs, size_t n, uint32_t width, uint64_t *scratch,
+                          uint64_t *counts);
+
 /* ---- the sorted key table ------------------------------------------------------------------ */
 
 /* A read-only view over mapped files. Keys are sorted ascending and unique; the directory

@@ -16,7 +16,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 #: the units of the C core, behind native/internal.h
-CORE_SOURCES = ["status.c", "siphash.c", "parallel.c", "phone.c", "table.c", "lines.c"]
+CORE_SOURCES = ["status.c", "siphash.c", "parallel.c", "phone.c", "table.c", "lines.c", "records.c"]
 
 
 def _cdef_from_header(path: str) -> str:

@@ -201,38 +201,108 @@ bi_status bi_phone_keys_cells(const bi_cc_rule *rules, const uint8_t *key16,
     return BI_OK;
 }
 
+/* One leak-form number given as an integer (country code first): its key, check and calling
+ * code, as bi_phone_fast reads its digits. */
+static bi_status value_key(const bi_cc_rule *rules, const uint8_t *key16,
+                           const uint8_t *check_key16, int64_t v, uint64_t *key, uint64_t *check,
+                           uint32_t *cc)
+{
+    char digits[24], e164[BI_E164_MAX];
+    size_t len = 0, a, b, elen;
+    bi_status st;
+
+    if (v <= 0)
+        return BI_FALLBACK;
+    while (v > 0 && len < sizeof digits) {
+        digits[len++] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    for (a = 0, b = len - 1; a < b; a++, b--) { /* digits were produced backwards */
+        char t = digits[a];
+        digits[a] = digits[b];
+        digits[b] = t;
+    }
+    st = bi_phone_fast(rules, digits, len, BI_ACCEPT_BARE, e164, &elen, cc);
+    if (st != BI_OK)
+        return st;
+    *key = bi_siphash24(key16, (const uint8_t *)e164, elen);
+    *check = bi_siphash24(check_key16, (const uint8_t *)e164, elen);
+    return BI_OK;
+}
+
 bi_status bi_value_keys(const bi_cc_rule *rules, const uint8_t *key16, const uint8_t *check_key16,
                         const int64_t *values, size_t n, uint64_t *keys, uint64_t *check,
                         uint16_t *cc, uint8_t *status)
 {
-    char digits[24], e164[BI_E164_MAX];
-    size_t i, elen;
-    uint32_t code;
-
-    for (i = 0; i < n; i++) {
-        int64_t v = values[i];
-        size_t len = 0, a, b;
-        bi_status st;
-        if (v <= 0) {
-            status[i] = BI_FALLBACK;
-            continue;
-        }
-        while (v > 0 && len < sizeof digits) {
-            digits[len++] = (char)('0' + v % 10);
-            v /= 10;
-        }
-        for (a = 0, b = len - 1; a < b; a++, b--) { /* digits were produced backwards */
-            char t = digits[a];
-            digits[a] = digits[b];
-            digits[b] = t;
-        }
-        st = bi_phone_fast(rules, digits, len, BI_ACCEPT_BARE, e164, &elen, &code);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t code = 0;
+        bi_status st = value_key(rules, key16, check_key16, values[i], &keys[i], &check[i], &code);
         status[i] = (uint8_t)st;
-        if (st != BI_OK)
-            continue;
-        keys[i] = bi_siphash24(key16, (const uint8_t *)e164, elen);
-        check[i] = bi_siphash24(check_key16, (const uint8_t *)e164, elen);
-        cc[i] = (uint16_t)code;
+        if (st == BI_OK)
+            cc[i] = (uint16_t)code;
     }
+    return BI_OK;
+}
+
+typedef struct {
+    const bi_cc_rule *rules;
+    const uint8_t *key16, *check_key16;
+    const int64_t *values;
+    const uint32_t *classes;
+    uint64_t meta;
+    uint32_t cc_shift, width;
+    uint64_t fill;
+    uint64_t *recs;
+    uint8_t *status;
+} value_batch;
+
+static int value_records_run(void *ctx, size_t start, size_t end)
+{
+    const value_batch *b = (const value_batch *)ctx;
+    for (size_t i = start; i < end; i++) {
+        uint64_t *r = b->recs + i * b->width;
+        uint32_t code = 0;
+        bi_status st =
+            value_key(b->rules, b->key16, b->check_key16, b->values[i], &r[0], &r[1], &code);
+        b->status[i] = (uint8_t)st;
+        r[2] = b->meta | b->classes[i] | ((uint64_t)code << b->cc_shift);
+        for (uint32_t w = 3; w < b->width; w++)
+            r[w] = b->fill;
+    }
+    return 0;
+}
+
+bi_status bi_value_records(const bi_cc_rule *rules, const uint8_t *key16,
+                           const uint8_t *check_key16, const int64_t *values,
+                           const uint32_t *classes, size_t n, uint64_t meta, uint32_t cc_shift,
+                           uint32_t width, uint64_t fill, uint32_t threads, uint64_t *recs,
+                           uint8_t *status, size_t *kept)
+{
+    value_batch b;
+    size_t i, out = 0;
+
+    if (width < 3 || width > BI_MAX_RECORD_WIDTH || cc_shift > 48 || threads < 1 ||
+        threads > BI_MAX_THREADS)
+        return BI_ERR_ARG;
+    b.rules = rules;
+    b.key16 = key16;
+    b.check_key16 = check_key16;
+    b.values = values;
+    b.classes = classes;
+    b.meta = meta;
+    b.cc_shift = cc_shift;
+    b.width = width;
+    b.fill = fill;
+    b.recs = recs;
+    b.status = status;
+    bi_parallel_for(n, threads, BI_LOOKUP_CHUNK, value_records_run, &b);
+    for (i = 0; i < n; i++) { /* the kept records move up, in order */
+        if (status[i] != BI_OK)
+            continue;
+        if (out != i)
+            memmove(recs + out * width, recs + i * width, width * sizeof *recs);
+        out++;
+    }
+    *kept = out;
     return BI_OK;
 }

@@ -14,7 +14,6 @@ import os
 import shutil
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core import PHONE_REASONS, check_status, ffi, lib
+from .._core import PHONE_REASONS, lib
 from ..errors import BuildError
 from ..index.details import DetailsSealer, pack_row
 from ..keying.phone import normalize, rules
@@ -32,7 +31,7 @@ from .layouts import DATA_CLASSES, Layout
 from .leakfiles import FileTotals, ParsedBlock, detect_layout, leak_files, read_leak_file, record_fields
 from .limits import LIMITS
 from .merge import KeyCollision, MergedRows, merge_rows
-from .records import NO_DETAILS, REC_WIDTH, pack, unpack
+from .records import REC_WIDTH, pack, sort_records, unpack, value_records
 from .report import BuildReport, peak_rss_bytes
 from .spill import PARTITION_BITS, DetailsSpill, SpillingCollector
 
@@ -64,12 +63,15 @@ def progress(total: int, unit: str, quiet: bool, desc: str = "reading") -> Any:
     return tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True, smoothing=0.1, desc=desc)
 
 
-def merged_partition(recs: np.ndarray, spill: DetailsSpill | None) -> MergedRows:
+def merged_partition(recs: np.ndarray, spill: DetailsSpill | None,
+                     scratch: np.ndarray | None = None) -> MergedRows:
     """One partition's records merged into rows: ``united[0]`` is the record word (breaches,
     classes and calling code, see ``records.unpack``); ``details`` the sealed records of each
-    row when ``spill`` is given. Raises ``KeyCollision``."""
+    row when ``spill`` is given. Sorts ``recs`` in place (in C; ``scratch`` as for
+    ``sort_records``). Raises ``KeyCollision``."""
+    recs = sort_records(np.ascontiguousarray(recs), scratch)
     details = None if spill is None else spill.blobs(recs[:, 3])
-    return merge_rows(recs[:, 0], united=[recs[:, 2]], check=recs[:, 1], details=details)
+    return merge_rows(recs[:, 0], united=[recs[:, 2]], check=recs[:, 1], details=details, presorted=True)
 
 
 def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int, *,
@@ -92,9 +94,12 @@ def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int,
         if spill is not None:
             spill.flush()
         merging = progress(1 << PARTITION_BITS, "part", quiet, "merging")
+        scratch = None
         for _, part in collector.partitions():
             if len(part):
-                rows = merged_partition(part, spill)
+                if scratch is None or scratch.size < part.size:  # one scratch for every partition
+                    scratch = np.empty((len(part) * 9 // 8, collector.width), np.uint64)
+                rows = merged_partition(part, spill, scratch)
                 payloads = None if rows.details is None else [pack_row(blobs) for blobs in rows.details]
                 writer.append(rows.keys, *unpack(rows.united[0]), payloads)
                 report.rows += len(rows.keys)
@@ -159,7 +164,8 @@ def collect(collector: SpillingCollector, sources: Sequence[tuple[Source, int]],
                 for fit, n in totals.fits.items():
                     report.fits[fit] = report.fits.get(fit, 0) + n
             if src.synthetic_rows:
-                _ingest_synthetic(src, bit, siphash_key, check_key, collector, report, bar, started)
+                _ingest_synthetic(src, bit, siphash_key, check_key, collector, report, bar, started,
+                                  threads)
     finally:
         if rejects:
             rejects.close()
@@ -188,30 +194,22 @@ def _tick(bar: Any, done: int, report: BuildReport, started: float) -> None:
 
 def _ingest_synthetic(src: Source, breach_bit: int, siphash_key: bytes, check_key: bytes,
                       collector: SpillingCollector, report: BuildReport, bar: Any,
-                      started: float) -> None:
+                      started: float, threads: int) -> None:
     from ..synth.leak import synthetic_key_source
 
     r = rules()
     for values, masks in synthetic_key_source(src.synthetic_rows, seed=src.synthetic_seed):
-        n = len(values)
-        values = np.ascontiguousarray(values, dtype=np.int64)
-        keys = np.empty(n, np.uint64)
-        check = np.empty(n, np.uint64)
-        cc = np.empty(n, np.uint16)
-        status = np.empty(n, np.uint8)
-        check_status(lib.bi_value_keys(r.table, siphash_key, check_key, ffi.from_buffer("int64_t[]", values), n,
-                                       ffi.from_buffer("uint64_t[]", keys), ffi.from_buffer("uint64_t[]", check),
-                                       ffi.from_buffer("uint16_t[]", cc), ffi.from_buffer("uint8_t[]", status)))
-        ok = status == lib.BI_OK
-        for st, count in Counter(status[~ok].tolist()).items():
-            reason = PHONE_REASONS.get(st, "needs_reference")
-            report.rejected[reason] = report.rejected.get(reason, 0) + count
-        refs = None if collector.width == REC_WIDTH else np.full(int(ok.sum()), NO_DETAILS, np.uint64)
-        collector.add(pack(keys[ok], check[ok], np.asarray(masks, np.uint32)[ok], cc[ok],
-                               breach_bit, refs))
-        report.lines += n
-        report.records += int(ok.sum())
-        _tick(bar, n, report, started)
+        recs, status = value_records(r.table, siphash_key, check_key, values, masks, breach_bit,
+                                     collector.width, threads)
+        counts = np.bincount(status, minlength=lib.BI_N_STATUS)
+        for st in np.flatnonzero(counts).tolist():
+            if st != lib.BI_OK:
+                reason = PHONE_REASONS.get(st, "needs_reference")
+                report.rejected[reason] = report.rejected.get(reason, 0) + int(counts[st])
+        collector.add(recs)
+        report.lines += len(values)
+        report.records += len(recs)
+        _tick(bar, len(values), report, started)
 
 
 def build_index(

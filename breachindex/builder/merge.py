@@ -34,7 +34,7 @@ class MergedRows:
 
 def merge_rows(keys: np.ndarray, *, united: Sequence[np.ndarray], first: Sequence[np.ndarray] = (),
                check: np.ndarray | None = None, details: Sequence[list[bytes]] | None = None,
-               stable: bool = False) -> MergedRows:
+               stable: bool = False, presorted: bool = False) -> MergedRows:
     """Sort by key and fold records with equal keys: OR the ``united`` columns (breach and
     class masks), keep the ``first`` columns of the first record (a number's country is one
     value), concatenate the ``details`` lists.

@@ -11,12 +11,11 @@ from typing import Any
 import numpy as np
 
 from ..index.details import DetailsSealer
-from .records import NO_DETAILS, REC_BYTES, REC_WIDTH
+from .records import NO_DETAILS, REC_BYTES, REC_WIDTH, partition_records
 
 __all__ = ["PARTITION_BITS", "SpillingCollector", "DetailsSpill", "partition_start"]
 
 PARTITION_BITS = 8
-_SPILL_SHIFT = np.uint64(64 - PARTITION_BITS)
 
 
 def partition_start(partition: int) -> int:
@@ -24,22 +23,18 @@ def partition_start(partition: int) -> int:
     return partition << (64 - PARTITION_BITS)
 
 
-def _by_partition(recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Records ordered by partition, and each partition's bounds in them."""
-    part = (recs[:, 0] >> _SPILL_SHIFT).astype(np.uint16)
-    order = np.argsort(part, kind="stable")  # a radix sort for 16-bit values
-    recs, part = recs[order], part[order]
-    return recs, np.searchsorted(part, np.arange((1 << PARTITION_BITS) + 1))
-
-
 class SpillingCollector:
-    """Collects records within a memory budget, spilling to key-range partitions on disk."""
+    """Collects records within a memory budget, spilling to key-range partitions on disk.
+
+    Each block of records is split by partition as it comes (in C, one counting pass): a
+    spill then writes every partition's pieces in turn, with no copy of the whole buffer, and
+    a build that fits in memory joins only one partition's pieces at a time."""
 
     def __init__(self, workdir: Path, memory: int, width: int = REC_WIDTH) -> None:
         self.workdir = workdir
         self.width = width
         self.limit = max(memory // 4, REC_BYTES * 1024)
-        self._buffer: list[np.ndarray] = []
+        self._buffer: list[tuple[np.ndarray, np.ndarray]] = []  # (records by partition, bounds)
         self._buffered = 0
         self._files: dict[int, Any] = {}
         self.spilled_bytes = 0
@@ -47,32 +42,37 @@ class SpillingCollector:
     def add(self, recs: np.ndarray) -> None:
         if len(recs) == 0:
             return
-        self._buffer.append(recs)
+        self._buffer.append(partition_records(recs, PARTITION_BITS))
         self._buffered += recs.nbytes
         if self._buffered >= self.limit:
             self._spill()
 
+    def _pieces(self, p: int) -> list[np.ndarray]:
+        return [recs[bounds[p]:bounds[p + 1]] for recs, bounds in self._buffer if bounds[p + 1] > bounds[p]]
+
     def _spill(self) -> None:
         if not self._buffer:
             return
-        recs, bounds = _by_partition(np.concatenate(self._buffer))
-        self._buffer, self._buffered = [], 0
-        for p in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+        for p in range(1 << PARTITION_BITS):
+            pieces = self._pieces(p)
+            if not pieces:
+                continue
             f = self._files.get(p)
             if f is None:
                 f = self._files[p] = open(self.workdir / f"part-{p:03d}.rec", "ab")  # noqa: SIM115
-            chunk = recs[bounds[p]:bounds[p + 1]].tobytes()
-            f.write(chunk)
-            self.spilled_bytes += len(chunk)
+            for piece in pieces:
+                f.write(piece.data)
+                self.spilled_bytes += piece.nbytes
+        self._buffer, self._buffered = [], 0
 
     def partitions(self) -> Iterator[tuple[int, np.ndarray]]:
         """(partition, its records) for every key range, in ascending key order."""
         empty = np.empty((0, self.width), np.uint64)
-        if not self._files:  # everything fitted in memory: split it here
-            recs, bounds = _by_partition(np.concatenate(self._buffer) if self._buffer else empty)
-            self._buffer, self._buffered = [], 0
+        if not self._files:  # everything fitted in memory
             for p in range(1 << PARTITION_BITS):
-                yield p, recs[bounds[p]:bounds[p + 1]]
+                pieces = self._pieces(p)
+                yield p, (pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else empty)
+            self._buffer, self._buffered = [], 0
             return
         self._spill()
         for f in self._files.values():

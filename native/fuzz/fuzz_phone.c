@@ -1,6 +1,6 @@
 /* libFuzzer harness: the phone fast path on any bytes (bi_phone_fast, bi_phone_keys,
- * bi_phone_keys_cells, bi_count_lines, bi_line_spans, bi_value_keys, bi_siphash_slots,
- * bi_lookup_phone).
+ * bi_phone_keys_cells, bi_count_lines, bi_line_spans, bi_value_keys, bi_value_records,
+ * bi_siphash_slots, bi_lookup_phone).
  *
  * Input: byte 0 holds the flags (bits 0-1) and choices for the one-row table below (bits 2-3),
  * byte 1 the rules variant; the rest is the text. Checked: a status is one the contract allows;
@@ -184,6 +184,38 @@ static void cells_of(const char *text, size_t len, size_t width, unsigned flags)
     free(wstatus);
 }
 
+/* the build's records of the same values: the possible numbers' keys, checks and calling codes
+ * packed beside their classes, in order, and nothing else */
+static void value_records_agree(const int64_t *values, size_t n, const uint64_t *keys,
+                                const uint64_t *check, const uint16_t *ccs, const uint8_t *status,
+                                uint32_t threads)
+{
+    uint32_t *classes = fuzz_alloc((n + 1) * sizeof *classes);
+    uint64_t *recs = fuzz_alloc((n + 1) * 4 * sizeof *recs);
+    uint8_t *rstatus = fuzz_alloc(n + 1);
+    size_t i, kept = 7, k = 0;
+
+    for (i = 0; i < n; i++)
+        classes[i] = (uint32_t)(values[i] & 0xffff);
+    FUZZ_CHECK(bi_value_records(rules, FUZZ_KEY, FUZZ_CHECK_KEY, values, classes, n, 1u << 20, 48,
+                                4, 99, threads, recs, rstatus, &kept) == BI_OK);
+    for (i = 0; i < n; i++) {
+        FUZZ_CHECK(rstatus[i] == status[i]);
+        if (status[i] != BI_OK)
+            continue;
+        FUZZ_CHECK(recs[k * 4] == keys[i] && recs[k * 4 + 1] == check[i]);
+        FUZZ_CHECK(recs[k * 4 + 2] == ((1u << 20) | classes[i] | ((uint64_t)ccs[i] << 48)));
+        FUZZ_CHECK(recs[k * 4 + 3] == 99);
+        k++;
+    }
+    FUZZ_CHECK(kept == k);
+    FUZZ_CHECK(bi_value_records(rules, FUZZ_KEY, FUZZ_CHECK_KEY, values, classes, n, 0, 48, 2, 0, 1,
+                                recs, rstatus, &kept) == BI_ERR_ARG);
+    free(classes);
+    free(recs);
+    free(rstatus);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char e164[BI_E164_MAX], *text, *slots;
@@ -282,6 +314,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(status[i] != BI_OK || (ccs[i] < 1000 && rules[ccs[i]].known));
         FUZZ_CHECK(values[i] > 0 || status[i] == BI_FALLBACK);
     }
+    value_records_agree(values, n, keys, check, ccs, status, 1 + (data[0] >> 4 & 1));
     free(values);
     free(keys);
     free(check);

@@ -353,9 +353,15 @@ def test_lookup_keys_threads_agree(big_index):
     one = index.lookup_keys(q, threads=1)
     expected = {int(k): r for r, k in enumerate(np.sort(keys).tolist())}
     assert one.tolist() == [expected.get(int(k), -1) for k in q.tolist()]
-    for threads in (2, 3, 8, 64):
+    for threads in (2, 3, 8, 64, None):
         assert np.array_equal(index.lookup_keys(q, threads=threads), one), threads
-    assert np.array_equal(index.rows_of(nums, threads=2), index.rows_of(nums, threads=1))
+    by_one = index.rows_of(nums, threads=1)
+    assert (by_one >= 0).all()
+    for threads in (2, None):
+        assert np.array_equal(index.rows_of(nums, threads=threads), by_one), threads
+    lines = "".join(n + "\n" for n in nums).encode("ascii")
+    assert np.array_equal(index.rows_of(lines), by_one)
+    assert np.array_equal(index.contains_many(np.array(nums, dtype="S")), by_one >= 0)
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.float64, np.int32, np.uint32, np.int8, object, ">u8"])
