@@ -8,7 +8,6 @@ temporary folder into place.
 """
 from __future__ import annotations
 
-import array
 import fcntl
 import json
 import math
@@ -29,6 +28,7 @@ from ..errors import BuildError
 from ..index.details import DETAILS_FILE, DETAILS_OFFSETS_FILE
 from ..keying.secret import Key
 from ..private_files import fsync_dir
+from .bitmaps import bitmap_of_mask, bitmap_of_rows
 
 __all__ = ["IndexFilesWriter", "auto_dir_bits", "key_width", "table_bytes", "replace_folder", "check_replaceable",
            "temp_folder", "release_temp_folder", "clean_stale", "MIN_BUCKET", "MAX_BUCKET",
@@ -148,17 +148,17 @@ class IndexFilesWriter:
         column = column_ids.astype(f"<u{self._profile_width}")
         self._profiles.write(column.tobytes())
 
-        rows = np.arange(self.rows, self.rows + n, dtype=np.uint32)
         for kind, masks in (("breach", breach_masks), ("class", class_masks)):
             present = np.bitwise_or.reduce(masks) if n else 0
             for bit in _bits(int(present)):
-                self._add_rows(kind, bit, rows[(masks & np.uint32(1 << bit)) != 0])
+                self._add_rows(kind, bit, bitmap_of_mask(self.rows, (masks & np.uint32(1 << bit)) != 0))
         order = np.argsort(regions.astype(np.uint16), kind="stable")
         codes = regions[order]
         starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
         ends = np.append(starts[1:], n)
+        rows = order.astype(np.uint32) + np.uint32(self.rows)  # stable: ascending within a region
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-            self._add_rows("region", int(codes[s]), rows[order[s:e]])  # stable: ascending rows
+            self._add_rows("region", int(codes[s]), bitmap_of_rows(rows[s:e]))
         self.rows += n
 
     def _profile_ids_of(self, breach_masks: np.ndarray, class_masks: np.ndarray) -> np.ndarray:
@@ -195,11 +195,12 @@ class IndexFilesWriter:
             self._profile_list.append(combo)
         return pid
 
-    def _add_rows(self, kind: str, ident: int, rows: np.ndarray) -> None:
+    def _add_rows(self, kind: str, ident: int, rows: BitMap) -> None:
         bitmap = self._bitmaps.get((kind, ident))
         if bitmap is None:
-            bitmap = self._bitmaps[(kind, ident)] = BitMap()
-        bitmap.update(array.array("I", rows.astype(np.uint32).tobytes()))
+            self._bitmaps[(kind, ident)] = rows
+        else:
+            bitmap |= rows
 
     def _widen_profiles(self) -> None:
         """More than 65,536 profiles: rewrite the column written so far with 4-byte ids."""

@@ -14,7 +14,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,28 @@ def merged_partition(recs: np.ndarray, spill: DetailsSpill | None,
     return merge_rows(recs[:, 0], united=[recs[:, 2]], check=recs[:, 1], details=details, presorted=True)
 
 
+def merged_partitions(collector: SpillingCollector, spill: DetailsSpill | None) -> Iterator[MergedRows | None]:
+    """Every partition's rows in key order (None for an empty one). A worker thread merges the
+    next partition while the caller writes this one: the sort runs in C without the GIL, and so
+    does much of numpy's work and the reading, so the stages share the cores."""
+    scratch: list[np.ndarray] = []  # one merge at a time: one scratch for all
+
+    def merged(part: np.ndarray) -> MergedRows:
+        if not scratch or scratch[0].size < part.size:
+            scratch[:] = [np.empty((len(part) * 9 // 8, collector.width), np.uint64)]
+        return merged_partition(part, spill, scratch[0])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting: list[Future[MergedRows] | None] = []
+        for _, part in collector.partitions():
+            waiting.append(pool.submit(merged, part) if len(part) else None)
+            if len(waiting) > 1:
+                done = waiting.pop(0)
+                yield None if done is None else done.result()
+        for done in waiting:
+            yield None if done is None else done.result()
+
+
 def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int, *,
                  memory: int, layout: str | None, threads: int, quiet: bool,
                  rejects_path: Path | None, report: BuildReport, details: bool = False
@@ -94,12 +117,8 @@ def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int,
         if spill is not None:
             spill.flush()
         merging = progress(1 << PARTITION_BITS, "part", quiet, "merging")
-        scratch = None
-        for _, part in collector.partitions():
-            if len(part):
-                if scratch is None or scratch.size < part.size:  # one scratch for every partition
-                    scratch = np.empty((len(part) * 9 // 8, collector.width), np.uint64)
-                rows = merged_partition(part, spill, scratch)
+        for rows in merged_partitions(collector, spill):
+            if rows is not None:
                 payloads = None if rows.details is None else [pack_row(blobs) for blobs in rows.details]
                 writer.append(rows.keys, *unpack(rows.united[0]), payloads)
                 report.rows += len(rows.keys)

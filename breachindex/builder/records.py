@@ -70,11 +70,16 @@ def unpack(meta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             (meta & _CLASS_MASK).astype(np.uint32), region_ids(meta >> _CC_SHIFT))
 
 
-def partition_records(recs: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """The records ordered by the top ``bits`` bits of their keys (in C, one counting pass), and
-    where each partition starts in them (``2**bits + 1`` bounds)."""
+def partition_records(recs: np.ndarray, bits: int, out: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The records ordered by the top ``bits`` bits of their keys (in C, one counting pass), in
+    ``out`` if given (C-contiguous, of their shape), and where each partition starts in them
+    (``2**bits + 1`` bounds)."""
     recs = np.ascontiguousarray(recs, dtype=np.uint64)
-    out = np.empty_like(recs)
+    if out is None:
+        out = np.empty_like(recs)
+    elif not (out.flags.c_contiguous and out.dtype == np.uint64 and out.shape == recs.shape):
+        raise ValueError("out must be a C-contiguous uint64 array of the records' shape")
     counts = np.empty(1 << bits, dtype=np.uint64)
     check_status(lib.bi_partition_records(ffi.from_buffer("uint64_t[]", recs), len(recs), recs.shape[1],
                                           bits, ffi.from_buffer("uint64_t[]", out),
