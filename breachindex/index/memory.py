@@ -25,6 +25,7 @@ import mmap
 import os
 import resource
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import numpy as np
 
 from .._core import ffi
 
-__all__ = ["MappingPages", "populate", "mapping_pages", "lock"]
+__all__ = ["MappingPages", "populate", "mapping_pages", "lock", "Warming", "auto_prefault"]
 
 # Linux 5.14+: fault every page of a range in, read-only. Not in the mmap module before 3.13.
 MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
@@ -172,3 +173,75 @@ def lock(mm: mmap.mmap, name: str) -> None:
     raise OSError(code, f"cannot lock {name} ({len(mm):,} bytes) in memory: {os.strerror(code)}; "
                         f"this process may lock {limit} (RLIMIT_MEMLOCK): raise it (ulimit -l, "
                         "systemd LimitMEMLOCK=) or run with CAP_IPC_LOCK")
+
+
+#: an index smaller than this is not warmed by itself: it stays in the cache's reach anyway
+AUTO_PREFAULT_MIN = 64 << 20
+_WARM_CHUNK = 32 << 20  # bytes populated per call: how soon a closed index's warming stops
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes; None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def auto_prefault(total_bytes: int) -> bool:
+    """Whether ``open()``'s default warms an index of this size here: on Linux with huge pages
+    and ``MADV_POPULATE_READ``, for an index of at least ``AUTO_PREFAULT_MIN`` that fits twice
+    in the memory available (warming must not push the machine into reclaim)."""
+    if not sys.platform.startswith("linux") or _MADV_HUGEPAGE is None or MADV_POPULATE_READ is None:
+        return False
+    if total_bytes < AUTO_PREFAULT_MIN or not _thp_possible():
+        return False
+    available = _available_memory()
+    return available is not None and 2 * total_bytes <= available
+
+
+class Warming:
+    """Maps files with 2 MB pages in a background thread: each mapping is marked
+    ``MADV_HUGEPAGE`` at once (no I/O), then populated ``MADV_POPULATE_READ`` a chunk at a time
+    by a daemon thread, through ``ctypes`` (which releases the GIL), so that queries run
+    meanwhile and a script that exits early does not wait. ``owner`` (what keeps the mappings
+    alive) is held until the thread ends; ``stop()`` ends it at the next chunk."""
+
+    def __init__(self, maps: dict[str, mmap.mmap], owner: object) -> None:
+        self._stop = threading.Event()
+        self.done = threading.Event()
+        ranges = []
+        for mm in maps.values():
+            if len(mm):
+                with contextlib.suppress(OSError):
+                    mm.madvise(_MADV_HUGEPAGE)  # type: ignore[arg-type]
+                ranges.append((_address(mm), len(mm)))
+        self._thread = threading.Thread(target=self._run, args=(owner, ranges), daemon=True,
+                                        name="breachindex-warming")
+        self._thread.start()
+
+    def _run(self, owner: object, ranges: list[tuple[int, int]]) -> None:
+        try:
+            libc = _libc()
+            libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+            for address, size in ranges:
+                for offset in range(0, size, _WARM_CHUNK):
+                    if self._stop.is_set():
+                        return
+                    # a hint: a page the kernel cannot bring in now is faulted in when read
+                    libc.madvise(ctypes.c_void_p(address + offset),
+                                 ctypes.c_size_t(min(_WARM_CHUNK, size - offset)), MADV_POPULATE_READ)
+        finally:
+            del owner
+            self.done.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once every mapping is populated (or the warming stopped)."""
+        return self.done.wait(timeout)

@@ -21,7 +21,7 @@ from ..keying.keys import Numbers, check_threads, key_numbers
 from ..keying.phone import _check_region, normalize, normalize_reference, region_of, rules
 from ..keying.secret import KeyLike, as_key
 from .details import DETAILS_FILE, DETAILS_OFFSETS_FILE, DetailsSealer, unpack_row
-from .memory import MappingPages, lock, mapping_pages, populate
+from .memory import MappingPages, Warming, auto_prefault, lock, mapping_pages, populate
 from .rows import RowBlock, export_rows
 
 __all__ = ["Index", "Match", "RowBlock", "VerifyReport", "open_index", "MAX_THREADS"]
@@ -236,11 +236,11 @@ class Index:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, key: KeyLike, access: str = "random",
-                 prefault: bool | str = False, lock: bool = False) -> None:
+                 prefault: bool | str = "auto", lock: bool = False) -> None:
         if access not in ACCESS_ADVICE:
             raise ValueError(f"access must be one of {', '.join(ACCESS_ADVICE)}")
-        if prefault not in (False, True, "reload"):
-            raise ValueError('prefault must be False, True or "reload"')
+        if prefault not in (False, True, "reload", "auto"):
+            raise ValueError('prefault must be "auto", False, True or "reload"')
         self.path = Path(path)
         self._key = as_key(key)
         self.manifest = fmt.read_manifest(self.path)
@@ -257,7 +257,11 @@ class Index:
             for b, c in self.manifest["profiles"]
         ]
         self._mapped: _Mapped | None = _Mapped(self.path, self.manifest, ACCESS_ADVICE[access])
-        if prefault:
+        self._warming: Warming | None = None
+        if prefault == "auto":
+            if auto_prefault(sum(len(mm) for mm in self._mapped.maps.values())):
+                self._warming = Warming(self._mapped.maps, self._mapped)
+        elif prefault:
             self.prefault(reload=prefault == "reload")
         if lock:
             self.lock()
@@ -276,9 +280,18 @@ class Index:
 
     # ---- life cycle ------------------------------------------------------------------
     def close(self) -> None:
-        """Release the mappings (once the calls in flight have returned)."""
+        """Release the mappings (once the calls in flight have returned, and the warming has
+        stopped at its next chunk)."""
+        if self._warming is not None:
+            self._warming.stop()
         self._mapped = None
         self._single = None
+
+    def warmed(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: as long as it takes) for the warming that
+        ``open()`` started by itself (``prefault="auto"``); True once it is done, or if there was
+        none. Queries need not wait: they run meanwhile."""
+        return self._warming is None or self._warming.wait(timeout)
 
     def __enter__(self) -> Index:
         return self
@@ -587,7 +600,7 @@ def _rows_where(with_bit: np.ndarray, profiles: np.ndarray) -> BitMap:
 
 
 def open_index(path: str | os.PathLike[str], *, key: KeyLike, access: str = "random",
-               prefault: bool | str = False, lock: bool = False) -> Index:
+               prefault: bool | str = "auto", lock: bool = False) -> Index:
     """Open an index folder (``breachindex.open``).
 
     ``access`` is the madvise hint for the mappings (measured on the 533M index in
@@ -596,8 +609,13 @@ def open_index(path: str | os.PathLike[str], *, key: KeyLike, access: str = "ran
     transparent huge pages, 2 MB a fault (warm lookups faster, cold ones as slow as ``"normal"``);
     ``"normal"`` leaves the kernel's default.
 
-    ``prefault=True`` brings every file into memory before the first query, mapped with 2 MB
-    pages where the kernel allows (``Index.prefault``): a long-running service should use it.
+    ``prefault="auto"`` (the default) warms a large index by itself: where the kernel has huge
+    pages, an index of 64 MiB or more that fits twice in the available memory is mapped with
+    2 MB pages and read in by a background thread while queries run (``Index.warmed`` waits for
+    it); a small one, or one the machine has no room for, is left to the page cache.
+    ``prefault=True`` brings every file into memory before ``open`` returns, mapped with 2 MB
+    pages where the kernel allows (``Index.prefault``); ``False`` leaves every page to the
+    first query that needs it.
     ``prefault="reload"`` first drops the index's cached pages that no process maps, so that
     pages an earlier reader left in 4 KiB pieces come back in 2 MB ones (faster batches at full
     scale: docs/benchmarks.md, "Huge pages"); ``Index.page_report()`` tells how the files ended

@@ -86,7 +86,8 @@ def serve_parser() -> argparse.ArgumentParser:
                    help="the page's proof of work: leading zero bits of SHA-256 at rest (12; 0 switches it off)")
     p.add_argument("--prefault", action="store_true",
                    help="read the whole index into memory (2 MB pages where possible) before serving, "
-                        "and each new generation before it is swapped in")
+                        "and each new generation before it is swapped in (without it, a large index "
+                        "is read in by a background thread while it serves)")
     p.add_argument("--lock", action="store_true",
                    help="pin the index in memory (mlock) so that idle spells never let it be reclaimed; "
                         "needs RLIMIT_MEMLOCK above the index's size, or CAP_IPC_LOCK")

@@ -68,7 +68,8 @@ class IndexGenerations:
         self.path = Path(path)
         self._key = as_key(key)
         self._access = access
-        self._prefault = prefault  # each generation is read in before it serves
+        # each generation is read in before it serves; without it, warmed while it serves
+        self._prefault: bool | str = prefault or "auto"
         self._pin = lock  # and pinned in memory (mlock) for as long as it serves
         self.interval = interval
         self._lock = threading.Lock()
@@ -76,7 +77,7 @@ class IndexGenerations:
         self.swaps = 0
         self.failures = 0
         stamp = folder_stamp(self.path)
-        index = open_index(self.path, key=self._key, access=access, prefault=prefault,
+        index = open_index(self.path, key=self._key, access=access, prefault=self._prefault,
                            lock=lock)  # fails loudly at start-up
         self._current = self._generation(1, index, stamp or ())
 
