@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import format as fmt
+from ..index.memory import proc_bytes
 
 __all__ = ["BuildReport", "peak_rss_bytes"]
 
@@ -92,11 +93,5 @@ class BuildReport:
 def peak_rss_bytes() -> int:
     """This process's peak resident memory. Linux's VmHWM first: ru_maxrss carries a parent's
     peak over fork and exec, so a build run from a large process would report that."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = proc_bytes("/proc/self/status", "VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

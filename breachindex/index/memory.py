@@ -33,7 +33,7 @@ import numpy as np
 
 from .._core import ffi
 
-__all__ = ["MappingPages", "populate", "mapping_pages", "lock", "Warming", "auto_prefault"]
+__all__ = ["MappingPages", "populate", "mapping_pages", "lock", "Warming", "auto_prefault", "proc_bytes"]
 
 # Linux 5.14+: fault every page of a range in, read-only. Not in the mmap module before 3.13.
 MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
@@ -180,16 +180,21 @@ AUTO_PREFAULT_MIN = 64 << 20
 _WARM_CHUNK = 32 << 20  # bytes populated per call: how soon a closed index's warming stops
 
 
-def _available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo, in bytes; None where the system does not say."""
+def proc_bytes(path: str, field: str) -> int | None:
+    """The ``field:  N kB`` line of a Linux /proc file (``/proc/meminfo``, ``/proc/self/status``),
+    in bytes; None where the system does not say."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def _available_memory() -> int | None:
+    return proc_bytes("/proc/meminfo", "MemAvailable")
 
 
 def auto_prefault(total_bytes: int) -> bool:
