@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..campaign import SmsSender
 from ..campaign.requests import REQUEST_STATES
@@ -239,6 +240,35 @@ def _http_exception_handler(request: Request, exc: Exception) -> Response:
     return error_response(request, ApiError("invalid_request", "the request is not valid"))
 
 
+class _ServerApp(Starlette):
+    """Starlette, with the API's fixed paths (``POST /v1/check``, ...) answered without its
+    router: a request whose method and path name an operation goes straight to the operation's
+    endpoint, inside the same ``RequestMiddleware`` (request id, headers, log line, metrics,
+    ``internal_error``). Starlette's layers (its error and exception middleware, the router's
+    match over every route, two wrappers of each ``send``) cost a check a fifth of its time and
+    do nothing there: the endpoints answer every error themselves. Everything else (paths with
+    parameters, the page, HEAD, a method a path does not take) goes through Starlette as before.
+    """
+
+    def __init__(self, direct: dict[tuple[str, str], Route], metrics: ServerMetrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._direct = direct
+        self._direct_stack = RequestMiddleware(self._answer_direct, metrics=metrics)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (scope["method"], scope["path"]) in self._direct:
+            scope["app"] = self
+            await self._direct_stack(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _answer_direct(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._direct[(scope["method"], scope["path"])]
+        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}  # as the router sets
+        response = await route.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 def create_app(config: ServerConfig, *, sender: SmsSender | None = None, log_stream: Any = None,
                configure_logs: bool = True) -> Starlette:
     """The app for ``config``. ``sender`` overrides ``config.sms_sender`` (tests pass a
@@ -275,6 +305,9 @@ def create_app(config: ServerConfig, *, sender: SmsSender | None = None, log_str
     for op in OPERATIONS:
         by_path.setdefault(op.path, []).append(op)
     routes = [Route(path, path_endpoint(ops), methods=[op.method for op in ops]) for path, ops in by_path.items()]
+    # the operations on fixed paths, by method and path: answered without Starlette's router
+    direct = {(method, route.path): route for route in routes if "{" not in route.path
+              for method in route.methods or () if method != "HEAD"}
     page = api_health.page_endpoint(files)
     routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/", page, methods=["GET"]),
                Route("/static/{name}", page, methods=["GET"])]
@@ -296,8 +329,8 @@ def create_app(config: ServerConfig, *, sender: SmsSender | None = None, log_str
             opened.close()
             metrics.close()
 
-    app = Starlette(routes=routes, middleware=[Middleware(RequestMiddleware, metrics=metrics)], lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_exception_handler})
+    app = _ServerApp(direct, metrics, routes=routes, middleware=[Middleware(RequestMiddleware, metrics=metrics)],
+                     lifespan=lifespan, exception_handlers={HTTPException: _http_exception_handler})
     app.router.redirect_slashes = False
     return app
 

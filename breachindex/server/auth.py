@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -91,8 +92,15 @@ class ApiKey:
         """True once ``expires_at`` has passed."""
         if self.expires_at is None:
             return False
-        moment = now or datetime.now(timezone.utc)
-        return moment >= datetime.strptime(self.expires_at, _TIME).replace(tzinfo=timezone.utc)
+        if now is None:  # every keyed call asks: a float compare, not a date parsed each time
+            return time.time() >= _expiry_seconds(self.expires_at)
+        return now >= datetime.strptime(self.expires_at, _TIME).replace(tzinfo=timezone.utc)
+
+
+@functools.lru_cache(maxsize=1024)
+def _expiry_seconds(expires_at: str) -> float:
+    """``expires_at`` (``_TIME``, UTC) as Unix seconds."""
+    return datetime.strptime(expires_at, _TIME).replace(tzinfo=timezone.utc).timestamp()
 
 
 def _key_of(entry: dict[str, Any]) -> ApiKey:

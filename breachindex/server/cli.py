@@ -179,6 +179,7 @@ def serve_main(argv: Sequence[str]) -> int:
 
     from .logs import uvicorn_log_config
     from .metrics import metrics_folder
+    from .transport import CORKED_HTTP
 
     os.environ[CONFIG_ENV] = config.to_json()
     with metrics_folder():  # the workers' counts, added up by every scrape of /metrics (server/metrics.py)
@@ -186,7 +187,7 @@ def serve_main(argv: Sequence[str]) -> int:
                     workers=args.workers, log_config=uvicorn_log_config(args.log_level), access_log=False,
                     proxy_headers=args.forwarded_allow_ips is not None,
                     forwarded_allow_ips=args.forwarded_allow_ips, server_header=False, timeout_keep_alive=5,
-                    timeout_graceful_shutdown=10)
+                    timeout_graceful_shutdown=10, http=CORKED_HTTP)
     return 0
 
 

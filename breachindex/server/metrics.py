@@ -122,13 +122,22 @@ class ServerMetrics:
         self.sms_refusals = Counter("breachindex_sms_refusals", "code requests that sent no SMS, by reason",
                                     ["reason"], registry=self.registry)
         self._tried = threading.local()  # did the code start running in this thread reach the sender?
+        # a request's two series by their labels: ``labels()`` is looked up once per label set
+        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float,
                         error_code: str | None) -> None:
         """Count one answered request (the middleware calls it)."""
-        labels = (_known(method, METHODS), _known(route, self.routes, UNMATCHED))
-        self._count(self.requests, *labels, str(status) if 100 <= status <= 599 else OTHER)
-        self._count(self.latency, *labels, amount=seconds)
+        labels = (_known(method, METHODS), _known(route, self.routes, UNMATCHED),
+                  str(status) if 100 <= status <= 599 else OTHER)
+        try:
+            series = self._series.get(labels)
+            if series is None:  # the label vocabularies are fixed, so this dict stays small
+                series = self._series[labels] = (self.requests.labels(*labels), self.latency.labels(*labels[:2]))
+            series[0].inc()
+            series[1].observe(seconds)
+        except Exception as exc:
+            log_event(log, logging.WARNING, "metrics_failed", error=type(exc).__name__)
         if error_code is not None:
             self._count(self.errors, _known(error_code, ERROR_CODES))
 

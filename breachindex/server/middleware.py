@@ -19,7 +19,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ApiError, error_body
-from .logs import LOGGER_NAME
+from .logs import LOGGER_NAME, log_fields
 from .metrics import ServerMetrics
 
 __all__ = ["RequestMiddleware", "new_request_id"]
@@ -95,7 +95,7 @@ class RequestMiddleware:
                     fields["error_code"] = code
                 if error_type is not None:
                     fields["exception"] = error_type
-                log.log(logging.ERROR if status >= 500 else logging.INFO, "request", extra=fields)
+                log_fields(log, logging.ERROR if status >= 500 else logging.INFO, "request", fields)
 
 
 async def _internal_error(send: Send, request_id: str) -> None:

@@ -101,9 +101,27 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("bi.request_id", "-"))
 
 
+class JsonResponse(Response):
+    """A JSON answer with its headers made at once: Starlette's ``Response.__init__`` infers the
+    length and type and copies the headers through a generic path, a tenth of a check's own time."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, status_code: int, headers: Mapping[str, str]) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = content
+        self.raw_headers = [(b"content-length", str(len(content)).encode("latin-1")), _JSON_TYPE,
+                            *[(name.lower().encode("latin-1"), value.encode("latin-1"))
+                              for name, value in headers.items()]]
+
+
+_JSON_TYPE = (b"content-type", b"application/json")
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(content, status_code=status, headers=dict(headers or {}), media_type="application/json")
+    return JsonResponse(_encode_json(body).encode("utf-8"), status, headers or {})
 
 
 def error_response(request: Request, error: ApiError) -> Response:

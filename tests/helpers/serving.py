@@ -41,14 +41,14 @@ class Served:
 
 
 def start(args: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None,
-          host: str = HOST, port: int | None = None) -> Served:
+          host: str = HOST, port: int | None = None, cwd: str | os.PathLike[str] | None = None) -> Served:
     """``python -m breachindex.server serve ARGS --host HOST --port PORT``, its output appended
-    to ``log_path``."""
+    to ``log_path``. ``python -m`` imports from ``cwd`` first (this process's folder by default)."""
     port = free_port(host) if port is None else port
     cmd = [sys.executable, "-m", "breachindex.server", "serve", *args, "--host", host, "--port", str(port)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ if env is None else env))
+                                env=dict(os.environ if env is None else env), cwd=cwd)
     return Served(f"http://{host}:{port}", proc, log_path)
 
 
