@@ -34,6 +34,7 @@ shows the level and every refusal by rule.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -149,7 +150,7 @@ class ServerBudgets:
         """Charge a call with ``key``: its RateLimit headers, or ApiError ``throttled``
         (carrying them) when its per-second budget or daily quota is spent. A busy key's calls
         are charged in leases of several at once (``leases``)."""
-        day = Quota("key:day", key.per_day)
+        day = _day_quota(key.per_day)
         now = now_us(None)
         window = now // day.window_us
         held = self._leases.spend(key.id, window)
@@ -180,12 +181,24 @@ def ratelimit_headers(key: ApiKey, remaining: int, reset: float) -> dict[str, st
     """The RateLimit headers of a keyed answer (IETF draft httpapi-ratelimit-headers, the
     ``RateLimit-Limit/-Remaining/-Reset`` form): the daily quota's ``remaining`` calls and
     ``reset`` seconds, and both policies."""
+    limit, policy = _key_policy(key.per_day, key.per_second)
     return {
-        "RateLimit-Limit": str(key.per_day),
+        "RateLimit-Limit": limit,
         "RateLimit-Remaining": str(max(0, remaining)),
         "RateLimit-Reset": str(max(0, math.ceil(reset))),
-        "RateLimit-Policy": f"{key.per_day};w=86400, {_number(key.per_second)};w=1",
+        "RateLimit-Policy": policy,
     }
+
+
+# a key's quota and its fixed headers, made once per key's figures rather than on every call
+@functools.lru_cache(maxsize=1024)
+def _day_quota(per_day: int) -> Quota:
+    return Quota("key:day", per_day)
+
+
+@functools.lru_cache(maxsize=1024)
+def _key_policy(per_day: int, per_second: float) -> tuple[str, str]:
+    return str(per_day), f"{per_day};w=86400, {_number(per_second)};w=1"
 
 
 def _number(value: float) -> str:

@@ -135,6 +135,10 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
                     self.handleError(logging.makeLogRecord({"msg": "log lines lost"}))
             super().flush()
 
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
 
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> logging.Handler:
     """Send the server's, the library's and uvicorn's logs as JSON lines to ``stream``

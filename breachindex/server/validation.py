@@ -156,6 +156,9 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)  # one for every body: loads() makes one a call
+
+
 def _is_text(value: str) -> bool:
     try:
         value.encode("utf-8")
@@ -191,7 +194,7 @@ def parse_json(raw: bytes) -> Any:
     or nests deeper than ``MAX_JSON_DEPTH``."""
     try:
         text = raw.decode("utf-8")
-        document = json.loads(text, parse_constant=_no_constants)
+        document = _DECODER.decode(text)
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, the int digit limit
         raise ApiError("malformed_json", "the body is not valid JSON") from None
     # a lone surrogate can only come from a \u escape, and depth needs as many brackets: a body
