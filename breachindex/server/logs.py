@@ -97,10 +97,12 @@ class JsonFormatter(logging.Formatter):
 
 
 class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A ``StreamHandler`` whose lines logged on an event loop's thread are written together at
-    the loop's next turn (``call_soon``): one write for all the requests a turn answered, not one
-    system call a line. Lines logged elsewhere (a worker thread, no loop) are written at once,
-    after any that wait, so the order holds; ``flush`` and ``close`` write what waits."""
+    """A ``StreamHandler`` whose lines of the server's own events (``log_fields``, ``log_event``:
+    a ``request`` line per request) logged on an event loop's thread are written together at the
+    loop's next turn (``call_soon``): one write for all the requests a turn answered, not one
+    system call a line. Any other line (uvicorn's, a library's, one logged off the loop) is
+    written at once, after those that wait, so the order holds and uvicorn's last lines as a
+    worker stops take the waiting ones with them; ``flush`` and ``close`` write what waits."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
@@ -116,7 +118,7 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or "_fields" not in record.__dict__:
             self._waiting.append(line)
             self.flush()
             return

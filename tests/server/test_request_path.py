@@ -114,6 +114,22 @@ def test_a_line_logged_off_the_loop_is_written_after_those_that_wait(logged: Any
     asyncio.run(main())
 
 
+def test_any_other_line_on_the_loop_is_written_at_once_after_those_that_wait(logged: Any) -> None:
+    """uvicorn's own lines (``Finished server process`` as a worker stops) take the waiting
+    request lines with them: a worker that dies by the signal uvicorn raises again loses none."""
+    logger, _, stream = logged
+
+    async def main() -> None:
+        log_fields(logger, logging.INFO, "request", {"route": "/v1/check"})
+        assert stream.writes == []
+        logger.info("Finished server process")
+        assert [events(w) for w in stream.writes] == [["request", "Finished server process"]]
+        await asyncio.sleep(0)
+        assert len(stream.writes) == 1
+
+    asyncio.run(main())
+
+
 def test_flush_writes_what_waits(logged: Any) -> None:
     logger, handler, stream = logged
 
