@@ -193,6 +193,7 @@ class LeakManifest:
     file_quirk_rate: float
     files: tuple[LeakFile, ...]
     seconds: float = field(compare=False)
+    fill: float = 1.0
 
     def _sum(self, attr: str) -> int:
         return sum(int(getattr(f, attr)) for f in self.files)
@@ -248,6 +249,7 @@ class LeakManifest:
             "quirk_rate": self.quirk_rate,
             "duplicate_rate": self.duplicate_rate,
             "file_quirk_rate": self.file_quirk_rate,
+            "fill": self.fill,
             "totals": {
                 "files": len(self.files), "lines": self.lines, "header_lines": self.header_lines,
                 "blank_lines": self.blank_lines, "records": self.records,
@@ -296,6 +298,7 @@ def write_leak(
     file_quirk_rate: float | None = None,
     truth_path: str | os.PathLike[str] | None = None,
     workers: int | None = None,
+    fill: float = 1.0,
 ) -> LeakManifest:
     """Write a synthetic leak folder and return its exact ground truth.
 
@@ -313,6 +316,9 @@ def write_leak(
             when this is > 0.
         truth_path: also write :meth:`LeakManifest.to_dict` as JSON there (never inside
             ``out_dir``: a reader would take it for a leak file).
+        fill: each optional data class (``facebook_id``, ``name``, ...) is drawn with its
+            probability times ``fill`` (0 .. 1): below 1, leaner lines (0.25 gives about the 31
+            bytes a line of the real dump's 16.5 GB; the default gives about 90).
         workers: processes writing files at once (default: the usable CPUs, at most 8; one
             below 200,000 rows). Files are written whole by one process each, largest first,
             so the output does not depend on it. More than one needs the ``fork`` start method
@@ -328,6 +334,7 @@ def write_leak(
     rows = check_count(rows)
     quirk_rate = _check_rate("quirk_rate", quirk_rate, MAX_QUIRK_RATE)
     duplicate_rate = _check_rate("duplicate_rate", duplicate_rate, MAX_DUPLICATE_RATE)
+    fill = _check_rate("fill", fill, 1.0)
     fq = (DEFAULT_FILE_QUIRK_RATE if quirk_rate > 0 else 0.0) if file_quirk_rate is None else \
         _check_rate("file_quirk_rate", file_quirk_rate, 1.0)
     nworkers = _workers(workers, 1 << 30)
@@ -349,13 +356,13 @@ def write_leak(
     out.mkdir(parents=True, exist_ok=True)
     date_pools(seed)
     quirks = _file_quirks(seed, len(plan), fq)
-    tasks = [_FileTask(out, region, count, seed, quirk_rate, duplicate_rate, fquirks)
+    tasks = [_FileTask(out, region, count, seed, quirk_rate, duplicate_rate, fquirks, fill)
              for (region, count), fquirks in zip(plan.items(), quirks, strict=True)]
     if workers is None and rows < PARALLEL_MIN_ROWS:
         nworkers = 1  # not worth starting processes for
     files = _run_tasks(tasks, min(nworkers, len(tasks)))
     manifest = LeakManifest(out, rows, seed, quirk_rate, duplicate_rate, fq, tuple(files),
-                            time.perf_counter() - t0)
+                            time.perf_counter() - t0, fill)
     if truth is not None:
         truth.parent.mkdir(parents=True, exist_ok=True)
         truth.write_text(json.dumps(manifest.to_dict(), indent=1) + "\n", encoding="utf-8")
@@ -371,6 +378,7 @@ class _FileTask:
     quirk_rate: float
     duplicate_rate: float
     fquirks: dict[str, bool]
+    fill: float = 1.0
 
 
 def _workers(workers: int | None, tasks: int) -> int:
@@ -407,7 +415,7 @@ def _write_file(task: _FileTask) -> LeakFile:
     out, region, count, seed = task.out, task.region, task.count, task.seed
     quirk_rate, fquirks = task.quirk_rate, task.fquirks
     gen = RegionGen(region, count, seed=seed, quirk_rate=quirk_rate,
-                     duplicate_rate=task.duplicate_rate)
+                    duplicate_rate=task.duplicate_rate, fill=task.fill)
     text = FileText(gen, seed=seed, quirk_rate=quirk_rate, crlf=fquirks["crlf"],
                      dates=date_pools(seed))
     name = file_name(region, gen.layout.name)
@@ -473,6 +481,7 @@ def synthetic_key_source(
     duplicate_rate: float = 0.01,
     regions: Sequence[str] | None = None,
     chunk_rows: int = KEY_CHUNK_ROWS,
+    fill: float = 1.0,
 ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]]:
     """Yield ``(numbers, masks)`` chunks of ``rows`` synthetic records in all, no text involved.
 
@@ -481,7 +490,7 @@ def synthetic_key_source(
     :data:`layouts.DATA_CLASSES` (bit 0, phone_number, always set). Every chunk has
     ``chunk_rows`` rows except the last. The rows are exactly the records of
     ``write_leak(..., rows=rows, seed=seed, quirk_rate=0, duplicate_rate=duplicate_rate,
-    regions=regions)`` in file order: the same country mix, fill rates and duplicates.
+    regions=regions, fill=fill)`` in file order: the same country mix, fill rates and duplicates.
 
     Duplicates stay at ``duplicate_rate`` at any scale: new records walk a keyed permutation of
     each region's number space, so they never collide by chance (regions are capped at 95 % of
@@ -490,6 +499,7 @@ def synthetic_key_source(
     seed = check_seed(seed)
     rows = check_count(rows)
     duplicate_rate = _check_rate("duplicate_rate", duplicate_rate, MAX_DUPLICATE_RATE)
+    fill = _check_rate("fill", fill, 1.0)
     chunk_rows = check_count(chunk_rows)
     if chunk_rows == 0:
         raise ValueError("chunk_rows must be > 0")
@@ -500,7 +510,7 @@ def synthetic_key_source(
         buf_m: list[np.ndarray] = []
         have = 0
         for region, count in plan.items():
-            g = RegionGen(region, count, seed=seed, quirk_rate=0.0, duplicate_rate=duplicate_rate)
+            g = RegionGen(region, count, seed=seed, quirk_rate=0.0, duplicate_rate=duplicate_rate, fill=fill)
             for chunk in range(g.chunks):
                 core = g.core(chunk)
                 buf_v.append(core.values)

@@ -180,8 +180,8 @@ def leak_plan(rows: int, *, regions: Sequence[str] | None = None) -> dict[str, i
 # --------------------------------------------------------------------------- core generation
 
 
-def _class_thresholds() -> np.ndarray:
-    p = np.array([DATA_CLASS_PROBABILITIES[c] for c in OPTIONAL_CLASSES], dtype=np.float64)
+def _class_thresholds(fill: float = 1.0) -> np.ndarray:
+    p = np.array([DATA_CLASS_PROBABILITIES[c] for c in OPTIONAL_CLASSES], dtype=np.float64) * fill
     return np.minimum(np.round(p * 65536), 65536).astype(np.uint32)
 
 
@@ -205,7 +205,7 @@ class RegionGen:
     """The record stream of one region: roles, numbers and class masks, chunk by chunk."""
 
     def __init__(self, region: str, lines: int, *, seed: int, quirk_rate: float,
-                 duplicate_rate: float, space: _RegionSpace | None = None) -> None:
+                 duplicate_rate: float, space: _RegionSpace | None = None, fill: float = 1.0) -> None:
         self.region = region
         self.lines = lines
         self.seed = seed
@@ -216,7 +216,7 @@ class RegionGen:
         rates = [duplicate_rate] + [quirk_rate] * 7
         self.role_edges = np.round(np.cumsum(rates) * 2.0**32).astype(np.uint64)
         self.pool_cdf = np.cumsum(self.space.shares)
-        thresholds = _class_thresholds()
+        thresholds = _class_thresholds(fill)  # fill < 1: leaner lines, each optional class rarer
         lmask = _layout_mask(self.layout)
         # (column, threshold, bit) for the optional classes this layout can carry
         self.class_plan = [(i, int(thresholds[i]), CLASS_BIT[c])

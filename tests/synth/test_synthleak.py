@@ -384,10 +384,23 @@ def test_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kwargs", [dict(quirk_rate=0.5), dict(quirk_rate=-0.1), dict(duplicate_rate=0.9),
-                                    dict(regions=["XX"]), dict(workers=0)])
+                                    dict(regions=["XX"]), dict(workers=0), dict(fill=1.5), dict(fill=-0.1)])
 def test_bad_arguments(tmp_path: Path, kwargs: dict) -> None:
     with pytest.raises(ValueError):
         write_leak(tmp_path / "leak", 10, seed=1, **kwargs)
+
+
+def test_leaner_lines_keep_the_numbers_and_the_ground_truth(tmp_path: Path) -> None:
+    """``fill`` makes every optional field rarer: fewer bytes a line, the same lines, roles and
+    numbers, and a ground truth a reader still matches exactly."""
+    full = write_leak(tmp_path / "full", 20_000, seed=11, quirk_rate=0.02)
+    lean = write_leak(tmp_path / "lean", 20_000, seed=11, quirk_rate=0.02, fill=0.25)
+    _reconcile(lean)
+    assert lean.to_dict()["fill"] == 0.25 and full.to_dict()["fill"] == 1.0
+    assert (lean.lines, lean.records, lean.rejects, lean.distinct_numbers) == \
+        (full.lines, full.records, full.rejects, full.distinct_numbers)
+    assert all(np.array_equal(a.numbers, b.numbers) for a, b in zip(full.files, lean.files, strict=True))
+    assert lean.bytes < 0.6 * full.bytes
 
 
 def test_clean_leak_without_quirks(tmp_path: Path) -> None:
@@ -411,15 +424,17 @@ def test_key_source_shapes_and_bits() -> None:
         assert v.min() > 10**9
 
 
-def test_key_source_is_the_record_stream_of_write_leak(tmp_path: Path) -> None:
-    m = write_leak(tmp_path / "leak", 70_000, seed=9, quirk_rate=0.0, regions=["NL", "DE", "GB", "EG"])
+@pytest.mark.parametrize("fill", [1.0, 0.3])
+def test_key_source_is_the_record_stream_of_write_leak(tmp_path: Path, fill: float) -> None:
+    m = write_leak(tmp_path / "leak", 70_000, seed=9, quirk_rate=0.0, regions=["NL", "DE", "GB", "EG"], fill=fill)
     numbers: list[int] = []
     masks: list[int] = []
     for f in m.files:
         p = read_reference(m.out_dir / f.name, LAYOUTS[f.layout])
         numbers += p.numbers
         masks += p.masks
-    chunks = list(synthetic_key_source(70_000, seed=9, regions=["NL", "DE", "GB", "EG"], chunk_rows=30_000))
+    chunks = list(synthetic_key_source(70_000, seed=9, regions=["NL", "DE", "GB", "EG"], chunk_rows=30_000,
+                                       fill=fill))
     v = np.concatenate([c[0] for c in chunks])
     k = np.concatenate([c[1] for c in chunks])
     assert v.tolist() == numbers
