@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regions", help="comma-separated region codes (default: the leak's 16)")
     p.add_argument("--truth", help="write the ground truth as JSON here (outside OUT)")
     p.add_argument("--fill", type=float, default=1.0,
-                   help="scale every optional field's chance (1: about 90 bytes a line; 0.25: about 31, the "
+                   help="scale every optional field's chance (1: about 95 bytes a line; 0.06: about 31, the "
                         "real dump's 16.5 GB for 533M lines)")
     p.add_argument("-q", "--quiet", action="store_true")
 

@@ -256,16 +256,15 @@ class _ServerApp(Starlette):
         self._direct_stack = RequestMiddleware(self._answer_direct, metrics=metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (scope["method"], scope["path"]) in self._direct:
-            scope["app"] = self
-            await self._direct_stack(scope, receive, send)
-        else:
+        route = self._direct.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
+        if route is None:
             await super().__call__(scope, receive, send)
+            return
+        scope["app"], scope["route"], scope["endpoint"], scope["path_params"] = self, route, route.endpoint, {}
+        await self._direct_stack(scope, receive, send)  # the route names the log line and the metrics
 
     async def _answer_direct(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._direct[(scope["method"], scope["path"])]
-        scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}  # as the router sets
-        response = await route.endpoint(Request(scope, receive, send))
+        response = await scope["endpoint"](Request(scope, receive, send))
         await response(scope, receive, send)
 
 

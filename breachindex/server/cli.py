@@ -185,10 +185,9 @@ def serve_main(argv: Sequence[str]) -> int:
     os.environ[CONFIG_ENV] = config.to_json()
     # uvicorn stops gracefully on SIGTERM or SIGINT, then raises the signal again against the handler
     # it found: with the default one that kills this process (exit 143) before the metrics folder
-    # is removed. A handler that takes note lets the shutdown end here: exit 0.
-    stopped: list[int] = []
+    # is removed. A handler that does nothing lets the shutdown end here: exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda number, frame: stopped.append(number))
+        signal.signal(sig, lambda number, frame: None)
     with metrics_folder():  # the workers' counts, added up by every scrape of /metrics (server/metrics.py)
         uvicorn.run("breachindex.server.app:app_from_environment", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_config=uvicorn_log_config(args.log_level), access_log=False,

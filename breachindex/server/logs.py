@@ -210,9 +210,8 @@ def _record(logger: logging.Logger, level: int, event: str, fields: dict[str, An
     record.msg, record.created = event, now
     record.msecs = float(int((now - int(now)) * 1000))
     record.relativeCreated = proto.relativeCreated + (now - proto.created) * 1000
-    for name in fields:
-        if name in _STANDARD_ATTRS:  # as makeRecord refuses them in ``extra``
-            raise KeyError(f"Attempt to overwrite {name!r} in LogRecord")
+    if not _STANDARD_ATTRS.isdisjoint(fields):  # as makeRecord refuses them in ``extra``
+        raise KeyError(f"Attempt to overwrite {sorted(_STANDARD_ATTRS & fields.keys())} in LogRecord")
     record.__dict__.update(fields)
     record._fields = fields  # type: ignore[attr-defined]  # JsonFormatter walks these, not every attribute
     return record

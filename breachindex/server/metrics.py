@@ -122,22 +122,16 @@ class ServerMetrics:
         self.sms_refusals = Counter("breachindex_sms_refusals", "code requests that sent no SMS, by reason",
                                     ["reason"], registry=self.registry)
         self._tried = threading.local()  # did the code start running in this thread reach the sender?
-        # a request's two series by their labels: ``labels()`` is looked up once per label set
-        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        # each metric's series by its labels: ``labels()`` (a lock and a dict) once per label set;
+        # the label vocabularies are fixed, so this stays small
+        self._series: dict[tuple[Counter | Histogram, tuple[str, ...]], Counter | Histogram] = {}
 
     def observe_request(self, method: str, route: str | None, status: int, seconds: float,
                         error_code: str | None) -> None:
         """Count one answered request (the middleware calls it)."""
-        labels = (_known(method, METHODS), _known(route, self.routes, UNMATCHED),
-                  str(status) if 100 <= status <= 599 else OTHER)
-        try:
-            series = self._series.get(labels)
-            if series is None:  # the label vocabularies are fixed, so this dict stays small
-                series = self._series[labels] = (self.requests.labels(*labels), self.latency.labels(*labels[:2]))
-            series[0].inc()
-            series[1].observe(seconds)
-        except Exception as exc:
-            log_event(log, logging.WARNING, "metrics_failed", error=type(exc).__name__)
+        labels = (_known(method, METHODS), _known(route, self.routes, UNMATCHED))
+        self._count(self.requests, *labels, str(status) if 100 <= status <= 599 else OTHER)
+        self._count(self.latency, *labels, amount=seconds)
         if error_code is not None:
             self._count(self.errors, _known(error_code, ERROR_CODES))
 
@@ -180,15 +174,17 @@ class ServerMetrics:
     def _refused(self, reason: str) -> None:
         self._count(self.sms_refusals, _known(reason, SMS_REFUSAL_REASONS))
 
-    @staticmethod
-    def _count(metric: Counter | Histogram, *labels: str, amount: float = 1.0) -> None:
+    def _count(self, metric: Counter | Histogram, *labels: str, amount: float = 1.0) -> None:
         """Add to a counter (observe in a histogram); a failure (the metrics folder full or
         gone) is logged by type and never changes an answer, nor whether an SMS counts as sent."""
         try:
-            if isinstance(metric, Histogram):
-                metric.labels(*labels).observe(amount)
+            series = self._series.get((metric, labels))
+            if series is None:
+                series = self._series[(metric, labels)] = metric.labels(*labels)
+            if isinstance(series, Histogram):
+                series.observe(amount)
             else:
-                metric.labels(*labels).inc(amount)
+                series.inc(amount)
         except Exception as exc:
             log_event(log, logging.WARNING, "metrics_failed", error=type(exc).__name__)
 

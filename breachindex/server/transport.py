@@ -8,9 +8,9 @@ loopback under load that second send was a fifth of a worker's time for ``POST /
 event loop's next turn (``call_soon``) and then sends it in one call, so a response leaves in
 one send (several, from pipelined requests, too), a few microseconds later. Closing or
 aborting the connection, and anything else uvicorn asks of the transport, goes to the real one
-(a close sends what is kept first). Once 64 KiB are kept they are sent at once, so
-a streamed download still meets the transport's flow control. ``breachindex serve`` uses it; ``CORKED_HTTP`` is its
-import path for uvicorn's ``http`` setting.
+(a close sends what is kept first). Once 64 KiB are kept they are sent at once, so a streamed
+download still meets the transport's flow control. ``breachindex serve`` uses it;
+``CORKED_HTTP`` is its import path for uvicorn's ``http`` setting.
 """
 from __future__ import annotations
 

@@ -317,8 +317,8 @@ def write_leak(
         truth_path: also write :meth:`LeakManifest.to_dict` as JSON there (never inside
             ``out_dir``: a reader would take it for a leak file).
         fill: each optional data class (``facebook_id``, ``name``, ...) is drawn with its
-            probability times ``fill`` (0 .. 1): below 1, leaner lines (0.25 gives about the 31
-            bytes a line of the real dump's 16.5 GB; the default gives about 90).
+            probability times ``fill`` (0 .. 1): below 1, leaner lines (0.06 gives about the 31
+            bytes a line of the real dump's 16.5 GB; the default gives about 95).
         workers: processes writing files at once (default: the usable CPUs, at most 8; one
             below 200,000 rows). Files are written whole by one process each, largest first,
             so the output does not depend on it. More than one needs the ``fork`` start method
