@@ -193,6 +193,16 @@ typedef struct {
 /* Bytes per stored key suffix for a directory of dir_bits bits: ceil((64 - dir_bits) / 8). */
 uint32_t bi_key_width(uint32_t dir_bits);
 
+/* The key file of sorted keys, a piece at a time: out receives each key's low
+ * bi_key_width(dir_bits) bytes, little-endian, the bits its bucket implies cleared; dir
+ * (2^dir_bits + 1 entries) the buckets up to the last key's: dir[b] = the row of the first key
+ * whose bucket is >= b. first_row is the row of keys[0]; *next_bucket is the first entry not
+ * yet written, 1 before the first piece; once the last piece is in, the entries from it on
+ * are the row count. BI_ERR_ARG for dir_bits out of range, or keys not strictly ascending
+ * (within the piece, and past the bucket of the piece before). */
+bi_status bi_key_suffixes(const uint64_t *keys, size_t n, uint32_t dir_bits, uint64_t first_row,
+                          uint8_t *out, uint32_t *dir, uint64_t *next_bucket);
+
 /* Structure check on open, in constant time: field ranges, and a directory that starts at 0
  * and ends at n. Every lookup also checks the bucket it reads (lo <= hi <= n), so a damaged
  * directory can give wrong rows (verify() finds it) but never a read outside the files. A

@@ -8,6 +8,38 @@
 
 uint32_t bi_key_width(uint32_t dir_bits) { return (64 - dir_bits + 7) / 8; }
 
+bi_status bi_key_suffixes(const uint64_t *keys, size_t n, uint32_t dir_bits, uint64_t first_row,
+                          uint8_t *out, uint32_t *dir, uint64_t *next_bucket)
+{
+    uint32_t width, shift, j;
+    uint64_t mask, next;
+    size_t i;
+
+    if (dir_bits < BI_MIN_DIR_BITS || dir_bits > BI_MAX_DIR_BITS)
+        return BI_ERR_ARG;
+    width = bi_key_width(dir_bits);
+    shift = 64 - dir_bits;
+    mask = (~(uint64_t)0) >> dir_bits;
+    next = *next_bucket;
+    for (i = 0; i < n; i++) {
+        uint64_t key = keys[i], bucket = key >> shift, suffix = key & mask;
+
+        if (i > 0 ? key <= keys[i - 1] : bucket + 1 < next)
+            return BI_ERR_ARG;
+        /* the buckets since the last key's, up to this key's, start at this row */
+        for (; next <= bucket; next++)
+            dir[next] = (uint32_t)(first_row + i);
+        /* all 8 bytes (the next key's slot is written after) but for the last key */
+        if (i + 1 < n)
+            bi_store_le64(out + i * width, suffix);
+        else
+            for (j = 0; j < width; j++)
+                out[i * width + j] = (uint8_t)(suffix >> (8 * j));
+    }
+    *next_bucket = next;
+    return BI_OK;
+}
+
 static inline uint64_t guess_in(const bi_table *t, uint64_t sfx, uint64_t lo, uint64_t hi)
 {
     return lo + (uint64_t)(((unsigned __int128)sfx * (hi - lo)) >> (64 - t->dir_bits));

@@ -113,7 +113,6 @@ def _write_merged(old: Index, plan: _Plan, source: Source, key: Key, tmp: Path, 
                 report=report, details=spill)
         if spill is not None:
             spill.flush()
-        report.spilled_bytes = collector.spilled_bytes
         writer = IndexFilesWriter(tmp / "index", key=key, tweak=old.key_tweak, breach_names=plan.breach_names,
                                   class_names=plan.class_names, details=details)
         try:
@@ -125,10 +124,12 @@ def _write_merged(old: Index, plan: _Plan, source: Source, key: Key, tmp: Path, 
                 writer.append(rows.keys, breaches, classes, regions,
                               None if rows.details is None else [pack_row(blobs) for blobs in rows.details])
                 report.rows += len(rows.keys)
+            report.spilled_bytes = collector.spilled_bytes  # the records held to the end included
         except BaseException:
             writer.abort()
             raise
     finally:
+        collector.close()
         if spill is not None:
             spill.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -23,7 +23,7 @@ import phonenumbers
 from pyroaring import BitMap
 
 from .. import format as fmt
-from .._core import lib
+from .._core import check_status, ffi, lib
 from ..errors import BuildError
 from ..index.details import DETAILS_FILE, DETAILS_OFFSETS_FILE
 from ..keying.secret import Key
@@ -219,26 +219,28 @@ class IndexFilesWriter:
         manifest entry."""
         directory = np.zeros((1 << bits) + 1, dtype=np.uint32)
         width = key_width(bits)
-        mask = np.uint64((1 << (64 - bits)) - 1)
-        counts = np.zeros(1 << bits, dtype=np.int64)
         step = 1 << 23
+        keys = np.empty(step, dtype="<u8")  # both buffers used again: fresh pages cost more than the copy
+        piece = np.empty(step * width, dtype=np.uint8)
+        next_bucket = ffi.new("uint64_t *", 1)
         out = fmt.ChecksummedWriter(self.tmp / fmt.KEYS_FILE)
         try:
             out.write(fmt.Header(fmt.MAGIC[fmt.KEYS_FILE], fmt.FORMAT_VERSION, width, self.rows, bits).pack())
             # explicit reads, not a memmap: the file's pages must not count as our memory
-            with open(self.tmp / _FULL_KEYS, "rb") as f:
+            with open(self.tmp / _FULL_KEYS, "rb", buffering=0) as f:
                 for start in range(0, self.rows, step):
-                    keys = np.fromfile(f, dtype="<u8", count=min(step, self.rows - start))
-                    buckets = (keys >> np.uint64(64 - bits)).astype(np.int64)
-                    lo = int(buckets[0])  # sorted keys: a chunk covers a contiguous bucket range
-                    counts[lo:int(buckets[-1]) + 1] += np.bincount(buckets - lo)
-                    suffixes = (keys & mask).astype("<u8").view(np.uint8).reshape(-1, 8)
-                    out.write(np.ascontiguousarray(suffixes[:, :width]))
+                    count = min(step, self.rows - start)
+                    if f.readinto(keys[:count].view(np.uint8).data) != 8 * count:
+                        raise BuildError("internal error: the full keys file is shorter than its rows")
+                    check_status(lib.bi_key_suffixes(ffi.from_buffer("uint64_t[]", keys), count, bits,
+                                                     start, ffi.from_buffer("uint8_t[]", piece),
+                                                     ffi.from_buffer("uint32_t[]", directory), next_bucket))
+                    out.write(piece[:count * width])
             out.write(bytes(fmt.TRAILER[fmt.KEYS_FILE]))
         finally:
             entry = out.close()
+        directory[next_bucket[0]:] = self.rows
         (self.tmp / _FULL_KEYS).unlink()
-        np.cumsum(counts, out=directory[1:])
         return directory, entry
 
     def _canonical_profiles(self) -> None:

@@ -2,8 +2,8 @@
 
 Records flow from the parser as (key, check hash, data classes, breach bit, calling code) in
 the record word of ``records``. They collect in memory up to a quarter of the ``memory``
-budget; past that they are spilled to 256 partition files by the top 8 bits of the key
-(``spill``). At the end every partition is read back in key order and merged (``merge``: one
+budget; past that they are spilled to 256 partition files by the top 8 bits of the key, by a
+thread while parsing goes on (``spill``). At the end every partition is read back in key order and merged (``merge``: one
 row per number, breach and class bits united, key collisions refused) into the index files. A
 64-bit key collision between two different numbers (detected through the independent check
 hash) restarts the whole build under the next key tweak, reading the sources again.
@@ -110,7 +110,6 @@ def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int,
         collect(collector, [(src, 1 << bit) for bit, src in enumerate(sources)], key, tweak,
                 layout=layout, threads=threads, quiet=quiet, rejects_path=rejects_path,
                 report=report, details=spill)
-        report.spilled_bytes = collector.spilled_bytes
         writer = IndexFilesWriter(out_tmp / "index", key=key, tweak=tweak,
                                   breach_names=[s.breach for s in sources],
                                   class_names=list(DATA_CLASSES), details=details)
@@ -126,11 +125,13 @@ def _ingest_once(out_tmp: Path, sources: Sequence[Source], key: Key, tweak: int,
                 merging.update(1)
         if merging is not None:
             merging.close()
+        report.spilled_bytes = collector.spilled_bytes  # the records held to the end included
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     finally:
+        collector.close()
         if spill is not None:
             spill.close()
         shutil.rmtree(work, ignore_errors=True)

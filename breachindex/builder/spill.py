@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,51 +36,101 @@ def _read_into(path: Path, out: np.ndarray) -> None:
             done += got
 
 
+class _Arena:
+    """One of a collector's two buffers: records split by partition as they came."""
+
+    def __init__(self) -> None:
+        self.data: np.ndarray | None = None
+        self.used = 0  # records of data in use
+        self.blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (records by partition, bounds)
+        self.writing: Future[None] | None = None  # its spill, while a thread writes it
+
+    def pieces(self, p: int) -> list[np.ndarray]:
+        return [recs[bounds[p]:bounds[p + 1]] for recs, bounds in self.blocks if bounds[p + 1] > bounds[p]]
+
+    def clear(self) -> None:
+        self.blocks, self.used = [], 0
+
+
 class SpillingCollector:
     """Collects records within a memory budget, spilling to key-range partitions on disk.
 
-    Each block of records is split by partition as it comes (in C, one counting pass) into one
-    buffer of the budget's size: a spill then writes every partition's pieces in turn, with no
-    copy of the whole buffer, and the buffer is used again, so its pages are faulted in once
-    (fresh memory costs the kernel a zeroed page per 4 KiB). A build that fits in memory joins
-    only one partition's pieces at a time. Partitions read back from disk share three
+    The budget is two buffers of half its size. Each block of records is split by partition as
+    it comes (in C, one counting pass) into the buffer being filled. When that one is full, a
+    thread writes it out (every partition's pieces in turn, no copy of the whole buffer) while
+    the other fills: parsing goes on during a spill. Buffers are used again, so their pages are
+    faulted in once (fresh memory costs the kernel a zeroed page per 4 KiB). Until the first
+    spill both buffers hold records, so a build within the budget never touches the disk, and
+    joins only one partition's pieces at a time. Partitions read back from disk share three
     buffers: each is valid until two more have been read."""
 
     def __init__(self, workdir: Path, memory: int, width: int = REC_WIDTH) -> None:
         self.workdir = workdir
         self.width = width
         self.limit = max(memory // 4, REC_BYTES * 1024)
-        self._capacity = self.limit // (8 * width)  # records the buffer holds
-        self._arena: np.ndarray | None = None
-        self._used = 0  # records of the arena in use
-        self._buffer: list[tuple[np.ndarray, np.ndarray]] = []  # (records by partition, bounds)
+        self._capacity = self.limit // (16 * width)  # records a buffer holds
+        self._arenas = (_Arena(), _Arena())
+        self._filling = self._arenas[0]
         self._files: dict[int, Any] = {}
-        self.spilled_bytes = 0
+        self._writer: ThreadPoolExecutor | None = None
+        self.spilled_bytes = 0  # counted as a spill is handed to the writer
 
     def add(self, recs: np.ndarray) -> None:
         n = len(recs)
         if n == 0:
             return
-        if self._used + n > self._capacity:
-            self._spill()
-        out = None
-        if n <= self._capacity:  # a larger block gets an array of its own, spilled at once
-            if self._arena is None:
-                self._arena = np.empty((self._capacity, self.width), np.uint64)
-            out = self._arena[self._used:self._used + n]
-            self._used += n
-        self._buffer.append(partition_records(recs, PARTITION_BITS, out))
-        if out is None:
-            self._spill()
-
-    def _pieces(self, p: int) -> list[np.ndarray]:
-        return [recs[bounds[p]:bounds[p + 1]] for recs, bounds in self._buffer if bounds[p + 1] > bounds[p]]
-
-    def _spill(self) -> None:
-        if not self._buffer:
+        if n > self._capacity:  # a block larger than a buffer is split into its own array and spilled
+            self._spill_all_now(partition_records(recs, PARTITION_BITS))
             return
+        if self._filling.used + n > self._capacity:
+            self._next_arena()
+        arena = self._filling
+        if arena.data is None:
+            arena.data = np.empty((self._capacity, self.width), np.uint64)
+        out = arena.data[arena.used:arena.used + n]
+        arena.used += n
+        arena.blocks.append(partition_records(recs, PARTITION_BITS, out))
+
+    def _next_arena(self) -> None:
+        """The buffer being filled is full: fill the other one, writing this one out meanwhile
+        (and, at the first spill, the other one's records first)."""
+        full = self._filling
+        other = self._arenas[1] if full is self._arenas[0] else self._arenas[0]
+        self._wait(other)
+        if other.blocks:  # the first spill: both buffers hold records
+            self._write(other.blocks)
+            self.spilled_bytes += sum(recs.nbytes for recs, _ in other.blocks)
+            other.clear()
+        elif not self.spilled_bytes:  # nothing spilled yet: keep these records in memory
+            self._filling = other
+            return
+        self.spilled_bytes += sum(recs.nbytes for recs, _ in full.blocks)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spill")
+        full.writing = self._writer.submit(self._write, full.blocks)
+        self._filling = other
+
+    def _wait(self, arena: _Arena) -> None:
+        """Until the arena's spill, if any, is written (its error raised here)."""
+        if arena.writing is not None:
+            done, arena.writing = arena.writing, None
+            done.result()
+            arena.clear()
+
+    def _spill_all_now(self, extra: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Every record held in memory (and ``extra``) written out before this returns."""
+        for arena in self._arenas:
+            self._wait(arena)
+        held = [block for arena in self._arenas for block in arena.blocks] + ([extra] if extra else [])
+        self._write(held)
+        self.spilled_bytes += sum(recs.nbytes for recs, _ in held)
+        for arena in self._arenas:
+            arena.clear()
+
+    def _write(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Append every partition's pieces of these blocks to its file (opened at its first)."""
         for p in range(1 << PARTITION_BITS):
-            pieces = self._pieces(p)
+            pieces = [recs[bounds[p]:bounds[p + 1]] for recs, bounds in blocks if bounds[p + 1] > bounds[p]]
             if not pieces:
                 continue
             f = self._files.get(p)
@@ -87,22 +138,33 @@ class SpillingCollector:
                 f = self._files[p] = open(self.workdir / f"part-{p:03d}.rec", "ab")  # noqa: SIM115
             for piece in pieces:
                 f.write(piece.data)
-                self.spilled_bytes += piece.nbytes
-        self._buffer, self._used = [], 0
+
+    def close(self) -> None:
+        """Stop the writer and close the partition files (after partitions(), or on failure:
+        a write under way is finished, its error left to the failure being handled)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        for arena in self._arenas:
+            arena.writing = None
+        for f in self._files.values():
+            f.close()
 
     def partitions(self) -> Iterator[tuple[int, np.ndarray]]:
         """(partition, its records) for every key range, in ascending key order."""
         empty = np.empty((0, self.width), np.uint64)
-        if not self._files:  # everything fitted in memory
+        if not self.spilled_bytes:  # everything fitted in memory
             for p in range(1 << PARTITION_BITS):
-                pieces = self._pieces(p)
+                pieces = [piece for arena in self._arenas for piece in arena.pieces(p)]
                 yield p, (pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else empty)
-            self._buffer, self._used, self._arena = [], 0, None
+            for arena in self._arenas:
+                arena.clear()
+                arena.data = None
             return
-        self._spill()
-        for f in self._files.values():
-            f.close()
-        self._arena = None
+        self._spill_all_now()
+        self.close()
+        for arena in self._arenas:
+            arena.data = None
         buffers: list[np.ndarray] = [np.empty(0, np.uint64)] * 3
         reads = 0
         for p in range(1 << PARTITION_BITS):
