@@ -29,8 +29,10 @@ static inline uint64_t bi_load_le64(const uint8_t *p)
 
 static inline void bi_store_le64(uint8_t *p, uint64_t v)
 {
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-    p[4] = (uint8_t)(v >> 32), p[5] = (uint8_t)(v >> 40), p[6] = (uint8_t)(v >> 48), p[7] = (uint8_t)(v >> 56);
+    int i;
+
+    for (i = 0; i < 8; i++) /* one 8-byte store once compiled */
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* ---- threads --------------------------------------------------------------------------------- */

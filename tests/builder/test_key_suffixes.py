@@ -27,7 +27,7 @@ def written(keys: np.ndarray, bits: int, cuts: list[int]) -> tuple[bytes, np.nda
     next_bucket = ffi.new("uint64_t *", 1)
     out = b""
     edges = [0, *sorted(c % (len(keys) + 1) for c in cuts), len(keys)]
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         piece = np.ascontiguousarray(keys[lo:hi])
         buf = np.full(len(piece) * width, 0xAA, np.uint8)
         assert lib.bi_key_suffixes(ffi.from_buffer("uint64_t[]", piece), len(piece), bits, lo,
