@@ -4,6 +4,7 @@
     python bench/open_plain.py INDEX KEYFILE --mode plain         # then each mode in a new process
     python bench/open_plain.py INDEX KEYFILE --mode reload
     python bench/open_plain.py INDEX KEYFILE --reference          # numpy.searchsorted and the floor
+    python bench/open_plain.py INDEX KEYFILE --side-by-side 9     # all three in turns, one process
 
 Issue 18's worst realistic case: right after a build (the index's pages as its writer left them
 in the page cache, or not cached at all), a new process opens the index and looks up. Each
@@ -15,7 +16,10 @@ Batch: ``lookup_keys`` of 1M keys (half of them present), its first call and the
 in ns a key. Single: ``lookup`` of 100,000 numbers of the index, as E.164 text, each once, in
 µs a call; then 100,000 others after the batches. ``--reference`` times ``numpy.searchsorted``
 on the sorted keys in memory and the floor (a random 8-byte gather from an array the size of
-the key file) for the same 1M queries. Printed as JSON.
+the key file) for the same 1M queries. ``--side-by-side R`` opens the index plainly and times its
+batch, ``numpy.searchsorted`` and the floor in turns for R rounds in one process (the machine's
+speed drifts by 10-20 % over minutes, so only ratios taken side by side compare): each round's
+ratios, and their median, min and max. Printed as JSON.
 """
 from __future__ import annotations
 
@@ -116,6 +120,44 @@ def reference(index: str, keyfile: str) -> dict:
     return out
 
 
+def side_by_side(index: str, keyfile: str, rounds: int) -> dict:
+    """Plain open()'s batch, numpy.searchsorted and the floor, in turns: per-round ratios."""
+    import statistics
+
+    queries = np.load(_queries_path(index))["queries"]
+    ix = bi.open(index, key=keyfile)
+    keys = ix._live().keys(0, len(ix))
+    floor = np.arange((Path(index) / "keys.bin").stat().st_size // 8, dtype=np.uint64)
+    gather = np.random.default_rng(1).integers(0, len(floor), len(queries))
+    rows = ix.lookup_keys(queries)
+    at = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    if not np.array_equal(rows >= 0, keys[at] == queries):
+        raise SystemExit("the index and numpy disagree on which keys are present")
+    timed = {"batch": lambda: ix.lookup_keys(queries), "numpy": lambda: np.searchsorted(keys, queries),
+             "floor": lambda: floor[gather]}
+    per_round: list[dict[str, float]] = []
+    for r in range(rounds):
+        names = list(timed)
+        names = names[r % 3:] + names[:r % 3]  # each one first in turn
+        got = {}
+        for name in names:
+            t = time.perf_counter()
+            timed[name]()
+            got[name] = (time.perf_counter() - t) / len(queries) * 1e9
+        per_round.append(got)
+    ix.close()
+    vs_numpy = [g["numpy"] / g["batch"] for g in per_round]
+    vs_floor = [g["batch"] / g["floor"] for g in per_round]
+    return {
+        "rounds": [{k: round(v, 1) for k, v in g.items()} for g in per_round],
+        "numpy_over_batch": {"median": round(statistics.median(vs_numpy), 1), "min": round(min(vs_numpy), 1),
+                             "max": round(max(vs_numpy), 1)},
+        "batch_over_floor": {"median": round(statistics.median(vs_floor), 2), "min": round(min(vs_floor), 2),
+                             "max": round(max(vs_floor), 2)},
+        "batch_ns_median": round(statistics.median(g["batch"] for g in per_round), 1),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("index")
@@ -125,9 +167,12 @@ def main() -> None:
     ap.add_argument("--mode", choices=["plain", "settle", "prefault", "reload"])
     ap.add_argument("--settle", type=float, default=30.0)
     ap.add_argument("--reference", action="store_true")
+    ap.add_argument("--side-by-side", type=int, metavar="ROUNDS")
     args = ap.parse_args()
     if args.prepare:
         prepare(args.index, args.key, args.rows)
+    elif args.side_by_side:
+        print(json.dumps(side_by_side(args.index, args.key, args.side_by_side)))
     elif args.reference:
         print(json.dumps(reference(args.index, args.key)))
     else:
