@@ -76,9 +76,11 @@ def merged_partition(recs: np.ndarray, spill: DetailsSpill | None,
 
 
 def merged_partitions(collector: SpillingCollector, spill: DetailsSpill | None) -> Iterator[MergedRows | None]:
-    """Every partition's rows in key order (None for an empty one). A worker thread merges the
-    next partition while the caller writes this one: the sort runs in C without the GIL, and so
-    does much of numpy's work and the reading, so the stages share the cores."""
+    """Every partition's rows in key order (None for an empty one). Three stages overlap: a
+    thread reads the partition after next from disk, a worker merges the next one (the sort
+    runs in C without the GIL, and so does much of numpy's work), and the caller writes this
+    one. The collector's three read buffers are enough: each stage holds one, so the rows
+    given (which may be views of a read buffer) are valid until the next are asked for."""
     scratch: list[np.ndarray] = []  # one merge at a time: one scratch for all
 
     def merged(part: np.ndarray) -> MergedRows:
@@ -86,9 +88,13 @@ def merged_partitions(collector: SpillingCollector, spill: DetailsSpill | None) 
             scratch[:] = [np.empty((len(part) * 9 // 8, collector.width), np.uint64)]
         return merged_partition(part, spill, scratch[0])
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    parts = collector.partitions()
+    with ThreadPoolExecutor(max_workers=1) as pool, ThreadPoolExecutor(max_workers=1) as reader:
         waiting: list[Future[MergedRows] | None] = []
-        for _, part in collector.partitions():
+        ahead = reader.submit(next, parts, None)
+        while (item := ahead.result()) is not None:
+            ahead = reader.submit(next, parts, None)
+            part = item[1]
             waiting.append(pool.submit(merged, part) if len(part) else None)
             if len(waiting) > 1:
                 done = waiting.pop(0)
