@@ -40,6 +40,11 @@ _DATE_OR_TIME = re.compile(rf"{_DATE}(?:[T ]{_TIME})?|{_TIME}")
 # fields the server itself fills with ids, names of routes and codes: no need to scrub them
 _SAFE_FIELDS = frozenset({"route", "status", "duration_ms", "request_id", "error_code", "exception"})
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode_str = json.encoder.encode_basestring  # what _encode does to a str (in C), without the rest
+_OWN_KEYS = frozenset({"time", "level", "logger", "event", "exception"})  # keys format() sets itself
+_encoded_keys: dict[str, str] = {}
+_heads: dict[tuple[str, str, str], str] = {}
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "color_message"}  # uvicorn's copy of the message with terminal colours
 
@@ -63,6 +68,18 @@ def _clean(value: Any) -> Any:
     return scrub(str(value))
 
 
+def _json_value(value: Any) -> str:
+    """``value`` as _encode writes it (its own types exactly; anything else through _encode)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)  # type: ignore[no-any-return]
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value - value == 0:  # finite: NaN and infinities as _encode spells them
+        return float.__repr__(value)
+    return _encode(value)
+
+
 class JsonFormatter(logging.Formatter):
     """A log record as one JSON line; extra fields (``extra={...}``) become keys."""
 
@@ -75,9 +92,39 @@ class JsonFormatter(logging.Formatter):
         if int(created) != second:  # one strftime a second, not one a line
             second, text = int(created), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
             self._second = (second, text)
-        return f"{text}.{int(msecs):03d}Z"
+        return text + _MILLISECONDS[int(msecs)]
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__.get("_fields")
+        if fields is None or record.exc_info or not _OWN_KEYS.isdisjoint(fields):
+            return self._format_dict(record)
+        # a line of log_fields (a request's): written as _encode would write the dict, a piece at
+        # a time, which takes a third of the time (the request line is a few % of a request)
+        message = record.getMessage()
+        head = _heads.get((record.levelname, record.name, message))
+        if head is None:  # the level, logger and event: a few of each, so written once
+            head = (f'","level":"{record.levelname.lower()}","logger":{_encode_str(record.name)}'
+                    f',"event":{_encode_str(scrub(message))}')
+            if len(_heads) < 1024:
+                _heads[(record.levelname, record.name, message)] = head
+        parts = ['{"time":"', self._time(record.created, record.msecs), head]
+        for name, value in fields.items():
+            if name in _SAFE_FIELDS and isinstance(value, (str, int, float)):
+                pass
+            elif name not in _STANDARD_ATTRS and not name.startswith("_"):
+                value = _clean(value)
+            else:
+                continue
+            key = _encoded_keys.get(name)
+            if key is None:
+                key = f",{_encode_str(name)}:"
+                if len(_encoded_keys) < 1024:  # the server's own few names; bounded all the same
+                    _encoded_keys[name] = key
+            parts += (key, _json_value(value))
+        parts.append("}")
+        return "".join(parts)
+
+    def _format_dict(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "time": self._time(record.created, record.msecs),
             "level": record.levelname.lower(),

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("starlette")
 from prometheus_client.parser import text_string_to_metric_families
@@ -521,3 +523,26 @@ def test_a_key_expires_once_its_time_has_passed(local_zone: str) -> None:
     assert future.expired(now=now) is False
     assert future.expired(now=now + timedelta(hours=1)) is True
     assert key_expiring(None).expired(now=now + timedelta(days=10_000)) is False
+
+
+_field_values = st.one_of(
+    st.text(), st.integers(), st.integers(min_value=2**64), st.floats(), st.booleans(), st.none(),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=12).filter(lambda k: k not in logging.LogRecord(
+    "", 0, "", 0, "", None, None).__dict__ and k not in ("message", "asctime", "color_message")),
+    _field_values, max_size=6), st.sampled_from(["request", "start 0612345678 at", "réponse"]),
+    st.sampled_from([logging.INFO, logging.ERROR]))
+@example({"nan": float("nan"), "inf": float("inf"), "-inf": -float("inf"), "big": 2**70, "yes": True, "none": None,
+          "method": "POST 0612345678", "status": 200, "route": "/v1/check", "é\n": "\u2028\x00"},
+         "request", logging.INFO)
+def test_a_request_line_is_the_json_the_dict_would_give(fields: dict[str, Any], event: str, level: int) -> None:
+    """The formatter writes log_fields' lines piece by piece: the same text as encoding the dict
+    (which it still does for records with their own keys among the fields, or an exception)."""
+    formatter = JsonFormatter()
+    record = _record(logging.getLogger("breachindex.server"), level, event, fields)
+    line = formatter.format(record)
+    assert line == formatter._format_dict(record)
+    assert json.loads(line)["event"] == ("start [digits] at" if "06" in event else event)
