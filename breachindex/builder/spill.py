@@ -36,6 +36,11 @@ def _read_into(path: Path, out: np.ndarray) -> None:
             done += got
 
 
+def _pieces(blocks: list[tuple[np.ndarray, np.ndarray]], p: int) -> list[np.ndarray]:
+    """Partition p's records in each block (records by partition, bounds) that has any."""
+    return [recs[bounds[p]:bounds[p + 1]] for recs, bounds in blocks if bounds[p + 1] > bounds[p]]
+
+
 class _Arena:
     """One of a collector's two buffers: records split by partition as they came."""
 
@@ -44,9 +49,6 @@ class _Arena:
         self.used = 0  # records of data in use
         self.blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (records by partition, bounds)
         self.writing: Future[None] | None = None  # its spill, while a thread writes it
-
-    def pieces(self, p: int) -> list[np.ndarray]:
-        return [recs[bounds[p]:bounds[p + 1]] for recs, bounds in self.blocks if bounds[p + 1] > bounds[p]]
 
     def clear(self) -> None:
         self.blocks, self.used = [], 0
@@ -60,9 +62,9 @@ class SpillingCollector:
     thread writes it out (every partition's pieces in turn, no copy of the whole buffer) while
     the other fills: parsing goes on during a spill. Buffers are used again, so their pages are
     faulted in once (fresh memory costs the kernel a zeroed page per 4 KiB). Until the first
-    spill both buffers hold records, so a build within the budget never touches the disk, and
-    joins only one partition's pieces at a time. Partitions read back from disk share three
-    buffers: each is valid until two more have been read."""
+    spill both buffers hold records, so a build whose records fit in the two never touches the
+    disk, and joins only one partition's pieces at a time. Partitions read back from disk share
+    three buffers: each is valid until two more have been read."""
 
     def __init__(self, workdir: Path, memory: int, width: int = REC_WIDTH) -> None:
         self.workdir = workdir
@@ -121,7 +123,7 @@ class SpillingCollector:
         """Every record held in memory (and ``extra``) written out before this returns."""
         for arena in self._arenas:
             self._wait(arena)
-        held = [block for arena in self._arenas for block in arena.blocks] + ([extra] if extra else [])
+        held = [block for arena in self._arenas for block in arena.blocks] + ([extra] if extra is not None else [])
         self._write(held)
         self.spilled_bytes += sum(recs.nbytes for recs, _ in held)
         for arena in self._arenas:
@@ -130,7 +132,7 @@ class SpillingCollector:
     def _write(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> None:
         """Append every partition's pieces of these blocks to its file (opened at its first)."""
         for p in range(1 << PARTITION_BITS):
-            pieces = [recs[bounds[p]:bounds[p + 1]] for recs, bounds in blocks if bounds[p + 1] > bounds[p]]
+            pieces = _pieces(blocks, p)
             if not pieces:
                 continue
             f = self._files.get(p)
@@ -155,7 +157,7 @@ class SpillingCollector:
         empty = np.empty((0, self.width), np.uint64)
         if not self.spilled_bytes:  # everything fitted in memory
             for p in range(1 << PARTITION_BITS):
-                pieces = [piece for arena in self._arenas for piece in arena.pieces(p)]
+                pieces = [piece for arena in self._arenas for piece in _pieces(arena.blocks, p)]
                 yield p, (pieces[0] if len(pieces) == 1 else np.concatenate(pieces) if pieces else empty)
             for arena in self._arenas:
                 arena.clear()
