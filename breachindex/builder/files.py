@@ -227,7 +227,7 @@ class IndexFilesWriter:
         try:
             out.write(fmt.Header(fmt.MAGIC[fmt.KEYS_FILE], fmt.FORMAT_VERSION, width, self.rows, bits).pack())
             # explicit reads, not a memmap: the file's pages must not count as our memory
-            with open(self.tmp / _FULL_KEYS, "rb", buffering=0) as f:
+            with open(self.tmp / _FULL_KEYS, "rb") as f:  # buffered: readinto fills the piece unless at the end
                 for start in range(0, self.rows, step):
                     count = min(step, self.rows - start)
                     if f.readinto(keys[:count].view(np.uint8).data) != 8 * count:

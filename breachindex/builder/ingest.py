@@ -4,9 +4,10 @@ Records flow from the parser as (key, check hash, data classes, breach bit, call
 the record word of ``records``. They collect in memory up to a quarter of the ``memory``
 budget; past that they are spilled to 256 partition files by the top 8 bits of the key, by a
 thread while parsing goes on (``spill``). At the end every partition is read back in key order
-and merged (``merge``: one row per number, breach and class bits united, key collisions refused) into the index files. A
-64-bit key collision between two different numbers (detected through the independent check
-hash) restarts the whole build under the next key tweak, reading the sources again.
+and merged (``merge``: one row per number, breach and class bits united, key collisions
+refused) into the index files. A 64-bit key collision between two different numbers (detected
+through the independent check hash) restarts the whole build under the next key tweak, reading
+the sources again.
 """
 from __future__ import annotations
 

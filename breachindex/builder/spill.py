@@ -41,6 +41,10 @@ def _pieces(blocks: list[tuple[np.ndarray, np.ndarray]], p: int) -> list[np.ndar
     return [recs[bounds[p]:bounds[p + 1]] for recs, bounds in blocks if bounds[p + 1] > bounds[p]]
 
 
+def _nbytes(blocks: list[tuple[np.ndarray, np.ndarray]]) -> int:
+    return sum(recs.nbytes for recs, _ in blocks)
+
+
 class _Arena:
     """One of a collector's two buffers: records split by partition as they came."""
 
@@ -101,12 +105,12 @@ class SpillingCollector:
         self._wait(other)
         if other.blocks:  # the first spill: both buffers hold records
             self._write(other.blocks)
-            self.spilled_bytes += sum(recs.nbytes for recs, _ in other.blocks)
+            self.spilled_bytes += _nbytes(other.blocks)
             other.clear()
         elif not self.spilled_bytes:  # nothing spilled yet: keep these records in memory
             self._filling = other
             return
-        self.spilled_bytes += sum(recs.nbytes for recs, _ in full.blocks)
+        self.spilled_bytes += _nbytes(full.blocks)
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spill")
         full.writing = self._writer.submit(self._write, full.blocks)
@@ -125,7 +129,7 @@ class SpillingCollector:
             self._wait(arena)
         held = [block for arena in self._arenas for block in arena.blocks] + ([extra] if extra is not None else [])
         self._write(held)
-        self.spilled_bytes += sum(recs.nbytes for recs, _ in held)
+        self.spilled_bytes += _nbytes(held)
         for arena in self._arenas:
             arena.clear()
 

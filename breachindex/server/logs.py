@@ -23,6 +23,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 __all__ = ["JsonFormatter", "JsonLinesHandler", "configure_logging", "uvicorn_log_config", "scrub", "log_event",
@@ -68,6 +69,16 @@ def _clean(value: Any) -> Any:
     return scrub(str(value))
 
 
+def _shown(fields: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The fields a line shows, as it shows them: the server's own ids and codes as they are,
+    the rest scrubbed; a record's standard attributes and private names left out."""
+    for name, value in fields.items():
+        if name in _SAFE_FIELDS and isinstance(value, (str, int, float)):
+            yield name, value
+        elif name not in _STANDARD_ATTRS and not name.startswith("_"):
+            yield name, _clean(value)
+
+
 def _json_value(value: Any) -> str:
     """``value`` as _encode writes it (its own types exactly; anything else through _encode)."""
     kind = type(value)
@@ -108,13 +119,7 @@ class JsonFormatter(logging.Formatter):
             if len(_heads) < 1024:
                 _heads[(record.levelname, record.name, message)] = head
         parts = ['{"time":"', self._time(record.created, record.msecs), head]
-        for name, value in fields.items():
-            if name in _SAFE_FIELDS and isinstance(value, (str, int, float)):
-                pass
-            elif name not in _STANDARD_ATTRS and not name.startswith("_"):
-                value = _clean(value)
-            else:
-                continue
+        for name, value in _shown(fields):
             key = _encoded_keys.get(name)
             if key is None:
                 key = f",{_encode_str(name)}:"
@@ -132,11 +137,7 @@ class JsonFormatter(logging.Formatter):
             "event": scrub(record.getMessage()),
         }
         fields = record.__dict__.get("_fields")  # set by log_fields: only those, not every attribute
-        for name, value in (record.__dict__ if fields is None else fields).items():
-            if name in _SAFE_FIELDS and isinstance(value, (str, int, float)):
-                out[name] = value
-            elif name not in _STANDARD_ATTRS and not name.startswith("_"):
-                out[name] = _clean(value)
+        out.update(_shown(record.__dict__ if fields is None else fields))
         if record.exc_info and record.exc_info[0] is not None:
             # the type only: an exception's message may quote input, a traceback its values
             out["exception"] = record.exc_info[0].__name__
