@@ -6,6 +6,10 @@
  * table's fields promise (2^dir_bits + 1 directory entries, n * key_width + 8 key bytes, n *
  * profile_width profile bytes) and lets the input decide everything inside them.
  *
+ * Mode 2 also writes the same table with bi_key_suffixes, as the builder does, in up to three
+ * pieces split where the keys say, and checks it byte for byte against the harness's own
+ * (its model of the writer), and that keys out of order are refused.
+ *
  * Input: byte 0 is the mode, byte 1 the directory bits, byte 2 the profile width and count;
  * the rest fills the arrays.
  *   mode 0: every byte from the input, as a damaged file would be;
@@ -141,6 +145,53 @@ static void exercise(const bi_table *t, const uint64_t *sorted, size_t n_sorted,
     free(q);
 }
 
+/* bi_key_suffixes, in pieces as the builder calls it, against the table the harness built:
+ * the same suffix bytes and directory; keys repeated or out of order refused */
+static void check_key_suffixes(const uint64_t *keys, size_t n, uint32_t bits, uint32_t width,
+                               const uint32_t *dir, const uint8_t *suffixes, uint64_t nb)
+{
+    uint32_t *got_dir = fuzz_alloc((nb + 1) * sizeof *got_dir);
+    uint8_t *got = fuzz_alloc(n * width + 8);
+    uint64_t next = 1, b, swapped[2];
+    size_t cut[4], p;
+
+    FUZZ_CHECK(bi_key_width(bits) == width);
+    cut[0] = 0;
+    cut[1] = n ? (size_t)(keys[0] % (n + 1)) : 0;
+    cut[2] = cut[1] + (n > cut[1] ? (size_t)(keys[n - 1] % (n - cut[1] + 1)) : 0);
+    cut[3] = n;
+    memset(got_dir, 0xa5, (nb + 1) * sizeof *got_dir);
+    memset(got, 0x5a, n * width + 8);
+    got_dir[0] = 0; /* the caller's: entry 0 is never written */
+    for (p = 0; p < 3; p++)
+        FUZZ_CHECK(bi_key_suffixes(keys + cut[p], cut[p + 1] - cut[p], bits, cut[p],
+                                   got + cut[p] * width, got_dir, &next) == BI_OK);
+    FUZZ_CHECK(next >= 1 && next <= nb + 1);
+    for (b = next; b <= nb; b++) /* the caller's: the rest are the row count */
+        got_dir[b] = (uint32_t)n;
+    FUZZ_CHECK(memcmp(got_dir, dir, (nb + 1) * sizeof *dir) == 0);
+    FUZZ_CHECK(n == 0 || memcmp(got, suffixes, n * width) == 0);
+
+    next = 1;
+    FUZZ_CHECK(bi_key_suffixes(keys, n, 0, 0, got, got_dir, &next) == BI_ERR_ARG);
+    FUZZ_CHECK(bi_key_suffixes(keys, n, BI_MAX_DIR_BITS + 1, 0, got, got_dir, &next) == BI_ERR_ARG);
+    if (n >= 2) {
+        swapped[0] = keys[1];
+        swapped[1] = keys[0];
+        next = 1;
+        FUZZ_CHECK(bi_key_suffixes(swapped, 2, bits, 0, got, got_dir, &next) == BI_ERR_ARG);
+        swapped[1] = keys[1];
+        next = 1;
+        FUZZ_CHECK(bi_key_suffixes(swapped, 2, bits, 0, got, got_dir, &next) == BI_ERR_ARG);
+        /* a piece that starts in a bucket before the last piece's */
+        next = (keys[n - 1] >> (64 - bits)) + 2;
+        if (next <= nb + 1 && (keys[0] >> (64 - bits)) + 1 < next)
+            FUZZ_CHECK(bi_key_suffixes(keys, 1, bits, 0, got, got_dir, &next) == BI_ERR_ARG);
+    }
+    free(got_dir);
+    free(got);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     input in = {data, size};
@@ -216,6 +267,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (i = 0; i < n; i++)
             profiles[i * pw] = (uint8_t)(i % 3);
         t.n_profiles = 3;
+        if (mode == 2)
+            check_key_suffixes(keys, n, bits, width, dir, suffixes, nb);
         if (mode == 3) { /* damage: (where, what) pairs from the rest of the input; a table
                           * that still verifies is some other valid table, its own oracle */
             free(keys);
