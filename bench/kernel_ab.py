@@ -13,6 +13,10 @@ and the median of its per-round ratios to the first variant.
 Why interleaved: this machine's speed drifts by 10-20 % between stretches of minutes, so only
 runs side by side in one process compare.
 
+``--parts`` instead times the current kernel cut into its parts (``bench/kernel_parts.c``: a
+plain random read a query, the same prefetched early, the directory stage alone, with the key lines,
+and the whole lookup), in turns: where a batch lookup's time goes.
+
 Needs ``cc`` and the index's folder (``breachindex bench --dir D`` leaves tables in
 ``D/table-N/index``). Use a machine that is otherwise idle.
 """
@@ -46,14 +50,31 @@ def _sources(variant: str, into: Path, i: int) -> list[Path]:
     return sorted(p for p in target.glob("*.c") if p.name != "fastcall.c")
 
 
+def _parts(index: Path, dir_bits: int) -> int:
+    """bench/kernel_parts.c linked with the tree's core, run on the index."""
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = Path(tmp) / "kernel_parts"
+        sources = sorted(p for p in NATIVE.glob("*.c") if p.name != "fastcall.c")
+        subprocess.run(["cc", *CFLAGS, "-D_GNU_SOURCE", "-I", str(NATIVE), str(ROOT / "bench" / "kernel_parts.c"),
+                        *map(str, sources), "-o", str(driver), "-pthread"], check=True)
+        sys.stdout.flush()
+        return subprocess.run([str(driver), str(index), str(dir_bits)]).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("index", type=Path, help="an index folder (keys.bin, directory.u32, ...)")
-    parser.add_argument("variants", nargs="+", help="paths to table.c variants, or git:REV")
+    parser.add_argument("variants", nargs="*", help="paths to table.c variants, or git:REV")
+    parser.add_argument("--parts", action="store_true",
+                        help="time the tree's kernel cut into its parts (bench/kernel_parts.c)")
     args = parser.parse_args(argv)
     if shutil.which("cc") is None:
         parser.error("needs a C compiler (cc)")
+    if args.parts == bool(args.variants):
+        parser.error("give variants to compare, or --parts")
     manifest = json.loads((args.index / "manifest.json").read_text())
+    if args.parts:
+        return _parts(args.index, manifest["dir_bits"])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         libs = []

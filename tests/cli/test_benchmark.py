@@ -3,6 +3,7 @@ raises if not) and lands in the JSON."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,31 @@ def test_kernel_ab_builds_variants_and_checks_they_agree(tmp_path):
     caught = subprocess.run([*script, str(ROOT / "native" / "table.c"), str(wrong)],
                             capture_output=True, text=True, timeout=300)
     assert caught.returncode == 1 and "answers differently" in caught.stderr
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs cc")
+def test_kernel_parts_times_each_part_beside_the_floor_and_the_whole(tmp_path):
+    """bench/kernel_ab.py --parts on a small table: the five parts are timed in turns, each with
+    its ratios to the floor and to the whole lookup (each exactly 1 against itself); --parts with
+    variants is refused."""
+    import breachindex as bi
+    from breachindex.synth.synthetic import synthetic_numbers
+
+    folder = tmp_path / "idx"
+    bi.build(folder, [(n, "b", ["name"]) for n in synthetic_numbers(3000, seed=4)], key=bi.Key.generate())
+    script = [sys.executable, str(ROOT / "bench" / "kernel_ab.py"), str(folder)]
+    run = subprocess.run([*script, "--parts"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "KERNEL_AB_ROUNDS": "3"})
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["round  0", "round  1", "round  2"]
+    summary = {line[:13].strip(): line for line in lines[3:]}
+    assert list(summary) == ["floor", "floor, ahead", "directory", "+ key lines", "whole"]
+    assert "1.00x the floor" in summary["floor"] and "1.00x the whole" in summary["whole"]
+    assert all("median" in line and "(medians of rounds 1-2)" in line for line in summary.values())
+    both = subprocess.run([*script, str(ROOT / "native" / "table.c"), "--parts"], capture_output=True,
+                          text=True, timeout=60)
+    assert both.returncode == 2 and "give variants to compare, or --parts" in both.stderr
 
 
 def test_settling_runs_untimed_rounds_until_the_times_agree(monkeypatch):
