@@ -12,9 +12,7 @@
 
 #include <dlfcn.h>
 
-#define MAX_VARIANTS 8
-#define ROUNDS 12
-#define MAX_ROUNDS 64
+#define MAX_VARIANTS MAX_COLUMNS
 
 typedef int (*many_fn)(const bi_table *, const uint64_t *, size_t, int64_t *, uint32_t, char *);
 
@@ -23,9 +21,8 @@ int main(int argc, char **argv)
     many_fn run[MAX_VARIANTS];
     int64_t *rows[MAX_VARIANTS];
     double best[MAX_VARIANTS];
-    static double ns[MAX_ROUNDS][MAX_VARIANTS];
-    double col[MAX_ROUNDS];
-    int rounds = ROUNDS;
+    static double ns[MAX_ROUNDS][MAX_COLUMNS];
+    int rounds;
     bi_table t;
     uint64_t *q;
     unsigned bits;
@@ -40,12 +37,7 @@ int main(int argc, char **argv)
     bits = (unsigned)atoi(argv[2]);
     if (getenv("KERNEL_AB_THREADS"))
         threads = (uint32_t)atoi(getenv("KERNEL_AB_THREADS"));
-    if (getenv("KERNEL_AB_ROUNDS"))
-        rounds = atoi(getenv("KERNEL_AB_ROUNDS"));
-    if (rounds < 2 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "KERNEL_AB_ROUNDS must be from 2 to %d\n", MAX_ROUNDS);
-        return 2;
-    }
+    rounds = rounds_wanted();
     for (v = 0; v < nv; v++) {
         void *h = dlopen(argv[3 + v], RTLD_NOW | RTLD_LOCAL);
         if (h == NULL) {
@@ -81,15 +73,11 @@ int main(int argc, char **argv)
         printf("\n");
     }
     for (v = 0; v < nv; v++) {
-        double med, ratio;
-        for (r = 1; r < rounds; r++)
-            col[r - 1] = ns[r][v];
-        med = median(col, rounds - 1);
-        for (r = 1; r < rounds; r++)
-            col[r - 1] = ns[r][v] / ns[r][0];
-        ratio = median(col, rounds - 1);
-        printf("%-40s best %.1f, median %.1f ns a lookup; %.3fx the first (median of rounds 1-%d)\n",
-               argv[3 + v], best[v], med, ratio, rounds - 1);
+        double med = median_of_rounds(ns, rounds, v, -1),
+               ratio = median_of_rounds(ns, rounds, v, 0);
+        printf(
+            "%-40s best %.1f, median %.1f ns a lookup; %.3fx the first (median of rounds 1-%d)\n",
+            argv[3 + v], best[v], med, ratio, rounds - 1);
     }
     return 0;
 }

@@ -17,6 +17,9 @@
 
 #define HEADER 64
 #define QUERIES 2000000
+#define ROUNDS 12 /* rounds unless KERNEL_AB_ROUNDS says otherwise */
+#define MAX_ROUNDS 64
+#define MAX_COLUMNS 8 /* variants or parts a run times */
 
 static const uint8_t *map_file(const char *dir, const char *name)
 {
@@ -67,6 +70,28 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* KERNEL_AB_ROUNDS, or ROUNDS; exits if it is out of 2..MAX_ROUNDS */
+static int rounds_wanted(void)
+{
+    int rounds = getenv("KERNEL_AB_ROUNDS") ? atoi(getenv("KERNEL_AB_ROUNDS")) : ROUNDS;
+    if (rounds < 2 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "KERNEL_AB_ROUNDS must be from 2 to %d\n", MAX_ROUNDS);
+        exit(2);
+    }
+    return rounds;
+}
+
+/* The median over rounds 1.. (round 0 is a warm-up) of column c's time, divided by column ref's
+ * in the same round (ref < 0: the time itself) */
+static double median_of_rounds(double ns[][MAX_COLUMNS], int rounds, int c, int ref)
+{
+    double col[MAX_ROUNDS];
+    int r;
+    for (r = 1; r < rounds; r++)
+        col[r - 1] = ref < 0 ? ns[r][c] : ns[r][c] / ns[r][ref];
+    return median(col, rounds - 1);
 }
 
 /* The table of the index in folder dir, with a directory of dir_bits bits. */

@@ -18,8 +18,6 @@
 #include "kernel_bench.h"
 
 #define PIPE 16 /* as table.c's: the kernel's stages are this many queries apart */
-#define ROUNDS 12
-#define MAX_ROUNDS 64
 #define PARTS 5
 
 volatile uint64_t sink; /* what the parts read goes here, so that the reads stay */
@@ -75,9 +73,8 @@ static uint64_t stages(const bi_table *t, const uint64_t *q, size_t n, int key_l
 
 int main(int argc, char **argv)
 {
-    static double ns[MAX_ROUNDS][PARTS];
-    double col[MAX_ROUNDS];
-    int rounds = getenv("KERNEL_AB_ROUNDS") ? atoi(getenv("KERNEL_AB_ROUNDS")) : ROUNDS;
+    static double ns[MAX_ROUNDS][MAX_COLUMNS];
+    int rounds = rounds_wanted();
     bi_table t;
     uint64_t *q, *at, seed = 7, words;
     int64_t *rows;
@@ -87,10 +84,6 @@ int main(int argc, char **argv)
 
     if (argc != 3) {
         fprintf(stderr, "usage: %s INDEX_FOLDER DIR_BITS\n", argv[0]);
-        return 2;
-    }
-    if (rounds < 2 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "KERNEL_AB_ROUNDS must be from 2 to %d\n", MAX_ROUNDS);
         return 2;
     }
     map_table(&t, argv[1], (unsigned)atoi(argv[2]));
@@ -130,16 +123,9 @@ int main(int argc, char **argv)
         printf("\n");
     }
     for (p = 0; p < PARTS; p++) {
-        double med, to_floor, to_whole;
-        for (r = 1; r < rounds; r++)
-            col[r - 1] = ns[r][p];
-        med = median(col, rounds - 1);
-        for (r = 1; r < rounds; r++)
-            col[r - 1] = ns[r][p] / ns[r][0];
-        to_floor = median(col, rounds - 1);
-        for (r = 1; r < rounds; r++)
-            col[r - 1] = ns[r][p] / ns[r][PARTS - 1];
-        to_whole = median(col, rounds - 1);
+        double med = median_of_rounds(ns, rounds, p, -1),
+               to_floor = median_of_rounds(ns, rounds, p, 0);
+        double to_whole = median_of_rounds(ns, rounds, p, PARTS - 1);
         printf("%-13s median %5.1f ns a query; %.2fx the floor, %.2fx the whole (medians of rounds "
                "1-%d)\n",
                names[p], med, to_floor, to_whole, rounds - 1);
