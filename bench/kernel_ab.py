@@ -35,6 +35,11 @@ NATIVE = ROOT / "native"
 CFLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 
 
+def _core_units(folder: Path) -> list[Path]:
+    """The C units of a core in folder (the cffi glue left out)."""
+    return sorted(p for p in folder.glob("*.c") if p.name != "fastcall.c")
+
+
 def _sources(variant: str, into: Path, i: int) -> list[Path]:
     """The variant's core: a copy of native/ (the tree's, or REV's) with its C units."""
     target = into / f"variant{i}"
@@ -47,16 +52,15 @@ def _sources(variant: str, into: Path, i: int) -> list[Path]:
     else:
         shutil.copytree(NATIVE, target, ignore=shutil.ignore_patterns("fuzz"))
         shutil.copyfile(variant, target / "table.c")
-    return sorted(p for p in target.glob("*.c") if p.name != "fastcall.c")
+    return _core_units(target)
 
 
 def _parts(index: Path, dir_bits: int) -> int:
     """bench/kernel_parts.c linked with the tree's core, run on the index."""
     with tempfile.TemporaryDirectory() as tmp:
         driver = Path(tmp) / "kernel_parts"
-        sources = sorted(p for p in NATIVE.glob("*.c") if p.name != "fastcall.c")
         subprocess.run(["cc", *CFLAGS, "-D_GNU_SOURCE", "-I", str(NATIVE), str(ROOT / "bench" / "kernel_parts.c"),
-                        *map(str, sources), "-o", str(driver), "-pthread"], check=True)
+                        *map(str, _core_units(NATIVE)), "-o", str(driver), "-pthread"], check=True)
         sys.stdout.flush()
         return subprocess.run([str(driver), str(index), str(dir_bits)]).returncode
 
